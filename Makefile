@@ -1,0 +1,37 @@
+# Two commands for a fresh machine:
+#   make dev    run everything locally (Temporal dev server + Web UI, worker, embedded DB)
+#   make test   run the whole test suite (SQLite and PostgreSQL, time-skipping Temporal, Prism)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: dev test lint bench clean
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+node_modules/.bin/prism: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+dev: $(STAMP)
+	$(BIN)/journeys dev
+
+test: $(STAMP) node_modules/.bin/prism
+	$(BIN)/ruff check .
+	$(BIN)/journeys validate journeys
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python bench/throughput.py
+
+clean:
+	rm -rf $(VENV) node_modules .data .pytest_cache

@@ -1,0 +1,144 @@
+"""Inputs and outputs of the journey activities: one small model per activity, so
+fields can be added later without breaking running workflows.
+
+Workflow code imports this module inside the sandbox, so it imports nothing but
+pydantic and the language models. No phone numbers, names or message bodies travel
+through these models: workflow history stays free of personal data.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from language.models import Expect, Message
+
+SMS_TASK_QUEUE = "journeys-sms"
+JOURNEY_TASK_QUEUE = "journeys"
+
+
+class RunRef(BaseModel):
+    """Which run an activity works for; every side-effect key is derived from it."""
+
+    enrollment_id: str
+    customer_id: str
+    journey_id: str
+    journey_version: str
+    trigger_event_id: str | None = None
+    simulated: bool = False
+
+
+class Facts(BaseModel):
+    """What the run knows about itself, for clicked()/sent()/answer()/variant()."""
+
+    entered_at: datetime
+    sent: list[str] = Field(default_factory=list)
+    clicked: list[str] = Field(default_factory=list)
+    replied: list[str] = Field(default_factory=list)
+    answers: dict[str, Any] = Field(default_factory=dict)
+    variants: dict[str, str] = Field(default_factory=dict)
+
+
+class StepCall(BaseModel):
+    """The common part of every step activity's input."""
+
+    run: RunRef
+    at: datetime  # the journey's clock: decisions use it, so simulations are exact
+    step_key: str  # the step id, or its path in the journey when it has none
+    facts: Facts
+
+
+class EvaluateInput(StepCall):
+    expression: str
+
+
+class NextLocalTimeInput(StepCall):
+    time_of_day: str
+
+
+class InspectEventInput(StepCall):
+    event_id: str
+    where: str | None = None
+    expect: Expect | None = None  # for replies to an ask
+
+
+class EventMatch(BaseModel):
+    matched: bool
+    step: str | None = None  # link_clicked: the step whose link was clicked
+    reply_to: str | None = None  # sms_replied: the ask step it answers
+    answer: Any = None  # a valid answer, parsed
+    valid_answer: bool = False
+
+
+class SendInput(StepCall):
+    message: Message
+    purpose: Literal["marketing", "transactional"]
+    on_capped: Literal["defer", "skip"] = "defer"
+    reprompt: bool = False  # answers the customer: exempt from caps
+    expects_reply: bool = False
+
+
+class SendOutcome(BaseModel):
+    status: Literal["sent", "skipped", "deferred"]
+    reason: str | None = None
+    defer_until: datetime | None = None
+    message_id: str | None = None
+    encoding: str | None = None
+    segments: int | None = None
+
+
+class AwardPointsInput(StepCall):
+    points: int
+    reason: str
+    expires_in_seconds: float | None = None
+
+
+class AwardPointsOutcome(BaseModel):
+    points: int
+    balance: int
+
+
+class UpdateSegmentsInput(StepCall):
+    add: list[str] = Field(default_factory=list)
+    remove: list[str] = Field(default_factory=list)
+
+
+class SegmentsOutcome(BaseModel):
+    added: list[str]
+    removed: list[str]
+
+
+class SetAttributesInput(StepCall):
+    values: dict[str, str]
+
+
+class SetAttributesOutcome(BaseModel):
+    keys: list[str]
+
+
+class UnsubscribeInput(StepCall):
+    reason: str
+
+
+class EmitInput(StepCall):
+    event: str
+    properties: dict[str, str] = Field(default_factory=dict)
+
+
+class EmitOutcome(BaseModel):
+    event_id: str
+
+
+class ProgressInput(BaseModel):
+    run: RunRef
+    step: str | None
+    variants: dict[str, str] = Field(default_factory=dict)
+
+
+class FinishInput(BaseModel):
+    run: RunRef
+    at: datetime
+    outcome: str
+    variants: dict[str, str] = Field(default_factory=dict)

@@ -1,0 +1,97 @@
+"""Decisions: conditions, local times, and whether an event concerns the run.
+They read the customer fresh and write nothing, so retries are harmless."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import activity
+
+from activities.contracts import EvaluateInput, EventMatch, InspectEventInput, NextLocalTimeInput
+from activities.deps import Deps, moment
+from engine.context import expression_context
+from engine.customers import customer_zone, get_customer
+from language.expressions import is_true
+from language.models import Expect
+from store.db import session_scope
+from store.tables import Event
+from workflows import activity_names as names
+
+_INTEGER = re.compile(r"^\D*?(-?\d+)\D*$")
+
+
+def parse_answer(text: str, expect: Expect) -> tuple[bool, Any]:
+    """Whether a reply answers the question, and its value."""
+    reply = " ".join(text.split())
+    if expect.type == "integer":
+        found = _INTEGER.match(reply)
+        if not found:
+            return False, None
+        value = int(found.group(1))
+        if (expect.min is not None and value < expect.min) or (expect.max is not None and value > expect.max):
+            return False, None
+        return True, value
+    if expect.type == "choice":
+        for choice in expect.choices or []:
+            if reply.casefold() == choice.casefold():
+                return True, choice
+        return False, None
+    return (bool(reply), reply or None)
+
+
+class DecisionActivities:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    @activity.defn(name=names.EVALUATE)
+    def evaluate(self, input: EvaluateInput) -> bool:
+        at = moment(input)
+        with session_scope(self.deps.engine) as session:
+            customer = get_customer(session, input.run.customer_id)
+            trigger = session.get(Event, input.run.trigger_event_id) if input.run.trigger_event_id else None
+            context = expression_context(session, self.deps.catalog, customer, at, trigger=trigger,
+                                         run=input.run, facts=input.facts)
+            return is_true(input.expression, context)
+
+    @activity.defn(name=names.NEXT_LOCAL_TIME)
+    def next_local_time(self, input: NextLocalTimeInput) -> datetime:
+        at = moment(input)
+        with session_scope(self.deps.engine) as session:
+            customer = get_customer(session, input.run.customer_id)
+            zone = customer_zone(customer, self.deps.catalog.settings.default_timezone)
+        hours, minutes = (int(part) for part in input.time_of_day.split(":"))
+        local = at.astimezone(zone)
+        target = local.replace(hour=hours, minute=minutes, second=0, microsecond=0)
+        if target <= local:
+            target = (local + timedelta(days=1)).replace(hour=hours, minute=minutes, second=0, microsecond=0)
+        return target
+
+    @activity.defn(name=names.INSPECT_EVENT)
+    def inspect_event(self, input: InspectEventInput) -> EventMatch:
+        at = moment(input)
+        with session_scope(self.deps.engine) as session:
+            event = session.get(Event, input.event_id)
+            if event is None or event.customer_id != input.run.customer_id:
+                return EventMatch(matched=False)
+            props = event.properties or {}
+            match = EventMatch(matched=True)
+            if event.type == "link_clicked":
+                if props.get("enrollment_id") != input.run.enrollment_id:
+                    return EventMatch(matched=False)
+                match.step = props.get("step")
+            if event.type == "sms_replied":
+                reply_to = props.get("reply_to") or {}
+                if reply_to.get("enrollment_id") != input.run.enrollment_id:
+                    return EventMatch(matched=False)
+                match.reply_to = reply_to.get("step")
+                if input.expect is not None:
+                    match.valid_answer, match.answer = parse_answer(str(props.get("body", "")), input.expect)
+            if input.where:
+                customer = get_customer(session, input.run.customer_id)
+                trigger = session.get(Event, input.run.trigger_event_id) if input.run.trigger_event_id else None
+                context = expression_context(session, self.deps.catalog, customer, at, trigger=trigger,
+                                             event=event, run=input.run, facts=input.facts)
+                match.matched = is_true(input.where, context)
+            return match

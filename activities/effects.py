@@ -1,0 +1,146 @@
+"""Steps that change the customer. Each write is keyed by (run, step): a retried or
+replayed step finds its earlier write and does nothing again. Changes that other
+journeys may react to (segments, consent, tiers, emitted events) go through the
+engine's one event path."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from sqlmodel import select
+from temporalio import activity
+
+from activities.contracts import (
+    AwardPointsInput,
+    AwardPointsOutcome,
+    EmitInput,
+    EmitOutcome,
+    SegmentsOutcome,
+    SetAttributesInput,
+    SetAttributesOutcome,
+    UnsubscribeInput,
+    UpdateSegmentsInput,
+)
+from activities.deps import Deps, moment, run_key
+from engine import consent, loyalty
+from engine.context import expression_context
+from engine.customers import get_customer
+from engine.events import EventIn
+from language.expressions import render
+from store.db import session_scope
+from store.tables import AttributeChange, Event, SegmentMembership
+from workflows import activity_names as names
+
+
+class EffectActivities:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    async def _route(self, events: list[EventIn]) -> None:
+        for event in events:
+            await self.deps.router.route(event, source="journey")
+
+    @activity.defn(name=names.AWARD_POINTS)
+    async def award_points(self, input: AwardPointsInput) -> AwardPointsOutcome:
+        outcome, follow_ups = await asyncio.to_thread(self._award, input)
+        await self._route(follow_ups)
+        return outcome
+
+    def _award(self, input: AwardPointsInput) -> tuple[AwardPointsOutcome, list[EventIn]]:
+        at = moment(input)
+        rules = self.deps.catalog.loyalty
+        with session_scope(self.deps.engine, serialized=True) as session:
+            customer = get_customer(session, input.run.customer_id, for_update=True)
+            expires = (at + timedelta(seconds=input.expires_in_seconds) if input.expires_in_seconds
+                       else loyalty.default_expiry(rules, at))
+            loyalty.award(session, customer, key=run_key(input), points=input.points, reason=input.reason,
+                          at=at, expires_at=expires, source=f"journey:{input.run.journey_id}")
+            old, new = loyalty.refresh_points_and_tier(session, customer, rules, at)
+            follow_ups = []
+            if old != new and new is not None:
+                follow_ups.append(EventIn(id=f"{run_key(input)}:tier", type="tier_changed",
+                                          customer_id=customer.id, occurred_at=at,
+                                          properties={"from": old, "to": new}))
+            return AwardPointsOutcome(points=input.points, balance=customer.points), follow_ups
+
+    @activity.defn(name=names.UPDATE_SEGMENTS)
+    async def update_segments(self, input: UpdateSegmentsInput) -> SegmentsOutcome:
+        outcome = await asyncio.to_thread(self._update_segments, input)
+        at = moment(input)
+        key = run_key(input)
+        await self._route(
+            [EventIn(id=f"{key}:in:{name}", type="segment_entered", customer_id=input.run.customer_id,
+                     occurred_at=at, properties={"segment": name}) for name in outcome.added]
+            + [EventIn(id=f"{key}:out:{name}", type="segment_exited", customer_id=input.run.customer_id,
+                       occurred_at=at, properties={"segment": name}) for name in outcome.removed]
+        )
+        return outcome
+
+    def _update_segments(self, input: UpdateSegmentsInput) -> SegmentsOutcome:
+        at = moment(input)
+        added, removed = [], []
+        with session_scope(self.deps.engine) as session:
+            for name in input.add:
+                if session.get(SegmentMembership, (input.run.customer_id, name)) is None:
+                    session.add(SegmentMembership(customer_id=input.run.customer_id, segment=name, entered_at=at))
+                    added.append(name)
+            for name in input.remove:
+                membership = session.get(SegmentMembership, (input.run.customer_id, name))
+                if membership is not None:
+                    session.delete(membership)
+                    removed.append(name)
+        return SegmentsOutcome(added=added, removed=removed)
+
+    @activity.defn(name=names.SET_ATTRIBUTES)
+    def set_attributes(self, input: SetAttributesInput) -> SetAttributesOutcome:
+        at = moment(input)
+        key = run_key(input)
+        with session_scope(self.deps.engine) as session:
+            if session.get(AttributeChange, key) is None:
+                customer = get_customer(session, input.run.customer_id, for_update=True)
+                trigger = session.get(Event, input.run.trigger_event_id) if input.run.trigger_event_id else None
+                context = expression_context(session, self.deps.catalog, customer, at, trigger=trigger,
+                                             run=input.run, facts=input.facts)
+                values = {name: render(template, context) for name, template in input.values.items()}
+                customer.attributes = {**(customer.attributes or {}), **values}
+                customer.updated_at = at
+                session.add(customer)
+                session.add(AttributeChange(key=key, customer_id=customer.id, values=values, changed_at=at))
+        return SetAttributesOutcome(keys=sorted(input.values))
+
+    @activity.defn(name=names.UNSUBSCRIBE)
+    async def unsubscribe(self, input: UnsubscribeInput) -> None:
+        at = moment(input)
+        changed = await asyncio.to_thread(
+            consent.record, self.deps.engine, input.run.customer_id, "opted_out",
+            source=f"journey:{input.run.journey_id}", at=at, disclosure=f"unsubscribed by journey: {input.reason}",
+        )
+        if changed:
+            await self._route([EventIn(id=f"{run_key(input)}:opted_out", type="opted_out",
+                                       customer_id=input.run.customer_id, occurred_at=at,
+                                       properties={"source": "journey", "reason": input.reason})])
+
+    @activity.defn(name=names.EMIT)
+    async def emit(self, input: EmitInput) -> EmitOutcome:
+        event = await asyncio.to_thread(self._render_event, input)
+        await self._route([event])
+        return EmitOutcome(event_id=event.id)
+
+    def _render_event(self, input: EmitInput) -> EventIn:
+        at = moment(input)
+        with session_scope(self.deps.engine) as session:
+            customer = get_customer(session, input.run.customer_id)
+            trigger = session.get(Event, input.run.trigger_event_id) if input.run.trigger_event_id else None
+            context = expression_context(session, self.deps.catalog, customer, at, trigger=trigger,
+                                         run=input.run, facts=input.facts)
+            properties = {name: render(value, context) for name, value in input.properties.items()}
+        properties["journey"] = input.run.journey_id
+        return EventIn(id=run_key(input), type=input.event, customer_id=input.run.customer_id, occurred_at=at,
+                       properties=properties)
+
+
+def memberships(engine, customer_id: str) -> list[str]:  # type: ignore[no-untyped-def]
+    with session_scope(engine) as session:
+        return list(session.exec(select(SegmentMembership.segment).where(
+            SegmentMembership.customer_id == customer_id)).all())

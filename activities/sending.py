@@ -1,0 +1,207 @@
+"""The send activity: the sending rules in order, then the provider, exactly once.
+
+Exactly once rests on the message key (run, step): the row is written before the
+provider is called and marked ``sending``; a retry that finds ``sending`` cannot
+know whether the provider got the request, so it never sends again (the message
+stays ``unconfirmed`` until a delivery receipt says otherwise).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import string
+import uuid
+from datetime import datetime
+
+from messaging.senders.base import (
+    AmbiguousProviderError,
+    OutgoingSms,
+    PermanentProviderError,
+    RetryableProviderError,
+)
+from sqlmodel import Session, select
+from temporalio import activity
+
+from activities.contracts import SendInput, SendOutcome
+from activities.deps import Deps, moment, run_key
+from engine import sending_rules as rules
+from engine.context import expression_context
+from engine.customers import customer_zone, get_customer
+from language.expressions import ExpressionError, render
+from language.models import Message as MessageSpec
+from messaging.encoding import analyze
+from store.db import session_scope
+from store.tables import Coupon, Customer, Enrollment, Event, Link, Message
+from workflows import activity_names as names
+
+log = logging.getLogger(__name__)
+
+FINAL_STATUSES = ("sent", "delivered", "undelivered", "failed", "skipped", "unconfirmed")
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def pick_text(message: MessageSpec, locale: str | None) -> str:
+    """Inline text, or the template's text for the customer's locale (exact, language, first)."""
+    if message.text is not None:
+        return message.text
+    texts = message.texts or {}
+    if locale:
+        for candidate in (locale, locale.split("-")[0].split("_")[0]):
+            if candidate in texts:
+                return texts[candidate]
+    return next(iter(texts.values()), "")
+
+
+def outcome_of(row: Message) -> SendOutcome:
+    if row.status == "deferred":
+        return SendOutcome(status="deferred", reason=row.reason, defer_until=row.defer_until, message_id=row.id)
+    if row.status in ("skipped", "failed"):
+        return SendOutcome(status="skipped", reason=row.reason, message_id=row.id, encoding=row.encoding,
+                           segments=row.segments)
+    return SendOutcome(status="sent", message_id=row.id, encoding=row.encoding, segments=row.segments)
+
+
+class SendingActivities:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    @activity.defn(name=names.SEND_SMS)
+    def send_sms(self, input: SendInput) -> SendOutcome:
+        key = run_key(input)
+        with session_scope(self.deps.engine) as session:
+            existing = session.exec(select(Message).where(Message.key == key)).first()
+            if existing is not None and existing.status in FINAL_STATUSES:
+                return outcome_of(existing)
+            if existing is not None and existing.status == "sending":
+                existing.status, existing.reason = "unconfirmed", "provider_outcome_unknown"
+                session.add(existing)
+                log.warning("message %s: earlier attempt may have reached the provider; not resending", existing.id)
+                return outcome_of(existing)
+        reserved = self._reserve(input, key)
+        if isinstance(reserved, SendOutcome):
+            return reserved
+        return self._call_provider(reserved)
+
+    # --- rules and reservation, atomically per customer ----------------------------------
+
+    def _reserve(self, input: SendInput, key: str) -> SendOutcome | tuple[Message, OutgoingSms]:
+        settings = self.deps.catalog.settings
+        at = moment(input)
+        with session_scope(self.deps.engine, serialized=True) as session:
+            customer = get_customer(session, input.run.customer_id, for_update=True)
+            row = session.exec(select(Message).where(Message.key == key)).first() or Message(
+                id=uuid.uuid4().hex, key=key, customer_id=customer.id, enrollment_id=input.run.enrollment_id,
+                journey_id=input.run.journey_id, step_id=input.step_key.removesuffix(".reprompt"),
+                purpose=input.purpose, counts_toward_caps=not input.reprompt,
+                expects_reply=input.expects_reply, created_at=at,
+            )
+            verdict = self._verdict(session, input, customer, at)
+            if verdict.skip:
+                row.status, row.reason, row.updated_at = "skipped", verdict.skip, at
+                session.add(row)
+                return outcome_of(row)
+            if verdict.defer_until:
+                row.status, row.reason, row.defer_until, row.updated_at = (
+                    "deferred", verdict.defer_reason, verdict.defer_until, at)
+                session.add(row)
+                return outcome_of(row)
+            try:
+                body = self._render(session, input, customer, row, at)
+            except ExpressionError as err:
+                log.error("message %s could not be rendered: %s", row.id, err)
+                row.status, row.reason, row.updated_at = "skipped", "render_error", at
+                session.add(row)
+                return outcome_of(row)
+            info = analyze(body)
+            row.body, row.encoding, row.segments = body, info.encoding, info.segments
+            row.status, row.reason, row.sent_at, row.updated_at = "sending", None, at, at
+            row.provider = self.deps.sender.name
+            session.add(row)
+            run = session.get(Enrollment, input.run.enrollment_id)
+            if run is not None and not input.reprompt:
+                run.last_message_at = at
+                session.add(run)
+            callback = f"{settings.links.base_url.rstrip('/')}/twilio/status"
+            sms = OutgoingSms(to=customer.phone or "", body=body, media_url=input.message.media_url,
+                              status_callback=callback, message_key=key)
+            return row, sms
+
+    def _verdict(self, session: Session, input: SendInput, customer: Customer, at: datetime) -> rules.Verdict:
+        settings = self.deps.catalog.settings
+        for verdict in (rules.consent(customer, input.purpose), rules.phone(customer)):
+            if not verdict.go:
+                return verdict
+        # A reprompt answers the customer who just wrote: no quiet hours, no caps.
+        if input.purpose != "marketing" or input.reprompt:
+            return rules.GO
+        zone = customer_zone(customer, settings.default_timezone)
+        verdict = rules.quiet_hours(at, zone, settings.quiet_hours)
+        if not verdict.go:
+            return verdict
+        return rules.frequency_caps(session, customer.id, at, settings.frequency_caps, input.on_capped)
+
+    def _render(self, session: Session, input: SendInput, customer: Customer, row: Message, at: datetime) -> str:
+        settings = self.deps.catalog.settings
+        coupons = self.deps.catalog.loyalty.coupons
+
+        def link(url: str) -> str:
+            found = session.exec(select(Link).where(Link.message_key == row.key, Link.url == url)).first()
+            if found is None:
+                found = Link(code=_random_code(7), message_key=row.key, url=str(url), customer_id=customer.id,
+                             enrollment_id=input.run.enrollment_id, journey_id=input.run.journey_id,
+                             step_id=row.step_id, created_at=at)
+                session.add(found)
+                session.flush()
+            return f"{settings.links.base_url.rstrip('/')}/l/{found.code}"
+
+        def coupon(series: str) -> str:
+            issue_key = f"{row.key}:{series}"
+            found = session.exec(select(Coupon).where(Coupon.key == issue_key)).first()
+            if found is None:
+                spec = coupons[series]
+                found = Coupon(code=(spec.prefix or "") + _random_code(8, upper=True), series=series,
+                               key=issue_key, customer_id=customer.id, issued_at=at,
+                               expires_at=at + spec.expires_in if spec.expires_in else None)
+                session.add(found)
+                session.flush()
+            return found.code
+
+        trigger = session.get(Event, input.run.trigger_event_id) if input.run.trigger_event_id else None
+        context = expression_context(session, self.deps.catalog, customer, at, trigger=trigger, run=input.run,
+                                     facts=input.facts, extra_functions={"link": link, "coupon": coupon})
+        return render(pick_text(input.message, customer.locale), context).strip()
+
+    # --- the provider ----------------------------------------------------------------
+
+    def _call_provider(self, reserved: tuple[Message, OutgoingSms]) -> SendOutcome:
+        row, sms = reserved
+        try:
+            receipt = self.deps.sender.send(sms)
+        except PermanentProviderError as err:
+            return self._settle(row.id, "failed", reason=f"provider_error:{err.code}", error_code=err.code)
+        except AmbiguousProviderError as err:
+            log.warning("message %s: provider outcome unknown (%s); not resending", row.id, err)
+            return self._settle(row.id, "unconfirmed", reason="provider_outcome_unknown")
+        except RetryableProviderError:
+            # The provider certainly did not take it: free the reservation, let Temporal retry.
+            self._settle(row.id, "reserved")
+            raise
+        return self._settle(row.id, "sent", provider_message_id=receipt.provider_message_id)
+
+    def _settle(self, message_id: str, status: str, **fields: str | None) -> SendOutcome:
+        with session_scope(self.deps.engine) as session:
+            row = session.get(Message, message_id)
+            assert row is not None
+            row.status = status
+            for name, value in fields.items():
+                setattr(row, name, value)
+            if status == "reserved":
+                row.sent_at = None
+            session.add(row)
+            return outcome_of(row)
+
+
+def _random_code(length: int, *, upper: bool = False) -> str:
+    alphabet = string.ascii_uppercase + string.digits if upper else _ALPHABET
+    return "".join(secrets.choice(alphabet) for _ in range(length))

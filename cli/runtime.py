@@ -1,0 +1,151 @@
+"""Commands that run journeys: simulate, event, enroll, worker, dev, db."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def _properties(pairs: list[str]) -> dict[str, Any]:
+    """`k=v` pairs; values that read as JSON (numbers, true, lists) keep their type."""
+    properties: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{pair!r}: write key=value", param_hint="--prop")
+        try:
+            properties[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            properties[key] = raw
+    return properties
+
+
+def simulate(
+    file: Annotated[Path, typer.Argument(help="The journey file to simulate", exists=True, dir_okay=False)],
+    config: Annotated[Path | None, typer.Option("--config", help="Directory with settings/segments/loyalty")] = None,
+    customer: Annotated[str | None, typer.Option(help="Customer JSON, or @file.json")] = None,
+    trigger: Annotated[str | None, typer.Option(help="'TYPE {json properties}' of the entering event")] = None,
+    event: Annotated[list[str] | None, typer.Option("--event", help="TYPE@+OFFSET [JSON]; click:<step>@+1d; "
+                                                    "reply:<step>@+2h TEXT; stop@+5d")] = None,
+    start: Annotated[datetime | None, typer.Option(help="Simulated start (ISO 8601, default now)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object")] = False,
+) -> None:
+    """Run one customer through a journey on the time-skipping server and print the timeline."""
+    from engine.simulate import SimulationError, parse_customer
+    from engine.simulate import simulate as run_simulation
+    from language.catalog import InvalidJourneys
+
+    if start is not None and start.tzinfo is None:
+        raise typer.BadParameter("give a time zone, e.g. 2026-01-05T09:00:00Z", param_hint="--start")
+    try:
+        result = asyncio.run(run_simulation(file, config_dir=config, customer=parse_customer(customer),
+                                            trigger=trigger, events=event or [], start=start))
+    except (SimulationError, InvalidJourneys, KeyError) as err:
+        errors.print(f"[red]error:[/red] {err}", markup=True, highlight=False)
+        raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+        return
+    _print_timeline(result)
+
+
+def _print_timeline(result: dict[str, Any]) -> None:
+    console.print(f"[bold]{result['journey']}[/bold] v{result['version']} for {result['customer']}: "
+                  f"outcome [bold]{result['outcome']}[/bold]", highlight=False)
+    table = Table(show_header=True, header_style="bold")
+    for column in ("at", "step", "action", "details"):
+        table.add_column(column)
+    for entry in result["timeline"]:
+        details = {k: v for k, v in entry.items() if k not in ("at", "step", "action") and v is not None}
+        text = details.pop("text", None)
+        summary = ", ".join(f"{k}={v}" for k, v in details.items())
+        if text:
+            summary = f"{text}\n[dim]{summary}[/dim]"
+        table.add_row(entry["at"][:16].replace("T", " "), entry.get("step") or "", entry["action"], summary)
+    console.print(table)
+
+
+def event(
+    type: Annotated[str, typer.Argument(help="Event type, e.g. purchase")],
+    customer: Annotated[str, typer.Option("--customer", help="Customer id")],
+    prop: Annotated[list[str] | None, typer.Option("--prop", help="Property key=value (repeatable)")] = None,
+    event_id: Annotated[str | None, typer.Option("--id", help="Event id (default: generated)")] = None,
+    journeys_dir: Annotated[Path | None, typer.Option("--journeys", help="Journeys directory")] = None,
+) -> None:
+    """Send an event through the engine: store it, signal running journeys, start triggered ones."""
+    from engine.commands import send_event
+
+    result = asyncio.run(send_event(type, customer, _properties(prop or []), event_id=event_id,
+                                    journeys_dir=journeys_dir))
+    if result.duplicate:
+        console.print(f"event {result.event_id} was already received: nothing done again")
+        return
+    console.print(f"event {result.event_id}: started {result.started or 'nothing'}, "
+                  f"signalled {result.signalled or 'nothing'}", highlight=False)
+
+
+def enroll(
+    journey: Annotated[str, typer.Argument(help="Journey id")],
+    customer: Annotated[str, typer.Option("--customer", help="Customer id")],
+    journeys_dir: Annotated[Path | None, typer.Option("--journeys", help="Journeys directory")] = None,
+) -> None:
+    """Enter a customer into a journey now (audience and reentry rules still apply)."""
+    from engine.commands import enroll as run_enroll
+
+    started = asyncio.run(run_enroll(journey, customer, journeys_dir=journeys_dir))
+    if not started:
+        errors.print(f"{customer} was not entered into {journey} (already in it, or audience/reentry said no)")
+        raise typer.Exit(1)
+    console.print(f"{customer} entered {journey}: workflow journey/{journey}/{customer}")
+
+
+def worker() -> None:
+    """Run the journey workers against TEMPORAL_ADDRESS (default localhost:7233)."""
+    import logging
+
+    from worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run_worker())
+
+
+def dev(
+    data_dir: Annotated[Path, typer.Option(help="Where the dev server and database keep their files")] = Path(".data"),
+    journeys_dir: Annotated[Path, typer.Option("--journeys", help="Journeys directory")] = Path("journeys"),
+) -> None:
+    """Everything locally: Temporal dev server with Web UI, worker, embedded database."""
+    from engine.dev import run_dev
+
+    raise typer.Exit(asyncio.run(run_dev(data_dir, journeys_dir)))
+
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply schema migrations to JOURNEYS_DATABASE_URL (default: the embedded SQLite file)."""
+    from store.db import database_url, make_engine
+    from store.migrate import upgrade
+
+    upgrade(make_engine())
+    console.print(f"database at {database_url().split('@')[-1]} is up to date")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(simulate)
+    app.command()(event)
+    app.command()(enroll)
+    app.command()(worker)
+    app.command()(dev)
+    app.add_typer(db_app, name="db")

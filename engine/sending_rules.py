@@ -1,0 +1,101 @@
+"""The sending rules every SMS passes, in order: consent, phone, quiet hours, caps.
+
+Each rule answers with nothing (go on), a skip reason, or a time to try again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, select
+
+from language.config import FrequencyCap, QuietHours
+from store.tables import Customer, Message
+
+# Messages that went out, or may have: they count toward frequency caps.
+COUNTED_STATUSES = ("sending", "sent", "delivered", "undelivered", "unconfirmed")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    skip: str | None = None
+    defer_until: datetime | None = None
+    defer_reason: str | None = None
+
+    @property
+    def go(self) -> bool:
+        return self.skip is None and self.defer_until is None
+
+
+GO = Verdict()
+
+
+def consent(customer: Customer, purpose: str) -> Verdict:
+    if customer.sms_consent == "opted_out":
+        return Verdict(skip="opted_out")
+    if purpose == "marketing" and customer.sms_consent != "opted_in":
+        return Verdict(skip="no_consent")
+    return GO
+
+
+def phone(customer: Customer) -> Verdict:
+    if not customer.phone or customer.phone_status != "ok":
+        return Verdict(skip="invalid_phone")
+    return GO
+
+
+def _at_local(day: datetime, clock: str, zone: ZoneInfo) -> datetime:
+    hours, minutes = (int(part) for part in clock.split(":"))
+    return datetime.combine(day.date(), time(hours, minutes), tzinfo=zone)
+
+
+def quiet_hours_end(at: datetime, zone: ZoneInfo, quiet: QuietHours) -> datetime | None:
+    """The end of the quiet window ``at`` falls in (customer's local time), or None."""
+    local = at.astimezone(zone)
+    start, end = _at_local(local, quiet.start, zone), _at_local(local, quiet.end, zone)
+    if quiet.start == quiet.end:
+        return None
+    if start < end:  # a window within one day, e.g. 12:00-14:00
+        return end if start <= local < end else None
+    # A window across midnight, e.g. 21:00-08:00.
+    if local >= start:
+        return _at_local(local + timedelta(days=1), quiet.end, zone)
+    if local < end:
+        return end
+    return None
+
+
+def quiet_hours(at: datetime, zone: ZoneInfo, quiet: QuietHours) -> Verdict:
+    end = quiet_hours_end(at, zone, quiet)
+    return Verdict(defer_until=end, defer_reason="quiet_hours") if end else GO
+
+
+def frequency_caps(session: Session, customer_id: str, at: datetime, caps: list[FrequencyCap],
+                   on_capped: str) -> Verdict:
+    """Marketing messages across all journeys; defer until the oldest one ages out."""
+    if not caps:
+        return GO
+    longest = max(cap.per for cap in caps)
+    times = sorted(session.exec(
+        select(Message.sent_at).where(
+            Message.customer_id == customer_id,
+            Message.purpose == "marketing",
+            col(Message.counts_toward_caps).is_(True),
+            col(Message.status).in_(COUNTED_STATUSES),
+            col(Message.sent_at) > at - longest,
+            col(Message.sent_at) <= at,
+        )
+    ).all())
+    release: datetime | None = None
+    for cap in caps:
+        window = [t for t in times if t is not None and t > at - cap.per]
+        if len(window) >= cap.max:
+            frees_at = window[len(window) - cap.max] + cap.per
+            release = frees_at if release is None else max(release, frees_at)
+    if release is None:
+        return GO
+    if on_capped == "skip":
+        return Verdict(skip="frequency_cap")
+    return Verdict(defer_until=release, defer_reason="frequency_cap")

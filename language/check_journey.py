@@ -1,0 +1,134 @@
+"""Check one journey file against the configuration; build its model when it is valid."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from language.checks_expressions import analyze
+from language.checks_length import length_warning
+from language.checks_references import (
+    JourneyNames,
+    check_reference,
+    segment_problem,
+    template_problem,
+)
+from language.checks_structure import check_structure
+from language.configuration import Configuration
+from language.loader import Path_, Span, YamlDocument
+from language.models import AskSpec, Journey, Message, StepBase, children
+from language.problems import Problem
+from language.shape import validate_model
+from language.walk import iter_steps, message_sites, sites
+
+
+def check_journey(doc: YamlDocument, stem: str, config: Configuration) -> tuple[Journey | None, list[Problem]]:
+    """The journey (templates inlined) if it has no errors, and every problem found."""
+    problems = list(doc.problems)
+    if doc.data is None:
+        if not problems:
+            problems.append(
+                doc.problem(doc.position(()), "the file is empty: a journey needs id, name, trigger and steps")
+            )
+        return None, problems
+    if not isinstance(doc.data, dict):
+        problems.append(
+            doc.problem(doc.position(()), "a journey file must be a mapping of keys (id, name, trigger, steps, ...)")
+        )
+        return None, problems
+    journey, found = validate_model(Journey, doc)
+    problems += found
+    problems += check_structure(doc, stem)
+    problems += _texts(doc, config)
+    problems += _segments(doc, config)
+    problems += _templates(doc, config)
+    problems.sort(key=lambda p: (p.line, p.column))
+    if journey is None or any(p.severity == "error" for p in problems):
+        return None, problems
+    inline_templates(journey, config)
+    return journey, problems
+
+
+def _texts(doc: YamlDocument, config: Configuration) -> Iterator[Problem]:
+    """Expressions and templates: they compile, use known names, refer to real things."""
+    names = JourneyNames.of(doc.data)
+    for site in sites(doc.data):
+        analysis = analyze(site.source, site.mode, site.scope)
+        for finding in analysis.findings:
+            yield doc.problem(doc.find(site.path, finding.snippet), finding.message, finding.value, finding.severity)
+        for ref in analysis.references:
+            reason = check_reference(ref, config.known, names)
+            if reason:
+                yield doc.problem(_find_quoted(doc, site.path, ref.name), reason, ref.name)
+    base_url = config.settings.links.base_url
+    for at in iter_steps(doc.data):
+        for site in message_sites(at):
+            warning = length_warning(site.source, base_url)
+            if warning:
+                yield doc.problem(doc.position((*at.path, *site.path)), warning, None, "warning")
+
+
+def _find_quoted(doc: YamlDocument, path: Path_, name: str) -> Span:
+    for needle in (f"'{name}'", f'"{name}"', name):
+        span = doc.find(path, needle)
+        if span != doc.position(path):
+            return span
+    return doc.position(path)
+
+
+def _segments(doc: YamlDocument, config: Configuration) -> Iterator[Problem]:
+    """Triggers may name any segment; update_segments only manual ones."""
+    refs: list[tuple[Path_, bool]] = [
+        (("trigger", "segment_entered"), False),
+        (("trigger", "segment_exited"), False),
+        (("trigger", "schedule", "segment"), False),
+    ]
+    for at in iter_steps(doc.data):
+        spec = at.step.get("update_segments") if at.kind == "update_segments" else None
+        for key in ("add", "remove"):
+            names = spec.get(key) if isinstance(spec, dict) else None
+            for i, _ in enumerate(names if isinstance(names, list) else []):
+                refs.append(((*at.path, "update_segments", key, i), True))
+    for path, manual_only in refs:
+        name = doc.get(path)
+        if isinstance(name, str):
+            reason = segment_problem(name, config.known, manual_only=manual_only)
+            if reason:
+                yield doc.problem(doc.position(path), reason, name)
+
+
+def _templates(doc: YamlDocument, config: Configuration) -> Iterator[Problem]:
+    """A named template exists, and its texts refer to this journey's steps and splits."""
+    names = JourneyNames.of(doc.data)
+    for at in iter_steps(doc.data):
+        spec = at.step.get(at.kind) if at.kind in ("send_sms", "ask") else None
+        name = spec.get("template") if isinstance(spec, dict) else None
+        if not isinstance(name, str):
+            continue
+        path = (*at.path, at.kind, "template")
+        reason = template_problem(name, config.known)
+        if reason:
+            yield doc.problem(doc.position(path), reason, name)
+            continue
+        for locale, text in config.templates[name].text.items():
+            for ref in analyze(text, "template", "message").references:
+                reason = check_reference(ref, config.known, names)
+                if reason:
+                    yield doc.problem(doc.position(path), f"template '{name}' ({locale}): {reason}", ref.name)
+
+
+def inline_templates(journey: Journey, config: Configuration) -> None:
+    """Copy each named template's texts into its message, so the pinned version covers them."""
+    for message in _messages(journey.steps):
+        if message.template is not None:
+            message.texts = dict(config.templates[message.template].text)
+
+
+def _messages(steps: list[Any]) -> Iterator[Message]:
+    for step in steps:
+        for value in (getattr(step, "send_sms", None), getattr(step, "ask", None)):
+            if isinstance(value, Message | AskSpec):
+                yield value
+        if isinstance(step, StepBase):
+            for _, nested in children(step):
+                yield from _messages(nested)

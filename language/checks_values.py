@@ -1,0 +1,59 @@
+"""Checks of single values: time zones, cron expressions, durations that must be positive."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo, available_timezones
+
+from language.durations import DURATION_PATTERN
+from language.shape import did_you_mean
+
+
+def valid_timezone(name: str) -> str | None:
+    """Why ``name`` is not an IANA time zone, or None."""
+    try:
+        ZoneInfo(name)
+        return None
+    except (ValueError, KeyError, OSError):
+        return f"unknown time zone '{name}'" + did_you_mean(name, _zones())
+
+
+@lru_cache(maxsize=1)
+def _zones() -> list[str]:
+    return sorted(available_timezones())
+
+
+_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
+_CRON_NAMES = {3: "jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec", 4: "sun|mon|tue|wed|thu|fri|sat"}
+
+
+def cron_problem(cron: str) -> str | None:
+    """Why ``cron`` is not a five-field cron expression, or None."""
+    fields = cron.split()
+    if len(fields) != 5:
+        return (
+            f"a cron expression has 5 fields (minute hour day-of-month month day-of-week), "
+            f"e.g. '0 10 * * 5'; this one has {len(fields)}"
+        )
+    for i, (text, (what, low, high)) in enumerate(zip(fields, _CRON_FIELDS, strict=True)):
+        names = _CRON_NAMES.get(i)
+        atom = r"(\d+|" + names + ")" if names else r"(\d+)"
+        part = rf"(\*|{atom}(-{atom})?)(/\d+)?"
+        if not re.fullmatch(rf"{part}(,{part})*", text, re.IGNORECASE):
+            return f"the {what} field '{text}' is not valid cron"
+        for number in re.findall(r"\d+", re.sub(r"/\d+", "", text)):
+            if not low <= int(number) <= high:
+                return f"the {what} field '{text}' must stay within {low}-{high}"
+    return None
+
+
+def duration_problem(value: Any, *, zero_ok: bool = False) -> str | None:
+    """Why a written duration is not positive, or None (shape errors are reported elsewhere)."""
+    if not (isinstance(value, str) and re.fullmatch(DURATION_PATTERN, value.strip())):
+        return None
+    amount = int(value.strip()[:-1])
+    if amount < 0 or (amount == 0 and not zero_ok):
+        return "must be a positive duration" if not zero_ok else "must not be negative"
+    return None

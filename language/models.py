@@ -1,0 +1,379 @@
+"""The journey language as pydantic models: what a journey file may say.
+
+These models are the contract between the YAML a marketer writes, the validator,
+the JSON Schema editors use, and the workflow that interprets a journey. They hold
+no behaviour beyond shape checks, and import nothing but pydantic, so workflow
+code can use them inside Temporal's sandbox.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+
+from language.durations import Duration, TimeOfDay
+
+IDENTIFIER = r"^[a-z0-9_]+$"
+Identifier = Annotated[str, Field(pattern=IDENTIFIER)]
+Expression = Annotated[str, Field(min_length=1, description="A condition, e.g. customer.points >= 500")]
+Template = Annotated[str, Field(description="Message text; may use {{ ... }} placeholders")]
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors: a typo must never be silently ignored."""
+
+    # validate_default: defaults written as text ("7d") become the typed value (timedelta).
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, frozen=False, validate_default=True
+    )
+
+
+# --- triggers --------------------------------------------------------------------
+
+
+class EventTrigger(Strict):
+    event: Identifier
+    where: Expression | None = None
+
+
+class SegmentEnteredTrigger(Strict):
+    segment_entered: Identifier
+
+
+class SegmentExitedTrigger(Strict):
+    segment_exited: Identifier
+
+
+class DateSpec(Strict):
+    attribute: str = Field(description="A date attribute of the customer, e.g. birthday")
+    at: TimeOfDay = "10:00"
+    offset: Duration = Field(default="0d", description="Days before (negative) or after the date")
+
+
+class DateTrigger(Strict):
+    date: DateSpec
+
+
+class ScheduleSpec(Strict):
+    cron: str = Field(description="Five-field cron expression, e.g. '0 10 * * 5'")
+    segment: Identifier
+    timezone: str = Field(default="customer", description="'customer' or an IANA time zone")
+
+
+class ScheduleTrigger(Strict):
+    schedule: ScheduleSpec
+
+
+class ManualTrigger(Strict):
+    manual: Literal[True]
+
+
+TRIGGER_KEYS = ("event", "segment_entered", "segment_exited", "date", "schedule", "manual")
+
+
+def _trigger_kind(value: Any) -> str | None:
+    if isinstance(value, BaseModel):
+        value = value.model_dump(exclude_none=True)
+    if isinstance(value, dict):
+        for key in TRIGGER_KEYS:
+            if key in value:
+                return key
+    return None
+
+
+Trigger = Annotated[
+    Annotated[EventTrigger, Tag("event")]
+    | Annotated[SegmentEnteredTrigger, Tag("segment_entered")]
+    | Annotated[SegmentExitedTrigger, Tag("segment_exited")]
+    | Annotated[DateTrigger, Tag("date")]
+    | Annotated[ScheduleTrigger, Tag("schedule")]
+    | Annotated[ManualTrigger, Tag("manual")],
+    Discriminator(_trigger_kind),
+]
+
+
+# --- steps -----------------------------------------------------------------------
+
+
+class Message(Strict):
+    """The text of an SMS: inline ``text`` or a named ``template``."""
+
+    text: Template | None = None
+    template: Identifier | None = None
+    purpose: Literal["marketing", "transactional"] | None = None
+    media_url: str | None = None
+    # Filled by the loader from journeys/templates/: locale -> text. Pinned with the
+    # journey version, so a template edit never changes a customer in flight.
+    texts: dict[str, str] | None = Field(default=None, exclude=False, json_schema_extra={"readOnly": True})
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Message:
+        if (self.text is None) == (self.template is None):
+            raise ValueError("give exactly one of 'text' or 'template'")
+        return self
+
+
+class Expect(Strict):
+    type: Literal["integer", "text", "choice"] | None = None
+    min: int | None = None
+    max: int | None = None
+    choices: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Expect:
+        if self.choices is not None:
+            if self.type not in (None, "choice"):
+                raise ValueError("'choices' goes with no type (or type: choice)")
+            if not self.choices:
+                raise ValueError("'choices' needs at least one choice")
+            self.type = "choice"
+        elif self.type is None:
+            raise ValueError("give a 'type' (integer or text) or a list of 'choices'")
+        elif self.type == "choice":
+            raise ValueError("type: choice needs a list of 'choices'")
+        if self.type != "integer" and (self.min is not None or self.max is not None):
+            raise ValueError("'min' and 'max' go with type: integer")
+        return self
+
+
+class AskSpec(Message):
+    expect: Expect
+    timeout: Duration
+    reprompt: Template | None = None
+
+
+class StepBase(Strict):
+    id: Identifier | None = None
+
+
+class SendSmsStep(StepBase):
+    send_sms: Message
+
+
+class AskStep(StepBase):
+    ask: AskSpec
+    then: list[Step] = Field(default_factory=list)
+    else_: list[Step] = Field(default_factory=list, alias="else")
+
+
+class WaitUntil(Strict):
+    until: TimeOfDay
+
+
+class WaitStep(StepBase):
+    wait: Duration | WaitUntil
+
+
+class WaitForSpec(Strict):
+    event: Identifier
+    where: Expression | None = None
+    timeout: Duration
+
+
+class WaitForStep(StepBase):
+    wait_for: WaitForSpec
+    then: list[Step] = Field(default_factory=list)
+    else_: list[Step] = Field(default_factory=list, alias="else")
+
+
+class IfStep(StepBase):
+    if_: Expression = Field(alias="if")
+    then: list[Step] = Field(default_factory=list)
+    else_: list[Step] = Field(default_factory=list, alias="else")
+
+
+class ChooseWhen(Strict):
+    when: Expression
+    steps: list[Step] = Field(default_factory=list)
+
+
+class ChooseElse(Strict):
+    else_: list[Step] = Field(alias="else")
+
+
+def _choice_kind(value: Any) -> str | None:
+    if isinstance(value, ChooseWhen):
+        return "when"
+    if isinstance(value, ChooseElse):
+        return "else"
+    if isinstance(value, dict):
+        if "when" in value:
+            return "when"
+        if "else" in value or "else_" in value:
+            return "else"
+    return None
+
+
+ChooseBranch = Annotated[
+    Annotated[ChooseWhen, Tag("when")] | Annotated[ChooseElse, Tag("else")],
+    Discriminator(_choice_kind),
+]
+
+
+class ChooseStep(StepBase):
+    choose: list[ChooseBranch] = Field(min_length=1)
+
+
+class Variant(Strict):
+    name: Identifier
+    weight: int = Field(ge=0)
+    steps: list[Step] = Field(default_factory=list)
+
+
+class SplitSpec(Strict):
+    name: Identifier
+    variants: list[Variant] = Field(min_length=2)
+
+
+class SplitStep(StepBase):
+    split: SplitSpec
+
+
+class AwardPointsSpec(Strict):
+    points: int
+    reason: str
+    expires_in: Duration | None = None
+
+
+class AwardPointsStep(StepBase):
+    award_points: AwardPointsSpec
+
+
+class UpdateSegmentsSpec(Strict):
+    add: list[Identifier] = Field(default_factory=list)
+    remove: list[Identifier] = Field(default_factory=list)
+
+
+class UpdateSegmentsStep(StepBase):
+    update_segments: UpdateSegmentsSpec
+
+
+class SetStep(StepBase):
+    set: dict[Identifier, Template] = Field(min_length=1)
+
+
+class UnsubscribeSpec(Strict):
+    reason: str = "journey"
+
+
+class UnsubscribeStep(StepBase):
+    unsubscribe: UnsubscribeSpec
+
+
+class EmitSpec(Strict):
+    event: Identifier
+    properties: dict[str, Template] = Field(default_factory=dict)
+
+
+class EmitStep(StepBase):
+    emit: EmitSpec
+
+
+class ExitStep(StepBase):
+    exit: Identifier
+
+
+STEP_TYPES: dict[str, type[StepBase]] = {
+    "send_sms": SendSmsStep,
+    "ask": AskStep,
+    "wait": WaitStep,
+    "wait_for": WaitForStep,
+    "if": IfStep,
+    "choose": ChooseStep,
+    "split": SplitStep,
+    "award_points": AwardPointsStep,
+    "update_segments": UpdateSegmentsStep,
+    "set": SetStep,
+    "unsubscribe": UnsubscribeStep,
+    "emit": EmitStep,
+    "exit": ExitStep,
+}
+SENDING_STEP_TYPES = ("send_sms", "ask")
+
+
+def step_kind(value: Any) -> str | None:
+    """The action key of a step (``send_sms``, ``if``, ...), or None if it has none."""
+    if isinstance(value, StepBase):
+        for kind, model in STEP_TYPES.items():
+            if type(value) is model:
+                return kind
+        return None
+    if isinstance(value, dict):
+        for key in value:
+            if key == "if_":
+                return "if"
+            if key in STEP_TYPES:
+                return key
+    return None
+
+
+Step = Annotated[
+    Annotated[SendSmsStep, Tag("send_sms")]
+    | Annotated[AskStep, Tag("ask")]
+    | Annotated[WaitStep, Tag("wait")]
+    | Annotated[WaitForStep, Tag("wait_for")]
+    | Annotated[IfStep, Tag("if")]
+    | Annotated[ChooseStep, Tag("choose")]
+    | Annotated[SplitStep, Tag("split")]
+    | Annotated[AwardPointsStep, Tag("award_points")]
+    | Annotated[UpdateSegmentsStep, Tag("update_segments")]
+    | Annotated[SetStep, Tag("set")]
+    | Annotated[UnsubscribeStep, Tag("unsubscribe")]
+    | Annotated[EmitStep, Tag("emit")]
+    | Annotated[ExitStep, Tag("exit")],
+    Discriminator(step_kind),
+]
+
+
+# --- the journey -----------------------------------------------------------------
+
+
+class ExitOn(Strict):
+    event: Identifier
+    where: Expression | None = None
+
+
+class Goal(Strict):
+    event: Identifier
+    within: Duration = "7d"
+    value: Expression | None = None
+
+
+class Sending(Strict):
+    purpose: Literal["marketing", "transactional"] = "marketing"
+    on_capped: Literal["defer", "skip"] = "defer"
+
+
+Reentry = Literal["never", "always"] | Duration
+
+
+class Journey(Strict):
+    id: Identifier
+    name: str
+    description: str | None = None
+    trigger: Trigger
+    audience: Expression | None = None
+    reentry: Reentry = "never"
+    exit_on: list[ExitOn] = Field(default_factory=list)
+    goal: Goal | None = None
+    sending: Sending = Field(default_factory=Sending)
+    steps: list[Step] = Field(min_length=1)
+
+
+for _model in (AskStep, WaitForStep, IfStep, ChooseWhen, ChooseElse, Variant, Journey):
+    _model.model_rebuild()
+
+
+def children(step: StepBase) -> list[tuple[str, list[StepBase]]]:
+    """The nested step lists of a step, each with its path label (``then``, ``else``...)."""
+    if isinstance(step, AskStep | WaitForStep | IfStep):
+        return [("then", step.then), ("else", step.else_)]
+    if isinstance(step, ChooseStep):
+        return [
+            (f"choose.{i}", branch.steps if isinstance(branch, ChooseWhen) else branch.else_)
+            for i, branch in enumerate(step.choose)
+        ]
+    if isinstance(step, SplitStep):
+        return [(f"variant.{v.name}", v.steps) for v in step.split.variants]
+    return []

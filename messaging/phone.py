@@ -1,0 +1,67 @@
+"""Phone numbers: normalize to E.164 before storing, mask before logging."""
+
+from __future__ import annotations
+
+import phonenumbers
+from phonenumbers import NumberParseException, ValidationResult
+
+
+class InvalidPhoneNumber(ValueError):
+    """Why a number cannot be texted. Messages never repeat the number (they reach logs)."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason  # short and stable: not_a_number, too_short, too_long, ...
+
+
+_PARSE_ERRORS = {
+    NumberParseException.INVALID_COUNTRY_CODE: ("invalid_country_code", "unknown country calling code"),
+    NumberParseException.NOT_A_NUMBER: ("not_a_number", "not a phone number"),
+    NumberParseException.TOO_SHORT_AFTER_IDD: ("too_short", "too short after the international prefix"),
+    NumberParseException.TOO_SHORT_NSN: ("too_short", "too short to be a phone number"),
+    NumberParseException.TOO_LONG: ("too_long", "too long to be a phone number"),
+}
+_LENGTH_ERRORS = {
+    ValidationResult.TOO_SHORT: ("too_short", "too short for {where}"),
+    ValidationResult.TOO_LONG: ("too_long", "too long for {where}"),
+    ValidationResult.INVALID_LENGTH: ("wrong_length", "wrong number of digits for {where}"),
+    ValidationResult.IS_POSSIBLE_LOCAL_ONLY: ("local_only", "a local number: add the area code"),
+    ValidationResult.INVALID_COUNTRY_CODE: ("invalid_country_code", "unknown country calling code"),
+}
+
+
+def to_e164(raw: str, default_country: str) -> str:
+    """`raw` as E.164 ("+14155552671"); numbers without +country are read as `default_country`.
+
+    Raises InvalidPhoneNumber when it is not a valid number, ValueError when
+    `default_country` is not an ISO 3166 region phonenumbers knows.
+    """
+    region = default_country.upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(f"unknown default country {default_country!r} (use an ISO code like 'US')")
+    try:
+        number = phonenumbers.parse(raw, region)
+    except NumberParseException as err:
+        reason, message = _PARSE_ERRORS.get(err.error_type, ("not_a_number", "not a phone number"))
+        raise InvalidPhoneNumber(reason, message) from None
+    where = _where(number)
+    possible = phonenumbers.is_possible_number_with_reason(number)
+    if possible in _LENGTH_ERRORS:
+        reason, message = _LENGTH_ERRORS[possible]
+        raise InvalidPhoneNumber(reason, message.format(where=where))
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidPhoneNumber("invalid_number", f"not a valid number for {where}")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _where(number: phonenumbers.PhoneNumber) -> str:
+    region = phonenumbers.region_code_for_country_code(number.country_code)
+    known = region != phonenumbers.UNKNOWN_REGION
+    return f"+{number.country_code} ({region})" if known else f"+{number.country_code}"
+
+
+def mask(e164: str) -> str:
+    """For logs: only the last digits ("***671"), and none of a number too short to hide."""
+    digits = "".join(ch for ch in e164 if ch.isdigit())
+    keep = 3 if len(digits) >= 8 else 2 if len(digits) >= 5 else 0
+    return "***" + (digits[-keep:] if keep else "")

@@ -1,0 +1,121 @@
+"""The contract between the send activity and whatever delivers an SMS.
+
+A sender is synchronous (the send activity runs in a thread pool) and tells the
+caller, through the class of the error it raises, whether sending again is safe.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from language.config import Settings
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutgoingSms:
+    to: str = field(repr=False)  # E.164; kept out of reprs, which end up in logs
+    body: str = field(repr=False)
+    message_key: str  # our idempotency key: for logs and metadata, never sent as one
+    media_url: str | None = None
+    status_callback: str | None = None
+
+
+@dataclass(frozen=True)
+class ProviderReceipt:
+    provider_message_id: str
+    status: str  # the provider's word for it: "queued", "accepted", "sent", ...
+
+
+class SmsSender(Protocol):
+    name: str
+
+    def send(self, sms: OutgoingSms) -> ProviderReceipt: ...
+
+
+class ProviderError(Exception):
+    """The provider did not take the message. `code` is the provider's error code, if any."""
+
+    def __init__(self, message: str, code: str | None = None, *, http_status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.http_status = http_status
+
+    @property
+    def reason(self) -> str:
+        """What a skipped send records: `provider_error:<code>`."""
+        if self.code:
+            return f"provider_error:{self.code}"
+        return f"provider_error:http_{self.http_status}" if self.http_status else "provider_error"
+
+    def __str__(self) -> str:
+        return f"{self.message} (code {self.code})" if self.code else self.message
+
+
+class PermanentProviderError(ProviderError):
+    """The provider refused the message; sending again would be refused again."""
+
+
+class RetryableProviderError(ProviderError):
+    """The request certainly created no message: safe to send again later."""
+
+
+class AmbiguousProviderError(ProviderError):
+    """The request may have created a message: the caller must NOT send again."""
+
+
+# The one classification table. Source: shared/spec/engineering-notes.md, "Twilio, the
+# real client, offline": message create has no idempotency key, so only 20429 and
+# connection errors (nothing reached Twilio) are retried; 21211, 21614, 21612, 21408,
+# 21610, 21606 and 20003 are permanent. The notes make no promise for 5xx, so a 5xx
+# may have created the message and is ambiguous.
+RETRYABLE_CODES = frozenset({"20429"})
+PERMANENT_CODES = frozenset({"21211", "21614", "21612", "21408", "21610", "21606", "20003"})
+# Permanent codes that say something about the recipient (for suppressions):
+UNUSABLE_NUMBER_CODES = frozenset({"21211", "21614", "30006"})  # invalid, not mobile, landline
+CARRIER_OPT_OUT_CODES = frozenset({"21610"})  # the recipient replied STOP at the carrier
+
+
+def classify(http_status: int | None, code: str | None) -> type[ProviderError]:
+    """Which error an HTTP answer from the provider means."""
+    if code in RETRYABLE_CODES or http_status == 429:
+        return RetryableProviderError
+    if code in PERMANENT_CODES or (http_status is not None and 400 <= http_status < 500):
+        return PermanentProviderError
+    return AmbiguousProviderError
+
+
+def sender_from_env(settings: Settings, environ: Mapping[str, str] | None = None) -> SmsSender:
+    """The sender chosen by JOURNEYS_SMS_SENDER (console, the default, or twilio)."""
+    env = os.environ if environ is None else environ
+    kind = env.get("JOURNEYS_SMS_SENDER", "console").strip().lower() or "console"
+    # Imported here: base must not import its implementations (nor load the Twilio SDK).
+    if kind == "console":
+        from messaging.senders.console import ConsoleSender
+
+        return ConsoleSender()
+    if kind != "twilio":
+        raise ValueError(f"JOURNEYS_SMS_SENDER must be 'console' or 'twilio', not {kind!r}")
+    missing = [name for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not env.get(name)]
+    if missing:
+        raise ValueError(f"JOURNEYS_SMS_SENDER=twilio needs {' and '.join(missing)}")
+    if not (settings.sender.messaging_service_sid or settings.sender.from_):
+        raise ValueError("settings.yaml: sender needs messaging_service_sid or from")
+    try:
+        timeout = float(env.get("TWILIO_HTTP_TIMEOUT") or 10)
+    except ValueError:
+        raise ValueError("TWILIO_HTTP_TIMEOUT must be a number of seconds") from None
+    from messaging.senders.twilio import TwilioSender
+
+    return TwilioSender(
+        env["TWILIO_ACCOUNT_SID"],
+        env["TWILIO_AUTH_TOKEN"],
+        messaging_service_sid=settings.sender.messaging_service_sid,
+        from_number=settings.sender.from_,
+        base_url=env.get("TWILIO_API_BASE_URL") or None,
+        timeout=timeout,
+    )

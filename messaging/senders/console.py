@@ -1,0 +1,35 @@
+"""A sender that prints messages instead of sending them: for `journeys dev` and simulations."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import uuid
+from typing import TextIO
+
+from messaging.encoding import analyze
+from messaging.phone import mask
+from messaging.senders.base import OutgoingSms, ProviderReceipt
+
+
+class ConsoleSender:
+    name = "console"
+
+    def __init__(self, stream: TextIO | None = None):
+        self._stream = stream  # None: whatever sys.stdout is at send time
+        self._lock = threading.Lock()  # one whole line per message, even from many threads
+
+    def send(self, sms: OutgoingSms) -> ProviderReceipt:
+        receipt = ProviderReceipt(provider_message_id=f"CONSOLE-{uuid.uuid4().hex}", status="sent")
+        info = analyze(sms.body)
+        media = f" media={sms.media_url}" if sms.media_url else ""
+        body = sms.body.replace("\r", "\\r").replace("\n", "\\n")
+        line = (
+            f"SMS to {mask(sms.to)} [{info.encoding}, {info.segments} segment"
+            f"{'' if info.segments == 1 else 's'}] {sms.message_key}{media}: {body}\n"
+        )
+        with self._lock:
+            stream = self._stream or sys.stdout
+            stream.write(line)
+            stream.flush()
+        return receipt

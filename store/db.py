@@ -1,0 +1,80 @@
+"""Database engines and sessions: SQLite embedded by default, PostgreSQL in production."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, create_engine
+
+DEFAULT_URL = "sqlite:///.data/journeys.db"
+
+
+def database_url() -> str:
+    return os.environ.get("JOURNEYS_DATABASE_URL", DEFAULT_URL)
+
+
+def normalize_url(url: str) -> str:
+    """Accept the usual postgres spellings and route them through psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def make_engine(url: str | None = None) -> Engine:
+    url = normalize_url(url or database_url())
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def _sqlite_engine(url: str) -> Engine:
+    path = url.split(":///", 1)[-1]
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    # The driver's own transaction handling is off (isolation_level=None) so that we
+    # can say BEGIN IMMEDIATE for the sections that must not interleave (caps checks).
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection) -> None:  # type: ignore[no-untyped-def]
+        immediate = connection.get_execution_options().get("serialized", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+@contextmanager
+def session_scope(engine: Engine, *, serialized: bool = False) -> Iterator[Session]:
+    """A unit of work: commits on success, rolls back on error.
+
+    ``serialized`` is for read-then-write sections that must not interleave with a
+    concurrent writer (frequency caps): SQLite takes its write lock up front, and
+    PostgreSQL callers lock the customer row with SELECT ... FOR UPDATE.
+    """
+    bind = engine.execution_options(serialized=True) if serialized else engine
+    with Session(bind, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"

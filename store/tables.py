@@ -1,0 +1,217 @@
+"""The database tables. Every side effect of a journey lands here, keyed so a retry
+finds the row it wrote the first time (exactly-once by unique business keys)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from store.types import UtcDateTime
+
+
+def _ts(**kwargs: Any) -> Any:
+    """A timezone-aware timestamp column (stored as UTC)."""
+    nullable = kwargs.pop("nullable", True)
+    return Field(sa_column=Column(UtcDateTime(), nullable=nullable, **kwargs), default=None)
+
+
+def _json(default: Any) -> Any:
+    return Field(default_factory=default, sa_column=Column(JSON, nullable=False))
+
+
+class Customer(SQLModel, table=True):
+    __tablename__ = "customers"
+
+    id: str = Field(primary_key=True, max_length=64)
+    phone: str | None = Field(default=None, max_length=20, index=True)  # E.164; never in logs
+    phone_status: str = Field(default="ok", max_length=20)  # ok | invalid | unusable
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    locale: str | None = Field(default=None, max_length=16)
+    timezone: str | None = Field(default=None, max_length=64)
+    birthday: date | None = None
+    attributes: dict = _json(dict)
+    sms_consent: str = Field(default="none", max_length=16)  # none | pending | opted_in | opted_out
+    # Derived from events; kept on the row so segment rules can run as SQL.
+    orders_count: int = 0
+    total_spent: float = 0.0
+    first_purchase_at: datetime | None = _ts()
+    last_purchase_at: datetime | None = _ts(index=True)
+    points: int = 0
+    tier: str | None = Field(default=None, max_length=32)
+    referral_code: str | None = Field(default=None, max_length=32, unique=True)
+    created_at: datetime | None = _ts()
+    updated_at: datetime | None = _ts()
+
+
+class ConsentRecord(SQLModel, table=True):
+    """Evidence for every consent change: who, when, how, and the exact text shown."""
+
+    __tablename__ = "consent_records"
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: str = Field(foreign_key="customers.id", index=True, max_length=64)
+    status: str = Field(max_length=16)
+    source: str = Field(max_length=64)  # api | sms_keyword | import | journey:<id> | ...
+    disclosure: str | None = None
+    occurred_at: datetime = _ts(nullable=False)
+    recorded_at: datetime = _ts(nullable=False)
+
+
+class Event(SQLModel, table=True):
+    __tablename__ = "events"
+
+    id: str = Field(primary_key=True, max_length=128)  # the sender's event id: idempotency key
+    customer_id: str = Field(index=True, max_length=64)
+    type: str = Field(index=True, max_length=64)
+    occurred_at: datetime = _ts(nullable=False)
+    received_at: datetime = _ts(nullable=False)
+    properties: dict = _json(dict)
+    source: str = Field(default="api", max_length=64)
+
+
+class JourneyVersion(SQLModel, table=True):
+    __tablename__ = "journey_versions"
+
+    journey_id: str = Field(primary_key=True, max_length=64)
+    version: str = Field(primary_key=True, max_length=32)
+    definition: dict = _json(dict)
+    first_seen_at: datetime = _ts(nullable=False)
+
+
+class Enrollment(SQLModel, table=True):
+    """One customer's run through one journey: where they are and how it ended."""
+
+    __tablename__ = "enrollments"
+
+    id: str = Field(primary_key=True, max_length=40)
+    journey_id: str = Field(index=True, max_length=64)
+    journey_version: str = Field(max_length=32)
+    customer_id: str = Field(index=True, max_length=64)
+    workflow_id: str = Field(max_length=200)
+    trigger_event_id: str | None = Field(default=None, max_length=128)
+    occasion: str | None = Field(default=None, max_length=128)  # schedule/date run key
+    status: str = Field(default="active", max_length=16, index=True)  # active | ended
+    current_step: str | None = Field(default=None, max_length=128)
+    variants: dict = _json(dict)
+    outcome: str | None = Field(default=None, max_length=128)
+    entered_at: datetime = _ts(nullable=False)
+    ended_at: datetime | None = _ts()
+    last_message_at: datetime | None = _ts()
+    converted_at: datetime | None = _ts()
+    conversion_value: float | None = None
+
+    __table_args__ = (UniqueConstraint("journey_id", "customer_id", "occasion", name="uq_enrollment_occasion"),)
+
+
+class Message(SQLModel, table=True):
+    """An outgoing SMS, from reservation to delivery receipt. ``key`` makes it exactly-once."""
+
+    __tablename__ = "messages"
+
+    id: str = Field(primary_key=True, max_length=40)
+    key: str = Field(unique=True, max_length=200)  # <enrollment>:<step>[:reprompt] | reply:<...>
+    customer_id: str = Field(index=True, max_length=64)
+    enrollment_id: str | None = Field(default=None, index=True, max_length=40)
+    journey_id: str | None = Field(default=None, max_length=64)
+    step_id: str | None = Field(default=None, max_length=64)
+    purpose: str = Field(default="marketing", max_length=16)  # marketing | transactional | reply
+    counts_toward_caps: bool = True
+    expects_reply: bool = False
+    body: str | None = None
+    encoding: str | None = Field(default=None, max_length=8)
+    segments: int | None = None
+    # reserved | deferred | sending | sent | delivered | undelivered | failed | skipped | unconfirmed
+    status: str = Field(default="reserved", max_length=16, index=True)
+    reason: str | None = Field(default=None, max_length=64)
+    defer_until: datetime | None = _ts()
+    provider: str | None = Field(default=None, max_length=16)
+    provider_message_id: str | None = Field(default=None, max_length=64, index=True)
+    error_code: str | None = Field(default=None, max_length=16)
+    created_at: datetime = _ts(nullable=False)
+    sent_at: datetime | None = _ts(index=True)
+    updated_at: datetime | None = _ts()
+    replied_at: datetime | None = _ts()
+
+
+class Link(SQLModel, table=True):
+    __tablename__ = "links"
+
+    code: str = Field(primary_key=True, max_length=16)
+    message_key: str = Field(max_length=200)
+    url: str
+    customer_id: str = Field(index=True, max_length=64)
+    enrollment_id: str | None = Field(default=None, max_length=40)
+    journey_id: str | None = Field(default=None, max_length=64)
+    step_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _ts(nullable=False)
+
+    __table_args__ = (UniqueConstraint("message_key", "url", name="uq_link_per_message"),)
+
+
+class Click(SQLModel, table=True):
+    __tablename__ = "clicks"
+
+    id: int | None = Field(default=None, primary_key=True)
+    link_code: str = Field(foreign_key="links.code", index=True, max_length=16)
+    event_id: str = Field(max_length=128)
+    clicked_at: datetime = _ts(nullable=False)
+
+
+class PointsEntry(SQLModel, table=True):
+    """Append-only points ledger; ``key`` makes every award idempotent."""
+
+    __tablename__ = "points_ledger"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=200)
+    customer_id: str = Field(index=True, max_length=64)
+    points: int
+    reason: str
+    occurred_at: datetime = _ts(nullable=False)
+    expires_at: datetime | None = _ts()
+    source: str = Field(default="journey", max_length=64)
+
+
+class SegmentMembership(SQLModel, table=True):
+    __tablename__ = "segment_memberships"
+
+    customer_id: str = Field(primary_key=True, max_length=64)
+    segment: str = Field(primary_key=True, max_length=64, index=True)
+    entered_at: datetime = _ts(nullable=False)
+
+
+class SegmentRefresh(SQLModel, table=True):
+    __tablename__ = "segment_refreshes"
+
+    segment: str = Field(primary_key=True, max_length=64)
+    size: int = 0
+    refreshed_at: datetime | None = _ts()
+
+
+class Coupon(SQLModel, table=True):
+    __tablename__ = "coupons"
+
+    code: str = Field(primary_key=True, max_length=32)
+    series: str = Field(index=True, max_length=32)
+    key: str = Field(unique=True, max_length=200)  # one code per (message, series)
+    customer_id: str = Field(index=True, max_length=64)
+    issued_at: datetime = _ts(nullable=False)
+    expires_at: datetime | None = _ts()
+    redeemed_at: datetime | None = _ts()
+    redeemed_event_id: str | None = Field(default=None, max_length=128)
+
+
+class AttributeChange(SQLModel, table=True):
+    """`set` steps, keyed so a retried step writes once."""
+
+    __tablename__ = "attribute_changes"
+
+    key: str = Field(primary_key=True, max_length=200)
+    customer_id: str = Field(index=True, max_length=64)
+    values: dict = _json(dict)
+    changed_at: datetime = _ts(nullable=False)

@@ -1,0 +1,41 @@
+"""Run the journey workers against a Temporal server.
+
+    python worker.py            (or: journeys worker)
+
+Configuration comes from the environment: TEMPORAL_ADDRESS, JOURNEYS_DIR,
+JOURNEYS_DATABASE_URL, JOURNEYS_SMS_SENDER (console | twilio), JOURNEYS_SMS_PER_SECOND.
+The journeys directory is validated first: a worker never loads an invalid journey.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+from messaging.senders import sender_from_env
+
+from engine.runtime import build_workers
+from engine.temporal import connect
+from language.catalog import load_catalog
+from store.db import make_engine
+from store.migrate import upgrade
+
+
+async def run_worker(journeys_dir: Path | None = None, address: str | None = None) -> None:
+    catalog = load_catalog(journeys_dir or Path(os.environ.get("JOURNEYS_DIR", "journeys")))
+    engine = make_engine()
+    upgrade(engine)
+    client = await connect(address)
+    rate = os.environ.get("JOURNEYS_SMS_PER_SECOND")
+    workers = build_workers(client, catalog, engine, sender_from_env(catalog.settings),
+                            sms_per_second=float(rate) if rate else None)
+    logging.getLogger(__name__).info("worker running %d journeys: %s", len(catalog.journeys),
+                                     ", ".join(sorted(catalog.journeys)))
+    await asyncio.gather(*(worker.run() for worker in workers))
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run_worker())

@@ -1,0 +1,71 @@
+"""What goes into and comes out of a journey workflow, and the names it is known by."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from language.catalog import PinnedJourney
+
+WORKFLOW_NAME = "Journey"
+EVENT_SIGNAL = "event"
+STATUS_QUERY = "status"
+
+# Custom search attributes, registered with the server by `journeys dev` and the tests.
+# Values are ids only: never a phone number or a name.
+SEARCH_ATTRIBUTES = {
+    "JourneyId": "Keyword",
+    "JourneyVersion": "Keyword",
+    "CustomerId": "Keyword",
+    "JourneyStep": "Keyword",
+    "JourneyOutcome": "Keyword",
+}
+
+
+def workflow_id(journey_id: str, customer_id: str) -> str:
+    return f"journey/{journey_id}/{customer_id}"
+
+
+class JourneyInput(BaseModel):
+    enrollment_id: str
+    customer_id: str
+    pinned: PinnedJourney
+    trigger_event_id: str | None = None
+    # Simulations start at a chosen instant on the time-skipping server: the journey's
+    # clock is the workflow clock shifted by this offset (0 in production).
+    clock_offset_seconds: float = 0.0
+    simulated: bool = False
+
+
+class EventSignal(BaseModel):
+    """A small reference to a stored event; the workflow fetches details only if it cares."""
+
+    event_id: str
+    type: str
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    step: str
+    action: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class JourneyResult(BaseModel):
+    outcome: str
+    started_at: datetime
+    ended_at: datetime
+    timeline: list[TimelineEntry]
+    variants: dict[str, str] = Field(default_factory=dict)
+
+
+class JourneyStatus(BaseModel):
+    step: str | None
+    waiting_for: str | None
+    outcome: str | None
+    variants: dict[str, str]
+    sent: list[str]
+    clicked: list[str]
+    answers: dict[str, Any]

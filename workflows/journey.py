@@ -1,0 +1,253 @@
+"""The journey workflow: a small interpreter that walks a pinned journey definition.
+
+The core only walks step lists, keeps the run's facts, and turns incoming events
+into exits, clicks, replies and matches. Each step type is handled by its own small
+function in ``workflows.steps``; adding a step type never touches this file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeKey
+
+with workflow.unsafe.imports_passed_through():
+    from activities.contracts import (
+        EventMatch,
+        Facts,
+        FinishInput,
+        InspectEventInput,
+        ProgressInput,
+        RunRef,
+    )
+    from language.models import Expect, Journey, StepBase, step_kind
+    from workflows import activity_names as names
+    from workflows.io import (
+        EVENT_SIGNAL,
+        STATUS_QUERY,
+        WORKFLOW_NAME,
+        EventSignal,
+        JourneyInput,
+        JourneyResult,
+        JourneyStatus,
+        TimelineEntry,
+    )
+    from workflows.steps import HANDLERS
+
+STEP_ATTRIBUTE = SearchAttributeKey.for_keyword("JourneyStep")
+OUTCOME_ATTRIBUTE = SearchAttributeKey.for_keyword("JourneyOutcome")
+
+LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+MAX_SEEN_EVENT_IDS = 500
+
+
+class JourneyEnded(Exception):
+    """Raised to leave the journey from anywhere: an `exit` step or an `exit_on` event."""
+
+    def __init__(self, outcome: str) -> None:
+        super().__init__(outcome)
+        self.outcome = outcome
+
+
+class Listener:
+    """What the run is waiting for right now (a `wait_for` event, or an `ask` reply)."""
+
+    def __init__(self, event_type: str, where: str | None = None, expect: Expect | None = None,
+                 reply_step: str | None = None) -> None:
+        self.event_type = event_type
+        self.where = where
+        self.expect = expect
+        self.reply_step = reply_step
+        self.matches: list[EventMatch] = []
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class JourneyWorkflow:
+    def __init__(self) -> None:
+        self.inbox: list[EventSignal] = []
+        self.seen_event_ids: list[str] = []
+        self.listener: Listener | None = None
+        self.current_step: str | None = None
+        self.outcome: str | None = None
+        self.timeline: list[TimelineEntry] = []
+        self.facts: Facts | None = None
+        self.journey: Journey | None = None
+        self.run_ref: RunRef | None = None
+        self.offset = timedelta(0)
+
+    # --- messages from outside ------------------------------------------------------
+
+    @workflow.signal(name=EVENT_SIGNAL)
+    def on_event(self, signal: EventSignal) -> None:
+        # Events may be delivered more than once (retries, replays of the router):
+        # the event id makes each count once.
+        if signal.event_id in self.seen_event_ids:
+            return
+        self.seen_event_ids.append(signal.event_id)
+        del self.seen_event_ids[:-MAX_SEEN_EVENT_IDS]
+        self.inbox.append(signal)
+
+    @workflow.query(name=STATUS_QUERY)
+    def status(self) -> JourneyStatus:
+        facts = self.facts
+        return JourneyStatus(
+            step=self.current_step,
+            waiting_for=self.listener.event_type if self.listener else None,
+            outcome=self.outcome,
+            variants=facts.variants if facts else {},
+            sent=facts.sent if facts else [],
+            clicked=facts.clicked if facts else [],
+            answers=facts.answers if facts else {},
+        )
+
+    # --- the run --------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: JourneyInput) -> JourneyResult:
+        self.journey = input.pinned.journey
+        self.offset = timedelta(seconds=input.clock_offset_seconds)
+        self.run_ref = RunRef(
+            enrollment_id=input.enrollment_id,
+            customer_id=input.customer_id,
+            journey_id=self.journey.id,
+            journey_version=input.pinned.version,
+            trigger_event_id=input.trigger_event_id,
+            simulated=input.simulated,
+        )
+        started_at = self.now()
+        self.facts = Facts(entered_at=started_at)
+        try:
+            await self.run_steps(self.journey.steps, "steps")
+            self.outcome = "completed"
+        except JourneyEnded as ended:
+            self.outcome = ended.outcome
+        except asyncio.CancelledError:
+            self.outcome = "cancelled"
+            await asyncio.shield(asyncio.ensure_future(self._finish()))
+            raise
+        await self._finish()
+        return JourneyResult(
+            outcome=self.outcome,
+            started_at=started_at,
+            ended_at=self.now(),
+            timeline=self.timeline,
+            variants=self.facts.variants,
+        )
+
+    async def _finish(self) -> None:
+        assert self.run_ref and self.facts and self.outcome
+        self.current_step = None
+        workflow.upsert_search_attributes(
+            [STEP_ATTRIBUTE.value_unset(), OUTCOME_ATTRIBUTE.value_set(self.outcome)]
+        )
+        workflow.set_current_details(f"**Ended**: `{self.outcome}`")
+        await self.local(
+            names.FINISH,
+            FinishInput(run=self.run_ref, at=self.now(), outcome=self.outcome, variants=self.facts.variants),
+        )
+
+    async def run_steps(self, steps: list[StepBase], path: str) -> None:
+        for index, step in enumerate(steps):
+            key = step.id or f"{path}.{index}"
+            await self.process_inbox()
+            self.current_step = key
+            kind = step_kind(step)
+            assert kind is not None
+            await HANDLERS[kind](self, step, key)
+
+    # --- services for step handlers -----------------------------------------------------
+
+    def now(self) -> datetime:
+        return workflow.now() + self.offset
+
+    def record(self, step: str, action: str, at: datetime | None = None, **details: Any) -> None:
+        self.timeline.append(TimelineEntry(at=at or self.now(), step=step, action=action, details=details))
+
+    def call(self, step_key: str) -> dict[str, Any]:
+        """The common fields of a step activity's input."""
+        assert self.run_ref and self.facts
+        return {"run": self.run_ref, "at": self.now(), "step_key": step_key, "facts": self.facts}
+
+    async def local(self, name: str, arg: Any, result_type: type | None = None) -> Any:
+        return await workflow.execute_local_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=LOCAL_RETRY,
+        )
+
+    async def block(self, until: datetime | None, done: Callable[[], bool] = lambda: False,
+                    waiting_for: str = "time") -> bool:
+        """Wait until ``done()`` or the deadline, handling events (and exits) as they come.
+
+        Returns whether ``done()`` became true. Every wait in a journey goes through
+        here, so an `exit_on` event ends the journey even in the middle of a 30-day wait.
+        """
+        assert self.run_ref and self.facts
+        deadline = f" until {until.isoformat()}" if until else ""
+        workflow.set_current_details(f"**Step** `{self.current_step}`: waiting for {waiting_for}{deadline}")
+        workflow.upsert_search_attributes([STEP_ATTRIBUTE.value_set(self.current_step or "")])
+        await self.local(
+            names.RECORD_PROGRESS,
+            ProgressInput(run=self.run_ref, step=self.current_step, variants=self.facts.variants),
+        )
+        while True:
+            await self.process_inbox()
+            if done():
+                return True
+            remaining = None if until is None else (until - self.now()).total_seconds()
+            if remaining is not None and remaining <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: bool(self.inbox),
+                    timeout=remaining,
+                    timeout_summary=f"{self.current_step}: {waiting_for}",
+                )
+
+    async def process_inbox(self) -> None:
+        """Turn pending events into facts; raise JourneyEnded for an `exit_on` match."""
+        assert self.journey and self.facts
+        while self.inbox:
+            signal = self.inbox.pop(0)
+            for rule in self.journey.exit_on:
+                if rule.event == signal.type and (await self.inspect(signal, rule.where)).matched:
+                    raise JourneyEnded(f"exited:{signal.type}")
+            if signal.type == "link_clicked":
+                match = await self.inspect(signal)
+                if match.matched and match.step and match.step not in self.facts.clicked:
+                    self.facts.clicked.append(match.step)
+            elif signal.type == "sms_replied":
+                await self._take_reply(signal)
+            listener = self.listener
+            if listener and listener.event_type == signal.type and signal.type != "sms_replied":
+                match = await self.inspect(signal, listener.where)
+                if match.matched:
+                    listener.matches.append(match)
+
+    async def _take_reply(self, signal: EventSignal) -> None:
+        assert self.facts
+        listener = self.listener
+        expect = listener.expect if listener and listener.event_type == "sms_replied" else None
+        match = await self.inspect(signal, expect=expect)
+        if not (match.matched and match.reply_to):
+            return
+        if match.reply_to not in self.facts.replied:
+            self.facts.replied.append(match.reply_to)
+        if listener and listener.reply_step == match.reply_to:
+            listener.matches.append(match)
+
+    async def inspect(self, signal: EventSignal, where: str | None = None,
+                      expect: Expect | None = None) -> EventMatch:
+        return await self.local(
+            names.INSPECT_EVENT,
+            InspectEventInput(**self.call(self.current_step or "start"), event_id=signal.event_id,
+                              where=where, expect=expect),
+            result_type=EventMatch,
+        )

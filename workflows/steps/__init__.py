@@ -1,0 +1,23 @@
+"""One handler per step type. A handler is ``async def (run, step, key) -> None``, where
+``run`` is the JourneyWorkflow (its services: now, record, call, local, block,
+run_steps). Adding a step type is adding a handler here and its model in the language."""
+
+from __future__ import annotations
+
+from workflows.steps import branching, effects, messaging, waiting
+
+HANDLERS = {
+    "send_sms": messaging.send_sms,
+    "ask": messaging.ask,
+    "wait": waiting.wait,
+    "wait_for": waiting.wait_for,
+    "if": branching.if_,
+    "choose": branching.choose,
+    "split": branching.split,
+    "award_points": effects.award_points,
+    "update_segments": effects.update_segments,
+    "set": effects.set_,
+    "unsubscribe": effects.unsubscribe,
+    "emit": effects.emit,
+    "exit": effects.exit_,
+}

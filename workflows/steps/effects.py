@@ -1,0 +1,80 @@
+"""Steps that change the customer: points, segments, attributes, consent, events, exit.
+Each activity is idempotent by (run, step), so a retry or a replay writes once."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from activities.contracts import (
+    AwardPointsInput,
+    AwardPointsOutcome,
+    EmitInput,
+    EmitOutcome,
+    SegmentsOutcome,
+    SetAttributesInput,
+    SetAttributesOutcome,
+    UnsubscribeInput,
+    UpdateSegmentsInput,
+)
+from language.models import (
+    AwardPointsStep,
+    EmitStep,
+    ExitStep,
+    SetStep,
+    UnsubscribeStep,
+    UpdateSegmentsStep,
+)
+from workflows import activity_names as names
+
+if TYPE_CHECKING:
+    from workflows.journey import JourneyWorkflow
+
+
+async def award_points(run: JourneyWorkflow, step: AwardPointsStep, key: str) -> None:
+    spec = step.award_points
+    expires = spec.expires_in.total_seconds() if spec.expires_in else None
+    result: AwardPointsOutcome = await run.local(
+        names.AWARD_POINTS,
+        AwardPointsInput(**run.call(key), points=spec.points, reason=spec.reason, expires_in_seconds=expires),
+        result_type=AwardPointsOutcome,
+    )
+    run.record(key, "points", points=result.points, balance=result.balance)
+
+
+async def update_segments(run: JourneyWorkflow, step: UpdateSegmentsStep, key: str) -> None:
+    spec = step.update_segments
+    result: SegmentsOutcome = await run.local(
+        names.UPDATE_SEGMENTS,
+        UpdateSegmentsInput(**run.call(key), add=spec.add, remove=spec.remove),
+        result_type=SegmentsOutcome,
+    )
+    run.record(key, "segments", add=spec.add, remove=spec.remove, changed_in=result.added,
+               changed_out=result.removed)
+
+
+async def set_(run: JourneyWorkflow, step: SetStep, key: str) -> None:
+    result: SetAttributesOutcome = await run.local(
+        names.SET_ATTRIBUTES, SetAttributesInput(**run.call(key), values=step.set),
+        result_type=SetAttributesOutcome,
+    )
+    run.record(key, "set", keys=result.keys)
+
+
+async def unsubscribe(run: JourneyWorkflow, step: UnsubscribeStep, key: str) -> None:
+    await run.local(names.UNSUBSCRIBE, UnsubscribeInput(**run.call(key), reason=step.unsubscribe.reason))
+    run.record(key, "unsubscribe", reason=step.unsubscribe.reason)
+
+
+async def emit(run: JourneyWorkflow, step: EmitStep, key: str) -> None:
+    result: EmitOutcome = await run.local(
+        names.EMIT, EmitInput(**run.call(key), event=step.emit.event, properties=step.emit.properties),
+        result_type=EmitOutcome,
+    )
+    run.record(key, "emit", event=step.emit.event, event_id=result.event_id)
+
+
+async def exit_(run: JourneyWorkflow, step: ExitStep, key: str) -> None:
+    from workflows.journey import JourneyEnded
+
+    run.record(key, "exit", outcome=step.exit)
+    raise JourneyEnded(step.exit)

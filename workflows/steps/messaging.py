@@ -1,0 +1,90 @@
+"""send_sms and ask: every SMS goes through the send activity, which applies the
+sending rules; a deferral (quiet hours, caps) is a wait in the workflow, never a drop."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+from activities.contracts import SMS_TASK_QUEUE, SendInput, SendOutcome
+from language.models import AskStep, Message, SendSmsStep
+from workflows import activity_names as names
+
+if TYPE_CHECKING:
+    from workflows.journey import JourneyWorkflow
+
+SEND_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
+
+
+async def deliver(run: JourneyWorkflow, key: str, message: Message, *, reprompt: bool = False,
+                  expects_reply: bool = False) -> SendOutcome:
+    """Send one message, waiting out deferrals; record it on the timeline."""
+    assert run.journey
+    purpose = message.purpose or run.journey.sending.purpose
+    while True:
+        outcome: SendOutcome = await workflow.execute_activity(
+            names.SEND_SMS,
+            SendInput(**run.call(key), message=message, purpose=purpose,
+                      on_capped=run.journey.sending.on_capped, reprompt=reprompt,
+                      expects_reply=expects_reply),
+            result_type=SendOutcome,
+            task_queue=SMS_TASK_QUEUE,
+            start_to_close_timeout=timedelta(seconds=60),
+            schedule_to_close_timeout=timedelta(hours=24),
+            retry_policy=SEND_RETRY,
+            summary=f"send {key}",
+        )
+        if outcome.status != "deferred":
+            break
+        assert outcome.defer_until is not None
+        await run.block(outcome.defer_until, waiting_for=f"send window ({outcome.reason})")
+    details = {"message_id": outcome.message_id, "status": outcome.status,
+               "encoding": outcome.encoding, "segments": outcome.segments}
+    if outcome.reason and outcome.status == "skipped":
+        details["reason"] = outcome.reason
+    run.record(key, "sms", **details)
+    if outcome.status == "sent" and not reprompt and run.facts and key not in run.facts.sent:
+        run.facts.sent.append(key)
+    return outcome
+
+
+async def send_sms(run: JourneyWorkflow, step: SendSmsStep, key: str) -> None:
+    await deliver(run, key, step.send_sms)
+
+
+async def ask(run: JourneyWorkflow, step: AskStep, key: str) -> None:
+    from workflows.journey import Listener
+
+    spec = step.ask
+    outcome = await deliver(run, key, spec, expects_reply=True)
+    answered = False
+    if outcome.status == "sent":
+        deadline = run.now() + spec.timeout
+        listener = Listener("sms_replied", expect=spec.expect, reply_step=key)
+        run.listener = listener
+        reprompted = False
+        try:
+            while True:
+                got = await run.block(deadline, lambda: bool(listener.matches), waiting_for=f"a reply to {key}")
+                if not got:
+                    break
+                match = listener.matches.pop(0)
+                if match.valid_answer:
+                    assert run.facts
+                    run.facts.answers[key] = match.answer
+                    run.record(key, "answer", value=match.answer)
+                    answered = True
+                    break
+                run.record(key, "invalid_reply")
+                if spec.reprompt and not reprompted:
+                    reprompted = True
+                    await deliver(run, f"{key}.reprompt", Message(text=spec.reprompt, purpose="transactional"),
+                                  reprompt=True, expects_reply=True)
+        finally:
+            run.listener = None
+    if not answered:
+        run.record(key, "no_answer")
+    await run.run_steps(step.then if answered else step.else_, f"{key}.{'then' if answered else 'else'}")
