@@ -14,12 +14,6 @@ import string
 import uuid
 from datetime import datetime
 
-from messaging.senders.base import (
-    AmbiguousProviderError,
-    OutgoingSms,
-    PermanentProviderError,
-    RetryableProviderError,
-)
 from sqlmodel import Session, select
 from temporalio import activity
 
@@ -31,6 +25,12 @@ from engine.customers import customer_zone, get_customer
 from language.expressions import ExpressionError, render
 from language.models import Message as MessageSpec
 from messaging.encoding import analyze
+from messaging.senders.base import (
+    AmbiguousProviderError,
+    OutgoingSms,
+    PermanentProviderError,
+    RetryableProviderError,
+)
 from store.db import session_scope
 from store.tables import Coupon, Customer, Enrollment, Event, Link, Message
 from workflows import activity_names as names
@@ -179,7 +179,9 @@ class SendingActivities:
         try:
             receipt = self.deps.sender.send(sms)
         except PermanentProviderError as err:
-            return self._settle(row.id, "failed", reason=f"provider_error:{err.code}", error_code=err.code)
+            if err.code == "20003":
+                log.error("the SMS provider rejected our credentials (20003): check TWILIO_AUTH_TOKEN")
+            return self._settle(row.id, "failed", reason=err.reason, error_code=err.code)
         except AmbiguousProviderError as err:
             log.warning("message %s: provider outcome unknown (%s); not resending", row.id, err)
             return self._settle(row.id, "unconfirmed", reason="provider_outcome_unknown")

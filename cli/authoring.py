@@ -51,7 +51,7 @@ def validate(
     if as_json:
         typer.echo(json.dumps(_as_json(report), indent=2))
     else:
-        console = Console(highlight=False, soft_wrap=True)
+        console = Console(highlight=False, emoji=False, soft_wrap=True)
         for problem in report.problems:
             console.print(_styled(problem))
         console.print(summary(report))
@@ -129,7 +129,7 @@ def graph(
     report = validate_directory(config or file.parent, [file])
     journey = next(iter(report.catalog.journeys.values()), None)
     if journey is None:
-        err = Console(stderr=True, highlight=False, soft_wrap=True)
+        err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
         for problem in report.errors:
             err.print(_styled(problem))
         err.print(f"cannot draw {file}: fix the errors above first")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlmodel import select
+from sqlmodel import col, select
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -35,7 +35,7 @@ from messaging.senders.console import ConsoleSender
 from store.db import make_engine, session_scope
 from store.migrate import upgrade
 from store.tables import AttributeChange, Customer, Link, Message, SegmentMembership
-from workflows.io import WORKFLOW_NAME, JourneyResult, workflow_id
+from workflows.io import JourneyResult, workflow_id
 
 SIMULATED_PHONE = "+12015550123"
 
@@ -139,11 +139,11 @@ def _test_server() -> str:
 async def simulate(journey_file: Path, *, config_dir: Path | None = None, customer: CustomerSpec | None = None,
                    trigger: str | None = None, events: list[str] | None = None,
                    start: datetime | None = None) -> dict[str, Any]:
+    """The `journeys simulate` command: one customer, one journey, a throw-away database."""
     catalog = load_catalog(config_dir or journey_file.parent, [journey_file])
     pinned = catalog.journey(journey_file.stem)
     customer = customer or CustomerSpec()
     schedule = sorted((parse_event_spec(spec) for spec in events or []), key=lambda e: e.offset)
-    start = (start or datetime.now(UTC)).astimezone(UTC)
     with tempfile.TemporaryDirectory(prefix="journeys-sim-") as tmp:
         engine = make_engine(f"sqlite:///{tmp}/simulation.db")
         upgrade(engine)
@@ -151,44 +151,75 @@ async def simulate(journey_file: Path, *, config_dir: Path | None = None, custom
                                                            data_converter=pydantic_data_converter,
                                                            runtime=quiet_runtime())
         try:
-            return await _run(env, catalog, pinned, engine, customer, trigger, schedule, start)
+            async with Simulation(env, catalog, engine, start=start) as sim:
+                await sim.add_customer(customer)
+                entered = await sim.enter(pinned, customer.id, trigger)
+                delivered = [await sim.deliver(customer.id, item) for item in schedule]
+                result = await sim.result(pinned.journey.id, customer.id) if entered else None
+                return sim.report(pinned, customer, result, delivered)
         finally:
             await env.shutdown()
             engine.dispose()
 
 
-async def _run(env: WorkflowEnvironment, catalog: Catalog, pinned: PinnedJourney, engine: Any,
-               customer: CustomerSpec, trigger: str | None, schedule: list[ScheduledEvent],
-               start: datetime) -> dict[str, Any]:
-    client = env.client
-    await register_search_attributes(client)
-    offset = (start - await env.get_current_time()).total_seconds()
-    router = EventRouter(catalog, engine, client, simulated=True, clock_offset_seconds=offset)
-    await asyncio.to_thread(_seed, catalog, engine, customer, start)
-    workers = build_workers(client, catalog, engine, ConsoleSender(stream=io.StringIO()), simulated=True,
-                            clock_offset_seconds=offset)
-    tasks = [asyncio.create_task(worker.run()) for worker in workers]
-    delivered: list[dict[str, Any]] = []
-    try:
-        entered = await _enter(router, pinned, customer.id, trigger, start)
-        clock = start
-        for item in schedule:
-            target = start + item.offset
-            if target > clock:
-                await env.sleep(target - clock)
-                clock = target
-            delivered.append(await _deliver(router, engine, pinned, customer.id, item, target))
-        handle = client.get_workflow_handle(workflow_id(pinned.journey.id, customer.id), result_type=JourneyResult)
-        result = None
-        if entered:
-            async with env.time_skipping_unlocked():  # type: ignore[attr-defined]
-                result = await handle.result()
-    finally:
-        for worker in workers:
+class Simulation:
+    """Journeys on a time-skipping server, with the real workers and event path.
+
+    Used by `journeys simulate` and by the tests, so both exercise the same code.
+    Time only moves forward: each delivery advances the server's clock to its moment.
+    """
+
+    def __init__(self, env: WorkflowEnvironment, catalog: Catalog, engine: Any, *, start: datetime | None = None,
+                 sender: Any = None) -> None:
+        self.env = env
+        self.catalog = catalog
+        self.engine = engine
+        self.start = (start or datetime.now(UTC)).astimezone(UTC)
+        self.clock = self.start
+        self.sender = sender or ConsoleSender(stream=io.StringIO())
+        self.router: EventRouter
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def __aenter__(self) -> Simulation:
+        client = self.env.client
+        await register_search_attributes(client)
+        offset = (self.start - await self.env.get_current_time()).total_seconds()
+        self.router = EventRouter(self.catalog, self.engine, client, simulated=True, clock_offset_seconds=offset)
+        self._workers = build_workers(client, self.catalog, self.engine, self.sender, simulated=True,
+                                      clock_offset_seconds=offset)
+        self._tasks = [asyncio.create_task(worker.run()) for worker in self._workers]
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        for worker in self._workers:
             await worker.shutdown()
-        for task in tasks:
+        for task in self._tasks:
             await task
-    return _report(engine, pinned, customer, start, result, delivered)
+
+    async def add_customer(self, spec: CustomerSpec) -> None:
+        await asyncio.to_thread(_seed, self.catalog, self.engine, spec, self.start)
+
+    async def advance_to(self, moment: datetime) -> None:
+        if moment > self.clock:
+            await self.env.sleep(moment - self.clock)
+            self.clock = moment
+
+    async def enter(self, pinned: PinnedJourney, customer_id: str, trigger: str | None = None) -> bool:
+        return await _enter(self.router, pinned, customer_id, trigger, self.clock)
+
+    async def deliver(self, customer_id: str, item: ScheduledEvent) -> dict[str, Any]:
+        moment = self.start + item.offset
+        await self.advance_to(moment)
+        return await _deliver(self.router, self.engine, customer_id, item, moment)
+
+    async def result(self, journey_id: str, customer_id: str) -> JourneyResult:
+        handle = self.env.client.get_workflow_handle(workflow_id(journey_id, customer_id), result_type=JourneyResult)
+        async with self.env.time_skipping_unlocked():  # type: ignore[attr-defined]
+            return await handle.result()
+
+    def report(self, pinned: PinnedJourney, customer: CustomerSpec, result: JourneyResult | None,
+               delivered: list[dict[str, Any]]) -> dict[str, Any]:
+        return _report(self.engine, pinned, customer, self.start, result, delivered)
 
 
 def _seed(catalog: Catalog, engine: Any, spec: CustomerSpec, start: datetime) -> None:
@@ -228,21 +259,22 @@ async def _enter(router: EventRouter, pinned: PinnedJourney, customer_id: str, t
     else:
         return await router.starter.start(pinned, customer_id, occasion=f"simulation:{start.isoformat()}",
                                           check_trigger=False)
-    result = await router.route(EventIn(id="simulation:trigger", type=event_type, customer_id=customer_id,
+    result = await router.route(EventIn(id=f"simulation:trigger:{customer_id}:{start.isoformat()}",
+                                        type=event_type, customer_id=customer_id,
                                         occurred_at=start, properties=props), source="simulation")
     return journey.id in result.started
 
 
-async def _deliver(router: EventRouter, engine: Any, pinned: PinnedJourney, customer_id: str,
-                   item: ScheduledEvent, at: datetime) -> dict[str, Any]:
-    entry: dict[str, Any] = {"at": at.isoformat(), "step": None, "action": "event"}
+async def _deliver(router: EventRouter, engine: Any, customer_id: str, item: ScheduledEvent,
+                   at: datetime) -> dict[str, Any]:
+    entry: dict[str, Any] = {"at": _iso(at), "step": None, "action": "event"}
     if item.kind == "event":
-        await router.route(EventIn(id=f"simulation:{item.type}:{at.isoformat()}", type=item.type,
+        await router.route(EventIn(id=f"simulation:{item.type}:{customer_id}:{at.isoformat()}", type=item.type,
                                    customer_id=customer_id, occurred_at=at, properties=item.properties),
                            source="simulation")
         return {**entry, "event": item.type, "properties": item.properties}
     if item.kind == "click":
-        code = await asyncio.to_thread(_link_code, engine, pinned.journey.id, item.step)
+        code = await asyncio.to_thread(_link_code, engine, customer_id, item.step)
         if code is None:
             return {**entry, "event": "link_clicked", "step": item.step, "note": "no link was sent by that step"}
         await record_click(router, code, at=at)
@@ -253,9 +285,11 @@ async def _deliver(router: EventRouter, engine: Any, pinned: PinnedJourney, cust
             "step": item.step or None, "text": item.text}
 
 
-def _link_code(engine: Any, journey_id: str, step: str) -> str | None:
+def _link_code(engine: Any, customer_id: str, step: str) -> str | None:
+    """The newest link the customer got from that step (any journey)."""
     with session_scope(engine) as session:
-        link = session.exec(select(Link).where(Link.journey_id == journey_id, Link.step_id == step)).first()
+        link = session.exec(select(Link).where(Link.customer_id == customer_id, Link.step_id == step)
+                            .order_by(col(Link.created_at).desc())).first()
         return link.code if link else None
 
 
@@ -264,7 +298,7 @@ def _report(engine: Any, pinned: PinnedJourney, customer: CustomerSpec, start: d
     timeline: list[dict[str, Any]] = []
     with session_scope(engine) as session:
         for entry in result.timeline if result else []:
-            item: dict[str, Any] = {"at": entry.at.isoformat(), "step": entry.step, "action": entry.action}
+            item: dict[str, Any] = {"at": _iso(entry.at), "step": entry.step, "action": entry.action}
             details = dict(entry.details)
             if entry.action == "sms":
                 message = session.get(Message, details.get("message_id")) if details.get("message_id") else None
@@ -278,21 +312,28 @@ def _report(engine: Any, pinned: PinnedJourney, customer: CustomerSpec, start: d
                     AttributeChange.key.endswith(f":{entry.step}"))).first()  # type: ignore[union-attr]
                 item["values"] = change.values if change else {}
             elif entry.action == "wait":
-                item["until"] = details["until"].isoformat() if isinstance(details.get("until"), datetime) \
-                    else details.get("until")
+                item["until"] = _iso(details.get("until"))
             else:
-                item.update({k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in details.items()})
+                item.update({k: (_iso(v) if k in ("until",) else v) for k, v in details.items()})
             timeline.append(item)
-    timeline = sorted(timeline + delivered, key=lambda e: e["at"])
+    # Events first when they share a second with what they caused.
+    timeline = sorted(timeline + delivered, key=lambda e: (e["at"], e["action"] != "event"))
     return {
         "journey": pinned.journey.id,
         "version": pinned.version,
         "customer": customer.id,
         "outcome": result.outcome if result else "not_entered",
-        "started_at": (result.started_at if result else start).isoformat(),
-        "ended_at": result.ended_at.isoformat() if result else start.isoformat(),
+        "started_at": _iso(result.started_at if result else start),
+        "ended_at": _iso(result.ended_at if result else start),
         "timeline": timeline,
     }
 
 
-__all__ = ["WORKFLOW_NAME", "CustomerSpec", "SimulationError", "parse_customer", "simulate"]
+
+def _iso(value: Any) -> Any:
+    """Whole seconds, UTC: the test server's clock drifts by the milliseconds real work takes."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return value

@@ -37,10 +37,11 @@ Edge = tuple[str, str | None]  # (from node, label) waiting for the next node
 
 
 def escape(text: str) -> str:
-    """Text safe inside a quoted Mermaid label."""
-    return (
-        text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;").replace("\n", " ")
-    )
+    """Text safe inside a quoted Mermaid label: quotes, tags and entity codes neutralised."""
+    for char, code in (("#", "#35;"), ("&", "#amp;"), ('"', "#quot;"), ("<", "#lt;"),
+                       (">", "#gt;"), ("\n", " ")):  # fmt: skip
+        text = text.replace(char, code)
+    return text
 
 
 def short(text: str, limit: int = SUMMARY_LENGTH) -> str:

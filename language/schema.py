@@ -22,6 +22,12 @@ MODELS: dict[str, type[BaseModel]] = {
     "segments": Segments,
     "loyalty": Loyalty,
 }
+ROOT_DESCRIPTIONS = {
+    "journey": "One journey per file (journeys/<id>.yaml): a trigger, then steps.",
+    "settings": "journeys/settings.yaml: brand, sender, quiet hours, frequency caps, replies.",
+    "segments": "journeys/segments.yaml: rule segments (computed) and manual segments.",
+    "loyalty": "journeys/loyalty.yaml: points, tiers, punch card, referral, coupon series.",
+}
 TITLES = {
     "journey": "Loyalty SMS journey",
     "settings": "Journeys settings.yaml",
@@ -100,6 +106,7 @@ def schema_for(kind: Kind = "journey") -> dict[str, Any]:
         "$id": f"https://loyalty-journeys.dev/schema/{kind}.json",
         **schema,
         "title": TITLES[kind],
+        "description": ROOT_DESCRIPTIONS[kind],
     }
     return schema
 

@@ -115,15 +115,8 @@ def _translate(model: type[BaseModel], doc: YamlDocument, e: Any) -> _Error:
     ctx = e.get("ctx") or {}
     if kind in ("value_error", "assertion_error") and (not loc or len(loc) - 1 in matched):
         path = _mentioned_key(doc, path, message)
-    return _Error(
-        path,
-        False,
-        kind,
-        _friendly(kind, message, ctx, value),
-        value,
-        tags,
-        _wants(kind, _friendly(kind, message, ctx, value), ctx, tags),
-    )
+    friendly = _friendly(kind, message, ctx, value)
+    return _Error(path, False, kind, friendly, value, tags, _wants(kind, friendly, ctx, tags))
 
 
 def _mentioned_key(doc: YamlDocument, path: Path_, message: str) -> Path_:
@@ -267,6 +260,7 @@ def allowed_keys(root: type[BaseModel], doc: YamlDocument, path: Path_) -> set[s
 
 
 def model_at(root: type[BaseModel], doc: YamlDocument, path: Path_) -> type[BaseModel] | None:
+    """The model the mapping at ``path`` is read as, following the data through unions."""
     tp: Any = root
     for i, part in enumerate(path):
         value = doc.get(path[:i])
@@ -293,11 +287,12 @@ def _members(tp: Any) -> list[Any]:
 
 
 def _pick_model(tp: Any, value: Any) -> type[BaseModel] | None:
-    models = [m for m in _members(tp) if isinstance(m, type) and issubclass(m, BaseModel)]
-    if not models:
+    candidates = [m for m in _members(tp) if isinstance(m, type) and issubclass(m, BaseModel)]
+    if not candidates:
         return None
+    # The member whose keys the data uses most (the first on a tie).
     keys = set(value) if isinstance(value, dict) else set()
-    return max(models, key=lambda m: len(keys & _aliases(m)))
+    return max(candidates, key=lambda m: len(keys & _aliases(m)))
 
 
 def _item(tp: Any, part: Any) -> Any:

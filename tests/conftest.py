@@ -77,3 +77,31 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
     await register_search_attributes(environment.client)
     yield environment
     await environment.shutdown()
+
+
+@pytest.fixture
+def journeys_dir(tmp_path: Path) -> Path:
+    return tmp_path / "journeys"
+
+
+@pytest.fixture
+def sender():  # type: ignore[no-untyped-def]
+    from tests.runtime.support import CountingSender
+
+    return CountingSender()
+
+
+@pytest.fixture
+def simulation(env: WorkflowEnvironment, db: Engine, sender):  # type: ignore[no-untyped-def]
+    """A factory: `async with simulation(catalog) as run:` gives a tests.runtime.support.Run."""
+    from contextlib import asynccontextmanager
+
+    from engine.simulate import Simulation
+    from tests.runtime.support import MONDAY_3PM, Run
+
+    @asynccontextmanager
+    async def open_run(catalog, start=MONDAY_3PM):  # type: ignore[no-untyped-def]
+        async with Simulation(env, catalog, db, start=start, sender=sender) as sim:
+            yield Run(sim)
+
+    return open_run

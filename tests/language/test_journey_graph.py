@@ -111,4 +111,4 @@ def test_every_step_type_has_a_summary() -> None:
 
 
 def test_escape() -> None:
-    assert escape('a "b" <c> & d') == "a #quot;b#quot; #lt;c#gt; #amp; d"
+    assert escape('a "b" <c> & #1') == "a #quot;b#quot; #lt;c#gt; #amp; #35;1"
