@@ -14,11 +14,10 @@ import logging
 import os
 from pathlib import Path
 
-from messaging.senders import sender_from_env
-
 from engine.runtime import build_workers
 from engine.temporal import connect
 from language.catalog import load_catalog
+from messaging.senders import sender_from_env
 from store.db import make_engine
 from store.migrate import upgrade
 

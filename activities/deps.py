@@ -11,9 +11,8 @@ from engine.customers import utcnow
 from language.catalog import Catalog
 
 if TYPE_CHECKING:
-    from messaging.senders.base import SmsSender
-
     from engine.events import EventRouter
+    from messaging.senders.base import SmsSender
 
 
 @dataclass
