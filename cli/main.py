@@ -34,24 +34,18 @@ _register_commands()
 
 
 def run() -> None:
-    """Entry point: leave through os._exit so the Temporal SDK cannot abort at exit."""
+    """Entry point: leave through os._exit so the Temporal SDK cannot abort at exit
+    (sdk-python issue #300) and the exit code is always the command's own."""
     code = 0
     try:
-        app(standalone_mode=False)
+        app()  # standalone mode: usage errors are printed and become exit code 2
     except SystemExit as err:
         code = err.code if isinstance(err.code, int) else (0 if err.code is None else 1)
-    except typer.Exit as err:
-        code = err.exit_code
-    except typer.Abort:
-        code = 1
-    except Exception as err:  # click's usage errors and the like
-        import click
+    except Exception:
+        import traceback
 
-        if isinstance(err, click.ClickException):
-            err.show()
-            code = err.exit_code
-        else:
-            raise
+        traceback.print_exc()
+        code = 1
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -94,6 +95,39 @@ def event(
                   f"signalled {result.signalled or 'nothing'}", highlight=False)
 
 
+def customer(
+    customer_id: Annotated[str, typer.Argument(help="Customer id (opaque: not an email or phone)")],
+    phone: Annotated[str | None, typer.Option(help="Phone number; stored as E.164")] = None,
+    first_name: Annotated[str | None, typer.Option()] = None,
+    last_name: Annotated[str | None, typer.Option()] = None,
+    email: Annotated[str | None, typer.Option()] = None,
+    locale: Annotated[str | None, typer.Option(help="e.g. en, sv-SE")] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA zone, e.g. Europe/Stockholm")] = None,
+    consent: Annotated[str | None, typer.Option(help="opted_in | opted_out | pending | none")] = None,
+    consent_text: Annotated[str | None, typer.Option(help="The disclosure the customer agreed to")] = None,
+    journeys_dir: Annotated[Path | None, typer.Option("--journeys", help="Journeys directory")] = None,
+) -> None:
+    """Create or update a customer profile (an opt-in fires `opted_in`, which starts journeys)."""
+    from engine.commands import set_customer
+    from engine.events import CustomerId
+    from engine.profiles import ProfileChange
+    from messaging.phone import InvalidPhoneNumber
+
+    try:
+        TypeAdapter(CustomerId).validate_python(customer_id)
+    except ValidationError as err:
+        raise typer.BadParameter(err.errors()[0]["msg"], param_hint="CUSTOMER_ID") from None
+    if consent is not None and consent not in ("opted_in", "opted_out", "pending", "none"):
+        raise typer.BadParameter("one of opted_in, opted_out, pending, none", param_hint="--consent")
+    change = ProfileChange(phone=phone, first_name=first_name, last_name=last_name, email=email, locale=locale,
+                           timezone=timezone, consent=consent, consent_source="cli", consent_text=consent_text)
+    try:
+        asyncio.run(set_customer(customer_id, change, journeys_dir=journeys_dir))
+    except InvalidPhoneNumber as err:
+        raise typer.BadParameter(str(err), param_hint="--phone") from None
+    console.print(f"customer {customer_id} saved")
+
+
 def enroll(
     journey: Annotated[str, typer.Argument(help="Journey id")],
     customer: Annotated[str, typer.Option("--customer", help="Customer id")],
@@ -145,6 +179,7 @@ def db_upgrade() -> None:
 def register(app: typer.Typer) -> None:
     app.command()(simulate)
     app.command()(event)
+    app.command()(customer)
     app.command()(enroll)
     app.command()(worker)
     app.command()(dev)

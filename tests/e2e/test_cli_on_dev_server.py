@@ -1,0 +1,92 @@
+"""End to end on the real Temporal dev server: the shipped journeys, a running worker,
+and the commands a user types (`journeys customer`, `journeys event`, `journeys enroll`)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlmodel import select
+
+from engine.runtime import build_workers
+from engine.temporal import connect
+from language.catalog import load_catalog
+from store.db import make_engine, session_scope
+from store.migrate import upgrade
+from store.tables import ConsentRecord, Enrollment, Message
+from tests.e2e.conftest import journeys_copy
+from tests.runtime.support import CountingSender
+
+JOURNEYS = Path(sys.executable).parent / "journeys"
+
+
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(JOURNEYS), *args], env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=60)
+
+
+async def eventually(check, timeout: float = 20.0):  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await asyncio.to_thread(check)
+        if value or asyncio.get_running_loop().time() > deadline:
+            return value
+        await asyncio.sleep(0.2)
+
+
+async def test_opt_in_from_the_cli_starts_welcome_and_sends(tmp_path: Path, dev_address: str) -> None:
+    journeys = journeys_copy(tmp_path)
+    database = f"sqlite:///{tmp_path / 'journeys.db'}"
+    env = {"TEMPORAL_ADDRESS": dev_address, "JOURNEYS_DATABASE_URL": database, "JOURNEYS_DIR": str(journeys)}
+    engine = make_engine(database)
+    upgrade(engine)
+    client = await connect(dev_address)
+    sender = CountingSender()
+    workers = build_workers(client, load_catalog(journeys), engine, sender)
+    tasks = [asyncio.create_task(worker.run()) for worker in workers]
+    try:
+        bad = cli("customer", "c-e2e", "--phone", "12345", env=env)
+        assert bad.returncode == 2 and "--phone" in bad.stderr
+        done = cli("customer", "c-e2e", "--phone", "(201) 555-0123", "--first-name", "Ana", "--timezone",
+                   "Asia/Tokyo", "--consent", "opted_in", "--consent-text", "Reply YES for texts", env=env)
+        assert done.returncode == 0, done.stderr
+
+        def welcome_sent() -> list[Message]:
+            with session_scope(engine) as session:
+                return list(session.exec(select(Message).where(Message.step_id == "welcome",
+                                                               Message.status == "sent")).all())
+
+        [message] = await eventually(welcome_sent)
+        assert message.customer_id == "c-e2e"
+        assert (message.body or "").startswith("Welcome to Nordic Shoes Rewards, Ana! Here's 10% off")
+        assert sender.sent[0].to == "+12015550123"
+        with session_scope(engine) as session:
+            evidence = session.exec(select(ConsentRecord).where(ConsentRecord.customer_id == "c-e2e")).one()
+            assert evidence.source == "cli" and evidence.disclosure == "Reply YES for texts"
+        # Ops find the run in the Web UI by journey and customer; no PII in the id.
+        found = [w async for w in client.list_workflows('JourneyId = "welcome" AND CustomerId = "c-e2e"')]
+        assert [w.id for w in found] == ["journey/welcome/c-e2e"]
+
+        # An event from the command line reaches the same path: a purchase starts post_purchase.
+        event = cli("event", "purchase", "--customer", "c-e2e", "--prop", "amount=80", "--prop", "order_id=o-1",
+                    env=env)
+        assert event.returncode == 0, event.stderr
+        assert "post_purchase" in event.stdout
+        manual = cli("enroll", "vip_flash_sale", "--customer", "c-e2e", env=env)
+        assert manual.returncode == 0, manual.stderr
+
+        def enrolled() -> set[str]:
+            with session_scope(engine) as session:
+                return {e.journey_id for e in session.exec(select(Enrollment))}
+
+        assert {"welcome", "post_purchase", "vip_flash_sale"} <= await eventually(
+            lambda: {"welcome", "post_purchase", "vip_flash_sale"} <= enrolled() and enrolled())
+    finally:
+        for worker in workers:
+            await worker.shutdown()
+        for task in tasks:
+            await task
+        engine.dispose()
