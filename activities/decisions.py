@@ -3,20 +3,23 @@ They read the customer fresh and write nothing, so retries are harmless."""
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from temporalio import activity
 
 from activities.contracts import EvaluateInput, EventMatch, InspectEventInput, NextLocalTimeInput
-from activities.deps import Deps, moment
+from activities.deps import Deps, moment, run_key
 from engine.context import expression_context
-from engine.customers import customer_zone, get_customer
+from engine.customers import customer_zone, get_customer, utcnow
 from language.expressions import is_true
 from language.models import Expect
 from store.db import session_scope
-from store.tables import Event
+from store.tables import Decision, Event
 from workflows import activity_names as names
 
 _INTEGER = re.compile(r"^\D*?(-?\d+)\D*$")
@@ -41,24 +44,59 @@ def parse_answer(text: str, expect: Expect) -> tuple[bool, Any]:
     return (bool(reply), reply or None)
 
 
+def remembered(engine: Any, key: str, decide: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The first answer ever given under ``key``; ``decide`` only runs the first time.
+
+    Local activities run again when a workflow task is replayed before it completed:
+    by then the customer may have changed, and a fresh answer could take another branch
+    than the effects already written. Remembered answers keep every replay on course.
+    """
+    with session_scope(engine, readonly=True) as session:
+        found = session.get(Decision, key)
+        if found is not None:
+            return found.value
+    value = decide()
+    try:
+        with session_scope(engine) as session:
+            found = session.get(Decision, key)
+            if found is not None:
+                return found.value
+            session.add(Decision(key=key, value=value, decided_at=utcnow()))
+    except IntegrityError:
+        with session_scope(engine, readonly=True) as session:
+            found = session.get(Decision, key)
+            assert found is not None
+            return found.value
+    return value
+
+
 class DecisionActivities:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
 
     @activity.defn(name=names.EVALUATE)
     def evaluate(self, input: EvaluateInput) -> bool:
-        at = moment(input)
-        with session_scope(self.deps.engine) as session:
-            customer = get_customer(session, input.run.customer_id)
-            trigger = session.get(Event, input.run.trigger_event_id) if input.run.trigger_event_id else None
-            context = expression_context(session, self.deps.catalog, customer, at, trigger=trigger,
-                                         run=input.run, facts=input.facts)
-            return is_true(input.expression, context)
+        def decide() -> dict[str, Any]:
+            at = moment(input)
+            with session_scope(self.deps.engine, readonly=True) as session:
+                customer = get_customer(session, input.run.customer_id)
+                trigger = session.get(Event, input.run.trigger_event_id) if input.run.trigger_event_id else None
+                context = expression_context(session, self.deps.catalog, customer, at, trigger=trigger,
+                                             run=input.run, facts=input.facts)
+                return {"result": is_true(input.expression, context)}
+
+        return bool(remembered(self.deps.engine, f"{run_key(input)}:condition", decide)["result"])
 
     @activity.defn(name=names.NEXT_LOCAL_TIME)
     def next_local_time(self, input: NextLocalTimeInput) -> datetime:
+        def decide() -> dict[str, Any]:
+            return {"until": self._next_local_time(input).isoformat()}
+
+        return datetime.fromisoformat(remembered(self.deps.engine, f"{run_key(input)}:until", decide)["until"])
+
+    def _next_local_time(self, input: NextLocalTimeInput) -> datetime:
         at = moment(input)
-        with session_scope(self.deps.engine) as session:
+        with session_scope(self.deps.engine, readonly=True) as session:
             customer = get_customer(session, input.run.customer_id)
             zone = customer_zone(customer, self.deps.catalog.settings.default_timezone)
         hours, minutes = (int(part) for part in input.time_of_day.split(":"))
@@ -70,8 +108,14 @@ class DecisionActivities:
 
     @activity.defn(name=names.INSPECT_EVENT)
     def inspect_event(self, input: InspectEventInput) -> EventMatch:
+        question = hashlib.sha256(f"{input.where}|{input.expect and input.expect.model_dump_json()}".encode())
+        key = f"{input.run.enrollment_id}:{input.event_id}:{question.hexdigest()[:12]}"
+        value = remembered(self.deps.engine, key, lambda: self._inspect(input).model_dump(mode="json"))
+        return EventMatch.model_validate(value)
+
+    def _inspect(self, input: InspectEventInput) -> EventMatch:
         at = moment(input)
-        with session_scope(self.deps.engine) as session:
+        with session_scope(self.deps.engine, readonly=True) as session:
             event = session.get(Event, input.event_id)
             if event is None or event.customer_id != input.run.customer_id:
                 return EventMatch(matched=False)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from sqlmodel import select
 from temporalio import activity
 
 from activities.contracts import (
@@ -37,20 +36,20 @@ class EffectActivities:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
 
-    async def _route(self, events: list[EventIn]) -> None:
+    async def _route(self, events: list[EventIn], origin: str) -> None:
         for event in events:
-            await self.deps.router.route(event, source="journey")
+            await self.deps.router.route(event, source="journey", origin=origin)
 
     @activity.defn(name=names.AWARD_POINTS)
     async def award_points(self, input: AwardPointsInput) -> AwardPointsOutcome:
         outcome, follow_ups = await asyncio.to_thread(self._award, input)
-        await self._route(follow_ups)
+        await self._route(follow_ups, input.run.enrollment_id)
         return outcome
 
     def _award(self, input: AwardPointsInput) -> tuple[AwardPointsOutcome, list[EventIn]]:
         at = moment(input)
         rules = self.deps.catalog.loyalty
-        with session_scope(self.deps.engine, serialized=True) as session:
+        with session_scope(self.deps.engine) as session:
             customer = get_customer(session, input.run.customer_id, for_update=True)
             expires = (at + timedelta(seconds=input.expires_in_seconds) if input.expires_in_seconds
                        else loyalty.default_expiry(rules, at))
@@ -73,7 +72,8 @@ class EffectActivities:
             [EventIn(id=f"{key}:in:{name}", type="segment_entered", customer_id=input.run.customer_id,
                      occurred_at=at, properties={"segment": name}) for name in outcome.added]
             + [EventIn(id=f"{key}:out:{name}", type="segment_exited", customer_id=input.run.customer_id,
-                       occurred_at=at, properties={"segment": name}) for name in outcome.removed]
+                       occurred_at=at, properties={"segment": name}) for name in outcome.removed],
+            input.run.enrollment_id,
         )
         return outcome
 
@@ -119,12 +119,13 @@ class EffectActivities:
         if changed:
             await self._route([EventIn(id=f"{run_key(input)}:opted_out", type="opted_out",
                                        customer_id=input.run.customer_id, occurred_at=at,
-                                       properties={"source": "journey", "reason": input.reason})])
+                                       properties={"source": "journey", "reason": input.reason})],
+                              input.run.enrollment_id)
 
     @activity.defn(name=names.EMIT)
     async def emit(self, input: EmitInput) -> EmitOutcome:
         event = await asyncio.to_thread(self._render_event, input)
-        await self._route([event])
+        await self._route([event], input.run.enrollment_id)
         return EmitOutcome(event_id=event.id)
 
     def _render_event(self, input: EmitInput) -> EventIn:
@@ -139,8 +140,3 @@ class EffectActivities:
         return EventIn(id=run_key(input), type=input.event, customer_id=input.run.customer_id, occurred_at=at,
                        properties=properties)
 
-
-def memberships(engine, customer_id: str) -> list[str]:  # type: ignore[no-untyped-def]
-    with session_scope(engine) as session:
-        return list(session.exec(select(SegmentMembership.segment).where(
-            SegmentMembership.customer_id == customer_id)).all())

@@ -88,7 +88,7 @@ class SendingActivities:
     def _reserve(self, input: SendInput, key: str) -> SendOutcome | tuple[Message, OutgoingSms]:
         settings = self.deps.catalog.settings
         at = moment(input)
-        with session_scope(self.deps.engine, serialized=True) as session:
+        with session_scope(self.deps.engine) as session:
             customer = get_customer(session, input.run.customer_id, for_update=True)
             row = session.exec(select(Message).where(Message.key == key)).first() or Message(
                 id=uuid.uuid4().hex, key=key, customer_id=customer.id, enrollment_id=input.run.enrollment_id,
@@ -129,7 +129,7 @@ class SendingActivities:
 
     def _verdict(self, session: Session, input: SendInput, customer: Customer, at: datetime) -> rules.Verdict:
         settings = self.deps.catalog.settings
-        for verdict in (rules.consent(customer, input.purpose), rules.phone(customer)):
+        for verdict in (rules.consent(customer, input.purpose), rules.phone(session, customer)):
             if not verdict.go:
                 return verdict
         # A reprompt answers the customer who just wrote: no quiet hours, no caps.

@@ -141,11 +141,12 @@ class EventStore:
             runs = session.exec(select(Enrollment).where(
                 Enrollment.customer_id == customer.id, Enrollment.journey_id == pinned.journey.id,
                 Enrollment.converted_at.is_(None),  # type: ignore[union-attr]
-                Enrollment.last_message_at.is_not(None),  # type: ignore[union-attr]
             )).all()
             for run in runs:
-                assert run.last_message_at is not None
-                if not (run.last_message_at <= event.occurred_at <= run.last_message_at + goal.within):
+                # From the run's last message; a run that sent nothing (a holdout) counts
+                # from its entry, so holdouts and variants can be compared on goals.
+                since = run.last_message_at or run.entered_at
+                if not (since <= event.occurred_at <= since + goal.within):
                     continue
                 run.converted_at = event.occurred_at
                 run.conversion_value = self._goal_value(session, customer, event, goal.value)
@@ -175,7 +176,9 @@ class EventRouter:
         self.starter = enrollment.Starter(catalog, engine, client, simulated=simulated,
                                           clock_offset_seconds=clock_offset_seconds)
 
-    async def route(self, event: EventIn, *, source: str = "api") -> RouteResult:
+    async def route(self, event: EventIn, *, source: str = "api", origin: str | None = None) -> RouteResult:
+        """``origin``: the enrollment whose step caused this event. It is not signalled:
+        a run knows what it did, and a signal to itself would land mid-task."""
         stored = await asyncio.to_thread(self.store.store, event, source)
         result = RouteResult(event_id=event.id)
         if stored is None:
@@ -183,14 +186,14 @@ class EventRouter:
             return result
         signal = EventSignal(event_id=event.id, type=event.type)
         for run in stored.running:
-            if await self._signal(run, signal):
+            if run.id != origin and await self._signal(run, signal):
                 result.signalled.append(run.journey_id)
         for pinned in self.catalog.journeys.values():
             started = await self.starter.maybe_start(pinned, event.customer_id, event.id, event.type)
             if started:
                 result.started.append(pinned.journey.id)
         for follow_up in stored.derived:
-            await self.route(follow_up, source="engine")
+            await self.route(follow_up, source="engine", origin=origin)
             result.follow_ups.append(follow_up.type)
         return result
 

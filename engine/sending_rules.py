@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from language.config import FrequencyCap, QuietHours
-from store.tables import Customer, Message
+from store.tables import Customer, Message, PhoneSuppression
 
 # Messages that went out, or may have: they count toward frequency caps.
 COUNTED_STATUSES = ("sending", "sent", "delivered", "undelivered", "unconfirmed")
@@ -40,9 +40,12 @@ def consent(customer: Customer, purpose: str) -> Verdict:
     return GO
 
 
-def phone(customer: Customer) -> Verdict:
+def phone(session: Session, customer: Customer) -> Verdict:
     if not customer.phone or customer.phone_status != "ok":
         return Verdict(skip="invalid_phone")
+    suppression = session.get(PhoneSuppression, customer.phone)
+    if suppression is not None:
+        return Verdict(skip="opted_out" if suppression.reason == "opted_out" else "invalid_phone")
     return GO
 
 

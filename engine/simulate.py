@@ -12,6 +12,7 @@ import re
 import shutil
 import sys
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -24,8 +25,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from engine import consent, loyalty
 from engine.events import EventIn, EventRouter, EventStore
-from engine.inbound import handle_inbound
+from engine.inbound import Inbound
 from engine.links import record_click
+from engine.replies import ReplySender
 from engine.runtime import build_workers
 from engine.temporal import quiet_runtime, register_search_attributes
 from language.catalog import Catalog, PinnedJourney, load_catalog
@@ -210,7 +212,8 @@ class Simulation:
     async def deliver(self, customer_id: str, item: ScheduledEvent) -> dict[str, Any]:
         moment = self.start + item.offset
         await self.advance_to(moment)
-        return await _deliver(self.router, self.engine, customer_id, item, moment)
+        replies = ReplySender(self.engine, self.sender, self.catalog.settings)
+        return await _deliver(self.router, replies, self.engine, customer_id, item, moment)
 
     async def result(self, journey_id: str, customer_id: str) -> JourneyResult:
         handle = self.env.client.get_workflow_handle(workflow_id(journey_id, customer_id), result_type=JourneyResult)
@@ -265,7 +268,7 @@ async def _enter(router: EventRouter, pinned: PinnedJourney, customer_id: str, t
     return journey.id in result.started
 
 
-async def _deliver(router: EventRouter, engine: Any, customer_id: str, item: ScheduledEvent,
+async def _deliver(router: EventRouter, replies: ReplySender, engine: Any, customer_id: str, item: ScheduledEvent,
                    at: datetime) -> dict[str, Any]:
     entry: dict[str, Any] = {"at": _iso(at), "step": None, "action": "event"}
     if item.kind == "event":
@@ -279,7 +282,8 @@ async def _deliver(router: EventRouter, engine: Any, customer_id: str, item: Sch
             return {**entry, "event": "link_clicked", "step": item.step, "note": "no link was sent by that step"}
         await record_click(router, code, at=at)
         return {**entry, "event": "link_clicked", "step": item.step}
-    result = await handle_inbound(router, customer_id, item.text, at=at)
+    inbound = Inbound(router, replies)
+    result = await inbound.handle(item.text, at=at, message_sid=f"sim-{uuid.uuid4().hex}", customer_id=customer_id)
     kind = "stop" if item.kind == "stop" else "sms_replied"
     return {**entry, "event": kind if result.keyword is None else f"inbound_{result.keyword}",
             "step": item.step or None, "text": item.text}

@@ -38,7 +38,10 @@ def _sqlite_engine(url: str) -> Engine:
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     # The driver's own transaction handling is off (isolation_level=None) so that we
-    # can say BEGIN IMMEDIATE for the sections that must not interleave (caps checks).
+    # choose how each transaction begins. In WAL mode a transaction that reads and then
+    # writes fails at once (SQLITE_BUSY) if another writer got in between, without
+    # waiting: so writers take the lock up front (BEGIN IMMEDIATE, which does wait,
+    # up to busy_timeout), and only read-only sessions begin deferred.
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None})
 
     @event.listens_for(engine, "connect")
@@ -52,21 +55,22 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection) -> None:  # type: ignore[no-untyped-def]
-        immediate = connection.get_execution_options().get("serialized", False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        readonly = connection.get_execution_options().get("readonly", False)
+        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
     return engine
 
 
 @contextmanager
-def session_scope(engine: Engine, *, serialized: bool = False) -> Iterator[Session]:
+def session_scope(engine: Engine, *, readonly: bool = False) -> Iterator[Session]:
     """A unit of work: commits on success, rolls back on error.
 
-    ``serialized`` is for read-then-write sections that must not interleave with a
-    concurrent writer (frequency caps): SQLite takes its write lock up front, and
-    PostgreSQL callers lock the customer row with SELECT ... FOR UPDATE.
+    Read-then-write sections that must not interleave with a concurrent writer
+    (frequency caps, points) lock the customer row (SELECT ... FOR UPDATE) on
+    PostgreSQL; on SQLite every writing transaction is serialized anyway.
+    ``readonly`` sessions may run alongside writers (SQLite: a deferred BEGIN).
     """
-    bind = engine.execution_options(serialized=True) if serialized else engine
+    bind = engine.execution_options(readonly=True) if readonly else engine
     with Session(bind, expire_on_commit=False) as session:
         try:
             yield session

@@ -132,6 +132,7 @@ class Message(SQLModel, table=True):
     provider: str | None = Field(default=None, max_length=16)
     provider_message_id: str | None = Field(default=None, max_length=64, index=True)
     error_code: str | None = Field(default=None, max_length=16)
+    provider_status: str | None = Field(default=None, max_length=16)  # the provider's own last word
     created_at: datetime = _ts(nullable=False)
     sent_at: datetime | None = _ts(index=True)
     updated_at: datetime | None = _ts()
@@ -215,3 +216,32 @@ class AttributeChange(SQLModel, table=True):
     customer_id: str = Field(index=True, max_length=64)
     values: dict = _json(dict)
     changed_at: datetime = _ts(nullable=False)
+
+
+class PhoneSuppression(SQLModel, table=True):
+    """A number we must not text, whoever it belongs to: an opt-out from a number we do
+    not know, a carrier-level opt-out, a number that cannot receive SMS. It is also what
+    remains of a customer after erasure (GDPR): the minimal record that keeps them safe."""
+
+    __tablename__ = "phone_suppressions"
+
+    phone: str = Field(primary_key=True, max_length=20)
+    reason: str = Field(max_length=32)  # opted_out | unusable
+    source: str = Field(max_length=64)
+    created_at: datetime = _ts(nullable=False)
+
+
+class Decision(SQLModel, table=True):
+    """The first answer to a decision a run made (a condition, a match, a local time).
+
+    Local activities are recorded in workflow history only when the workflow task
+    completes; a task that fails or is rejected is replayed and its local activities
+    run again. Remembering each decision by (run, step) makes the replay take the same
+    branch as the first time, so effects and timeline always agree.
+    """
+
+    __tablename__ = "decisions"
+
+    key: str = Field(primary_key=True, max_length=240)
+    value: dict = _json(dict)
+    decided_at: datetime = _ts(nullable=False)

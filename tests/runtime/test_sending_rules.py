@@ -135,7 +135,8 @@ async def test_stop_during_a_wait_stops_later_marketing(journeys_dir: Path, simu
     first, second = sms(timeline)
     assert first["status"] == "sent"
     assert second["status"] == "skipped" and second["reason"] == "opted_out" and second["at"] == at("30d")
-    assert len(sender.sent) == 1
+    # One journey text, and the STOP answered exactly once.
+    assert [m.body for m in sender.sent] == ["We miss you", catalog.settings.replies.stop]
 
 
 async def test_exit_on_ends_a_30_day_wait_at_once(journeys_dir: Path, simulation) -> None:

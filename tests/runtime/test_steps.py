@@ -262,3 +262,55 @@ async def test_effect_steps_change_the_customer_once(journeys_dir: Path, simulat
     # The tier change, the segment moves and the opt-out all went through the event path.
     for expected in ("tier_changed", "segment_entered", "vip_welcomed", "opted_out"):
         assert expected in types
+
+
+SELF_AFFECTING = """
+id: sunset
+name: Sunset
+trigger: {event: signup}
+steps:
+  - if: "customer.sms_consent == 'opted_in'"
+    then:
+      - update_segments: {add: [follow_up]}
+      - unsubscribe: {reason: inactive}
+"""
+
+
+async def test_a_step_that_changes_the_customer_does_not_rewrite_its_own_past(journeys_dir: Path, simulation) -> None:
+    """Found in review: the run used to be signalled with its own opt-out, its task was
+    replayed, and the condition re-read the changed customer (timeline: `if` false)."""
+    catalog = write_journeys(journeys_dir, {"sunset": SELF_AFFECTING})
+    async with simulation(catalog) as run:
+        await run.customer()
+        assert await run.enter("sunset")
+        timeline = await run.timeline("sunset")
+    actions = [(e["action"], e.get("result")) for e in timeline["timeline"]]
+    assert actions == [("if", True), ("segments", None), ("unsubscribe", None)]
+    segments = timeline["timeline"][1]
+    assert segments["changed_in"] == ["follow_up"]
+
+
+async def test_decisions_are_remembered_per_run_and_step(journeys_dir: Path, db, sender) -> None:
+    from datetime import UTC, datetime
+
+    from activities.contracts import EvaluateInput, Facts, RunRef
+    from activities.decisions import DecisionActivities
+    from activities.deps import Deps
+    from store.tables import Customer
+
+    catalog = write_journeys(journeys_dir, {"sunset": SELF_AFFECTING})
+    moment = datetime(2026, 3, 2, 15, tzinfo=UTC)
+    with session_scope(db) as session:
+        session.add(Customer(id="c1", sms_consent="opted_in", created_at=moment, updated_at=moment))
+    decisions = DecisionActivities(Deps(catalog=catalog, engine=db, sender=sender, router=None))  # type: ignore[arg-type]
+    call = EvaluateInput(run=RunRef(enrollment_id="e1", customer_id="c1", journey_id="sunset", journey_version="v"),
+                         at=moment, step_key="steps.0", facts=Facts(entered_at=moment),
+                         expression="customer.sms_consent == 'opted_in'")
+    assert decisions.evaluate(call) is True
+    with session_scope(db) as session:
+        customer = session.get(Customer, "c1")
+        assert customer is not None
+        customer.sms_consent = "opted_out"
+        session.add(customer)
+    assert decisions.evaluate(call) is True  # a replay: the same answer as the first time
+    assert decisions.evaluate(call.model_copy(update={"step_key": "steps.1"})) is False  # a new decision
