@@ -122,7 +122,7 @@ class SendingActivities:
             if run is not None and not input.reprompt:
                 run.last_message_at = at
                 session.add(run)
-            callback = f"{settings.links.base_url.rstrip('/')}/twilio/status"
+            callback = f"{settings.links.base_url.rstrip('/')}/twilio/status?m={row.id}"
             sms = OutgoingSms(to=customer.phone or "", body=body, media_url=input.message.media_url,
                               status_callback=callback, message_key=key)
             return row, sms

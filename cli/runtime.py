@@ -153,11 +153,24 @@ def worker() -> None:
     asyncio.run(run_worker())
 
 
+def api(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+) -> None:
+    """Run the HTTP service (events, customers, Twilio webhooks, tracked links, metrics)."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.services import Services
+
+    uvicorn.run(create_app(Services.from_env), host=host, port=port, log_level="info")
+
+
 def dev(
     data_dir: Annotated[Path, typer.Option(help="Where the dev server and database keep their files")] = Path(".data"),
     journeys_dir: Annotated[Path, typer.Option("--journeys", help="Journeys directory")] = Path("journeys"),
 ) -> None:
-    """Everything locally: Temporal dev server with Web UI, worker, embedded database."""
+    """Everything locally: Temporal dev server with Web UI, worker, HTTP API, embedded database."""
     from engine.dev import run_dev
 
     raise typer.Exit(asyncio.run(run_dev(data_dir, journeys_dir)))
@@ -182,5 +195,6 @@ def register(app: typer.Typer) -> None:
     app.command()(customer)
     app.command()(enroll)
     app.command()(worker)
+    app.command()(api)
     app.command()(dev)
     app.add_typer(db_app, name="db")

@@ -21,6 +21,8 @@ from engine.temporal import dev_server_flags
 
 UI_PORT = 8233
 FRONTEND_PORT = 7233
+API_PORT = 8000
+DEV_TOKEN = "dev-token"  # local runs only; production sets JOURNEYS_API_TOKEN
 
 
 def _temporal_cli() -> str:
@@ -76,6 +78,7 @@ async def run_dev(data_dir: Path, journeys_dir: Path) -> int:
         return 1
     os.environ.setdefault("JOURNEYS_DATABASE_URL", f"sqlite:///{data_dir / 'journeys.db'}")
     os.environ.setdefault("JOURNEYS_SMS_SENDER", "console")
+    os.environ.setdefault("JOURNEYS_API_TOKEN", DEV_TOKEN)
     address = f"localhost:{FRONTEND_PORT}"
     server = start_dev_server(data_dir, data_dir / "temporal.log")
     try:
@@ -84,19 +87,19 @@ async def run_dev(data_dir: Path, journeys_dir: Path) -> int:
             "\n  Temporal Web UI   http://localhost:8233   (journeys: namespace 'default')\n"
             f"  Temporal server   {address}\n"
             f"  Database          {os.environ['JOURNEYS_DATABASE_URL']}\n"
+            f"  HTTP API          http://localhost:{API_PORT}  (docs: /docs)\n"
+            f"  API token         {os.environ['JOURNEYS_API_TOKEN']}\n"
             f"  Journeys          {', '.join(sorted(catalog.journeys))}\n"
             "  SMS               printed here (console sender)\n\n"
-            "  Try:  .venv/bin/journeys event signup --customer c-1\n"
-            "        .venv/bin/journeys enroll welcome --customer c-1\n"
-            "  Ctrl-C stops everything.\n",
+            "  Try the commands in the README's 'Try it' section. Ctrl-C stops everything.\n",
             flush=True,
         )
-        worker = asyncio.create_task(run_worker(journeys_dir, address))
+        worker = asyncio.gather(run_worker(journeys_dir, address), _serve_api(journeys_dir, address))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        done, _ = await asyncio.wait([worker, asyncio.create_task(stop.wait())],
+        done, _ = await asyncio.wait([worker, asyncio.ensure_future(stop.wait())],
                                      return_when=asyncio.FIRST_COMPLETED)
         if worker in done:
             worker.result()
@@ -110,3 +113,17 @@ async def run_dev(data_dir: Path, journeys_dir: Path) -> int:
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+async def _serve_api(journeys_dir: Path, address: str) -> None:
+    import uvicorn
+
+    from api.app import create_app
+    from api.services import Services
+
+    async def services() -> Services:
+        return await Services.from_env(journeys_dir, address)
+
+    server = uvicorn.Server(uvicorn.Config(create_app(services), host="127.0.0.1", port=API_PORT, log_level="warning"))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # dev handles Ctrl-C itself
+    await server.serve()

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 _CUSTOMER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
 
-def _opaque_id(value: str) -> str:
+def opaque_customer_id(value: str) -> str:
     # Customer ids end up in workflow ids and search attributes, which are never
     # encrypted: refuse anything that looks like personal data.
     if not _CUSTOMER_ID.match(value):
@@ -47,10 +47,10 @@ def _opaque_id(value: str) -> str:
     return value
 
 
-CustomerId = Annotated[str, AfterValidator(_opaque_id)]
+CustomerId = Annotated[str, AfterValidator(opaque_customer_id)]
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def require_timezone(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         raise ValueError("needs a time zone, e.g. 2026-01-31T10:00:00Z")
     return value
@@ -62,7 +62,7 @@ class EventIn(BaseModel):
     id: str = Field(min_length=1, max_length=128, description="Unique per event; repeats are ignored")
     type: str = Field(pattern=r"^[a-z0-9_]+$", max_length=64)
     customer_id: CustomerId
-    occurred_at: Annotated[datetime | None, AfterValidator(_aware)] = None
+    occurred_at: Annotated[datetime | None, AfterValidator(require_timezone)] = None
     properties: dict[str, Any] = Field(default_factory=dict)
 
 

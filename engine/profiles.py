@@ -11,8 +11,10 @@ from typing import Any
 from engine import consent
 from engine.customers import ensure_customer, utcnow
 from engine.events import EventIn, EventRouter
+from engine.replies import ReplySender
 from messaging.phone import to_e164
 from store.db import session_scope
+from store.tables import Customer
 
 PROFILE_FIELDS = ("first_name", "last_name", "email", "locale", "timezone", "birthday")
 
@@ -61,3 +63,45 @@ def _write(router: EventRouter, customer_id: str, change: ProfileChange, phone: 
             customer.attributes = {**(customer.attributes or {}), **change.attributes}
         customer.updated_at = at
         session.add(customer)
+
+
+class ConsentError(ValueError):
+    """A consent request that cannot be carried out; ``field`` names the culprit."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+async def give_consent(router: EventRouter, replies: ReplySender, customer_id: str, status: str, *, source: str,
+                       disclosure: str | None, at: datetime | None = None) -> str:
+    """Record a consent decision with its evidence; returns the customer's new status.
+
+    An opt-in under ``opt_in: double`` sends the `confirm` text and leaves the customer
+    `pending` until they reply YES (see engine.inbound). A single opt-in sends the
+    `welcome` text (CTIA: confirm the program, frequency, HELP and STOP) at once.
+    """
+    at = at or utcnow()
+    phone = await asyncio.to_thread(_phone_of, router.engine, customer_id)
+    if status == "opted_in" and phone is None:
+        raise ConsentError("customer", "the customer has no usable phone number: set one first")
+    if status == "opted_in" and router.catalog.settings.opt_in.mode == "double":
+        await asyncio.to_thread(consent.record, router.engine, customer_id, "pending", source=source, at=at,
+                                disclosure=disclosure)
+        await asyncio.to_thread(replies.send, "confirm", phone=phone, customer_id=customer_id,  # type: ignore[arg-type]
+                                key=f"{customer_id}:{at.isoformat()}", at=at)
+        return "pending"
+    await upsert_customer(router, customer_id, ProfileChange(consent=status, consent_source=source,
+                                                             consent_text=disclosure), at)
+    if status == "opted_in":
+        await asyncio.to_thread(replies.send, "welcome", phone=phone, customer_id=customer_id,  # type: ignore[arg-type]
+                                key=f"{customer_id}:{at.isoformat()}", at=at)
+    return status
+
+
+def _phone_of(engine: Any, customer_id: str) -> str | None:
+    with session_scope(engine) as session:
+        customer = session.get(Customer, customer_id)
+        if customer is None or not customer.phone or customer.phone_status != "ok":
+            return None
+        return customer.phone

@@ -45,7 +45,7 @@ class ReplySender:
         base = self.settings.links.base_url.rstrip("/")
         try:
             receipt = self.sender.send(OutgoingSms(to=phone, body=body, message_key=message_key,
-                                                   status_callback=f"{base}/twilio/status"))
+                                                   status_callback=f"{base}/twilio/status?m={row.id}"))
             row.status, row.provider_message_id = "sent", receipt.provider_message_id
         except ProviderError as err:
             log.warning("%s reply %s not sent: %s", kind, row.id, err.reason)

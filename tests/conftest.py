@@ -17,7 +17,7 @@ from sqlmodel import SQLModel
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from engine.temporal import register_search_attributes
+from engine.temporal import quiet_runtime, register_search_attributes
 from store.db import make_engine
 from store.migrate import upgrade
 
@@ -73,6 +73,7 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
     environment = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(BIN / "temporal-test-server"),
         data_converter=pydantic_data_converter,
+        runtime=quiet_runtime(),  # the test server lacks newer capabilities: spare us its warnings
     )
     await register_search_attributes(environment.client)
     yield environment

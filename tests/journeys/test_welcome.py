@@ -6,7 +6,7 @@ time zone): every text here falls outside quiet hours."""
 
 from __future__ import annotations
 
-from tests.journeys.support import actions, after, coupons, iso, link_target, segments, shipped, short_link, sms
+from tests.journeys.support import actions, after, coupons, iso, link_target, segments, shipped, short_link, sms, utc
 from tests.runtime.support import MONDAY_3PM
 
 POINTS_INTRO = ("Nordic Shoes Rewards: you earn 1 point per $1. Earn 500 points in 12 months for Gold (free shipping, "
@@ -138,6 +138,19 @@ async def test_first_order_in_the_first_two_days_is_asked_about_after_the_explai
     question = next(entry for entry in sms(timeline) if entry["step"] == "first_order_feedback")
     assert question["at"] == at("5d") and question["text"] == QUESTION
     assert post_purchase["outcome"] == "asked_in_welcome" and post_purchase["ended_at"] == at("4d")
+
+
+async def test_opt_in_at_night_is_welcomed_at_0800(simulation) -> None:
+    """Opted in at 21:30 in New York: the welcome text waits for 08:00 (quiet hours), and the
+    explainer follows 2 days after it was sent."""
+    night = utc(2026, 3, 3, 2, 30)  # Monday 2026-03-02, 21:30 EST
+    async with simulation(shipped(), start=night) as run:
+        await run.customer()
+        assert await run.enter("welcome")
+        await run.at("stop@+3d")  # end the run early: only the first two texts matter here
+        timeline = await run.timeline("welcome")
+    assert [(entry["step"], entry["at"]) for entry in sms(timeline)] == [
+        ("welcome", "2026-03-03T13:00:00Z"), ("points_intro", "2026-03-05T13:00:00Z")]
 
 
 async def test_stop_ends_the_run(simulation) -> None:

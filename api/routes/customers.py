@@ -1,0 +1,160 @@
+"""Customer profiles and SMS consent."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, Depends, HTTPException, Path, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import AfterValidator, BaseModel, Field
+from sqlmodel import col, select
+
+from api.deps import ServicesDep, require_token
+from engine.customers import customer_view, utcnow
+from engine.events import opaque_customer_id, require_timezone
+from engine.profiles import ConsentError, ProfileChange, give_consent, upsert_customer
+from messaging.phone import InvalidPhoneNumber
+from store.db import session_scope
+from store.tables import ConsentRecord, Customer, Enrollment
+
+router = APIRouter(prefix="/customers", tags=["customers"], dependencies=[Depends(require_token)])
+
+CustomerIdPath = Annotated[str, Path(description="Your customer id (opaque: not an email or phone)",
+                                     pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+
+
+def _zone(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone, e.g. Europe/Stockholm") from None
+    return value
+
+
+class CustomerIn(BaseModel):
+    phone: str | None = Field(default=None, description="Any common format; stored as E.164",
+                              examples=["+1 201 555 0123"])
+    first_name: str | None = Field(default=None, max_length=100)
+    last_name: str | None = Field(default=None, max_length=100)
+    email: str | None = Field(default=None, max_length=200)
+    locale: str | None = Field(default=None, max_length=16, examples=["sv-SE"])
+    timezone: Annotated[str | None, AfterValidator(_zone)] = None
+    birthday: date | None = None
+    attributes: dict[str, Any] | None = None
+
+
+class ConsentEvidence(BaseModel):
+    status: str
+    source: str
+    disclosure: str | None
+    occurred_at: datetime
+
+
+class ActiveJourney(BaseModel):
+    journey: str
+    version: str
+    step: str | None
+    entered_at: datetime
+
+
+class CustomerOut(BaseModel):
+    id: str
+    phone: str | None
+    phone_status: str
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    locale: str | None
+    timezone: str | None
+    birthday: date | None
+    attributes: dict[str, Any]
+    sms_consent: str
+    consent_history: list[ConsentEvidence]
+    points: int
+    tier: str | None
+    segments: list[str]
+    orders_count: int
+    total_spent: float
+    last_purchase_at: datetime | None
+    active_journeys: list[ActiveJourney]
+
+
+class ConsentIn(BaseModel):
+    status: Literal["opted_in", "opted_out"]
+    source: str = Field(min_length=1, max_length=64, examples=["checkout_form"])
+    disclosure: str | None = Field(default=None, description="The exact text the customer agreed to (required "
+                                   "to opt in: it is the evidence)")
+    occurred_at: Annotated[datetime | None, AfterValidator(require_timezone)] = None
+
+
+class ConsentOut(BaseModel):
+    sms_consent: str
+
+
+def _profile(engine: Any, customer_id: str) -> CustomerOut:
+    now = utcnow()
+    with session_scope(engine, readonly=True) as session:
+        customer = session.get(Customer, customer_id)
+        if customer is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no customer {customer_id!r}")
+        view = customer_view(session, customer, now)
+        evidence = session.exec(select(ConsentRecord).where(ConsentRecord.customer_id == customer_id)
+                                .order_by(col(ConsentRecord.occurred_at))).all()
+        runs = session.exec(select(Enrollment).where(Enrollment.customer_id == customer_id,
+                                                     Enrollment.status == "active")).all()
+        return CustomerOut(
+            **{k: view[k] for k in ("id", "first_name", "last_name", "email", "locale", "timezone", "birthday",
+                                    "attributes", "sms_consent", "points", "tier", "segments", "orders_count",
+                                    "total_spent", "last_purchase_at")},
+            phone=customer.phone, phone_status=customer.phone_status,
+            consent_history=[ConsentEvidence(status=e.status, source=e.source, disclosure=e.disclosure,
+                                             occurred_at=e.occurred_at) for e in evidence],
+            active_journeys=[ActiveJourney(journey=r.journey_id, version=r.journey_version, step=r.current_step,
+                                           entered_at=r.entered_at) for r in runs],
+        )
+
+
+@router.put("/{customer_id}", response_model=CustomerOut)
+async def put_customer(customer_id: CustomerIdPath, body: CustomerIn, svc: ServicesDep) -> CustomerOut:
+    """Create or update a profile. Fields left out keep their value."""
+    _check_id(customer_id)
+    change = ProfileChange(**body.model_dump(exclude_none=True))
+    try:
+        await upsert_customer(svc.router, customer_id, change)
+    except InvalidPhoneNumber as err:
+        raise RequestValidationError([{"type": "value_error", "loc": ("body", "phone"), "msg": str(err),
+                                       "input": body.phone}]) from None
+    return _profile(svc.engine, customer_id)
+
+
+@router.get("/{customer_id}", response_model=CustomerOut)
+async def get_customer(customer_id: CustomerIdPath, svc: ServicesDep) -> CustomerOut:
+    """The profile with consent and its evidence, points, tier, segments and active journeys."""
+    return _profile(svc.engine, customer_id)
+
+
+@router.post("/{customer_id}/consent", response_model=ConsentOut)
+async def post_consent(customer_id: CustomerIdPath, body: ConsentIn, svc: ServicesDep) -> ConsentOut:
+    """Record SMS consent with its evidence. Under double opt-in, an opt-in sends the
+    confirmation text and the customer stays `pending` until they reply YES."""
+    _check_id(customer_id)
+    if body.status == "opted_in" and not body.disclosure:
+        raise RequestValidationError([{"type": "missing", "loc": ("body", "disclosure"), "input": None,
+                                       "msg": "an opt-in needs the disclosure text the customer agreed to"}])
+    try:
+        state = await give_consent(svc.router, svc.replies, customer_id, body.status, source=body.source,
+                                   disclosure=body.disclosure, at=body.occurred_at)
+    except ConsentError as err:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from None
+    return ConsentOut(sms_consent=state)
+
+
+def _check_id(customer_id: str) -> None:
+    try:
+        opaque_customer_id(customer_id)
+    except ValueError as err:
+        raise RequestValidationError([{"type": "value_error", "loc": ("path", "customer_id"), "msg": str(err),
+                                       "input": customer_id}]) from None

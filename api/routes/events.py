@@ -1,0 +1,67 @@
+"""POST /events: one event or a batch, through the engine's one event path."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from api.deps import ServicesDep, require_token
+from api.metrics import EVENT_SECONDS, EVENTS_RECEIVED, event_type_label
+from engine.events import EventIn
+
+router = APIRouter(tags=["events"], dependencies=[Depends(require_token)])
+
+MAX_BATCH = 500
+_ONE = TypeAdapter(EventIn)
+_BATCH = TypeAdapter(list[EventIn])
+
+
+class EventResult(BaseModel):
+    id: str
+    duplicate: bool
+    started: list[str]
+    signalled: list[str]
+
+
+class EventsAccepted(BaseModel):
+    accepted: int
+    duplicates: int
+    results: list[EventResult]
+
+
+def _parse(payload: Any) -> list[EventIn]:
+    try:
+        if isinstance(payload, list):
+            if len(payload) > MAX_BATCH:
+                raise RequestValidationError([{"type": "too_long", "loc": ("body",), "input": len(payload),
+                                               "msg": f"at most {MAX_BATCH} events per request"}])
+            return _BATCH.validate_python(payload)
+        return [_ONE.validate_python(payload)]
+    except ValidationError as err:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in err.errors()]) from None
+
+
+@router.post("/events", status_code=status.HTTP_202_ACCEPTED, response_model=EventsAccepted,
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
+                 "oneOf": [{"$ref": "#/components/schemas/EventIn"},
+                           {"type": "array", "items": {"$ref": "#/components/schemas/EventIn"},
+                            "maxItems": MAX_BATCH}]}}}}})
+async def post_events(svc: ServicesDep, payload: Annotated[Any, Body()]) -> EventsAccepted:
+    """Accept events: each is stored once per `id` (a repeat is accepted and does
+    nothing again), updates the customer, signals running journeys and starts the
+    journeys it triggers."""
+    events = _parse(payload)
+    results = []
+    for event in events:
+        started = time.perf_counter()
+        outcome = await svc.router.route(event, source="api")
+        EVENT_SECONDS.observe(time.perf_counter() - started)
+        EVENTS_RECEIVED.labels(type=event_type_label(event.type, svc.catalog), duplicate=str(outcome.duplicate)).inc()
+        results.append(EventResult(id=event.id, duplicate=outcome.duplicate, started=outcome.started,
+                                   signalled=outcome.signalled))
+    duplicates = sum(r.duplicate for r in results)
+    return EventsAccepted(accepted=len(results) - duplicates, duplicates=duplicates, results=results)

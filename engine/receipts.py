@@ -1,0 +1,98 @@
+"""Delivery receipts: the provider's word on a message, applied idempotently and never
+backwards (receipts repeat and arrive out of order: delivered stays delivered)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import select
+
+from engine import consent
+from engine.events import EventIn, EventRouter
+from messaging.senders.base import CARRIER_OPT_OUT_CODES, UNUSABLE_NUMBER_CODES
+from store.db import session_scope
+from store.tables import Customer, Message, PhoneSuppression
+
+# How far along each provider status is; a receipt never moves a message back.
+PROGRESS = {"accepted": 1, "scheduled": 1, "queued": 1, "sending": 2, "sent": 3,
+            "delivered": 4, "undelivered": 4, "failed": 4, "canceled": 4, "read": 5}
+FINAL = {"delivered": "delivered", "read": "delivered", "undelivered": "undelivered", "failed": "failed",
+         "canceled": "failed"}
+
+
+@dataclass
+class ReceiptResult:
+    known: bool
+    applied: bool = False
+    status: str | None = None
+
+
+async def apply_receipt(router: EventRouter, provider_message_id: str, provider_status: str,
+                        error_code: str | None, at: datetime, message_id: str | None = None) -> ReceiptResult:
+    """``message_id`` is ours, from the callback URL: it also finds a message whose send
+    ended ambiguously (we never learned the provider's id), and confirms it."""
+    provider_status = provider_status.lower()
+    error_code = error_code or None
+    outcome = await asyncio.to_thread(_apply, router.engine, provider_message_id, provider_status, error_code, at,
+                                      message_id)
+    if outcome is None:
+        return ReceiptResult(known=False)
+    message, applied = outcome
+    if applied and provider_status in FINAL:
+        kind = "sms_delivered" if FINAL[provider_status] == "delivered" else "sms_failed"
+        properties = {"message_id": message.id, "journey": message.journey_id, "step": message.step_id,
+                      "status": provider_status, "error_code": error_code}
+        await router.route(EventIn(id=f"receipt:{provider_message_id}:{provider_status}", type=kind,
+                                   customer_id=message.customer_id, occurred_at=at, properties=properties),
+                           source="twilio")
+        if error_code in {str(code) for code in CARRIER_OPT_OUT_CODES} and message.customer_id:
+            changed = await asyncio.to_thread(consent.record, router.engine, message.customer_id, "opted_out",
+                                              source="carrier", at=at, disclosure=f"provider error {error_code}")
+            if changed:
+                await router.route(EventIn(id=f"receipt:{provider_message_id}:opted_out", type="opted_out",
+                                           customer_id=message.customer_id, occurred_at=at,
+                                           properties={"source": "carrier"}), source="twilio")
+    return ReceiptResult(known=True, applied=applied, status=message.status)
+
+
+def _apply(engine, sid: str, provider_status: str, error_code: str | None,  # type: ignore[no-untyped-def]
+           at: datetime, message_id: str | None) -> tuple[Message, bool] | None:
+    with session_scope(engine) as session:
+        message = session.exec(select(Message).where(Message.provider_message_id == sid)).first()
+        if message is None and message_id:
+            message = session.get(Message, message_id)
+            if message is not None and message.provider_message_id not in (None, sid):
+                return None  # our id with someone else's sid: not this message
+        if message is None:
+            return None
+        if message.provider_message_id is None:
+            message.provider_message_id = sid
+        if message.status == "unconfirmed":
+            message.status, message.reason = "sent", None  # the provider has it after all
+        current = PROGRESS.get(message.provider_status or "", 0)
+        new = PROGRESS.get(provider_status, 0)
+        if new <= current or message.status in FINAL.values():
+            return message, False
+        message.provider_status = provider_status
+        if provider_status in FINAL:
+            message.status = FINAL[provider_status]
+            if error_code:
+                message.error_code, message.reason = error_code, f"provider_error:{error_code}"
+        message.updated_at = at
+        session.add(message)
+        if error_code in {str(code) for code in UNUSABLE_NUMBER_CODES}:
+            _mark_unusable(session, message.customer_id, error_code, at)
+        return message, True
+
+
+def _mark_unusable(session, customer_id: str, error_code: str, at: datetime) -> None:  # type: ignore[no-untyped-def]
+    customer = session.get(Customer, customer_id)
+    if customer is None or not customer.phone:
+        return
+    customer.phone_status = "unusable"
+    session.add(customer)
+    if session.get(PhoneSuppression, customer.phone) is None:
+        session.add(PhoneSuppression(phone=customer.phone, reason="unusable", source=f"provider:{error_code}",
+                                     created_at=at))
