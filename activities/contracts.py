@@ -37,7 +37,10 @@ class Facts(BaseModel):
     sent: list[str] = Field(default_factory=list)
     clicked: list[str] = Field(default_factory=list)
     replied: list[str] = Field(default_factory=list)
-    answers: dict[str, Any] = Field(default_factory=dict)
+    answers: dict[str, Any] = Field(default_factory=dict)  # numbers and choices
+    # Free-text answers stay in the database (they may hold anything a customer
+    # typed): the run keeps the id of the reply event, and answer() reads it there.
+    text_answers: dict[str, str] = Field(default_factory=dict)
     variants: dict[str, str] = Field(default_factory=dict)
 
 
@@ -68,7 +71,8 @@ class EventMatch(BaseModel):
     matched: bool
     step: str | None = None  # link_clicked: the step whose link was clicked
     reply_to: str | None = None  # sms_replied: the ask step it answers
-    answer: Any = None  # a valid answer, parsed
+    answer: Any = None  # a valid answer, parsed (None for free text: see answer_event_id)
+    answer_event_id: str | None = None  # a valid free-text answer: the reply event holding it
     valid_answer: bool = False
 
 

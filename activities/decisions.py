@@ -132,6 +132,8 @@ class DecisionActivities:
                 match.reply_to = reply_to.get("step")
                 if input.expect is not None:
                     match.valid_answer, match.answer = parse_answer(str(props.get("body", "")), input.expect)
+                    if input.expect.type == "text" and match.valid_answer:
+                        match.answer, match.answer_event_id = None, event.id
             if input.where:
                 customer = get_customer(session, input.run.customer_id)
                 trigger = session.get(Event, input.run.trigger_event_id) if input.run.trigger_event_id else None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from sqlmodel import select
 from temporalio import activity
 
 from activities.contracts import FinishInput, ProgressInput
 from activities.deps import Deps
 from engine.customers import utcnow
 from store.db import session_scope
-from store.tables import Enrollment
+from store.tables import Enrollment, Message
 from workflows import activity_names as names
 
 
@@ -33,3 +34,9 @@ class ProgressActivities:
                 run.status, run.outcome, run.ended_at = "ended", input.outcome, ended_at
                 run.current_step, run.variants = None, dict(input.variants)
                 session.add(run)
+            # A text still waiting for its send window when the run ends (an exit during a
+            # deferral) will never go: say so, rather than leave it deferred for ever.
+            for message in session.exec(select(Message).where(Message.enrollment_id == input.run.enrollment_id,
+                                                              Message.status == "deferred")):
+                message.status, message.reason, message.updated_at = "skipped", "journey_ended", ended_at
+                session.add(message)

@@ -8,6 +8,7 @@ stays ``unconfirmed`` until a delivery receipt says otherwise).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import string
@@ -16,12 +17,15 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.contracts import SendInput, SendOutcome
 from activities.deps import Deps, moment, run_key
 from engine import sending_rules as rules
 from engine.context import expression_context
-from engine.customers import customer_zone, get_customer
+from engine.customers import customer_zone, get_customer, utcnow
+from engine.events import EventIn
+from engine.numbers import apply_provider_error
 from language.expressions import ExpressionError, render
 from language.models import Message as MessageSpec
 from messaging.encoding import analyze
@@ -37,6 +41,7 @@ from workflows import activity_names as names
 
 log = logging.getLogger(__name__)
 
+CREDENTIAL_CODES = ("20003",)  # authentication failed: a configuration problem
 FINAL_STATUSES = ("sent", "delivered", "undelivered", "failed", "skipped", "unconfirmed")
 _ALPHABET = string.ascii_letters + string.digits
 
@@ -67,21 +72,14 @@ class SendingActivities:
         self.deps = deps
 
     @activity.defn(name=names.SEND_SMS)
-    def send_sms(self, input: SendInput) -> SendOutcome:
-        key = run_key(input)
-        with session_scope(self.deps.engine) as session:
-            existing = session.exec(select(Message).where(Message.key == key)).first()
-            if existing is not None and existing.status in FINAL_STATUSES:
-                return outcome_of(existing)
-            if existing is not None and existing.status == "sending":
-                existing.status, existing.reason = "unconfirmed", "provider_outcome_unknown"
-                session.add(existing)
-                log.warning("message %s: earlier attempt may have reached the provider; not resending", existing.id)
-                return outcome_of(existing)
-        reserved = self._reserve(input, key)
+    async def send_sms(self, input: SendInput) -> SendOutcome:
+        reserved = await asyncio.to_thread(self._reserve, input, run_key(input))
         if isinstance(reserved, SendOutcome):
             return reserved
-        return self._call_provider(reserved)
+        outcome, follow_ups = await asyncio.to_thread(self._call_provider, reserved)
+        for event in follow_ups:  # a carrier-level opt-out: every journey must hear of it
+            await self.deps.router.route(event, source="provider", origin=input.run.enrollment_id)
+        return outcome
 
     # --- rules and reservation, atomically per customer ----------------------------------
 
@@ -90,7 +88,16 @@ class SendingActivities:
         at = moment(input)
         with session_scope(self.deps.engine) as session:
             customer = get_customer(session, input.run.customer_id, for_update=True)
-            row = session.exec(select(Message).where(Message.key == key)).first() or Message(
+            existing = session.exec(select(Message).where(Message.key == key)).first()
+            # Looked at under the customer's lock, so two overlapping attempts cannot both send.
+            if existing is not None and existing.status in FINAL_STATUSES:
+                return outcome_of(existing)
+            if existing is not None and existing.status == "sending":
+                existing.status, existing.reason = "unconfirmed", "provider_outcome_unknown"
+                session.add(existing)
+                log.warning("message %s: an earlier attempt may have reached the provider; not resending", existing.id)
+                return outcome_of(existing)
+            row = existing or Message(
                 id=uuid.uuid4().hex, key=key, customer_id=customer.id, enrollment_id=input.run.enrollment_id,
                 journey_id=input.run.journey_id, step_id=input.step_key.removesuffix(".reprompt"),
                 purpose=input.purpose, counts_toward_caps=not input.reprompt,
@@ -159,7 +166,9 @@ class SendingActivities:
             issue_key = f"{row.key}:{series}"
             found = session.exec(select(Coupon).where(Coupon.key == issue_key)).first()
             if found is None:
-                spec = coupons[series]
+                spec = coupons.get(series)
+                if spec is None:  # removed from loyalty.yaml after this version went live
+                    raise ExpressionError(f"no coupon series {series!r} in loyalty.yaml")
                 found = Coupon(code=(spec.prefix or "") + _random_code(8, upper=True), series=series,
                                key=issue_key, customer_id=customer.id, issued_at=at,
                                expires_at=at + spec.expires_in if spec.expires_in else None)
@@ -174,22 +183,29 @@ class SendingActivities:
 
     # --- the provider ----------------------------------------------------------------
 
-    def _call_provider(self, reserved: tuple[Message, OutgoingSms]) -> SendOutcome:
+    def _call_provider(self, reserved: tuple[Message, OutgoingSms]) -> tuple[SendOutcome, list[EventIn]]:
         row, sms = reserved
         try:
             receipt = self.deps.sender.send(sms)
         except PermanentProviderError as err:
-            if err.code == "20003":
-                log.error("the SMS provider rejected our credentials (20003): check TWILIO_AUTH_TOKEN")
-            return self._settle(row.id, "failed", reason=err.reason, error_code=err.code)
+            if err.code in CREDENTIAL_CODES:
+                # Our configuration, not this message: keep it and retry until ops fix the
+                # credentials, rather than fail every text sent during the outage.
+                log.error("the SMS provider rejected our credentials (%s): check TWILIO_AUTH_TOKEN", err.code)
+                self._settle(row.id, "reserved")
+                raise ApplicationError(f"provider credentials rejected ({err.code})") from None
+            follow_ups = apply_provider_error(self.deps.engine, row.customer_id, err.code, row.sent_at or utcnow(),
+                                              event_id=f"send:{row.id}:opted_out")
+            return self._settle(row.id, "failed", reason=err.reason, error_code=err.code), follow_ups
         except AmbiguousProviderError as err:
-            log.warning("message %s: provider outcome unknown (%s); not resending", row.id, err)
-            return self._settle(row.id, "unconfirmed", reason="provider_outcome_unknown")
+            log.warning("message %s: provider outcome unknown (%s); not resending", row.id, err.reason)
+            return self._settle(row.id, "unconfirmed", reason="provider_outcome_unknown"), []
         except RetryableProviderError:
-            # The provider certainly did not take it: free the reservation, let Temporal retry.
+            # The provider certainly did not take it: free the reservation, let Temporal retry
+            # (the rules run again then: a retry that ends in quiet hours is deferred).
             self._settle(row.id, "reserved")
             raise
-        return self._settle(row.id, "sent", provider_message_id=receipt.provider_message_id)
+        return self._settle(row.id, "sent", provider_message_id=receipt.provider_message_id), []
 
     def _settle(self, message_id: str, status: str, **fields: str | None) -> SendOutcome:
         with session_scope(self.deps.engine) as session:

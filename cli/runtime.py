@@ -109,8 +109,8 @@ def customer(
 ) -> None:
     """Create or update a customer profile (an opt-in fires `opted_in`, which starts journeys)."""
     from engine.commands import set_customer
-    from engine.events import CustomerId
     from engine.profiles import ProfileChange
+    from engine.validation import CustomerId
     from messaging.phone import InvalidPhoneNumber
 
     try:

@@ -22,6 +22,14 @@ def event_view(event: Event | None) -> dict[str, Any] | None:
             "properties": dict(event.properties or {})}
 
 
+def _answer(session: Session, facts: Facts, step: str) -> Any:
+    if step in facts.answers:
+        return facts.answers[step]
+    event_id = facts.text_answers.get(step)
+    reply = session.get(Event, event_id) if event_id else None
+    return " ".join(str((reply.properties or {}).get("body", "")).split()) if reply else None
+
+
 def expression_context(
     session: Session,
     catalog: Catalog,
@@ -54,7 +62,7 @@ def expression_context(
         "now": lambda: at,
         "clicked": lambda step=None: bool(facts.clicked) if step is None else step in facts.clicked,
         "replied": lambda step=None: bool(facts.replied) if step is None else step in facts.replied,
-        "answer": lambda step: facts.answers.get(step),
+        "answer": lambda step: _answer(session, facts, step),
         "sent": lambda step: step in facts.sent,
         "in_segment": lambda name: name in view["segments"],
     }

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from engine.temporal import dev_server_flags
+from engine.temporal import NAMESPACE, dev_server_flags
 
 UI_PORT = 8233
 FRONTEND_PORT = 7233
@@ -41,6 +41,7 @@ def start_dev_server(data_dir: Path, log_file: Path, *, port: int = FRONTEND_POR
         "--db-filename", str(data_dir / "temporal.db"),
         "--port", str(port), "--ui-port", str(ui_port),
         "--log-level", "warn",
+        "--namespace", NAMESPACE,
         *dev_server_flags(),
     ]
     with log_file.open("ab") as log:

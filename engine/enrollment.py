@@ -18,12 +18,13 @@ from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.contracts import JOURNEY_TASK_QUEUE
 from engine.context import expression_context
 from engine.customers import ensure_customer, utcnow
 from engine.temporal import start_attributes
+from engine.validation import opaque_customer_id
 from language.catalog import Catalog, PinnedJourney
 from language.expressions import ExpressionError, is_true
 from language.models import EventTrigger, Journey, SegmentEnteredTrigger, SegmentExitedTrigger
@@ -80,6 +81,10 @@ class Starter:
 
     async def start(self, pinned: PinnedJourney, customer_id: str, *, trigger_event_id: str | None = None,
                     occasion: str | None = None, check_trigger: bool = True) -> bool:
+        """Enter the customer if the journey's rules allow; raises ValueError for an id
+        that is not opaque (it would end up in the workflow id)."""
+        opaque_customer_id(customer_id)
+        await self._heal_stale(pinned.journey.id, customer_id)
         admission = await asyncio.to_thread(self._admit, pinned, customer_id, trigger_event_id, occasion,
                                             check_trigger)
         if not admission.allowed:
@@ -105,7 +110,24 @@ class Starter:
         except WorkflowAlreadyStartedError:
             await asyncio.to_thread(self._forget, admission.enrollment_id)
             return False
+        except BaseException:
+            # Not started: an enrollment left behind would block reentry for good.
+            await asyncio.to_thread(self._forget, admission.enrollment_id)
+            raise
         return True
+
+    async def _heal_stale(self, journey_id: str, customer_id: str) -> None:
+        """An enrollment marked active whose run is gone (terminated by an operator, or a
+        start that crashed half-way) is closed as `lost`, so it cannot block reentry."""
+        active = await asyncio.to_thread(self._active_enrollment, journey_id, customer_id)
+        if active is not None and not await is_running(self.client, active.workflow_id):
+            await asyncio.to_thread(mark_lost, self.engine, active.id)
+
+    def _active_enrollment(self, journey_id: str, customer_id: str) -> Enrollment | None:
+        with session_scope(self.engine, readonly=True) as session:
+            return session.exec(select(Enrollment).where(Enrollment.journey_id == journey_id,
+                                                         Enrollment.customer_id == customer_id,
+                                                         Enrollment.status == "active")).first()
 
     # --- admission: trigger filter, audience, reentry ---------------------------------
 
@@ -174,6 +196,8 @@ class Starter:
 async def is_running(client: Client, workflow_id_: str) -> bool:
     try:
         description = await client.get_workflow_handle(workflow_id_).describe()
-    except RPCError:
-        return False
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
     return description.status == WorkflowExecutionStatus.RUNNING

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
@@ -26,6 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from engine import enrollment, loyalty
 from engine.context import expression_context
 from engine.customers import ensure_customer, utcnow
+from engine.validation import CustomerId, require_timezone
 from language.catalog import Catalog
 from language.expressions import ExpressionError, evaluate
 from store.db import session_scope
@@ -33,28 +33,6 @@ from store.tables import Customer, Enrollment, Event
 from workflows.io import EVENT_SIGNAL, EventSignal
 
 log = logging.getLogger(__name__)
-
-_CUSTOMER_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
-
-
-def opaque_customer_id(value: str) -> str:
-    # Customer ids end up in workflow ids and search attributes, which are never
-    # encrypted: refuse anything that looks like personal data.
-    if not _CUSTOMER_ID.match(value):
-        raise ValueError("must be 1-64 letters, digits or _ . : - (an opaque id, not an email or phone)")
-    if value.lstrip("+").replace("-", "").isdigit() and len(value) >= 7:
-        raise ValueError("looks like a phone number; use an opaque customer id")
-    return value
-
-
-CustomerId = Annotated[str, AfterValidator(opaque_customer_id)]
-
-
-def require_timezone(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise ValueError("needs a time zone, e.g. 2026-01-31T10:00:00Z")
-    return value
-
 
 class EventIn(BaseModel):
     """An event as a shop service sends it."""

@@ -9,11 +9,10 @@ from datetime import datetime
 
 from sqlmodel import select
 
-from engine import consent
 from engine.events import EventIn, EventRouter
-from messaging.senders.base import CARRIER_OPT_OUT_CODES, UNUSABLE_NUMBER_CODES
+from engine.numbers import apply_provider_error
 from store.db import session_scope
-from store.tables import Customer, Message, PhoneSuppression
+from store.tables import Message
 
 # How far along each provider status is; a receipt never moves a message back.
 PROGRESS = {"accepted": 1, "scheduled": 1, "queued": 1, "sending": 2, "sent": 3,
@@ -47,13 +46,10 @@ async def apply_receipt(router: EventRouter, provider_message_id: str, provider_
         await router.route(EventIn(id=f"receipt:{provider_message_id}:{provider_status}", type=kind,
                                    customer_id=message.customer_id, occurred_at=at, properties=properties),
                            source="twilio")
-        if error_code in {str(code) for code in CARRIER_OPT_OUT_CODES} and message.customer_id:
-            changed = await asyncio.to_thread(consent.record, router.engine, message.customer_id, "opted_out",
-                                              source="carrier", at=at, disclosure=f"provider error {error_code}")
-            if changed:
-                await router.route(EventIn(id=f"receipt:{provider_message_id}:opted_out", type="opted_out",
-                                           customer_id=message.customer_id, occurred_at=at,
-                                           properties={"source": "carrier"}), source="twilio")
+        if message.customer_id:
+            for event in await asyncio.to_thread(apply_provider_error, router.engine, message.customer_id,
+                                                 error_code, at, f"receipt:{provider_message_id}:opted_out"):
+                await router.route(event, source="twilio")
     return ReceiptResult(known=True, applied=applied, status=message.status)
 
 
@@ -82,17 +78,5 @@ def _apply(engine, sid: str, provider_status: str, error_code: str | None,  # ty
                 message.error_code, message.reason = error_code, f"provider_error:{error_code}"
         message.updated_at = at
         session.add(message)
-        if error_code in {str(code) for code in UNUSABLE_NUMBER_CODES}:
-            _mark_unusable(session, message.customer_id, error_code, at)
         return message, True
 
-
-def _mark_unusable(session, customer_id: str, error_code: str, at: datetime) -> None:  # type: ignore[no-untyped-def]
-    customer = session.get(Customer, customer_id)
-    if customer is None or not customer.phone:
-        return
-    customer.phone_status = "unusable"
-    session.add(customer)
-    if session.get(PhoneSuppression, customer.phone) is None:
-        session.add(PhoneSuppression(phone=customer.phone, reason="unusable", source=f"provider:{error_code}",
-                                     created_at=at))

@@ -14,7 +14,7 @@ from sqlmodel import select
 
 from language.config import Settings
 from messaging.encoding import analyze
-from messaging.senders.base import OutgoingSms, ProviderError, SmsSender
+from messaging.senders.base import AmbiguousProviderError, OutgoingSms, ProviderError, SmsSender
 from store.db import session_scope
 from store.tables import Message
 
@@ -47,6 +47,8 @@ class ReplySender:
             receipt = self.sender.send(OutgoingSms(to=phone, body=body, message_key=message_key,
                                                    status_callback=f"{base}/twilio/status?m={row.id}"))
             row.status, row.provider_message_id = "sent", receipt.provider_message_id
+        except AmbiguousProviderError:
+            row.status, row.reason = "unconfirmed", "provider_outcome_unknown"  # never resent
         except ProviderError as err:
             log.warning("%s reply %s not sent: %s", kind, row.id, err.reason)
             row.status, row.reason, row.error_code = "failed", err.reason, err.code

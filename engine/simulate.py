@@ -36,7 +36,7 @@ from language.models import EventTrigger, SegmentEnteredTrigger, SegmentExitedTr
 from messaging.senders.console import ConsoleSender
 from store.db import make_engine, session_scope
 from store.migrate import upgrade
-from store.tables import AttributeChange, Customer, Link, Message, SegmentMembership
+from store.tables import AttributeChange, Customer, Event, Link, Message, SegmentMembership
 from workflows.io import JourneyResult, workflow_id
 
 SIMULATED_PHONE = "+12015550123"
@@ -315,6 +315,9 @@ def _report(engine: Any, pinned: PinnedJourney, customer: CustomerSpec, start: d
                     AttributeChange.customer_id == customer.id,
                     AttributeChange.key.endswith(f":{entry.step}"))).first()  # type: ignore[union-attr]
                 item["values"] = change.values if change else {}
+            elif entry.action == "answer" and details.get("event_id"):
+                reply = session.get(Event, details["event_id"])
+                item["value"] = (reply.properties or {}).get("body") if reply else None
             elif entry.action == "wait":
                 item["until"] = _iso(details.get("until"))
             else:

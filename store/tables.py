@@ -114,7 +114,7 @@ class Message(SQLModel, table=True):
     __tablename__ = "messages"
 
     id: str = Field(primary_key=True, max_length=40)
-    key: str = Field(unique=True, max_length=200)  # <enrollment>:<step>[:reprompt] | reply:<...>
+    key: str = Field(unique=True, max_length=200)  # <enrollment>:<step>[.reprompt] | reply:<kind>:<...>
     customer_id: str = Field(index=True, max_length=64)
     enrollment_id: str | None = Field(default=None, index=True, max_length=40)
     journey_id: str | None = Field(default=None, max_length=64)

@@ -13,8 +13,8 @@ from sqlmodel import col, select
 
 from api.deps import ServicesDep, require_token
 from engine.customers import customer_view, utcnow
-from engine.events import opaque_customer_id, require_timezone
 from engine.profiles import ConsentError, ProfileChange, give_consent, upsert_customer
+from engine.validation import opaque_customer_id, require_timezone
 from messaging.phone import InvalidPhoneNumber
 from store.db import session_scope
 from store.tables import ConsentRecord, Customer, Enrollment

@@ -124,8 +124,36 @@ def sms(timeline: dict[str, Any]) -> list[dict[str, Any]]:
     return [entry for entry in timeline["timeline"] if entry["action"] == "sms"]
 
 
-def at(offset: str) -> str:
-    """The ISO moment (whole seconds) `offset` after MONDAY_3PM, as timelines print it."""
+class Around(str):
+    """An ISO moment that equals any timeline time within a few seconds of it.
+
+    The time-skipping server's clock also moves with real time while workers work, so
+    a simulated time can drift by the (load-dependent) seconds processing takes."""
+
+    TOLERANCE = timedelta(seconds=3)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, str):
+            return NotImplemented
+        try:
+            mine, theirs = (datetime.fromisoformat(v.replace("Z", "+00:00")) for v in (str(self), other))
+        except ValueError:
+            return False
+        return abs(mine - theirs) <= self.TOLERANCE
+
+    def __ne__(self, other: object) -> bool:
+        result = self.__eq__(other)
+        return result if result is NotImplemented else not result
+
+    __hash__ = str.__hash__
+
+
+def at(offset: str) -> Around:
+    """The moment `offset` after MONDAY_3PM, as timelines print it."""
     from engine.simulate import _iso, parse_offset
 
-    return _iso(MONDAY_3PM + parse_offset(offset))
+    return Around(_iso(MONDAY_3PM + parse_offset(offset)))
+
+
+def around(moment: str) -> Around:
+    return Around(moment)

@@ -11,7 +11,7 @@ from sqlmodel import select
 from language.models import Variant
 from store.db import session_scope
 from store.tables import AttributeChange, Coupon, Event, PointsEntry, SegmentMembership
-from tests.runtime.support import at, sms, write_journeys
+from tests.runtime.support import around, at, sms, write_journeys
 from workflows.steps.branching import assign_variant
 
 SEND_AND_LINK = """
@@ -139,7 +139,7 @@ async def test_wait_for_timeout_then_wait_until_local_time(journeys_dir: Path, s
         timeline = await run.timeline("waits")
     assert timeline["outcome"] == "reminded"
     # 15:00 UTC + 1h30 = 17:30 Stockholm time; the next 09:00 there is 08:00 UTC the next day.
-    assert timeline["ended_at"] == "2026-03-03T08:00:00Z"
+    assert timeline["ended_at"] == around("2026-03-03T08:00:00Z")
 
 
 BRANCHES = """
@@ -314,3 +314,33 @@ async def test_decisions_are_remembered_per_run_and_step(journeys_dir: Path, db,
         session.add(customer)
     assert decisions.evaluate(call) is True  # a replay: the same answer as the first time
     assert decisions.evaluate(call.model_copy(update={"step_key": "steps.1"})) is False  # a new decision
+
+
+FREE_TEXT = """
+id: feedback
+name: Feedback
+trigger: {event: purchase}
+steps:
+  - id: comment
+    ask:
+      text: "Anything we could do better?"
+      expect: {type: text}
+      timeout: 1d
+    then:
+      - set: {last_comment: "{{ answer('comment') }}"}
+"""
+
+
+async def test_free_text_answers_stay_out_of_workflow_history(journeys_dir: Path, simulation) -> None:
+    catalog = write_journeys(journeys_dir, {"feedback": FREE_TEXT})
+    async with simulation(catalog) as run:
+        await run.customer()
+        assert await run.enter("feedback")
+        await run.at("reply:comment@+1h My name is Ana Berg, call me on 555 0100")
+        timeline = await run.timeline("feedback")
+        handle = run.sim.env.client.get_workflow_handle("journey/feedback/sim-customer")
+        history = (await handle.fetch_history()).to_json()
+    answer = next(e for e in timeline["timeline"] if e["action"] == "answer")
+    assert answer["value"] == "My name is Ana Berg, call me on 555 0100"  # the simulator reads it back
+    assert run.customer_row().attributes == {"last_comment": "My name is Ana Berg, call me on 555 0100"}
+    assert "Ana Berg" not in history and "555 0100" not in history

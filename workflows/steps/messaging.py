@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 from activities.contracts import SMS_TASK_QUEUE, SendInput, SendOutcome
 from language.models import AskStep, Message, SendSmsStep
@@ -25,18 +26,25 @@ async def deliver(run: JourneyWorkflow, key: str, message: Message, *, reprompt:
     assert run.journey
     purpose = message.purpose or run.journey.sending.purpose
     while True:
-        outcome: SendOutcome = await workflow.execute_activity(
-            names.SEND_SMS,
-            SendInput(**run.call(key), message=message, purpose=purpose,
-                      on_capped=run.journey.sending.on_capped, reprompt=reprompt,
-                      expects_reply=expects_reply),
-            result_type=SendOutcome,
-            task_queue=SMS_TASK_QUEUE,
-            start_to_close_timeout=timedelta(seconds=60),
-            schedule_to_close_timeout=timedelta(hours=24),
-            retry_policy=SEND_RETRY,
-            summary=f"send {key}",
-        )
+        try:
+            # No overall deadline: a provider or worker outage delays the text (the rules
+            # run again on every attempt, so it never lands in quiet hours), it never drops it.
+            outcome: SendOutcome = await workflow.execute_activity(
+                names.SEND_SMS,
+                SendInput(**run.call(key), message=message, purpose=purpose,
+                          on_capped=run.journey.sending.on_capped, reprompt=reprompt,
+                          expects_reply=expects_reply),
+                result_type=SendOutcome,
+                task_queue=SMS_TASK_QUEUE,
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=SEND_RETRY,
+                summary=f"send {key}",
+            )
+        except ActivityError as err:
+            # Only a non-retryable failure gets here (a bug, not the provider): the journey
+            # records the skip and goes on rather than fail as a whole.
+            workflow.logger.error("send %s failed for good: %s", key, err.cause)
+            outcome = SendOutcome(status="skipped", reason="send_failed")
         if outcome.status != "deferred":
             break
         assert outcome.defer_until is not None
@@ -74,8 +82,12 @@ async def ask(run: JourneyWorkflow, step: AskStep, key: str) -> None:
                 match = listener.matches.pop(0)
                 if match.valid_answer:
                     assert run.facts
-                    run.facts.answers[key] = match.answer
-                    run.record(key, "answer", value=match.answer)
+                    if match.answer_event_id:
+                        run.facts.text_answers[key] = match.answer_event_id
+                        run.record(key, "answer", event_id=match.answer_event_id)
+                    else:
+                        run.facts.answers[key] = match.answer
+                        run.record(key, "answer", value=match.answer)
                     answered = True
                     break
                 run.record(key, "invalid_reply")
