@@ -28,8 +28,10 @@ from engine.customers import ensure_customer, utcnow
 from engine.validation import CustomerId, require_timezone
 from language.catalog import Catalog
 from language.expressions import ExpressionError, evaluate
+from language.interests import listens_to
+from language.models import Journey
 from store.db import session_scope
-from store.tables import Customer, Enrollment, Event
+from store.tables import Customer, Enrollment, Event, JourneyVersion
 from workflows.io import EVENT_SIGNAL, EventSignal
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,17 @@ class EventStore:
     def __init__(self, catalog: Catalog, engine: Any) -> None:
         self.catalog = catalog
         self.engine = engine
+        # (journey, version) -> the event types its runs listen to; versions never change.
+        self._interests: dict[tuple[str, str], frozenset[str]] = {
+            (p.journey.id, p.version): listens_to(p.journey) for p in catalog.journeys.values()}
+
+    def _listening(self, session: Session, run: Enrollment, event_type: str) -> bool:
+        key = (run.journey_id, run.journey_version)
+        if key not in self._interests:
+            version = session.get(JourneyVersion, key)
+            self._interests[key] = (listens_to(Journey.model_validate(version.definition)) if version
+                                    else frozenset({event_type}))  # unknown: signal rather than miss
+        return event_type in self._interests[key]
 
     def store(self, event: EventIn, source: str) -> _Stored | None:
         now = utcnow()
@@ -80,10 +93,10 @@ class EventStore:
                 session.flush()
                 derived = self._derive(session, customer, row)
                 self._record_goals(session, customer, row)
-                running = list(session.exec(
+                running = [run for run in session.exec(
                     select(Enrollment).where(Enrollment.customer_id == event.customer_id,
                                              Enrollment.status == "active")
-                ).all())
+                ).all() if self._listening(session, run, event.type)]
                 return _Stored(running=running, derived=derived)
         except IntegrityError:
             return None  # the same event id stored concurrently: already handled

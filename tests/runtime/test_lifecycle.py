@@ -200,3 +200,32 @@ async def test_purchases_update_derived_data_once(journeys_dir: Path, db, env) -
     assert customer.orders_count == 2 and customer.total_spent == 150.5
     assert customer.points == 150 and customer.tier == "silver"
     assert customer.last_purchase_at == moment
+
+
+LISTENS = """
+id: listens
+name: Listens for purchases
+trigger: {event: signup}
+exit_on: [{event: purchase}]
+steps:
+  - wait: 30d
+"""
+DEAF = """
+id: deaf
+name: Listens to nothing
+trigger: {event: signup}
+steps:
+  - wait: 30d
+"""
+
+
+async def test_runs_are_signalled_only_with_events_they_listen_to(journeys_dir: Path, simulation) -> None:
+    catalog = write_journeys(journeys_dir, {"listens": LISTENS, "deaf": DEAF})
+    async with simulation(catalog) as run:
+        await run.customer()
+        assert await run.enter("listens")  # the signup starts both
+        assert len(run.enrollments("deaf")) == 1
+        routed = await run.sim.router.route(EventIn(id="p-1", type="purchase", customer_id="sim-customer",
+                                                    occurred_at=run.sim.clock, properties={"amount": 5}))
+        assert routed.signalled == ["listens"]
+        assert (await run.timeline("listens"))["outcome"] == "exited:purchase"
