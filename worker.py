@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 from pathlib import Path
 
 from engine.runtime import build_workers
@@ -22,7 +23,9 @@ from store.db import make_engine
 from store.migrate import upgrade
 
 
-async def run_worker(journeys_dir: Path | None = None, address: str | None = None) -> None:
+async def run_worker(journeys_dir: Path | None = None, address: str | None = None,
+                     stop: asyncio.Event | None = None) -> None:
+    """Run until ``stop`` is set (default: SIGINT or SIGTERM), then shut down gracefully."""
     catalog = load_catalog(journeys_dir or Path(os.environ.get("JOURNEYS_DIR", "journeys")))
     engine = make_engine()
     upgrade(engine)
@@ -32,7 +35,18 @@ async def run_worker(journeys_dir: Path | None = None, address: str | None = Non
                             sms_per_second=float(rate) if rate else None)
     logging.getLogger(__name__).info("worker running %d journeys: %s", len(catalog.journeys),
                                      ", ".join(sorted(catalog.journeys)))
-    await asyncio.gather(*(worker.run() for worker in workers))
+    if stop is None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    running = [asyncio.create_task(worker.run()) for worker in workers]
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait([*running, stopped], return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.gather(*(worker.shutdown() for worker in workers))
+    stopped.cancel()
+    for task in running:
+        if task.done() and task.exception():  # a worker that died, rather than was stopped
+            raise task.exception()  # type: ignore[misc]
 
 
 if __name__ == "__main__":

@@ -86,8 +86,13 @@ def event(
     """Send an event through the engine: store it, signal running journeys, start triggered ones."""
     from engine.commands import send_event
 
-    result = asyncio.run(send_event(type, customer, _properties(prop or []), event_id=event_id,
-                                    journeys_dir=journeys_dir))
+    try:
+        result = asyncio.run(send_event(type, customer, _properties(prop or []), event_id=event_id,
+                                        journeys_dir=journeys_dir))
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise typer.BadParameter(first["msg"], param_hint="--customer" if first["loc"] == ("customer_id",)
+                                 else "TYPE") from None
     if result.duplicate:
         console.print(f"event {result.event_id} was already received: nothing done again")
         return
@@ -109,7 +114,7 @@ def customer(
 ) -> None:
     """Create or update a customer profile (an opt-in fires `opted_in`, which starts journeys)."""
     from engine.commands import set_customer
-    from engine.profiles import ProfileChange
+    from engine.profiles import ConsentError, ProfileChange
     from engine.validation import CustomerId
     from messaging.phone import InvalidPhoneNumber
 
@@ -122,10 +127,33 @@ def customer(
     change = ProfileChange(phone=phone, first_name=first_name, last_name=last_name, email=email, locale=locale,
                            timezone=timezone, consent=consent, consent_source="cli", consent_text=consent_text)
     try:
-        asyncio.run(set_customer(customer_id, change, journeys_dir=journeys_dir))
+        consent_status = asyncio.run(set_customer(customer_id, change, journeys_dir=journeys_dir))
     except InvalidPhoneNumber as err:
         raise typer.BadParameter(str(err), param_hint="--phone") from None
+    except ConsentError as err:
+        raise typer.BadParameter(str(err), param_hint="--consent") from None
     console.print(f"customer {customer_id} saved")
+    if consent_status == "pending":
+        console.print("double opt-in: the confirmation text went out; the customer is opted in once they reply "
+                      "YES (locally: journeys inbound PHONE YES)")
+
+
+def inbound(
+    phone: Annotated[str, typer.Argument(help="The sender's phone number")],
+    text: Annotated[str, typer.Argument(help="The message, e.g. YES, STOP, HELP or an answer")],
+    journeys_dir: Annotated[Path | None, typer.Option("--journeys", help="Journeys directory")] = None,
+) -> None:
+    """Play an inbound SMS through the same path as Twilio's webhook (for local runs)."""
+    from engine.commands import receive_sms
+    from messaging.phone import InvalidPhoneNumber
+
+    try:
+        result = asyncio.run(receive_sms(phone, text, journeys_dir=journeys_dir))
+    except InvalidPhoneNumber as err:
+        raise typer.BadParameter(str(err), param_hint="PHONE") from None
+    what = result.keyword.replace("_", "-") if result.keyword else "a reply"
+    who = ", ".join(result.customers) or "no known customer"
+    console.print(f"{what} from {who}", highlight=False)
 
 
 def enroll(
@@ -136,7 +164,12 @@ def enroll(
     """Enter a customer into a journey now (audience and reentry rules still apply)."""
     from engine.commands import enroll as run_enroll
 
-    started = asyncio.run(run_enroll(journey, customer, journeys_dir=journeys_dir))
+    try:
+        started = asyncio.run(run_enroll(journey, customer, journeys_dir=journeys_dir))
+    except KeyError as err:
+        raise typer.BadParameter(str(err.args[0]), param_hint="JOURNEY") from None
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--customer") from None
     if not started:
         errors.print(f"{customer} was not entered into {journey} (already in it, or audience/reentry said no)")
         raise typer.Exit(1)
@@ -193,6 +226,7 @@ def register(app: typer.Typer) -> None:
     app.command()(simulate)
     app.command()(event)
     app.command()(customer)
+    app.command()(inbound)
     app.command()(enroll)
     app.command()(worker)
     app.command()(api)

@@ -8,7 +8,6 @@ SMS sender, until Ctrl-C.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import shutil
@@ -85,7 +84,7 @@ async def run_dev(data_dir: Path, journeys_dir: Path) -> int:
     try:
         await wait_for_server(address, server)
         print(
-            "\n  Temporal Web UI   http://localhost:8233   (journeys: namespace 'default')\n"
+            f"\n  Temporal Web UI   http://localhost:{UI_PORT}   (namespace '{NAMESPACE}')\n"
             f"  Temporal server   {address}\n"
             f"  Database          {os.environ['JOURNEYS_DATABASE_URL']}\n"
             f"  HTTP API          http://localhost:{API_PORT}  (docs: /docs)\n"
@@ -95,18 +94,11 @@ async def run_dev(data_dir: Path, journeys_dir: Path) -> int:
             "  Try the commands in the README's 'Try it' section. Ctrl-C stops everything.\n",
             flush=True,
         )
-        worker = asyncio.gather(run_worker(journeys_dir, address), _serve_api(journeys_dir, address))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        done, _ = await asyncio.wait([worker, asyncio.ensure_future(stop.wait())],
-                                     return_when=asyncio.FIRST_COMPLETED)
-        if worker in done:
-            worker.result()
-        worker.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await worker
+        await asyncio.gather(run_worker(journeys_dir, address, stop), _serve_api(journeys_dir, address, stop))
         return 0
     finally:
         server.terminate()
@@ -116,7 +108,7 @@ async def run_dev(data_dir: Path, journeys_dir: Path) -> int:
             server.kill()
 
 
-async def _serve_api(journeys_dir: Path, address: str) -> None:
+async def _serve_api(journeys_dir: Path, address: str, stop: asyncio.Event) -> None:
     import uvicorn
 
     from api.app import create_app
@@ -127,4 +119,13 @@ async def _serve_api(journeys_dir: Path, address: str) -> None:
 
     server = uvicorn.Server(uvicorn.Config(create_app(services), host="127.0.0.1", port=API_PORT, log_level="warning"))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # dev handles Ctrl-C itself
-    await server.serve()
+
+    async def stop_when_asked() -> None:
+        await stop.wait()
+        server.should_exit = True
+
+    watcher = asyncio.create_task(stop_when_asked())
+    try:
+        await server.serve()
+    finally:
+        watcher.cancel()

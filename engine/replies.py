@@ -39,8 +39,7 @@ class ReplySender:
             info = analyze(body)
             row = Message(id=uuid.uuid4().hex, key=message_key, customer_id=customer_id or "", purpose="reply",
                           counts_toward_caps=False, body=body, encoding=info.encoding, segments=info.segments,
-                          status="sending", provider=self.sender.name, created_at=at, sent_at=at, updated_at=at,
-                          step_id=kind)
+                          status="sending", provider=self.sender.name, created_at=at, sent_at=at, updated_at=at)
             session.add(row)
         base = self.settings.links.base_url.rstrip("/")
         try:

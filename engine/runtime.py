@@ -7,6 +7,7 @@ they run the very same workflow and activities.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
@@ -25,7 +26,7 @@ from workflows.journey import JourneyWorkflow
 
 def build_workers(client: Client, catalog: Catalog, engine: Any, sender: Any, *, simulated: bool = False,
                   clock_offset_seconds: float = 0.0, sms_per_second: float | None = None,
-                  threads: int = 16) -> list[Worker]:
+                  threads: int = 16, graceful_shutdown: timedelta = timedelta(seconds=30)) -> list[Worker]:
     """One worker for journeys (workflows and their local activities), one for SMS.
 
     SMS sending has its own task queue so a carrier's throughput limit
@@ -43,7 +44,11 @@ def build_workers(client: Client, catalog: Catalog, engine: Any, sender: Any, *,
     ]
     journeys = Worker(client, task_queue=JOURNEY_TASK_QUEUE, workflows=[JourneyWorkflow],
                       activities=journey_activities, activity_executor=executor,
-                      max_concurrent_workflow_tasks=64, max_cached_workflows=2000)
+                      max_concurrent_workflow_tasks=64, max_cached_workflows=2000,
+                      graceful_shutdown_timeout=graceful_shutdown)
+    # On shutdown, a send already talking to the provider gets time to finish: cut
+    # short, it would end `unconfirmed` (never resent, but never known either).
     sms = Worker(client, task_queue=SMS_TASK_QUEUE, activities=[SendingActivities(deps).send_sms],
-                 activity_executor=executor, max_task_queue_activities_per_second=sms_per_second)
+                 activity_executor=executor, max_task_queue_activities_per_second=sms_per_second,
+                 graceful_shutdown_timeout=graceful_shutdown)
     return [journeys, sms]

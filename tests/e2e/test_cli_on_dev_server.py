@@ -53,6 +53,11 @@ async def test_opt_in_from_the_cli_starts_welcome_and_sends(tmp_path: Path, dev_
         done = cli("customer", "c-e2e", "--phone", "(201) 555-0123", "--first-name", "Ana", "--timezone",
                    "Asia/Tokyo", "--consent", "opted_in", "--consent-text", "Reply YES for texts", env=env)
         assert done.returncode == 0, done.stderr
+        # The shipped settings ask for double opt-in: the confirmation text goes out (the
+        # CLI's console sender prints it) and the customer is pending until they say YES.
+        assert "reply YES to get loyalty texts" in done.stdout and "pending" not in done.stderr
+        yes = cli("inbound", "+12015550123", "yes", env=env)
+        assert yes.returncode == 0 and "opt-in from c-e2e" in yes.stdout, yes.stdout + yes.stderr
 
         def welcome_sent() -> list[Message]:
             with session_scope(engine) as session:
@@ -64,8 +69,10 @@ async def test_opt_in_from_the_cli_starts_welcome_and_sends(tmp_path: Path, dev_
         assert (message.body or "").startswith("Welcome to Nordic Shoes Rewards, Ana! Here's 10% off")
         assert sender.sent[0].to == "+12015550123"
         with session_scope(engine) as session:
-            evidence = session.exec(select(ConsentRecord).where(ConsentRecord.customer_id == "c-e2e")).one()
-            assert evidence.source == "cli" and evidence.disclosure == "Reply YES for texts"
+            evidence = session.exec(select(ConsentRecord).where(ConsentRecord.customer_id == "c-e2e")
+                                    .order_by(ConsentRecord.id)).all()
+            assert [(e.status, e.source) for e in evidence] == [("pending", "cli"), ("opted_in", "sms_keyword")]
+            assert evidence[0].disclosure == "Reply YES for texts"
         # Ops find the run in the Web UI by journey and customer; no PII in the id.
         found = [w async for w in client.list_workflows('JourneyId = "welcome" AND CustomerId = "c-e2e"')]
         assert [w.id for w in found] == ["journey/welcome/c-e2e"]
