@@ -156,6 +156,21 @@ def inbound(
     console.print(f"{what} from {who}", highlight=False)
 
 
+def twilio_signature(
+    url: Annotated[str, typer.Argument(help="The full public URL Twilio would call")],
+    params: Annotated[list[str] | None, typer.Argument(help="Form fields, key=value")] = None,
+) -> None:
+    """Print the X-Twilio-Signature for a webhook call (TWILIO_AUTH_TOKEN; `journeys dev`'s by default)."""
+    import os
+
+    from twilio.request_validator import RequestValidator
+
+    from engine.dev import DEV_TWILIO_TOKEN
+
+    form = {key: value for key, _, value in (pair.partition("=") for pair in params or [])}
+    print(RequestValidator(os.environ.get("TWILIO_AUTH_TOKEN", DEV_TWILIO_TOKEN)).compute_signature(url, form))
+
+
 def enroll(
     journey: Annotated[str, typer.Argument(help="Journey id")],
     customer: Annotated[str, typer.Option("--customer", help="Customer id")],
@@ -227,6 +242,7 @@ def register(app: typer.Typer) -> None:
     app.command()(event)
     app.command()(customer)
     app.command()(inbound)
+    app.command("twilio-signature")(twilio_signature)
     app.command()(enroll)
     app.command()(worker)
     app.command()(api)

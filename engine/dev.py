@@ -22,6 +22,7 @@ UI_PORT = 8233
 FRONTEND_PORT = 7233
 API_PORT = 8000
 DEV_TOKEN = "dev-token"  # local runs only; production sets JOURNEYS_API_TOKEN
+DEV_TWILIO_TOKEN = "dev-twilio-token"  # signs local webhook calls; production uses the real auth token
 
 
 def _temporal_cli() -> str:
@@ -79,6 +80,7 @@ async def run_dev(data_dir: Path, journeys_dir: Path) -> int:
     os.environ.setdefault("JOURNEYS_DATABASE_URL", f"sqlite:///{data_dir / 'journeys.db'}")
     os.environ.setdefault("JOURNEYS_SMS_SENDER", "console")
     os.environ.setdefault("JOURNEYS_API_TOKEN", DEV_TOKEN)
+    os.environ.setdefault("TWILIO_AUTH_TOKEN", DEV_TWILIO_TOKEN)
     address = f"localhost:{FRONTEND_PORT}"
     server = start_dev_server(data_dir, data_dir / "temporal.log")
     try:
