@@ -16,11 +16,15 @@ import signal
 from pathlib import Path
 
 from engine.runtime import build_workers
+from engine.schedules import journey_schedules, sync_schedules
 from engine.temporal import connect
 from language.catalog import load_catalog
 from messaging.senders import sender_from_env
 from store.db import make_engine
 from store.migrate import upgrade
+
+# Every schedule the engine keeps in step with the journeys directory.
+SCHEDULE_SOURCES = [journey_schedules]
 
 
 async def run_worker(journeys_dir: Path | None = None, address: str | None = None,
@@ -33,6 +37,7 @@ async def run_worker(journeys_dir: Path | None = None, address: str | None = Non
     rate = os.environ.get("JOURNEYS_SMS_PER_SECOND")
     workers = build_workers(client, catalog, engine, sender_from_env(catalog.settings),
                             sms_per_second=float(rate) if rate else None)
+    await sync_schedules(client, catalog, SCHEDULE_SOURCES)
     logging.getLogger(__name__).info("worker running %d journeys: %s", len(catalog.journeys),
                                      ", ".join(sorted(catalog.journeys)))
     if stop is None:

@@ -20,7 +20,8 @@ def _register_commands() -> None:
     # Each module adds its own commands; importing them here keeps `main` small.
     import importlib
 
-    for name in ("cli.authoring", "cli.sms", "cli.runtime"):
+    for name in ("cli.authoring", "cli.sms", "cli.runtime", "cli.schedules", "cli.segments", "cli.loyalty",
+                 "cli.importing"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as err:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -85,8 +86,11 @@ class Starter:
         that is not opaque (it would end up in the workflow id)."""
         opaque_customer_id(customer_id)
         await self._heal_stale(pinned.journey.id, customer_id)
-        admission = await asyncio.to_thread(self._admit, pinned, customer_id, trigger_event_id, occasion,
-                                            check_trigger)
+        try:
+            admission = await asyncio.to_thread(self._admit, pinned, customer_id, trigger_event_id, occasion,
+                                                check_trigger)
+        except IntegrityError:  # the same occasion admitted concurrently
+            admission = Admission(False, "occasion already entered")
         if not admission.allowed:
             log.debug("not entering %s: %s", pinned.journey.id, admission.reason)
             return False
@@ -148,6 +152,10 @@ class Starter:
                 return Admission(False, "trigger where is false")
             if journey.audience and not self._holds(journey.audience, context, journey.id):
                 return Admission(False, "not in audience")
+            if occasion and session.exec(select(Enrollment.id).where(
+                    Enrollment.journey_id == journey.id, Enrollment.customer_id == customer_id,
+                    Enrollment.occasion == occasion)).first():
+                return Admission(False, "occasion already entered")
             refusal = self._reentry_refusal(session, journey, customer_id, at)
             if refusal:
                 return Admission(False, refusal)

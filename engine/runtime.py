@@ -17,10 +17,12 @@ from activities.contracts import JOURNEY_TASK_QUEUE, SMS_TASK_QUEUE
 from activities.decisions import DecisionActivities
 from activities.deps import Deps
 from activities.effects import EffectActivities
+from activities.fanout import FanoutActivities
 from activities.progress import ProgressActivities
 from activities.sending import SendingActivities
 from engine.events import EventRouter
 from language.catalog import Catalog
+from workflows.fanout import JourneyFanout
 from workflows.journey import JourneyWorkflow
 
 
@@ -42,7 +44,9 @@ def build_workers(client: Client, catalog: Catalog, engine: Any, sender: Any, *,
         effects.award_points, effects.update_segments, effects.set_attributes, effects.unsubscribe, effects.emit,
         progress.record_progress, progress.finish,
     ]
-    journeys = Worker(client, task_queue=JOURNEY_TASK_QUEUE, workflows=[JourneyWorkflow],
+    fanout = FanoutActivities(deps)
+    journey_activities += [fanout.select_due, fanout.enter_batch]
+    journeys = Worker(client, task_queue=JOURNEY_TASK_QUEUE, workflows=[JourneyWorkflow, JourneyFanout],
                       activities=journey_activities, activity_executor=executor,
                       max_concurrent_workflow_tasks=64, max_cached_workflows=2000,
                       graceful_shutdown_timeout=graceful_shutdown)
