@@ -36,6 +36,6 @@ class FanoutActivities:
             async with limit:
                 return await self.deps.router.starter.start(pinned, due.customer_id,
                                                             occasion=f"{input.journey_id}:{due.occasion}",
-                                                            check_trigger=False)
+                                                            check_trigger=False, at=input.moment)
 
         return sum(await asyncio.gather(*(enter(due) for due in input.due)))

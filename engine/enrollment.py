@@ -11,7 +11,7 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -81,14 +81,17 @@ class Starter:
         return await self.start(pinned, customer_id, trigger_event_id=event_id)
 
     async def start(self, pinned: PinnedJourney, customer_id: str, *, trigger_event_id: str | None = None,
-                    occasion: str | None = None, check_trigger: bool = True) -> bool:
+                    occasion: str | None = None, check_trigger: bool = True, at: datetime | None = None) -> bool:
         """Enter the customer if the journey's rules allow; raises ValueError for an id
-        that is not opaque (it would end up in the workflow id)."""
+        that is not opaque (it would end up in the workflow id).
+
+        ``at``: the moment of entry when no trigger event gives it (a schedule's firing
+        time, a simulated clock); audience and reentry are judged at that moment."""
         opaque_customer_id(customer_id)
         await self._heal_stale(pinned.journey.id, customer_id)
         try:
             admission = await asyncio.to_thread(self._admit, pinned, customer_id, trigger_event_id, occasion,
-                                                check_trigger)
+                                                check_trigger, at)
         except IntegrityError:  # the same occasion admitted concurrently
             admission = Admission(False, "occasion already entered")
         if not admission.allowed:
@@ -136,7 +139,7 @@ class Starter:
     # --- admission: trigger filter, audience, reentry ---------------------------------
 
     def _admit(self, pinned: PinnedJourney, customer_id: str, trigger_event_id: str | None,
-               occasion: str | None, check_trigger: bool) -> Admission:
+               occasion: str | None, check_trigger: bool, entry_at: datetime | None) -> Admission:
         journey = pinned.journey
         now = utcnow()
         with session_scope(self.engine) as session:
@@ -144,7 +147,7 @@ class Starter:
             if check_trigger and trigger is not None and not trigger_matches(journey, trigger.type,
                                                                              trigger.properties):
                 return Admission(False, "trigger does not match")
-            at = trigger.occurred_at if trigger else now
+            at = trigger.occurred_at if trigger else (entry_at or now)
             customer = ensure_customer(session, customer_id, now)
             context = expression_context(session, self.catalog, customer, at, trigger=trigger, event=trigger)
             where = getattr(journey.trigger, "where", None)

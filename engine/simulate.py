@@ -186,6 +186,7 @@ class Simulation:
         client = self.env.client
         await register_search_attributes(client)
         offset = (self.start - await self.env.get_current_time()).total_seconds()
+        self._offset = timedelta(seconds=offset)
         self.router = EventRouter(self.catalog, self.engine, client, simulated=True, clock_offset_seconds=offset)
         self._workers = build_workers(client, self.catalog, self.engine, self.sender, simulated=True,
                                       clock_offset_seconds=offset)
@@ -218,7 +219,11 @@ class Simulation:
     async def result(self, journey_id: str, customer_id: str) -> JourneyResult:
         handle = self.env.client.get_workflow_handle(workflow_id(journey_id, customer_id), result_type=JourneyResult)
         async with self.env.time_skipping_unlocked():  # type: ignore[attr-defined]
-            return await handle.result()
+            result = await handle.result()
+        # Waiting for a result lets the server skip ahead (through this and other runs'
+        # timers): later deliveries must not be stamped before what already happened.
+        self.clock = max(self.clock, await self.env.get_current_time() + self._offset)
+        return result
 
     def report(self, pinned: PinnedJourney, customer: CustomerSpec, result: JourneyResult | None,
                delivered: list[dict[str, Any]]) -> dict[str, Any]:
@@ -261,7 +266,7 @@ async def _enter(router: EventRouter, pinned: PinnedJourney, customer_id: str, t
         props = {"segment": segment}
     else:
         return await router.starter.start(pinned, customer_id, occasion=f"simulation:{start.isoformat()}",
-                                          check_trigger=False)
+                                          check_trigger=False, at=start)
     result = await router.route(EventIn(id=f"simulation:trigger:{customer_id}:{start.isoformat()}",
                                         type=event_type, customer_id=customer_id,
                                         occurred_at=start, properties=props), source="simulation")

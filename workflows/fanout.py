@@ -41,6 +41,7 @@ class DueCustomer(BaseModel):
 
 class EnterBatchInput(BaseModel):
     journey_id: str
+    moment: datetime
     due: list[DueCustomer]
 
 
@@ -69,7 +70,8 @@ class JourneyFanout:
             if not due:
                 return FanoutResult(journey_id=input.journey_id, moment=moment, started=started)
             started += await workflow.execute_activity(
-                ENTER_BATCH, EnterBatchInput(journey_id=input.journey_id, due=due), result_type=int, **options)
+                ENTER_BATCH, EnterBatchInput(journey_id=input.journey_id, moment=moment, due=due), result_type=int,
+                **options)
             after = due[-1].customer_id
             workflow.set_current_details(f"**{input.journey_id}** at {moment:%Y-%m-%d %H:%M} UTC: "
                                          f"{started} entered, up to customer `{after}`")

@@ -4,7 +4,7 @@ and readers for what a run left behind (short links, coupons, points, segments).
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -31,14 +31,42 @@ def utc(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime
     return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
-def iso(moment: datetime) -> str:
-    """A moment as timelines print it: whole seconds, UTC, with a Z."""
-    return _iso(moment)
+# The time-skipping server's clock also runs while real work is done (activities,
+# database writes), so a moment after several steps can be a second or two late, more
+# on a loaded machine. Nothing in these journeys depends on seconds.
+SLACK = timedelta(seconds=15)
 
 
-def after(start: datetime, offset: str) -> str:
-    """The timeline moment `offset` (e.g. `8d2h`) after `start`."""
-    return _iso(start + parse_offset(offset))
+class Around:
+    """Equal to a timeline moment (ISO string or datetime) within SLACK of `moment`."""
+
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            other = datetime.fromisoformat(other.replace("Z", "+00:00"))
+        if not isinstance(other, datetime):
+            return NotImplemented
+        return abs(other - self.moment) <= SLACK
+
+    def __hash__(self) -> int:
+        return hash(self.moment)
+
+    def __repr__(self) -> str:
+        return f"~{_iso(self.moment)}"
+
+
+def around(moment: str | datetime) -> Around:
+    """`around("2026-03-03T13:00:00Z")`: that moment, give or take SLACK."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    return Around(moment)
+
+
+def after(start: datetime, offset: str) -> Around:
+    """The timeline moment `offset` (e.g. `8d2h`) after `start`, give or take SLACK."""
+    return Around(start + parse_offset(offset))
 
 
 def sms(timeline: dict[str, Any]) -> list[dict[str, Any]]:

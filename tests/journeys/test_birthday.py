@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.journeys.support import actions, after, iso, ledger, link_target, shipped, short_link, sms
+from tests.journeys.support import Around, actions, after, ledger, link_target, shipped, short_link, sms
 from tests.runtime.support import MONDAY_3PM
 
 GREETING = ("Happy birthday, Alex! Nordic Shoes added bonus points to your account: you now have {points} points. "
             "Use the bonus within 60 days: {link}")
 
 
-def at(offset: str) -> str:
+def at(offset: str) -> Around:
     return after(MONDAY_3PM, offset)
 
 
@@ -41,7 +41,7 @@ async def test_bonus_by_tier_then_greeting_with_the_new_balance(
     assert awarded["points"] == bonus and awarded["balance"] == start_points + bonus and awarded["at"] == at("0s")
     [entry] = entries
     assert (entry.points, entry.reason) == (bonus, reason)
-    assert iso(entry.expires_at) == at("60d")
+    assert entry.expires_at == at("60d")
     assert customer.points == start_points + bonus
     [greeting] = sms(timeline)
     assert greeting["step"] == "greeting" and greeting["status"] == "sent" and greeting["at"] == at("0s")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.journeys.support import after, link_target, shipped, short_link, sms, utc
+from tests.journeys.support import Around, after, around, link_target, shipped, short_link, sms, utc
 from tests.runtime.support import MONDAY_3PM
 
 GOLD = ("Nordic Shoes: congrats Alex, you're now Gold! Enjoy free shipping on every order, early access to our "
@@ -17,7 +17,7 @@ PLATINUM = ("Nordic Shoes: welcome to Platinum, Alex! You now get free express s
             "early access to our flash sales and a bigger birthday bonus: {link}")
 
 
-def at(offset: str) -> str:
+def at(offset: str) -> Around:
     return after(MONDAY_3PM, offset)
 
 
@@ -77,7 +77,7 @@ async def test_upgrade_at_night_waits_for_0800(simulation) -> None:
         assert await run.enter("tier_upgrade", trigger='tier_changed {"from": "silver", "to": "gold"}')
         timeline = await run.timeline("tier_upgrade")
     [congrats] = sms(timeline)
-    assert congrats["status"] == "sent" and congrats["at"] == "2026-03-03T13:00:00Z"
+    assert congrats["status"] == "sent" and congrats["at"] == around("2026-03-03T13:00:00Z")
 
 
 async def test_congratulations_need_consent(simulation) -> None:
