@@ -15,6 +15,7 @@ import os
 import signal
 from pathlib import Path
 
+from engine.loyalty_maintenance import loyalty_schedules
 from engine.runtime import build_workers
 from engine.schedules import journey_schedules, sync_schedules
 from engine.temporal import connect
@@ -24,7 +25,7 @@ from store.db import make_engine
 from store.migrate import upgrade
 
 # Every schedule the engine keeps in step with the journeys directory.
-SCHEDULE_SOURCES = [journey_schedules]
+SCHEDULE_SOURCES = [journey_schedules, loyalty_schedules]
 
 
 async def run_worker(journeys_dir: Path | None = None, address: str | None = None,

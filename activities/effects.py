@@ -56,12 +56,9 @@ class EffectActivities:
             loyalty.award(session, customer, key=run_key(input), points=input.points, reason=input.reason,
                           at=at, expires_at=expires, source=f"journey:{input.run.journey_id}")
             old, new = loyalty.refresh_points_and_tier(session, customer, rules, at)
-            follow_ups = []
-            if old != new and new is not None:
-                follow_ups.append(EventIn(id=f"{run_key(input)}:tier", type="tier_changed",
-                                          customer_id=customer.id, occurred_at=at,
-                                          properties={"from": old, "to": new}))
-            return AwardPointsOutcome(points=input.points, balance=customer.points), follow_ups
+            change = loyalty.tier_changed_event(rules, customer.id, old, new,
+                                                event_id=loyalty.follow_up_id(run_key(input), "tier"), at=at)
+            return AwardPointsOutcome(points=input.points, balance=customer.points), [change] if change else []
 
     @activity.defn(name=names.UPDATE_SEGMENTS)
     async def update_segments(self, input: UpdateSegmentsInput) -> SegmentsOutcome:

@@ -26,13 +26,20 @@ def get_customer(session: Session, customer_id: str, *, for_update: bool = False
     return customer
 
 
-def ensure_customer(session: Session, customer_id: str, at: datetime) -> Customer:
-    """Events may arrive before the profile: create a bare customer to attach them to."""
-    customer = session.get(Customer, customer_id)
+def ensure_customer(session: Session, customer_id: str, at: datetime, *, for_update: bool = False) -> Customer:
+    """Events may arrive before the profile: create a bare customer to attach them to.
+
+    ``for_update`` locks the row (PostgreSQL) for read-modify-write of derived data, so
+    two purchases at once cannot lose an update."""
+    query = select(Customer).where(Customer.id == customer_id)
+    customer = session.exec(query.with_for_update() if for_update else query).first()
     if customer is None:
+        from engine.loyalty import assign_referral_code  # loyalty builds on this module
+
         customer = Customer(id=customer_id, created_at=at, updated_at=at)
         session.add(customer)
         session.flush()
+        assign_referral_code(session, customer)  # every customer has one to share
     return customer
 
 
@@ -88,6 +95,7 @@ def customer_view(session: Session, customer: Customer, at: datetime) -> dict[st
         "days_since_last_purchase": days_since,
         "segments": segments_of(session, customer.id),
         "sms_consent": customer.sms_consent,
+        "referral_code": customer.referral_code,
     }
 
 

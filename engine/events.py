@@ -22,7 +22,7 @@ from sqlmodel import Session, select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from engine import enrollment, loyalty
+from engine import enrollment, loyalty_rules
 from engine.context import expression_context
 from engine.customers import ensure_customer, utcnow
 from engine.validation import CustomerId, require_timezone
@@ -86,7 +86,7 @@ class EventStore:
             with session_scope(self.engine) as session:
                 if session.get(Event, event.id) is not None:
                     return None
-                customer = ensure_customer(session, event.customer_id, now)
+                customer = ensure_customer(session, event.customer_id, now, for_update=True)
                 row = Event(id=event.id, customer_id=event.customer_id, type=event.type, occurred_at=at,
                             received_at=now, properties=event.properties, source=source)
                 session.add(row)
@@ -99,7 +99,11 @@ class EventStore:
                 ).all() if self._listening(session, run, event.type)]
                 return _Stored(running=running, derived=derived)
         except IntegrityError:
-            return None  # the same event id stored concurrently: already handled
+            # The same event id stored concurrently is a duplicate; any other conflict is a bug.
+            with session_scope(self.engine, readonly=True) as session:
+                if session.get(Event, event.id) is not None:
+                    return None
+            raise
 
     def _derive(self, session: Session, customer: Customer, event: Event) -> list[EventIn]:
         if event.type != "purchase":
@@ -112,17 +116,8 @@ class EventStore:
         if customer.last_purchase_at is None or event.occurred_at > customer.last_purchase_at:
             customer.last_purchase_at = event.occurred_at
         customer.updated_at = utcnow()
-        rules = self.catalog.loyalty
-        points = int(amount * rules.points.per_currency_unit)
-        if points > 0:
-            loyalty.award(session, customer, key=f"purchase:{event.id}", points=points,
-                          reason="purchase", at=event.occurred_at,
-                          expires_at=loyalty.default_expiry(rules, event.occurred_at), source="purchase")
-        old, new = loyalty.refresh_points_and_tier(session, customer, rules, event.occurred_at)
-        if old != new and new is not None:
-            return [EventIn(id=f"{event.id}:tier", type="tier_changed", customer_id=customer.id,
-                            occurred_at=event.occurred_at, properties={"from": old, "to": new})]
-        return []
+        # Points, punch card, referral, coupon redemption, tier: see engine/loyalty_rules.py.
+        return loyalty_rules.on_purchase(session, self.catalog.loyalty, customer, event, amount)
 
     def _record_goals(self, session: Session, customer: Customer, event: Event) -> None:
         for pinned in self.catalog.journeys.values():

@@ -18,12 +18,14 @@ from activities.decisions import DecisionActivities
 from activities.deps import Deps
 from activities.effects import EffectActivities
 from activities.fanout import FanoutActivities
+from activities.loyalty import LoyaltyActivities
 from activities.progress import ProgressActivities
 from activities.sending import SendingActivities
 from engine.events import EventRouter
 from language.catalog import Catalog
 from workflows.fanout import JourneyFanout
 from workflows.journey import JourneyWorkflow
+from workflows.loyalty_maintenance import LoyaltyMaintenance
 
 
 def build_workers(client: Client, catalog: Catalog, engine: Any, sender: Any, *, simulated: bool = False,
@@ -45,8 +47,9 @@ def build_workers(client: Client, catalog: Catalog, engine: Any, sender: Any, *,
         progress.record_progress, progress.finish,
     ]
     fanout = FanoutActivities(deps)
-    journey_activities += [fanout.select_due, fanout.enter_batch]
-    journeys = Worker(client, task_queue=JOURNEY_TASK_QUEUE, workflows=[JourneyWorkflow, JourneyFanout],
+    journey_activities += [fanout.select_due, fanout.enter_batch, LoyaltyActivities(deps).maintain_page]
+    journeys = Worker(client, task_queue=JOURNEY_TASK_QUEUE,
+                      workflows=[JourneyWorkflow, JourneyFanout, LoyaltyMaintenance],
                       activities=journey_activities, activity_executor=executor,
                       max_concurrent_workflow_tasks=64, max_cached_workflows=2000,
                       graceful_shutdown_timeout=graceful_shutdown)

@@ -20,7 +20,7 @@ from language.walk import Mode, Scope
 CUSTOMER_FIELDS = (
     "id", "first_name", "last_name", "email", "locale", "timezone", "birthday", "attributes",
     "points", "tier", "total_spent", "orders_count", "avg_order_value", "first_purchase_at",
-    "last_purchase_at", "days_since_last_purchase", "segments", "sms_consent",
+    "last_purchase_at", "days_since_last_purchase", "segments", "sms_consent", "referral_code",
 )  # fmt: skip
 NUMERIC_CUSTOMER_FIELDS = (
     "points", "total_spent", "orders_count", "avg_order_value", "days_since_last_purchase",

@@ -1,0 +1,27 @@
+"""The segment refresh activity, run by the SegmentRefresh workflow (on its schedule)."""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.deps import Deps
+from engine import segments
+from engine.customers import utcnow
+from workflows.segment_refresh import REFRESH_ACTIVITY, RefreshCall, RefreshReport
+
+
+class SegmentActivities:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    @activity.defn(name=REFRESH_ACTIVITY)
+    async def refresh(self, call: RefreshCall) -> RefreshReport:
+        # The journey's convention: simulations use the workflow's clock, production the wall clock.
+        at = call.at if call.simulated else utcnow()
+        try:
+            return await segments.refresh(self.deps.catalog, self.deps.engine, self.deps.router, at=at,
+                                          refresh_id=call.refresh_id, segments=call.segments,
+                                          announce=call.announce, progress=lambda note: activity.heartbeat(note))
+        except segments.SegmentError as err:  # an unknown or manual segment asked for: retrying cannot help
+            raise ApplicationError(str(err), type="SegmentError", non_retryable=True) from err
