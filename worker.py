@@ -15,14 +15,17 @@ import os
 import signal
 from pathlib import Path
 
+from temporalio.service import RPCError
+
 from engine.loyalty_maintenance import loyalty_schedules
 from engine.runtime import build_workers
 from engine.schedules import journey_schedules, sync_schedules
-from engine.temporal import connect
+from engine.temporal import connect, register_search_attributes
 from language.catalog import load_catalog
 from messaging.senders import sender_from_env
 from store.db import make_engine
 from store.migrate import upgrade
+from workflows.io import SEARCH_ATTRIBUTES
 
 # Every schedule the engine keeps in step with the journeys directory.
 SCHEDULE_SOURCES = [journey_schedules, loyalty_schedules]
@@ -38,6 +41,12 @@ async def run_worker(journeys_dir: Path | None = None, address: str | None = Non
     rate = os.environ.get("JOURNEYS_SMS_PER_SECOND")
     workers = build_workers(client, catalog, engine, sender_from_env(catalog.settings),
                             sms_per_second=float(rate) if rate else None)
+    try:
+        await register_search_attributes(client)
+    except RPCError as err:  # e.g. a managed cluster where workers may not change the namespace
+        logging.getLogger(__name__).warning(
+            "could not register the search attributes (%s): register %s in namespace %s by hand",
+            err.message, ", ".join(SEARCH_ATTRIBUTES), client.namespace)
     await sync_schedules(client, catalog, SCHEDULE_SOURCES)
     logging.getLogger(__name__).info("worker running %d journeys: %s", len(catalog.journeys),
                                      ", ".join(sorted(catalog.journeys)))
