@@ -26,9 +26,10 @@ from messaging.senders import sender_from_env
 from store.db import make_engine
 from store.migrate import upgrade
 from workflows.io import SEARCH_ATTRIBUTES
+from workflows.outbox import sweep_schedules
 
 # Every schedule the engine keeps in step with the journeys directory.
-SCHEDULE_SOURCES = [journey_schedules, loyalty_schedules]
+SCHEDULE_SOURCES = [journey_schedules, loyalty_schedules, sweep_schedules]
 
 
 async def run_worker(journeys_dir: Path | None = None, address: str | None = None,

@@ -13,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -59,6 +59,7 @@ class RouteResult:
 class _Stored:
     running: list[Enrollment]
     derived: list[EventIn]
+    resumed: bool = False  # routing a stored event that was never routed
 
 
 class EventStore:
@@ -84,26 +85,53 @@ class EventStore:
         at = event.occurred_at or now
         try:
             with session_scope(self.engine) as session:
-                if session.get(Event, event.id) is not None:
-                    return None
+                existing = session.get(Event, event.id)
+                if existing is not None:
+                    # Seen before. Routed: a true duplicate. Stored but never routed (Temporal
+                    # was down, the process died): hand it back to finish the routing.
+                    return None if existing.routed_at else _Stored(self._running(session, existing), [], resumed=True)
                 customer = ensure_customer(session, event.customer_id, now, for_update=True)
                 row = Event(id=event.id, customer_id=event.customer_id, type=event.type, occurred_at=at,
                             received_at=now, properties=event.properties, source=source)
                 session.add(row)
                 session.flush()
                 derived = self._derive(session, customer, row)
+                for follow_up in derived:  # in the same transaction as their cause (an outbox)
+                    if session.get(Event, follow_up.id) is None:
+                        follow_row = Event(id=follow_up.id, customer_id=follow_up.customer_id, type=follow_up.type,
+                                           occurred_at=follow_up.occurred_at or now, received_at=now,
+                                           properties=follow_up.properties, source="engine")
+                        session.add(follow_row)
+                        self._record_goals(session, customer, follow_row)
                 self._record_goals(session, customer, row)
-                running = [run for run in session.exec(
-                    select(Enrollment).where(Enrollment.customer_id == event.customer_id,
-                                             Enrollment.status == "active")
-                ).all() if self._listening(session, run, event.type)]
-                return _Stored(running=running, derived=derived)
+                return _Stored(running=self._running(session, row), derived=derived)
         except IntegrityError:
             # The same event id stored concurrently is a duplicate; any other conflict is a bug.
             with session_scope(self.engine, readonly=True) as session:
                 if session.get(Event, event.id) is not None:
                     return None
             raise
+
+    def _running(self, session: Session, event: Event) -> list[Enrollment]:
+        return [run for run in session.exec(
+            select(Enrollment).where(Enrollment.customer_id == event.customer_id, Enrollment.status == "active")
+        ).all() if self._listening(session, run, event.type)]
+
+    def mark_routed(self, event_id: str) -> None:
+        with session_scope(self.engine) as session:
+            row = session.get(Event, event_id)
+            if row is not None and row.routed_at is None:
+                row.routed_at = utcnow()
+                session.add(row)
+
+    def unrouted(self, older_than: timedelta, limit: int = 200) -> list[EventIn]:
+        """Events stored but never routed, oldest first (for the outbox sweeper)."""
+        with session_scope(self.engine, readonly=True) as session:
+            rows = session.exec(select(Event).where(col(Event.routed_at).is_(None),
+                                                    col(Event.received_at) < utcnow() - older_than)
+                                 .order_by(col(Event.received_at)).limit(limit)).all()
+            return [EventIn(id=r.id, type=r.type, customer_id=r.customer_id, occurred_at=r.occurred_at,
+                            properties=r.properties) for r in rows]
 
     def _derive(self, session: Session, customer: Customer, event: Event) -> list[EventIn]:
         if event.type != "purchase":
@@ -170,6 +198,8 @@ class EventRouter:
         if stored is None:
             result.duplicate = True
             return result
+        if stored.resumed:
+            event = (await asyncio.to_thread(self._stored_event, event.id)) or event
         signal = EventSignal(event_id=event.id, type=event.type)
         for run in stored.running:
             if run.id != origin and await self._signal(run, signal):
@@ -181,7 +211,22 @@ class EventRouter:
         for follow_up in stored.derived:
             await self.route(follow_up, source="engine", origin=origin)
             result.follow_ups.append(follow_up.type)
+        # Only now is the event done: a failure above leaves it for a retry or the sweeper.
+        await asyncio.to_thread(self.store.mark_routed, event.id)
         return result
+
+    def _stored_event(self, event_id: str) -> EventIn | None:
+        with session_scope(self.engine, readonly=True) as session:
+            row = session.get(Event, event_id)
+            return None if row is None else EventIn(id=row.id, type=row.type, customer_id=row.customer_id,
+                                                    occurred_at=row.occurred_at, properties=row.properties)
+
+    async def sweep(self, older_than: timedelta = timedelta(minutes=1)) -> int:
+        """Finish routing events stored but never routed; returns how many."""
+        pending = await asyncio.to_thread(self.store.unrouted, older_than)
+        for event in pending:
+            await self.route(event, source="sweeper")
+        return len(pending)
 
     # --- 4: signals ---------------------------------------------------------------------
 

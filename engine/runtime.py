@@ -19,6 +19,7 @@ from activities.deps import Deps
 from activities.effects import EffectActivities
 from activities.fanout import FanoutActivities
 from activities.loyalty import LoyaltyActivities
+from activities.outbox import OutboxActivities
 from activities.progress import ProgressActivities
 from activities.sending import SendingActivities
 from engine.events import EventRouter
@@ -26,6 +27,7 @@ from language.catalog import Catalog
 from workflows.fanout import JourneyFanout
 from workflows.journey import JourneyWorkflow
 from workflows.loyalty_maintenance import LoyaltyMaintenance
+from workflows.outbox import EventSweep
 
 
 def build_workers(client: Client, catalog: Catalog, engine: Any, sender: Any, *, simulated: bool = False,
@@ -47,9 +49,10 @@ def build_workers(client: Client, catalog: Catalog, engine: Any, sender: Any, *,
         progress.record_progress, progress.finish,
     ]
     fanout = FanoutActivities(deps)
-    journey_activities += [fanout.select_due, fanout.enter_batch, LoyaltyActivities(deps).maintain_page]
+    journey_activities += [fanout.select_due, fanout.enter_batch, LoyaltyActivities(deps).maintain_page,
+                           OutboxActivities(deps).sweep]
     journeys = Worker(client, task_queue=JOURNEY_TASK_QUEUE,
-                      workflows=[JourneyWorkflow, JourneyFanout, LoyaltyMaintenance],
+                      workflows=[JourneyWorkflow, JourneyFanout, LoyaltyMaintenance, EventSweep],
                       activities=journey_activities, activity_executor=executor,
                       max_concurrent_workflow_tasks=64, max_cached_workflows=2000,
                       graceful_shutdown_timeout=graceful_shutdown)

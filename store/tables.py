@@ -72,6 +72,10 @@ class Event(SQLModel, table=True):
     received_at: datetime = _ts(nullable=False)
     properties: dict = _json(dict)
     source: str = Field(default="api", max_length=64)
+    # Set once the event has been signalled to running journeys and has started the
+    # ones it triggers: a repeat of an event stored but not routed (Temporal was down)
+    # is routed again, rather than taken for a duplicate.
+    routed_at: datetime | None = _ts()
 
 
 class JourneyVersion(SQLModel, table=True):

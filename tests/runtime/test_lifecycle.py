@@ -229,3 +229,34 @@ async def test_runs_are_signalled_only_with_events_they_listen_to(journeys_dir: 
                                                     occurred_at=run.sim.clock, properties={"amount": 5}))
         assert routed.signalled == ["listens"]
         assert (await run.timeline("listens"))["outcome"] == "exited:purchase"
+
+
+async def test_an_event_stored_but_not_routed_is_routed_on_retry_or_by_the_sweeper(journeys_dir: Path,
+                                                                                   simulation) -> None:
+    from datetime import timedelta
+
+    catalog = write_journeys(journeys_dir, {"short": SHORT.format(reentry="always")})
+    async with simulation(catalog) as run:
+        await run.customer(id="a")
+        await run.customer(id="b")
+        router = run.sim.router
+        real_start = router.starter.start
+
+        async def temporal_down(*args, **kwargs):  # type: ignore[no-untyped-def]
+            raise RuntimeError("Temporal unreachable")
+
+        router.starter.start = temporal_down  # type: ignore[method-assign]
+        for customer in ("a", "b"):
+            with pytest.raises(RuntimeError):
+                await router.route(EventIn(id=f"signup-{customer}", type="signup", customer_id=customer,
+                                           occurred_at=run.sim.clock))
+        router.starter.start = real_start  # type: ignore[method-assign]
+        # The client retries: not a duplicate, the journey starts now.
+        retried = await router.route(EventIn(id="signup-a", type="signup", customer_id="a", occurred_at=run.sim.clock))
+        assert not retried.duplicate and retried.started == ["short"]
+        # Nobody retries b's event: the sweeper finds it.
+        assert await router.sweep(older_than=timedelta(0)) == 1
+        assert len(run.enrollments("short", customer="b")) == 1
+        assert await router.sweep(older_than=timedelta(0)) == 0
+        again = await router.route(EventIn(id="signup-a", type="signup", customer_id="a", occurred_at=run.sim.clock))
+        assert again.duplicate  # routed once: now a true duplicate
