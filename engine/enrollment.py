@@ -29,7 +29,7 @@ from engine.validation import opaque_customer_id
 from language.catalog import Catalog, PinnedJourney
 from language.expressions import ExpressionError, is_true
 from language.models import EventTrigger, Journey, SegmentEnteredTrigger, SegmentExitedTrigger
-from store.db import session_scope
+from store.db import insert_ignoring_duplicates, session_scope
 from store.tables import Enrollment, Event, JourneyVersion
 from workflows.io import WORKFLOW_NAME, JourneyInput, workflow_id
 
@@ -162,10 +162,9 @@ class Starter:
             refusal = self._reentry_refusal(session, journey, customer_id, at)
             if refusal:
                 return Admission(False, refusal)
-            if session.get(JourneyVersion, (journey.id, pinned.version)) is None:
-                session.add(JourneyVersion(journey_id=journey.id, version=pinned.version,
-                                           definition=journey.model_dump(mode="json", by_alias=True),
-                                           first_seen_at=now))
+            insert_ignoring_duplicates(session, JourneyVersion, {
+                "journey_id": journey.id, "version": pinned.version, "first_seen_at": now,
+                "definition": journey.model_dump(mode="json", by_alias=True)})
             run = Enrollment(id=uuid.uuid4().hex, journey_id=journey.id, journey_version=pinned.version,
                              customer_id=customer_id, workflow_id=workflow_id(journey.id, customer_id),
                              trigger_event_id=trigger_event_id, occasion=occasion or trigger_event_id,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, ValidationInfo, field_validator
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from temporalio.client import Client
@@ -25,7 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from engine import enrollment, loyalty_rules
 from engine.context import expression_context
 from engine.customers import ensure_customer, utcnow
-from engine.validation import CustomerId, require_timezone
+from engine.validation import CustomerId, no_nul, purchase_amount, require_timezone
 from language.catalog import Catalog
 from language.expressions import ExpressionError, evaluate
 from language.interests import listens_to
@@ -39,11 +39,20 @@ log = logging.getLogger(__name__)
 class EventIn(BaseModel):
     """An event as a shop service sends it."""
 
-    id: str = Field(min_length=1, max_length=128, description="Unique per event; repeats are ignored")
+    id: Annotated[str, AfterValidator(no_nul)] = Field(min_length=1, max_length=128,
+                                                       description="Unique per event; repeats are ignored")
     type: str = Field(pattern=r"^[a-z0-9_]+$", max_length=64)
     customer_id: CustomerId
     occurred_at: Annotated[datetime | None, AfterValidator(require_timezone)] = None
-    properties: dict[str, Any] = Field(default_factory=dict)
+    properties: Annotated[dict[str, Any], AfterValidator(no_nul)] = Field(default_factory=dict)
+
+    @field_validator("properties")
+    @classmethod
+    def _purchase_amount(cls, properties: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        # The loyalty program computes with it: refuse what it cannot (inf, nan, absurd).
+        if info.data.get("type") == "purchase" and properties.get("amount") is not None:
+            purchase_amount(properties["amount"])
+        return properties
 
 
 @dataclass
@@ -243,13 +252,8 @@ class EventRouter:
 
 
 def _amount(properties: dict[str, Any]) -> float:
-    for key in ("amount", "total", "value"):
-        value = properties.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                continue
-    return 0.0
+    """A purchase's `amount` (validated on the way in); 0 when it has none."""
+    try:
+        return purchase_amount(properties["amount"]) if properties.get("amount") is not None else 0.0
+    except ValueError:
+        return 0.0

@@ -53,7 +53,7 @@ async def upsert_customer(router: EventRouter, customer_id: str, change: Profile
 def _write(router: EventRouter, customer_id: str, change: ProfileChange, phone: str | None, at: datetime) -> None:
     with session_scope(router.engine) as session:
         customer = ensure_customer(session, customer_id, at)
-        if phone:
+        if phone and phone != customer.phone:  # a new number starts usable; the same one keeps its status
             customer.phone, customer.phone_status = phone, "ok"
         for name in PROFILE_FIELDS:
             value = getattr(change, name)
@@ -83,6 +83,9 @@ async def give_consent(router: EventRouter, replies: ReplySender, customer_id: s
     """
     at = at or utcnow()
     phone = await asyncio.to_thread(_phone_of, router.engine, customer_id)
+    current = await asyncio.to_thread(_consent_of, router.engine, customer_id)
+    if status == current == "opted_in":
+        return current  # already subscribed: asking again would stop their texts until they reply
     if status == "opted_in" and phone is None:
         raise ConsentError("customer", "the customer has no usable phone number: set one first")
     if status == "opted_in" and router.catalog.settings.opt_in.mode == "double":
@@ -97,6 +100,12 @@ async def give_consent(router: EventRouter, replies: ReplySender, customer_id: s
         await asyncio.to_thread(replies.send, "welcome", phone=phone, customer_id=customer_id,  # type: ignore[arg-type]
                                 key=f"{customer_id}:{at.isoformat()}", at=at)
     return status
+
+
+def _consent_of(engine: Any, customer_id: str) -> str | None:
+    with session_scope(engine, readonly=True) as session:
+        customer = session.get(Customer, customer_id)
+        return customer.sms_consent if customer else None
 
 
 def _phone_of(engine: Any, customer_id: str) -> str | None:

@@ -53,7 +53,8 @@ from workflows.segment_refresh import (
 
 OUTBOX = "segment-outbox:"
 OUTBOX_STALE = timedelta(minutes=30)
-BATCH = 2000
+BATCH = 1000
+MAX_PAUSE = 0.05
 CONCURRENCY = 8
 REFRESHES = SegmentRefresh.__table__
 
@@ -115,6 +116,7 @@ async def refresh(catalog: Catalog, engine: Any, router: EventRouter | None, *, 
     report = RefreshReport(refresh_id=refresh_id or f"refresh:{uuid.uuid4().hex}", at=at)
     token = hashlib.sha256(report.refresh_id.encode()).hexdigest()[:16]
     note = progress or (lambda _: None)
+    serialized = engine.dialect.name == "sqlite"
     if announce:
         assert router is not None
         await _route_outbox(router, engine, report, _stale_outbox, concurrency, note)
@@ -127,8 +129,12 @@ async def refresh(catalog: Catalog, engine: Any, router: EventRouter | None, *, 
         result = SegmentResult(segment=name)
         for direction, ids in (("in", entering), ("out", leaving), ("gone", gone)):
             for start in range(0, len(ids), batch_size):
+                held = time.monotonic()
                 changed = await asyncio.to_thread(_apply, engine, token, name, direction, ids[start:start + batch_size],
                                                   at, announce)
+                if serialized:  # SQLite: one writer at a time. Leave the lock free as long as we held it,
+                    # so the writes of normal traffic waiting for it get in between our batches.
+                    await asyncio.sleep(min(time.monotonic() - held, MAX_PAUSE))
                 if direction == "in":
                     result.entered += changed
                 else:
@@ -176,14 +182,13 @@ def _apply(engine: Any, token: str, name: str, direction: str, ids: list[str], a
            announce: bool) -> int:
     """One batch in one short write transaction; returns how many rows really changed."""
     with session_scope(engine) as session:
-        if direction == "in":
-            statement = (_insert(session)(MEMBERSHIPS)
-                         .values([{"customer_id": i, "segment": name, "entered_at": at} for i in ids])
-                         .on_conflict_do_nothing().returning(MEMBERSHIPS.c.customer_id))
+        if direction == "in":  # executemany with RETURNING: SQLAlchemy's "insertmanyvalues"
+            statement = _insert(session)(MEMBERSHIPS).on_conflict_do_nothing().returning(MEMBERSHIPS.c.customer_id)
+            rows = session.execute(statement, [{"customer_id": i, "segment": name, "entered_at": at} for i in ids])
         else:
-            statement = (delete(MEMBERSHIPS).where(MEMBERSHIPS.c.segment == name, MEMBERSHIPS.c.customer_id.in_(ids))
-                         .returning(MEMBERSHIPS.c.customer_id))
-        changed = sorted(session.execute(statement).scalars())
+            rows = session.execute(delete(MEMBERSHIPS).returning(MEMBERSHIPS.c.customer_id)
+                                   .where(MEMBERSHIPS.c.segment == name, MEMBERSHIPS.c.customer_id.in_(ids)))
+        changed = sorted(rows.scalars())
         if announce and changed and direction != "gone":
             # Keys sort in the order batches were applied: announced in that order too.
             order = f"{time.time_ns():020d}{uuid.uuid4().hex[:8]}"

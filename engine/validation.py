@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import datetime
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from pydantic import AfterValidator
 
@@ -24,7 +25,44 @@ def opaque_customer_id(value: str) -> str:
 CustomerId = Annotated[str, AfterValidator(opaque_customer_id)]
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+MAX_AMOUNT = 10_000_000  # one purchase; beyond it points would overflow and it is surely an error
+
+
 def require_timezone(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
+    """An aware moment within the years the engine can compute with (expiries, windows)."""
+    if value is None:
+        return value
+    if value.tzinfo is None:
         raise ValueError("needs a time zone, e.g. 2026-01-31T10:00:00Z")
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError("must be between 1970 and 2200")
     return value
+
+
+def no_nul(value: Any, where: str = "") -> Any:
+    """Text the databases can store: PostgreSQL refuses NUL characters in text and JSON."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError(f"{where or 'text'} contains a NUL character")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            no_nul(key, where)
+            no_nul(item, where)
+    if isinstance(value, list):
+        for item in value:
+            no_nul(item, where)
+    return value
+
+
+def purchase_amount(value: Any) -> float:
+    """A purchase's amount: a finite number (or numeric text) up to MAX_AMOUNT."""
+    if isinstance(value, bool):
+        raise ValueError("amount must be a number")
+    try:
+        amount = float(value)
+    except (TypeError, ValueError):
+        raise ValueError("amount must be a number") from None
+    if not math.isfinite(amount) or abs(amount) > MAX_AMOUNT:
+        raise ValueError(f"amount must be a finite number of at most {MAX_AMOUNT:,}")
+    return amount

@@ -82,3 +82,12 @@ def session_scope(engine: Engine, *, readonly: bool = False) -> Iterator[Session
 
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def insert_ignoring_duplicates(session: Session, table: type, values: dict) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING: concurrent writers of the same row both succeed."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(insert(table).values(**values).on_conflict_do_nothing())
