@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from temporalio.service import RPCError
@@ -35,6 +36,9 @@ SCHEDULE_SOURCES = [journey_schedules, loyalty_schedules, sweep_schedules]
 async def run_worker(journeys_dir: Path | None = None, address: str | None = None,
                      stop: asyncio.Event | None = None) -> None:
     """Run until ``stop`` is set (default: SIGINT or SIGTERM), then shut down gracefully."""
+    # Async activities do their database work in threads (asyncio.to_thread): give them
+    # a pool sized for it rather than the default of a few threads per core.
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=32, thread_name_prefix="db"))
     catalog = load_catalog(journeys_dir or Path(os.environ.get("JOURNEYS_DIR", "journeys")))
     engine = make_engine()
     upgrade(engine)

@@ -38,7 +38,9 @@ async def twilio_form(request: Request, svc: ServicesDep,
     if not svc.twilio_auth_token or not signature or not RequestValidator(svc.twilio_auth_token).validate(
             url, form, signature):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid Twilio signature")
-    return form
+    # Checked as sent; used without NUL characters, which no SMS carries and the
+    # databases cannot store.
+    return {key: value.replace("\x00", "") for key, value in form.items()}
 
 
 TwilioForm = Annotated[dict[str, str], Depends(twilio_form)]

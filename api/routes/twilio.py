@@ -33,7 +33,8 @@ async def inbound(form: TwilioForm, svc: ServicesDep) -> Response:
 
 @router.post("/status", status_code=204, response_class=Response)
 async def delivery_status(form: TwilioForm, svc: ServicesDep,
-                          m: str | None = Query(default=None, description="Our message id")) -> Response:
+                          m: str | None = Query(default=None, description="Our message id",
+                                                pattern=r"^[0-9a-f]{32}$")) -> Response:
     """A delivery receipt: applied once, never moving a message backwards."""
     await apply_receipt(svc.router, form.get("MessageSid", ""), form.get("MessageStatus", ""),
                         form.get("ErrorCode") or None, utcnow(), message_id=m)

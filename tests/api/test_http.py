@@ -207,8 +207,8 @@ async def test_a_late_receipt_confirms_an_unconfirmed_message(api: Api) -> None:
     with session_scope(api.run.sim.engine) as session:
         from engine.customers import utcnow
 
-        session.add(Message(id="m-1", key="k-1", customer_id="c1", status="unconfirmed", created_at=utcnow()))
-    response = await api.twilio("/twilio/status?m=m-1", {"MessageSid": "SMlate", "MessageStatus": "delivered"})
+        session.add(Message(id="0123456789abcdef0123456789abcdef", key="k-1", customer_id="c1", status="unconfirmed", created_at=utcnow()))
+    response = await api.twilio("/twilio/status?m=0123456789abcdef0123456789abcdef", {"MessageSid": "SMlate", "MessageStatus": "delivered"})
     assert response.status_code == 204
     [message] = api.run.messages("c1")
     assert message.status == "delivered" and message.provider_message_id == "SMlate"
