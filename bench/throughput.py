@@ -21,8 +21,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
+import logging
 import os
+import re
+import shutil
 import signal
 import socket
 import statistics
@@ -44,6 +48,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: python bench/throughput.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import func
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import select
@@ -114,19 +119,14 @@ def write_journeys(root: Path, now: datetime) -> Catalog:
 
 
 @contextlib.contextmanager
-def fresh_database(database_url: str | None, workdir: Path, name: str, sqlite_begin: str = "engine") -> Iterator[Engine]:
+def fresh_database(database_url: str | None, workdir: Path, name: str) -> Iterator[Engine]:
     """A new, migrated database for one side: a SQLite file, or a PostgreSQL database
-    created for the run and dropped afterwards.
-
-    ``sqlite_begin="immediate"`` opens every SQLite transaction with BEGIN IMMEDIATE
-    (what store.db does only for ``serialized`` sections): the proposed fix for
-    read-then-write transactions failing at once with "database is locked".
-    """
+    created for the run and dropped afterwards."""
     if not database_url:
         engine = make_engine(f"sqlite:///{workdir / f'{name}.db'}")
         try:
             upgrade(engine)
-            yield engine.execution_options(serialized=True) if sqlite_begin == "immediate" else engine
+            yield engine
         finally:
             engine.dispose()
         return
@@ -137,14 +137,58 @@ def fresh_database(database_url: str | None, workdir: Path, name: str, sqlite_be
     admin_dsn = admin.render_as_string(hide_password=False)
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{db_name}"')
+    _created_databases[db_name] = admin_dsn
     engine = make_engine(admin.set(database=db_name).render_as_string(hide_password=False))
     try:
         upgrade(engine)
         yield engine
     finally:
         engine.dispose()
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        _drop_database(db_name)
+
+
+_created_databases: dict[str, str] = {}  # PostgreSQL databases of this run -> admin DSN
+
+
+def _drop_database(db_name: str) -> None:
+    import psycopg
+
+    admin_dsn = _created_databases.pop(db_name, None)
+    if admin_dsn is None:
+        return
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+
+
+def drop_leftover_databases() -> None:
+    for db_name in list(_created_databases):
+        with contextlib.suppress(Exception):
+            _drop_database(db_name)
+
+
+class SqlCounter:
+    """Counts transactions and statements on an engine (to compare the two sides' DB work)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.transactions = 0
+        self.statements = 0
+        self._lock = threading.Lock()
+        sa_event.listen(engine, "begin", self._begin)
+        sa_event.listen(engine, "before_cursor_execute", self._statement)
+
+    def _begin(self, _connection: Any) -> None:
+        with self._lock:
+            self.transactions += 1
+
+    def _statement(self, *_args: Any) -> None:
+        with self._lock:
+            self.statements += 1
+
+    def take(self) -> tuple[int, int]:
+        with self._lock:
+            counts = (self.transactions, self.statements)
+            self.transactions = self.statements = 0
+        return counts
 
 
 def seed_customers(engine: Engine, ids: list[str]) -> None:
@@ -199,40 +243,47 @@ class BaselineActivities:
 
     @activity.defn(name=baseline.SEND_SMS)
     def send_sms(self, input: baseline.BaselineInput) -> str:
+        """Reserve the message row under its key, call the provider, mark it sent."""
+        key = f"{input.run_id}:hello"
         now = datetime.now(UTC)
         with session_scope(self.engine) as session:
+            row = session.exec(select(Message).where(Message.key == key)).first()
+            if row is not None and row.status == "sent":
+                return row.id
             customer = get_customer(session, input.customer_id)
             body = (f"Bench Shoes: hi {customer.first_name or 'there'}, thanks for being a member. "
                     "Reply STOP to opt out.")
-            row = Message(id=uuid.uuid4().hex, key=f"{input.run_id}:hello", customer_id=customer.id,
-                          journey_id="baseline", step_id="hello", body=body, encoding="GSM-7", segments=1,
-                          status="sending", created_at=now, sent_at=now, updated_at=now,
-                          provider=self.sender.name)
+            row = row or Message(id=uuid.uuid4().hex, key=key, customer_id=customer.id, journey_id="baseline",
+                                 step_id="hello", created_at=now)
+            row.body, row.encoding, row.segments, row.status = body, "GSM-7", 1, "sending"
+            row.sent_at = row.updated_at = now
+            row.provider = self.sender.name
             session.add(row)
-            phone = customer.phone or ""
-        receipt = self.sender.send(OutgoingSms(to=phone, body=body, message_key=row.key))
+            message_id, phone = row.id, customer.phone or ""
+        receipt = self.sender.send(OutgoingSms(to=phone, body=body, message_key=key))
         with session_scope(self.engine) as session:
-            stored = session.get(Message, row.id)
+            stored = session.get(Message, message_id)
             assert stored is not None
             stored.status, stored.provider_message_id = "sent", receipt.provider_message_id
             session.add(stored)
-        return row.id
+        return message_id
 
     @activity.defn(name=baseline.READ_CUSTOMER)
     def read_customer(self, input: baseline.BaselineInput) -> bool:
-        with session_scope(self.engine) as session:
+        with session_scope(self.engine, readonly=True) as session:
             return get_customer(session, input.customer_id).sms_consent == "opted_in"
 
     @activity.defn(name=baseline.AWARD_POINTS)
     def award_points(self, input: baseline.BaselineInput) -> int:
         now = datetime.now(UTC)
+        key = f"{input.run_id}:points"
         with session_scope(self.engine) as session:
-            customer = get_customer(session, input.customer_id)
-            session.add(PointsEntry(key=f"{input.run_id}:points", customer_id=customer.id, points=POINTS,
-                                    reason="bench", occurred_at=now, expires_at=now + timedelta(days=365),
-                                    source="baseline"))
-            customer.points += POINTS
-            session.add(customer)
+            customer = get_customer(session, input.customer_id, for_update=True)
+            if session.exec(select(PointsEntry.id).where(PointsEntry.key == key)).first() is None:
+                session.add(PointsEntry(key=key, customer_id=customer.id, points=POINTS, reason="bench",
+                                        occurred_at=now, expires_at=now + timedelta(days=365), source="baseline"))
+                customer.points += POINTS
+                session.add(customer)
             return customer.points
 
     @activity.defn(name=baseline.UPDATE_SEGMENTS)
@@ -270,6 +321,16 @@ def _server_cpu(pid: int | None) -> float:
         return 0.0
 
 
+def _machine_busy() -> float:
+    """Busy CPU seconds of the whole machine so far (all cores), from /proc/stat."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class SideResult:
     name: str
@@ -286,37 +347,87 @@ class SideResult:
     event_types: dict[str, float] = field(default_factory=dict)
     worker_cpu_ms_per_run: float = 0.0
     server_cpu_ms_per_run: float = 0.0
+    other_cpu_cores: float = 0.0  # other processes on the machine during the run (noise)
+    db_transactions_per_run: float = 0.0
+    slowest: list[tuple[str, float]] = field(default_factory=list)  # (workflow id, start-to-result s)
+    slowest_gap: str = ""
+    sql_statements_per_run: float = 0.0
+    rounds: list[float] = field(default_factory=list)  # runs/s of each round
     effects: dict[str, int] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)
+    errors: int = 0  # runs that failed to start or to finish
+    error_examples: list[str] = field(default_factory=list)
+    problems: dict[str, int] = field(default_factory=dict)  # SDK warnings (e.g. failed activity attempts)
 
 
 StartOne = Callable[[str], Awaitable[WorkflowHandle[Any, Any] | None]]
 
 
-async def run_batch(ids: list[str], start_one: StartOne,
-                    concurrency: int) -> tuple[float, float, list[float], list[Any]]:
-    """Start every run (at most ``concurrency`` starts in flight) and wait for all results.
+@dataclass
+class Batch:
+    wall: float  # first start to last result
+    start_wall: float  # first start to last start
+    latencies: list[float]
+    results: list[Any]
+    errors: list[str]
+    slowest: list[tuple[str, float]] = field(default_factory=list)  # (customer, latency)
 
-    Returns (wall time from the first start to the last completion, time to the last
-    start, each run's start-to-result latency, the results).
-    """
+
+async def run_batch(ids: list[str], start_one: StartOne, concurrency: int) -> Batch:
+    """Start every run (at most ``concurrency`` starts in flight) and wait for all results."""
     gate = asyncio.Semaphore(concurrency)
     t0 = time.perf_counter()
-    started_at: list[float] = []
+    started_at: list[float] = [t0]
+    errors: list[str] = []
 
     async def one(cid: str) -> tuple[float, float, Any]:
-        async with gate:
-            begun = time.perf_counter()
-            handle = await start_one(cid)
-            started_at.append(time.perf_counter())
-        if handle is None:
-            return begun, time.perf_counter(), None
-        result = await handle.result()
+        begun = time.perf_counter()
+        try:
+            async with gate:
+                begun = time.perf_counter()
+                handle = await start_one(cid)
+                started_at.append(time.perf_counter())
+            result = None if handle is None else await handle.result()
+        except Exception as err:
+            errors.append(f"{cid}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:300])
+            result = None
         return begun, time.perf_counter(), result
 
     done = await asyncio.gather(*(one(cid) for cid in ids))
-    wall = max(end for _, end, _ in done) - t0
-    return wall, max(started_at) - t0, [end - begun for begun, end, _ in done], [r for _, _, r in done]
+    slowest = sorted(((end - begun, cid) for cid, (begun, end, r) in zip(ids, done, strict=True) if r is not None),
+                     reverse=True)[:3]
+    return Batch(wall=max(end for _, end, _ in done) - t0, start_wall=max(started_at) - t0,
+                 latencies=[end - begun for begun, end, r in done if r is not None],
+                 results=[r for _, _, r in done], errors=errors,
+                 slowest=[(cid, round(latency, 1)) for latency, cid in slowest])
+
+
+class ProblemCounter(logging.Handler):
+    """Counts the warnings and errors the SDK logs (failed activity attempts, slow
+    workflow tasks) instead of printing each; keeps one example of each kind."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.counts: Counter[str] = Counter()
+        self.examples: dict[str, str] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        detail = ""
+        if record.exc_info and record.exc_info[1] is not None:
+            err = record.exc_info[1]
+            detail = f": {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        kind = f"{record.getMessage().splitlines()[0][:60]}{detail[:100]}"
+        kind = re.sub(r"\[.*$", "", kind)
+        self.counts[kind] += 1
+        self.examples.setdefault(kind, record.getMessage()[:300])
+
+    def take(self) -> dict[str, int]:
+        counts = dict(self.counts)
+        self.counts.clear()
+        return counts
+
+
+PROBLEMS = ProblemCounter()
 
 
 async def sample_histories(client: Client, workflow_ids: list[str],
@@ -335,6 +446,18 @@ async def sample_histories(client: Client, workflow_ids: list[str],
     n = max(1, len(chosen))
     return (statistics.fmean(counts) if counts else 0.0, statistics.fmean(tasks) if tasks else 0.0,
             {name: round(count / n, 2) for name, count in sorted(types.items())})
+
+
+async def longest_gap(client: Client, wid: str, latency: float) -> str:
+    """Where a slow run spent its time: the longest pause in its history, and the time
+    outside it (admission and start before, result delivery after)."""
+    events = (await client.get_workflow_handle(wid).fetch_history()).events
+    times = [event.event_time.ToDatetime() for event in events]
+    gap, before = max(((later - earlier).total_seconds(), index + 1)
+                      for index, (earlier, later) in enumerate(itertools.pairwise(times)))
+    outside = latency - (times[-1] - times[0]).total_seconds()
+    return (f"{wid}: {latency:.1f}s; longest pause {gap:.1f}s before event {events[before].event_id} "
+            f"{_event_type_name(events[before].event_type)}; {outside:.1f}s outside the history")
 
 
 def _event_type_name(value: int) -> str:
@@ -361,34 +484,53 @@ async def running(workers: list[Worker]) -> AsyncIterator[None]:
 
 async def measure(name: str, ids: list[str], warmup_ids: list[str], start_one: StartOne,
                   wid: Callable[[str], str], args: argparse.Namespace, client: Client,
-                  server_pid: int | None) -> SideResult:
+                  server_pid: int | None, sql: SqlCounter) -> SideResult:
     side = SideResult(name=name, customers=len(ids))
     if warmup_ids:
-        await run_batch(warmup_ids, start_one, args.concurrency)
-    cpu0, server0 = time.process_time(), _server_cpu(server_pid)
-    wall, start_wall, latencies, results = await run_batch(ids, start_one, args.concurrency)
-    cpu1, server1 = time.process_time(), _server_cpu(server_pid)
-    side.wall_seconds, side.start_seconds = wall, start_wall
-    side.completed = sum(1 for r in results if r is not None)
-    side.per_second = side.completed / wall if wall else 0.0
-    side.latency_p50, side.latency_p95 = _percentile(latencies, 0.5), _percentile(latencies, 0.95)
-    side.latency_max = max(latencies, default=0.0)
+        warm = await run_batch(warmup_ids, start_one, args.concurrency)
+        if warm.errors:
+            log(f"  warm-up: {len(warm.errors)} run(s) failed, e.g. {warm.errors[0]}")
+    PROBLEMS.take()
+    sql.take()
+    cpu0, server0, machine0 = time.process_time(), _server_cpu(server_pid), _machine_busy()
+    batch = await run_batch(ids, start_one, args.concurrency)
+    cpu1, server1, machine1 = time.process_time(), _server_cpu(server_pid), _machine_busy()
+    transactions, statements = sql.take()
+    if batch.wall:
+        other = (machine1 - machine0) - (cpu1 - cpu0) - (server1 - server0)
+        side.other_cpu_cores = max(0.0, other) / batch.wall
+    side.problems = PROBLEMS.take()
+    side.errors = len(batch.errors)
+    side.error_examples = batch.errors[:3]
+    side.wall_seconds, side.start_seconds = batch.wall, batch.start_wall
+    side.completed = sum(1 for r in batch.results if r is not None)
+    side.per_second = side.completed / batch.wall if batch.wall else 0.0
+    side.rounds = [round(side.per_second, 2)]
+    side.latency_p50, side.latency_p95 = _percentile(batch.latencies, 0.5), _percentile(batch.latencies, 0.95)
+    side.latency_max = max(batch.latencies, default=0.0)
+    side.slowest = [(wid(cid), latency) for cid, latency in batch.slowest]
+    if side.slowest:
+        side.slowest_gap = await longest_gap(client, *side.slowest[0])
     side.worker_cpu_ms_per_run = 1000 * (cpu1 - cpu0) / max(1, side.completed)
+    side.db_transactions_per_run = transactions / max(1, side.completed)
+    side.sql_statements_per_run = statements / max(1, side.completed)
     side.server_cpu_ms_per_run = 1000 * (server1 - server0) / max(1, side.completed)
-    side.outcomes = dict(Counter(getattr(r, "outcome", "not started") for r in results))
+    side.outcomes = dict(Counter(getattr(r, "outcome", "failed") for r in batch.results))
+    completed_ids = [cid for cid, r in zip(ids, batch.results, strict=True) if r is not None]
     side.events_per_run, side.workflow_tasks_per_run, side.event_types = await sample_histories(
-        client, [wid(cid) for cid in ids], args.history_sample)
+        client, [wid(cid) for cid in completed_ids], args.history_sample)
     return side
 
 
 async def run_engine_side(client: Client, args: argparse.Namespace, workdir: Path,
-                          server_pid: int | None) -> SideResult:
-    catalog = write_journeys(workdir / "journeys", datetime.now(UTC))
+                          server_pid: int | None, tag: str) -> SideResult:
+    catalog = write_journeys(workdir / f"journeys{tag}", datetime.now(UTC))
     pinned = catalog.journey(JOURNEY_ID)
-    ids = [f"j-{i:05d}" for i in range(args.customers)]
-    warmup_ids = [f"jw-{i:03d}" for i in range(args.warmup)]
-    with fresh_database(args.database_url, workdir, "journeys") as engine:
+    ids = [f"j{tag}-{i:05d}" for i in range(args.customers)]
+    warmup_ids = [f"j{tag}w-{i:03d}" for i in range(args.warmup)]
+    with fresh_database(args.database_url, workdir, f"journeys{tag}") as engine:
         seed_customers(engine, ids + warmup_ids)
+        sql = SqlCounter(engine)
         sender = NullSender()
         router = EventRouter(catalog, engine, client)
 
@@ -398,19 +540,20 @@ async def run_engine_side(client: Client, args: argparse.Namespace, workdir: Pat
                 return None
             return client.get_workflow_handle(workflow_id(JOURNEY_ID, cid), result_type=JourneyResult)
 
-        async with running(build_workers(client, catalog, engine, sender)):
+        async with running(build_workers(client, catalog, engine, sender, threads=args.threads)):
             side = await measure("journeys", ids, warmup_ids, start_one, lambda cid: workflow_id(JOURNEY_ID, cid),
-                                 args, client, server_pid)
+                                 args, client, server_pid, sql)
         side.effects = count_effects(engine, ids)
     return side
 
 
 async def run_baseline_side(client: Client, args: argparse.Namespace, workdir: Path,
-                            server_pid: int | None) -> SideResult:
-    ids = [f"b-{i:05d}" for i in range(args.customers)]
-    warmup_ids = [f"bw-{i:03d}" for i in range(args.warmup)]
-    with fresh_database(args.database_url, workdir, "baseline") as engine:
+                            server_pid: int | None, tag: str) -> SideResult:
+    ids = [f"b{tag}-{i:05d}" for i in range(args.customers)]
+    warmup_ids = [f"b{tag}w-{i:03d}" for i in range(args.warmup)]
+    with fresh_database(args.database_url, workdir, f"baseline{tag}") as engine:
         seed_customers(engine, ids + warmup_ids)
+        sql = SqlCounter(engine)
         sender = NullSender()
 
         def wid(cid: str) -> str:
@@ -423,8 +566,8 @@ async def run_baseline_side(client: Client, args: argparse.Namespace, workdir: P
                 request_eager_start=args.baseline_eager,
             )
 
-        async with running(baseline_workers(client, engine, sender)):
-            side = await measure("baseline", ids, warmup_ids, start_one, wid, args, client, server_pid)
+        async with running(baseline_workers(client, engine, sender, threads=args.threads)):
+            side = await measure("baseline", ids, warmup_ids, start_one, wid, args, client, server_pid, sql)
         side.effects = count_effects(engine, ids)
     return side
 
@@ -479,36 +622,48 @@ def summary_line(engine_side: SideResult, base: SideResult) -> str:
             f"events/journey: {engine_side.events_per_run:.0f} vs {base.events_per_run:.0f}")
 
 
-def table(engine_side: SideResult, base: SideResult, args: argparse.Namespace) -> str:
-    rows: list[tuple[str, str, str]] = [
-        ("customers (completed)", f"{engine_side.completed}/{engine_side.customers}",
-         f"{base.completed}/{base.customers}"),
-        ("wall time, first start to last result (s)", f"{engine_side.wall_seconds:.2f}", f"{base.wall_seconds:.2f}"),
-        ("  of which starting all (s)", f"{engine_side.start_seconds:.2f}", f"{base.start_seconds:.2f}"),
-        ("throughput (runs/s)", f"{engine_side.per_second:.1f}", f"{base.per_second:.1f}"),
-        ("latency p50 / p95 / max (s)",
-         f"{engine_side.latency_p50:.1f} / {engine_side.latency_p95:.1f} / {engine_side.latency_max:.1f}",
-         f"{base.latency_p50:.1f} / {base.latency_p95:.1f} / {base.latency_max:.1f}"),
-        ("history events per run", f"{engine_side.events_per_run:.1f}", f"{base.events_per_run:.1f}"),
-        ("workflow tasks per run", f"{engine_side.workflow_tasks_per_run:.1f}",
-         f"{base.workflow_tasks_per_run:.1f}"),
-        ("worker process CPU per run (ms)", f"{engine_side.worker_cpu_ms_per_run:.1f}",
-         f"{base.worker_cpu_ms_per_run:.1f}"),
-        ("server CPU per run (ms)", f"{engine_side.server_cpu_ms_per_run:.1f}", f"{base.server_cpu_ms_per_run:.1f}"),
-        ("messages / ledger rows / memberships",
-         "/".join(str(engine_side.effects.get(k, 0)) for k in ("messages_sent", "points_rows", "memberships")),
-         "/".join(str(base.effects.get(k, 0)) for k in ("messages_sent", "points_rows", "memberships"))),
+def table(sides: list[SideResult], args: argparse.Namespace) -> str:
+    def row(label: str, value: Callable[[SideResult], str]) -> tuple[str, list[str]]:
+        return label, [value(side) for side in sides]
+
+    def effects(side: SideResult) -> str:
+        return "/".join(str(side.effects.get(k, 0)) for k in ("messages_sent", "points_rows", "memberships"))
+
+    rows = [
+        row("customers (completed)", lambda s: f"{s.completed}/{s.customers}"),
+        row("wall time, first start to last result (s)", lambda s: f"{s.wall_seconds:.2f}"),
+        row("  of which starting all (s)", lambda s: f"{s.start_seconds:.2f}"),
+        row("throughput (runs/s)", lambda s: f"{s.per_second:.1f}"),
+        row("  per round", lambda s: " ".join(f"{x:.1f}" for x in s.rounds)),
+        row("latency p50 / p95 / max (s)",
+            lambda s: f"{s.latency_p50:.1f} / {s.latency_p95:.1f} / {s.latency_max:.1f}"),
+        row("history events per run", lambda s: f"{s.events_per_run:.1f}"),
+        row("workflow tasks per run", lambda s: f"{s.workflow_tasks_per_run:.1f}"),
+        row("worker process CPU per run (ms)", lambda s: f"{s.worker_cpu_ms_per_run:.1f}"),
+        row("server CPU per run (ms)", lambda s: f"{s.server_cpu_ms_per_run:.1f}"),
+        row("DB transactions / SQL statements per run",
+            lambda s: f"{s.db_transactions_per_run:.1f} / {s.sql_statements_per_run:.1f}"),
+        row("other processes' CPU meanwhile (cores)", lambda s: f"{s.other_cpu_cores:.2f}"),
+        row("failed runs", lambda s: str(s.errors)),
+        row("SDK warnings (failed attempts etc.)", lambda s: str(sum(s.problems.values()))),
+        row("messages / ledger rows / memberships", effects),
     ]
     db = "PostgreSQL" if args.database_url else "SQLite"
-    width = max(len(r[0]) for r in rows)
+    width = max(len(label) for label, _ in rows)
     out = [f"{N_CPUS} CPU(s), dev server in memory, database: {db}, concurrency {args.concurrency}, "
-           f"warm-up {args.warmup}, history sample {args.history_sample}",
-           f"{'':<{width}}  {'journeys':>16}  {'baseline':>16}"]
-    out += [f"{label:<{width}}  {a:>16}  {b:>16}" for label, a, b in rows]
-    out.append("events per run by type (journeys | baseline):")
-    for name in sorted(set(engine_side.event_types) | set(base.event_types)):
-        out.append(f"  {name:<{width - 2}}  {engine_side.event_types.get(name, 0):>16g}  "
-                   f"{base.event_types.get(name, 0):>16g}")
+           f"warm-up {args.warmup}, rounds {args.rounds}, history sample {args.history_sample}",
+           f"{'':<{width}}" + "".join(f"  {side.name:>18}" for side in sides)]
+    out += [f"{label:<{width}}" + "".join(f"  {value:>18}" for value in values) for label, values in rows]
+    out.append("history events per run, by type:")
+    for name in sorted({name for side in sides for name in side.event_types}):
+        out.append(f"  {name:<{width - 2}}" + "".join(f"  {side.event_types.get(name, 0):>18g}" for side in sides))
+    for side in sides:
+        if side.slowest_gap:
+            out.append(f"{side.name} slowest run {side.slowest_gap}")
+        for kind, count in sorted(side.problems.items(), key=lambda item: -item[1])[:5]:
+            out.append(f"{side.name} warning x{count}: {kind}")
+        for example in side.error_examples:
+            out.append(f"{side.name} failed run: {example}")
     return "\n".join(out)
 
 
@@ -518,19 +673,65 @@ N_CPUS = os.cpu_count() or 1
 # --- main ---------------------------------------------------------------------------------
 
 
-async def bench(args: argparse.Namespace, server: DevServer, workdir: Path) -> tuple[SideResult, SideResult]:
+def combine(runs: list[SideResult]) -> SideResult:
+    """Several rounds of one side as one result: totals for counts and time, so the
+    throughput is all runs over all wall time; per-run figures weighted by runs."""
+    if len(runs) == 1:
+        return runs[0]
+    first = runs[0]
+    total = SideResult(name=first.name, customers=sum(r.customers for r in runs))
+    total.completed = sum(r.completed for r in runs)
+    total.wall_seconds = sum(r.wall_seconds for r in runs)
+    total.start_seconds = sum(r.start_seconds for r in runs)
+    total.per_second = total.completed / total.wall_seconds if total.wall_seconds else 0.0
+    total.rounds = [x for r in runs for x in r.rounds]
+
+    def weighted(attr: str) -> float:
+        return sum(getattr(r, attr) * r.completed for r in runs) / max(1, total.completed)
+
+    for attr in ("latency_p50", "latency_p95", "events_per_run", "workflow_tasks_per_run",
+                 "worker_cpu_ms_per_run", "server_cpu_ms_per_run", "db_transactions_per_run",
+                 "sql_statements_per_run"):
+        setattr(total, attr, weighted(attr))
+    total.latency_max = max(r.latency_max for r in runs)
+    total.slowest = sorted((x for r in runs for x in r.slowest), key=lambda x: -x[1])[:3]
+    total.slowest_gap = max(runs, key=lambda r: r.latency_max).slowest_gap
+    total.other_cpu_cores = sum(r.other_cpu_cores * r.wall_seconds for r in runs) / max(1e-9, total.wall_seconds)
+    names = {name for r in runs for name in r.event_types}
+    total.event_types = {name: round(sum(r.event_types.get(name, 0) for r in runs) / len(runs), 2) for name in names}
+    for r in runs:
+        for key, value in r.effects.items():
+            total.effects[key] = total.effects.get(key, 0) + value
+        for key, value in r.outcomes.items():
+            total.outcomes[key] = total.outcomes.get(key, 0) + value
+        for key, value in r.problems.items():
+            total.problems[key] = total.problems.get(key, 0) + value
+        total.errors += r.errors
+        total.error_examples += r.error_examples
+    total.error_examples = total.error_examples[:3]
+    return total
+
+
+async def bench(args: argparse.Namespace, server: DevServer, workdir: Path) -> dict[str, SideResult]:
     await wait_for_server(server.address, server.process)
     client: Client = await connect(server.address)
-    log(f"Temporal dev server up at {server.address}; {args.customers} customers per side")
+    log(f"Temporal dev server up at {server.address}; {args.customers} customers per side and round")
     pid = server.process.pid
-    sides: dict[str, SideResult] = {}
     runners = {"journeys": run_engine_side, "baseline": run_baseline_side}
-    order = ["baseline", "journeys"] if args.baseline_first else ["journeys", "baseline"]
-    for name in order:
-        log(f"running {name} ...")
-        sides[name] = await runners[name](client, args, workdir, pid)
-        log(f"  {name}: {sides[name].per_second:.1f}/s ({sides[name].completed} in {sides[name].wall_seconds:.1f}s)")
-    return sides["journeys"], sides["baseline"]
+    sides = [args.only] if args.only else ["journeys", "baseline"]
+    if args.baseline_first:
+        sides.reverse()
+    results: dict[str, list[SideResult]] = {name: [] for name in sides}
+    for round_ in range(args.rounds):
+        # Alternate the order (A B, B A, ...): a slow drift of the machine's load (other
+        # processes, server state) then weighs on both sides alike.
+        for name in sides if round_ % 2 == 0 else list(reversed(sides)):
+            log(f"round {round_ + 1}/{args.rounds}: {name} ...")
+            side = await runners[name](client, args, workdir, pid, str(round_))
+            results[name].append(side)
+            log(f"  {name}: {side.per_second:.1f}/s ({side.completed} in {side.wall_seconds:.1f}s; "
+                f"other processes used {side.other_cpu_cores:.2f} cores)")
+    return {name: combine(runs) for name, runs in results.items()}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -542,44 +743,77 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=50, help="starts in flight at once (default 50)")
     parser.add_argument("--warmup", type=int, default=10, help="unmeasured runs per side first (default 10)")
     parser.add_argument("--history-sample", type=int, default=20, help="runs whose history is counted")
+    parser.add_argument("--threads", type=int, default=16,
+                        help="activity threads per side (build_workers' default: 16)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat both sides, alternating their order (default 1)")
+    parser.add_argument("--only", choices=["journeys", "baseline"], help="run one side only (for profiling)")
     parser.add_argument("--baseline-first", action="store_true", help="run the baseline before the engine")
     parser.add_argument("--baseline-eager", action="store_true",
                         help="start the baseline with request_eager_start, like the engine does")
+    parser.add_argument("--timeout", type=float, default=1200,
+                        help="give up (and stop everything) after this many seconds (default 1200)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-
-    def _terminate(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _terminate)
+    logging.getLogger().addHandler(PROBLEMS)
+    logging.getLogger().setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="journeys-bench-") as tmp:
         workdir = Path(tmp)
         server = DevServer(workdir)
+
+        def abort(code: int, why: str) -> None:
+            # Straight out, from a signal handler or the watchdog: a hung worker shutdown
+            # must not keep the server (or the databases) alive.
+            log(f"{why}: stopping the dev server")
+            server.stop()
+            drop_leftover_databases()
+            shutil.rmtree(tmp, ignore_errors=True)
+            sys.stdout.flush()
+            os._exit(code)
+
+        # Signals go to a thread of their own (sigwait), not to Python handlers: those
+        # only run when the main thread runs Python, and an event loop stuck in C (say,
+        # on a SQLite connection mutex) would never stop the server. The server was
+        # started before the mask, so it still gets its signals.
+        stops = {signal.SIGTERM, signal.SIGINT}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+
+        def on_signal() -> None:
+            number = signal.sigwait(stops)
+            abort(128 + number, "interrupted" if number == signal.SIGINT else "terminated")
+
+        threading.Thread(target=on_signal, name="bench-signals", daemon=True).start()
+        watchdog = threading.Timer(args.timeout, abort, args=(124, f"no result after {args.timeout:.0f}s"))
+        watchdog.daemon = True
+        watchdog.start()
         try:
-            engine_side, base = asyncio.run(bench(args, server, workdir))
-        except BaseException as err:
+            results = asyncio.run(bench(args, server, workdir))
+        except Exception as err:
+            import traceback
+
+            traceback.print_exc()
             tail = server.log_tail()
             log(f"benchmark failed: {err!r}" + (f"\nlast lines of the server log:\n{tail}" if tail else ""))
-            if not isinstance(err, KeyboardInterrupt | SystemExit):
-                import traceback
-
-                traceback.print_exc()
-            return 130 if isinstance(err, KeyboardInterrupt) else 1
+            return 1
         finally:
+            watchdog.cancel()
             server.stop()
-    ratio = engine_side.per_second / base.per_second if base.per_second else 0.0
+    engine_side, base = results.get("journeys"), results.get("baseline")
+    ratio = engine_side.per_second / base.per_second if engine_side and base and base.per_second else None
     if args.json:
-        print(json.dumps({"journeys": asdict(engine_side), "baseline": asdict(base), "ratio": round(ratio, 3),
+        print(json.dumps({**{name: asdict(side) for name, side in results.items()},
+                          "ratio": round(ratio, 3) if ratio is not None else None,
                           "database": "postgresql" if args.database_url else "sqlite", "cpus": N_CPUS,
-                          "concurrency": args.concurrency}, indent=2))
+                          "concurrency": args.concurrency, "rounds": args.rounds}, indent=2))
     else:
-        print(table(engine_side, base, args))
-        print(summary_line(engine_side, base))
-    ok = all(s.completed == s.customers for s in (engine_side, base))
+        print(table(list(results.values()), args))
+        if engine_side and base:
+            print(summary_line(engine_side, base))
+    ok = all(side.completed == side.customers for side in results.values())
     return 0 if ok else 1
 
 
