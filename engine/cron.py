@@ -15,6 +15,18 @@ class CronError(ValueError):
     pass
 
 
+_MONTHS = {m: i for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun",
+                                       "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
+_DAYS = {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
+
+
+def _named(text: str, names: dict[str, int]) -> str:
+    """Month and day names (jan, fri: any case) as numbers."""
+    for name, number in names.items():
+        text = text.lower().replace(name, str(number))
+    return text
+
+
 def _field(text: str, low: int, high: int, name: str) -> frozenset[int]:
     values: set[int] = set()
     for part in text.split(","):
@@ -48,6 +60,7 @@ class Cron:
         if len(parts) != 5:
             raise CronError(f"{expression!r}: a cron expression has 5 fields (minute hour day month weekday)")
         try:
+            parts[3], parts[4] = _named(parts[3], _MONTHS), _named(parts[4], _DAYS)
             fields = [_field(p, *_RANGES[i], _NAMES[i]) for i, p in enumerate(parts)]
         except ValueError as err:
             raise CronError(f"{expression!r}: {err}") from None

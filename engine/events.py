@@ -233,9 +233,14 @@ class EventRouter:
     async def sweep(self, older_than: timedelta = timedelta(minutes=1)) -> int:
         """Finish routing events stored but never routed; returns how many."""
         pending = await asyncio.to_thread(self.store.unrouted, older_than)
+        routed = 0
         for event in pending:
-            await self.route(event, source="sweeper")
-        return len(pending)
+            try:
+                await self.route(event, source="sweeper")
+                routed += 1
+            except Exception:  # one event that cannot be routed must not hold back the others
+                log.exception("event %s could not be routed; it stays in the outbox", event.id)
+        return routed
 
     # --- 4: signals ---------------------------------------------------------------------
 

@@ -9,10 +9,11 @@ most once per occasion, however often the firing runs (retries, restarts, catch-
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy import and_, extract, func, or_
 from sqlmodel import Session, col, select
@@ -22,6 +23,8 @@ from language.catalog import Catalog
 from language.models import DateTrigger, Journey, ScheduleTrigger
 from store.db import session_scope
 from store.tables import Customer, SegmentMembership
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,16 @@ def due_customers(engine: Any, catalog: Catalog, journey: Journey, moment: datet
 
 
 def _zones_now(session: Session, default_timezone: str, condition: Any) -> list[str]:
+    """The customers' time zones; one that is not a known zone is skipped (and logged),
+    never allowed to stop a firing for everyone else."""
     zone = _effective_zone(default_timezone)
-    return [row for row in session.exec(select(zone).where(condition).distinct()).all() if row]
+    zones = []
+    for name in session.exec(select(zone).where(condition).distinct()).all():
+        if name in available_timezones():
+            zones.append(name)
+        elif name:
+            log.warning("customers with unknown time zone %r are left out of time-based journeys", name)
+    return zones
 
 
 def _page(session: Session, condition: Any, zones: dict[str, str], default_timezone: str, after: str | None,

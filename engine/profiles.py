@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import available_timezones
 
 from engine import consent
 from engine.customers import ensure_customer, utcnow
@@ -38,6 +39,8 @@ async def upsert_customer(router: EventRouter, customer_id: str, change: Profile
                           at: datetime | None = None) -> None:
     """Raises messaging.phone.InvalidPhoneNumber (a ValueError) for a bad number."""
     at = at or utcnow()
+    if change.timezone is not None and change.timezone not in available_timezones():
+        raise ValueError(f"{change.timezone!r} is not an IANA time zone, e.g. Europe/Stockholm")
     phone = to_e164(change.phone, router.catalog.settings.default_country) if change.phone else None
     await asyncio.to_thread(_write, router, customer_id, change, phone, at)
     if change.consent is None:

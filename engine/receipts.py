@@ -39,7 +39,7 @@ async def apply_receipt(router: EventRouter, provider_message_id: str, provider_
     if outcome is None:
         return ReceiptResult(known=False)
     message, applied = outcome
-    if applied and provider_status in FINAL:
+    if applied and provider_status in FINAL and message.customer_id:  # a reply to an unknown number has none
         kind = "sms_delivered" if FINAL[provider_status] == "delivered" else "sms_failed"
         properties = {"message_id": message.id, "journey": message.journey_id, "step": message.step_id,
                       "status": provider_status, "error_code": error_code}

@@ -30,7 +30,7 @@ def make_engine(url: str | None = None) -> Engine:
     url = normalize_url(url or database_url())
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True)
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -42,7 +42,10 @@ def _sqlite_engine(url: str) -> Engine:
     # writes fails at once (SQLITE_BUSY) if another writer got in between, without
     # waiting: so writers take the lock up front (BEGIN IMMEDIATE, which does wait,
     # up to busy_timeout), and only read-only sessions begin deferred.
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None})
+    # hide_parameters: a database error must not copy phone numbers or message bodies
+    # into logs or Temporal's failure messages.
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None},
+                           hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

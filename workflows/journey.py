@@ -42,7 +42,8 @@ with workflow.unsafe.imports_passed_through():
 STEP_ATTRIBUTE = SearchAttributeKey.for_keyword("JourneyStep")
 OUTCOME_ATTRIBUTE = SearchAttributeKey.for_keyword("JourneyOutcome")
 
-LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30),
+                          non_retryable_error_types=["UnknownCustomer"])
 MAX_SEEN_EVENT_IDS = 500
 
 

@@ -58,6 +58,7 @@ def test_cron_parses_and_matches() -> None:
     assert Cron.parse("*/15 9-17 * * 1-7").matches(friday_ten)
     assert Cron.parse("0 10 * * 7").matches(datetime(2026, 3, 8, 10, 0))  # 7 is Sunday too
     assert Cron.parse("0 10 6 * 1").matches(friday_ten)  # day-of-month OR weekday when both set
+    assert Cron.parse("0 10 * MAR Fri").matches(friday_ten) and Cron.parse("0 10 * * mon-fri").matches(friday_ten)
     assert Cron.parse("30 9 * * *").utc_minutes() == [0, 15, 30, 45]
     for bad in ("0 10 * *", "61 * * * *", "0 10 * 13 *", "x * * * *"):
         with pytest.raises(CronError):

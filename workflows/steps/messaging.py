@@ -17,7 +17,9 @@ from workflows import activity_names as names
 if TYPE_CHECKING:
     from workflows.journey import JourneyWorkflow
 
-SEND_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
+# A customer who no longer exists will not come back: that is not worth retrying.
+SEND_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5),
+                         non_retryable_error_types=["UnknownCustomer"])
 
 
 async def deliver(run: JourneyWorkflow, key: str, message: Message, *, reprompt: bool = False,
