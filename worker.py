@@ -21,6 +21,7 @@ from temporalio.service import RPCError
 from engine.loyalty_maintenance import loyalty_schedules
 from engine.runtime import build_workers
 from engine.schedules import journey_schedules, sync_schedules
+from engine.segments import segment_schedules
 from engine.temporal import connect, register_search_attributes
 from language.catalog import load_catalog
 from messaging.senders import sender_from_env
@@ -30,7 +31,7 @@ from workflows.io import SEARCH_ATTRIBUTES
 from workflows.outbox import sweep_schedules
 
 # Every schedule the engine keeps in step with the journeys directory.
-SCHEDULE_SOURCES = [journey_schedules, loyalty_schedules, sweep_schedules]
+SCHEDULE_SOURCES = [journey_schedules, loyalty_schedules, segment_schedules, sweep_schedules]
 
 
 async def run_worker(journeys_dir: Path | None = None, address: str | None = None,

@@ -22,13 +22,13 @@ from activities.contracts import (
     UpdateSegmentsInput,
 )
 from activities.deps import Deps, moment, run_key
-from engine import consent, loyalty
+from engine import consent, loyalty, segments
 from engine.context import expression_context
 from engine.customers import get_customer
 from engine.events import EventIn
 from language.expressions import render
 from store.db import session_scope
-from store.tables import AttributeChange, Event, SegmentMembership
+from store.tables import AttributeChange, Event
 from workflows import activity_names as names
 
 
@@ -62,32 +62,12 @@ class EffectActivities:
 
     @activity.defn(name=names.UPDATE_SEGMENTS)
     async def update_segments(self, input: UpdateSegmentsInput) -> SegmentsOutcome:
-        outcome = await asyncio.to_thread(self._update_segments, input)
-        at = moment(input)
-        key = run_key(input)
-        await self._route(
-            [EventIn(id=f"{key}:in:{name}", type="segment_entered", customer_id=input.run.customer_id,
-                     occurred_at=at, properties={"segment": name}) for name in outcome.added]
-            + [EventIn(id=f"{key}:out:{name}", type="segment_exited", customer_id=input.run.customer_id,
-                       occurred_at=at, properties={"segment": name}) for name in outcome.removed],
-            input.run.enrollment_id,
-        )
-        return outcome
-
-    def _update_segments(self, input: UpdateSegmentsInput) -> SegmentsOutcome:
-        at = moment(input)
-        added, removed = [], []
-        with session_scope(self.deps.engine) as session:
-            for name in input.add:
-                if session.get(SegmentMembership, (input.run.customer_id, name)) is None:
-                    session.add(SegmentMembership(customer_id=input.run.customer_id, segment=name, entered_at=at))
-                    added.append(name)
-            for name in input.remove:
-                membership = session.get(SegmentMembership, (input.run.customer_id, name))
-                if membership is not None:
-                    session.delete(membership)
-                    removed.append(name)
-        return SegmentsOutcome(added=added, removed=removed)
+        # The same code as the API's manual segment changes: memberships and their
+        # segment_entered/exited events, each change announced once even across retries.
+        change = await segments.change_memberships(self.deps.router, input.run.customer_id, add=input.add,
+                                                   remove=input.remove, at=moment(input), key=run_key(input),
+                                                   origin=input.run.enrollment_id)
+        return SegmentsOutcome(added=change.added, removed=change.removed)
 
     @activity.defn(name=names.SET_ATTRIBUTES)
     def set_attributes(self, input: SetAttributesInput) -> SetAttributesOutcome:

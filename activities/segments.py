@@ -8,6 +8,7 @@ from temporalio.exceptions import ApplicationError
 from activities.deps import Deps
 from engine import segments
 from engine.customers import utcnow
+from language.segment_sql import RuleError
 from workflows.segment_refresh import REFRESH_ACTIVITY, RefreshCall, RefreshReport
 
 
@@ -23,5 +24,5 @@ class SegmentActivities:
             return await segments.refresh(self.deps.catalog, self.deps.engine, self.deps.router, at=at,
                                           refresh_id=call.refresh_id, segments=call.segments,
                                           announce=call.announce, progress=lambda note: activity.heartbeat(note))
-        except segments.SegmentError as err:  # an unknown or manual segment asked for: retrying cannot help
-            raise ApplicationError(str(err), type="SegmentError", non_retryable=True) from err
+        except (segments.SegmentError, RuleError) as err:  # a bad segment or rule: retrying cannot help
+            raise ApplicationError(str(err), type=type(err).__name__, non_retryable=True) from err

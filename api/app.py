@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.metrics import REGISTRY, DatabaseCollector
-from api.routes import customers, events, health, imports, links, loyalty, twilio
+from api.routes import customers, events, health, imports, links, loyalty, segments, twilio
 from api.services import Services
 
 
@@ -33,6 +33,6 @@ def create_app(services: Services | Callable[[], Awaitable[Services]]) -> FastAP
                     "instead; tracked links and health checks are public).",
         lifespan=lifespan,
     )
-    for module in (events, customers, imports, loyalty, twilio, links, health):
+    for module in (events, customers, imports, loyalty, segments, twilio, links, health):
         app.include_router(module.router)
     return app

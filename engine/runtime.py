@@ -21,6 +21,7 @@ from activities.fanout import FanoutActivities
 from activities.loyalty import LoyaltyActivities
 from activities.outbox import OutboxActivities
 from activities.progress import ProgressActivities
+from activities.segments import SegmentActivities
 from activities.sending import SendingActivities
 from engine.events import EventRouter
 from language.catalog import Catalog
@@ -28,6 +29,7 @@ from workflows.fanout import JourneyFanout
 from workflows.journey import JourneyWorkflow
 from workflows.loyalty_maintenance import LoyaltyMaintenance
 from workflows.outbox import EventSweep
+from workflows.segment_refresh import SegmentRefreshWorkflow
 
 
 def build_workers(client: Client, catalog: Catalog, engine: Any, sender: Any, *, simulated: bool = False,
@@ -50,9 +52,10 @@ def build_workers(client: Client, catalog: Catalog, engine: Any, sender: Any, *,
     ]
     fanout = FanoutActivities(deps)
     journey_activities += [fanout.select_due, fanout.enter_batch, LoyaltyActivities(deps).maintain_page,
-                           OutboxActivities(deps).sweep]
+                           OutboxActivities(deps).sweep, SegmentActivities(deps).refresh]
     journeys = Worker(client, task_queue=JOURNEY_TASK_QUEUE,
-                      workflows=[JourneyWorkflow, JourneyFanout, LoyaltyMaintenance, EventSweep],
+                      workflows=[JourneyWorkflow, JourneyFanout, LoyaltyMaintenance, EventSweep,
+                                 SegmentRefreshWorkflow],
                       activities=journey_activities, activity_executor=executor,
                       max_concurrent_workflow_tasks=64, max_cached_workflows=2000,
                       graceful_shutdown_timeout=graceful_shutdown)

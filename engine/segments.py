@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, func, not_, or_, select
+from sqlalchemy import String, delete, exists, func, literal, not_, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session
 
 from engine.customers import utcnow
@@ -43,6 +44,7 @@ from language.config import ManualSegment, RuleSegment
 from language.segment_sql import CUSTOMERS, MEMBERSHIPS, compile_rule, rule_segments
 from store.db import session_scope
 from store.tables import Decision, SegmentMembership, SegmentRefresh
+from store.types import UtcDateTime
 from workflows.segment_refresh import (
     SCHEDULE_ID,
     WORKFLOW_NAME,
@@ -182,12 +184,22 @@ def _apply(engine: Any, token: str, name: str, direction: str, ids: list[str], a
            announce: bool) -> int:
     """One batch in one short write transaction; returns how many rows really changed."""
     with session_scope(engine) as session:
-        if direction == "in":  # executemany with RETURNING: SQLAlchemy's "insertmanyvalues"
+        postgres = session.get_bind().dialect.name == "postgresql"
+        if direction == "in" and postgres:  # the batch as one array: INSERT ... SELECT unnest(:ids)
+            rows = session.execute(
+                _insert(session)(MEMBERSHIPS)
+                .from_select(["customer_id", "segment", "entered_at"],
+                             select(func.unnest(literal(ids, ARRAY(String))), literal(name, String()),
+                                    literal(at, UtcDateTime())))
+                .on_conflict_do_nothing().returning(MEMBERSHIPS.c.customer_id))
+        elif direction == "in":  # executemany with RETURNING: SQLAlchemy's "insertmanyvalues"
             statement = _insert(session)(MEMBERSHIPS).on_conflict_do_nothing().returning(MEMBERSHIPS.c.customer_id)
             rows = session.execute(statement, [{"customer_id": i, "segment": name, "entered_at": at} for i in ids])
         else:
+            among = (MEMBERSHIPS.c.customer_id == func.any(literal(ids, ARRAY(String))) if postgres
+                     else MEMBERSHIPS.c.customer_id.in_(ids))
             rows = session.execute(delete(MEMBERSHIPS).returning(MEMBERSHIPS.c.customer_id)
-                                   .where(MEMBERSHIPS.c.segment == name, MEMBERSHIPS.c.customer_id.in_(ids)))
+                                   .where(MEMBERSHIPS.c.segment == name, among))
         changed = sorted(rows.scalars())
         if announce and changed and direction != "gone":
             # Keys sort in the order batches were applied: announced in that order too.
@@ -311,15 +323,24 @@ def refresh_schedule(catalog: Catalog) -> tuple[str, Any]:
     return SCHEDULE_ID, schedule
 
 
+def segment_schedules(catalog: Catalog) -> dict[str, Any]:
+    """For ``engine.schedules.sync_schedules``: the refresh schedule, if there is a rule segment."""
+    if not any(isinstance(s, RuleSegment) for s in catalog.segments.segments.values()):
+        return {}
+    schedule_id, schedule = refresh_schedule(catalog)
+    return {schedule_id: schedule}
+
+
 async def ensure_refresh_schedule(client: Any, catalog: Catalog) -> str | None:
-    """Create the schedule, or bring an existing one up to date (a changed interval);
-    delete it when segments.yaml has no rule segment. Returns the schedule id, if any."""
+    """Create the schedule, or bring an existing one up to date (a changed interval,
+    keeping an operator's pause); delete it when segments.yaml has no rule segment.
+    Returns the schedule id, if any. (The worker uses ``segment_schedules`` instead.)"""
     from temporalio.client import ScheduleAlreadyRunningError, ScheduleUpdate
     from temporalio.service import RPCError, RPCStatusCode
 
     schedule_id, schedule = refresh_schedule(catalog)
     handle = client.get_schedule_handle(schedule_id)
-    if not any(isinstance(s, RuleSegment) for s in catalog.segments.segments.values()):
+    if not segment_schedules(catalog):
         try:
             await handle.delete()
         except RPCError as err:
@@ -329,7 +350,11 @@ async def ensure_refresh_schedule(client: Any, catalog: Catalog) -> str | None:
     try:
         await client.create_schedule(schedule_id, schedule)
     except ScheduleAlreadyRunningError:
-        await handle.update(lambda _: ScheduleUpdate(schedule=schedule))
+        def keep_state(update: Any) -> Any:
+            schedule.state = update.description.schedule.state
+            return ScheduleUpdate(schedule=schedule)
+
+        await handle.update(keep_state)
     return schedule_id
 
 

@@ -244,7 +244,7 @@ def _seed(catalog: Catalog, engine: Any, spec: CustomerSpec, start: datetime) ->
         at = start + parse_duration(order.get("at", "-1d"))
         props = {k: v for k, v in order.items() if k != "at"}
         # History, not news: it updates the customer but starts and signals nothing.
-        history.store(EventIn(id=f"history:{index}", type="purchase", customer_id=spec.id, occurred_at=at,
+        history.store(EventIn(id=f"history:{spec.id}:{index}", type="purchase", customer_id=spec.id, occurred_at=at,
                                     properties=props), "simulation")
     if spec.points:
         with session_scope(engine) as session:

@@ -53,7 +53,7 @@ SCOPE_NAMES: dict[str, set[str]] = {
     "value": _BASE,
     "event": _BASE | {"event"},
     "message": _BASE | {"link", "coupon"},
-    "rule": {"customer", "average"},
+    "rule": {"customer", "average", "in_segment"},
 }
 ALL_NAMES = set().union(*SCOPE_NAMES.values())
 _WHY_NOT = {
@@ -170,7 +170,7 @@ class _Checker:
         if name not in self.allowed:
             reason = _WHY_NOT.get(name, f"'{name}' cannot be used here")
             if self.scope == "rule":
-                reason = "segment rules may only use customer.<field> and average.<field>"
+                reason = "segment rules may only use customer.<field>, average.<field> and in_segment()"
             self.error(reason, snippet, name)
             return False
         return True

@@ -20,6 +20,7 @@ from language.checks_values import duration_problem, valid_timezone
 from language.config import Loyalty, Segments, Settings, TemplateFile
 from language.loader import Path_, YamlDocument, load_file
 from language.problems import Problem
+from language.segment_sql import compile_problems
 from language.shape import validate_model
 
 SETTINGS, SEGMENTS, LOYALTY, TEMPLATES = "settings.yaml", "segments.yaml", "loyalty.yaml", "templates"
@@ -194,6 +195,8 @@ def _check_rules(doc: YamlDocument) -> list[Problem]:
             problems.append(
                 doc.problem(doc.find(path, finding.snippet), finding.message, finding.value or rule, finding.severity)
             )
+        if not analyze(rule, "expression", "rule").findings:  # the names are right: can the database run it?
+            problems += [doc.problem(doc.position(path), message, rule) for message in compile_problems(rule)]
     return problems
 
 

@@ -73,8 +73,17 @@ def _date_filter(value: Any, fmt: str = "%b %d, %Y") -> str:
     return str(value)
 
 
+class _Environment(ImmutableSandboxedEnvironment):
+    """`customer.attributes.items` is the attribute named items, not a dict method."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, Namespace):
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+
 def _make_environment(undefined: type) -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(undefined=undefined, autoescape=False, keep_trailing_newline=False)
+    env = _Environment(undefined=undefined, autoescape=False, keep_trailing_newline=False)
     env.tests["none"] = _is_none
     env.tests["missing"] = _is_none
     env.filters["number"] = _number_filter
@@ -135,10 +144,11 @@ def _compiled_template(source: str) -> Any:
 
 
 def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
-    """The value of an expression; ``Missing`` comes back as None."""
+    """The value of an expression; ``Missing`` comes back as None. Raises ExpressionError,
+    never anything else, whatever the data ('abc' >= 3, a division by zero)."""
     try:
         value = _compiled_expression(expression)(**context)
-    except TemplateError as err:
+    except (TemplateError, TypeError, ValueError, ArithmeticError) as err:
         raise ExpressionError(f"cannot evaluate {expression!r}: {err}") from err
     return None if isinstance(value, Missing) else value
 
@@ -150,7 +160,7 @@ def is_true(expression: str, context: Mapping[str, Any]) -> bool:
 def render(template: str, context: Mapping[str, Any]) -> str:
     try:
         return _compiled_template(template).render(**context)
-    except TemplateError as err:
+    except (TemplateError, TypeError, ValueError, ArithmeticError) as err:
         raise ExpressionError(f"cannot render {template!r}: {err}") from err
 
 

@@ -92,8 +92,9 @@ def test_event_only_where_an_event_is_matched() -> None:
 def test_segment_rules_use_customer_fields_and_numeric_averages_only() -> None:
     assert messages("customer.total_spent >= 10 * average.total_spent", scope="rule") == []
     assert messages("average.tier", scope="rule")[0].startswith("average has no field 'tier'")
-    assert messages("in_segment('vip')", scope="rule") == [
-        "segment rules may only use customer.<field> and average.<field>"
+    assert messages("in_segment('vip')", scope="rule") == []  # it compiles to SQL too
+    assert messages("clicked('x')", scope="rule") == [
+        "segment rules may only use customer.<field>, average.<field> and in_segment()"
     ]
     assert messages("average > 1", scope="rule") == ["average needs a field, e.g. average.total_spent"]
 

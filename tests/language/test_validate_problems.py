@@ -380,8 +380,8 @@ def test_config_files_are_checked(journeys_dir: Path) -> None:
          "'frequency_caps'?)"),
         ("segments.yaml", 2, 32, "average has no field 'first_name' (expected one of: "
          "avg_order_value, days_since_last_purchase, orders_count, points, total_spent)"),
-        ("segments.yaml", 2, 55, "segment rules may only use customer.<field> and "
-         "average.<field>"),
+        ("segments.yaml", 2, 55, "segment rules may only use customer.<field>, "
+         "average.<field> and in_segment()"),
         ("loyalty.yaml", 2, 3, "tiers must be listed from the lowest min_points to the "
          "highest"),
         ("loyalty.yaml", 5, 36, "must be a positive duration"),

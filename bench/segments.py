@@ -1,0 +1,240 @@
+"""Segments benchmark: refreshing the shipped segments (journeys/segments.yaml) for a
+large customer base, on SQLite and on PostgreSQL.
+
+For each database (a fresh SQLite file, or a PostgreSQL database created for the run
+and dropped after), N customers are written in bulk, with a realistic spread: 70% have
+bought (last purchase 0-400 days ago, 1-20 orders, spend with a long tail), tiers by
+spend, a few attributes. Then, timed:
+
+1. first (silent): the first refresh of every rule segment from no memberships, without
+   events (``announce=False``): the database work alone (compile, anti-joins, batched
+   inserts). Meanwhile a probe thread stores an ordinary event every 20 ms through the
+   engine's event store (``EventStore.store``, one write transaction each), and the
+   probe's latencies show what a refresh costs normal traffic (on SQLite, every write
+   transaction waits for the one in progress).
+2. no change: the same refresh again: nothing enters or leaves, nothing is written.
+3. first (announced): memberships cleared, then the first refresh again, now routing
+   every segment_entered through the engine's event path (``EventRouter.route``:
+   each event stored once, running journeys looked up; the catalog has no journeys, so
+   no Temporal server is involved and nothing starts).
+4. next day: a refresh one day later: those crossing the 30- and 180-day marks move.
+
+    .venv/bin/python -m bench.segments [--customers 100000] [--backends sqlite,postgres]
+                                       [--postgres-admin URL] [--skip-announced-first] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: python bench/segments.py
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psycopg
+from sqlalchemy import delete, func, insert, select
+
+from engine import segments
+from engine.events import EventIn, EventRouter, EventStore
+from language.catalog import Catalog, load_catalog
+from store.db import make_engine, session_scope
+from store.migrate import upgrade
+from store.tables import Customer, SegmentMembership, SegmentRefresh
+
+ROOT = Path(__file__).resolve().parent.parent
+NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+
+
+@dataclass
+class Phase:
+    name: str
+    seconds: float
+    entered: int = 0
+    exited: int = 0
+    events: int = 0
+    per_segment: dict[str, float] = field(default_factory=dict)
+    probe: dict[str, float] | None = None
+
+
+@dataclass
+class BackendResult:
+    backend: str
+    customers: int
+    seed_seconds: float
+    sizes: dict[str, int]
+    phases: list[Phase]
+
+
+def shipped_segments() -> Catalog:
+    catalog = load_catalog(ROOT / "journeys")
+    catalog.journeys = {}  # the segments, settings and loyalty rules only: nothing starts
+    return catalog
+
+
+def seed(engine: Any, count: int, rng: random.Random) -> float:
+    started = time.monotonic()
+    table = Customer.__table__
+    consents = ["opted_in"] * 6 + ["none", "pending", "opted_out"]
+    for first in range(0, count, 5000):
+        rows = []
+        for i in range(first, min(first + 5000, count)):
+            bought = rng.random() < 0.7
+            orders = rng.randint(1, 20) if bought else 0
+            spent = round(orders * rng.lognormvariate(4, 1), 2) if bought else 0.0
+            last = NOW - timedelta(seconds=rng.randrange(0, 400 * 86400)) if bought else None
+            tier = ("platinum" if spent > 2000 else "gold" if spent > 500 else "silver") if bought else None
+            first_bought = last - timedelta(days=rng.randrange(0, 700)) if last else None
+            rows.append({
+                "id": f"cust-{i:07d}", "phone": None, "phone_status": "ok", "sms_consent": rng.choice(consents),
+                "attributes": {"store": rng.choice(["north", "south", "online"])}, "orders_count": orders,
+                "total_spent": spent, "first_purchase_at": first_bought, "last_purchase_at": last,
+                "points": int(spent), "tier": tier, "created_at": NOW, "updated_at": NOW,
+            })
+        with session_scope(engine) as session:
+            session.execute(insert(table), rows)
+    return time.monotonic() - started
+
+
+class Probe:
+    """Ordinary traffic during a refresh: one event stored every ``every`` seconds."""
+
+    def __init__(self, catalog: Catalog, engine: Any, every: float = 0.02) -> None:
+        self.store = EventStore(catalog, engine)
+        self.every = every
+        self.latencies: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            began = time.monotonic()
+            self.store.store(EventIn(id=f"probe:{uuid.uuid4().hex}", type="page_viewed",
+                                     customer_id=f"cust-{random.randrange(1000):07d}", occurred_at=NOW), "bench")
+            self.latencies.append(time.monotonic() - began)
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> Probe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def summary(self) -> dict[str, float]:
+        ms = sorted(x * 1000 for x in self.latencies) or [0.0]
+        return {"writes": len(self.latencies), "p50_ms": round(statistics.median(ms), 1),
+                "p99_ms": round(ms[min(len(ms) - 1, int(len(ms) * 0.99))], 1), "max_ms": round(ms[-1], 1)}
+
+
+async def run_refresh(name: str, catalog: Catalog, engine: Any, router: EventRouter | None, at: datetime,
+                      announce: bool) -> Phase:
+    report = await segments.refresh(catalog, engine, router, at=at, announce=announce)
+    phase = Phase(name, report.seconds, entered=sum(r.entered for r in report.segments),
+                  exited=sum(r.exited for r in report.segments), events=report.events,
+                  per_segment={r.segment: r.seconds for r in report.segments})
+    print(f"[{engine.dialect.name}] {name}: {phase.seconds:.2f}s, {phase.events:,} events", file=sys.stderr)
+    return phase
+
+
+def sizes(engine: Any) -> dict[str, int]:
+    with session_scope(engine, readonly=True) as session:
+        return dict(session.execute(select(SegmentMembership.segment, func.count())
+                                    .group_by(SegmentMembership.segment)).all())
+
+
+def clear(engine: Any) -> None:
+    with session_scope(engine) as session:
+        session.execute(delete(SegmentMembership))
+        session.execute(delete(SegmentRefresh))
+
+
+async def bench(backend: str, url: str, customers: int, announced_first: bool = True) -> BackendResult:
+    catalog = shipped_segments()
+    engine = make_engine(url)
+    upgrade(engine)
+    try:
+        seeded = seed(engine, customers, random.Random(42))
+        router = EventRouter(catalog, engine, client=None)  # type: ignore[arg-type]  # no journeys: no Temporal
+        phases = []
+        with Probe(catalog, engine) as probe:
+            first = await run_refresh("first (silent)", catalog, engine, None, NOW, announce=False)
+        first.probe = probe.summary()
+        phases.append(first)
+        counted = sizes(engine)
+        phases.append(await run_refresh("no change", catalog, engine, router, NOW, announce=True))
+        if announced_first:
+            clear(engine)
+            phases.append(await run_refresh("first (announced)", catalog, engine, router, NOW, announce=True))
+        phases.append(await run_refresh("next day", catalog, engine, router, NOW + timedelta(days=1), announce=True))
+        return BackendResult(backend, customers, round(seeded, 2), counted, phases)
+    finally:
+        engine.dispose()
+
+
+def print_result(result: BackendResult) -> None:
+    print(f"\n{result.backend}: {result.customers:,} customers (seeded in {result.seed_seconds:.1f}s); "
+          "sizes " + ", ".join(f"{k} {v:,}" for k, v in sorted(result.sizes.items())))
+    print(f"  {'phase':<20}{'seconds':>9}{'entered':>10}{'exited':>9}{'events':>10}{'events/s':>10}")
+    for phase in result.phases:
+        rate = f"{phase.events / phase.seconds:,.0f}" if phase.events and phase.seconds else "-"
+        print(f"  {phase.name:<20}{phase.seconds:>9.2f}{phase.entered:>10,}{phase.exited:>9,}{phase.events:>10,}"
+              f"{rate:>10}")
+    slowest = max(result.phases[0].per_segment.items(), key=lambda kv: kv[1])
+    print("  first (silent) by segment: " + ", ".join(f"{k} {v:.2f}s" for k, v in result.phases[0].per_segment.items())
+          + f" (slowest: {slowest[0]})")
+    probe = result.phases[0].probe or {}
+    print(f"  concurrent event writes during the first refresh: {probe.get('writes', 0):.0f}, "
+          f"p50 {probe.get('p50_ms')} ms, p99 {probe.get('p99_ms')} ms, max {probe.get('max_ms')} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--postgres-admin", default=os.environ.get(
+        "JOURNEYS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"),
+        help="A PostgreSQL URL allowed to create a database for the run")
+    parser.add_argument("--skip-announced-first", action="store_true",
+                        help="Leave out phase 3 (it routes one event per new membership: minutes at 100,000)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    results = []
+    for backend in args.backends.split(","):
+        if backend == "sqlite":
+            with tempfile.TemporaryDirectory(prefix="journeys-bench-") as tmp:
+                results.append(asyncio.run(bench("sqlite", f"sqlite:///{tmp}/bench.db", args.customers,
+                                                   not args.skip_announced_first)))
+        elif backend == "postgres":
+            name = f"journeys_bench_{uuid.uuid4().hex[:8]}"
+            with psycopg.connect(args.postgres_admin, autocommit=True) as admin:
+                admin.execute(f'CREATE DATABASE "{name}"')
+            try:
+                url = args.postgres_admin.rsplit("/", 1)[0] + f"/{name}"
+                results.append(asyncio.run(bench("postgres", url, args.customers, not args.skip_announced_first)))
+            finally:
+                with psycopg.connect(args.postgres_admin, autocommit=True) as admin:
+                    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        else:
+            parser.error(f"unknown backend {backend!r}: sqlite or postgres")
+        if not args.json:
+            print_result(results[-1])
+    if args.json:
+        print(json.dumps([asdict(r) for r in results], indent=2))
+
+
+if __name__ == "__main__":
+    main()

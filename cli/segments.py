@@ -1,0 +1,110 @@
+"""`journeys segments`: each segment with its size and last refresh; `journeys segments
+refresh [NAME]...` refreshes rule segments now, against JOURNEYS_DATABASE_URL and Temporal."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+errors = Console(stderr=True)
+
+segments_app = typer.Typer(help="Segments: sizes and last refresh; refresh rule segments now.",
+                           invoke_without_command=True)
+
+JourneysDir = Annotated[Path | None, typer.Option("--journeys", help="Journeys directory (default: JOURNEYS_DIR or "
+                                                  "journeys)")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON")]
+
+
+def _catalog(journeys_dir: Path | None) -> Any:
+    from language.catalog import InvalidJourneys, load_catalog
+
+    try:
+        return load_catalog(journeys_dir or Path(os.environ.get("JOURNEYS_DIR", "journeys")))
+    except InvalidJourneys as err:
+        errors.print(f"[red]error:[/red] {err}", markup=True, highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _when(moment: Any) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "never"
+
+
+@segments_app.callback()
+def list_segments(ctx: typer.Context, journeys_dir: JourneysDir = None, as_json: AsJson = False) -> None:
+    """List each segment: rule or manual, its size, and when it was last refreshed."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from engine.segments import overview
+    from store.db import make_engine
+    from store.migrate import upgrade
+
+    catalog = _catalog(journeys_dir)
+    engine = make_engine()
+    upgrade(engine)
+    rows = overview(catalog, engine)
+    if as_json:
+        print(json.dumps([asdict(row) for row in rows], indent=2, default=str))
+        return
+    table = Table(show_header=True, header_style="bold")
+    for column, justify in (("segment", "left"), ("kind", "left"), ("size", "right"), ("last refresh", "left"),
+                            ("rule / description", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        refreshed = _when(row.refreshed_at) if row.kind != "manual" else "-"
+        table.add_row(row.name, row.kind, f"{row.size:,}", refreshed, row.definition)
+    console.print(table)
+    from language.durations import format_duration
+
+    every = format_duration(catalog.segments.refresh)
+    console.print(f"rule segments refresh every {every} (Temporal schedule segments-refresh)", highlight=False)
+
+
+@segments_app.command("refresh")
+def refresh_segments(
+    names: Annotated[list[str] | None, typer.Argument(metavar="NAME", help="Rule segments (default: all)")] = None,
+    journeys_dir: JourneysDir = None,
+    no_events: Annotated[bool, typer.Option("--no-events", help="Change memberships without segment_entered/"
+                                            "segment_exited events (a first backfill that must start no journeys)")
+                         ] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Refresh rule segments now; who entered and left is announced, starting their journeys."""
+    from engine import segments
+    from engine.commands import wire
+
+    _catalog(journeys_dir)  # a clean error for an invalid directory, before connecting
+
+    async def run() -> Any:
+        router = (await wire(journeys_dir)).router
+        return await segments.refresh(router.catalog, router.engine, router, segments=names or None,
+                                      announce=not no_events)
+
+    try:
+        report = asyncio.run(run())
+    except segments.SegmentError as err:
+        raise typer.BadParameter(str(err), param_hint="NAME") from None
+    if as_json:
+        print(json.dumps(asdict(report), indent=2, default=str))
+        return
+    table = Table(show_header=True, header_style="bold")
+    for column in ("segment", "entered", "exited", "size", "seconds"):
+        table.add_column(column, justify="left" if column == "segment" else "right")
+    for row in report.segments:
+        table.add_row(row.segment, f"{row.entered:,}", f"{row.exited:,}", f"{row.size:,}", f"{row.seconds:.2f}")
+    console.print(table)
+    console.print(f"{report.events:,} events routed, {report.started:,} journeys started, in {report.seconds:.2f}s",
+                  highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(segments_app, name="segments")

@@ -1,0 +1,120 @@
+"""Generated customers for segment tests: every kind of value a rule meets, missing ones
+and boundaries included (purchases exactly 30 days ago, to the microsecond)."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import select
+
+from engine.context import expression_context
+from engine.customers import customer_view
+from language.catalog import Catalog
+from language.expressions import ExpressionError, build_context, is_true
+from language.segment_sql import NUMBER_FIELDS
+from store.db import session_scope
+from store.tables import Customer, PointsEntry, SegmentMembership
+
+# A Monday afternoon, with microseconds: day boundaries must hold to the microsecond.
+NOW = datetime(2026, 3, 2, 15, 0, 0, 123456, tzinfo=UTC)
+
+_BOUNDARIES = [timedelta(days=d) + extra for d in (0, 1, 29, 30, 31, 179, 180, 181)
+               for extra in (timedelta(0), timedelta(microseconds=1), -timedelta(microseconds=1))]
+_NAMES = [None, "", "Alex", "alex", "Zoë", "Émile", "Z", "zo", "zoe", "ÿ", "Ω", "a b", "Åsa"]
+_TIERS = [None, "silver", "gold", "platinum", "Gold", "", "vip"]
+_LOCALES = [None, "en", "sv-SE", "north", "Alex"]
+_CONSENT = ["none", "pending", "opted_in", "opted_out"]
+_SCORES: list[Any] = [0, 1, 2, 3, 3.0, 2.5, -1, 10**12, "3", "abc", "", True, False, None, [], [1], {}, {"a": 1}]
+_STORES: list[Any] = ["north", "south", "", "Alex", "en", 5, None, ["north"]]
+_VIPS: list[Any] = [True, False, 0, 1, 0.0, "yes", "", None, [], [0], {}, {"x": None}]
+
+
+def _attributes(rng: random.Random) -> dict[str, Any]:
+    attributes: dict[str, Any] = {}
+    for key, values in (("score", _SCORES), ("store", _STORES), ("vip", _VIPS), ("tags", [[], ["a"], "a", None])):
+        if rng.random() < 0.75:
+            attributes[key] = rng.choice(values)
+    if rng.random() < 0.5:
+        attributes["nested"] = rng.choice([{"city": "Oslo"}, {"city": "Bergen"}, {"city": None}, {}, "Oslo", 3])
+    if rng.random() < 0.3:
+        attributes["a b"] = rng.choice([1, 2, "1"])
+    return attributes
+
+
+def make_customers(rng: random.Random, count: int, now: datetime = NOW) -> list[Customer]:
+    customers = []
+    for i in range(count):
+        orders = rng.choice([0, 0, 1, 1, 2, 3, 5, 12])
+        spent = 0.0 if orders == 0 else rng.choice([0.0, rng.randrange(1, 8000) / 4, rng.randrange(1, 400) * 250.0])
+        if orders and rng.random() < 0.04:  # a few big spenders, for average-based rules
+            spent = rng.randrange(200, 2000) * 1000.0
+        last = first = None
+        if orders or rng.random() < 0.05:  # a few have purchase dates and no orders (imported history)
+            if rng.random() < 0.4:
+                ago = rng.choice(_BOUNDARIES)
+            else:
+                ago = timedelta(microseconds=rng.randrange(-2 * 86_400 * 10**6, 400 * 86_400 * 10**6))
+            last = now - ago
+            first = last - timedelta(days=rng.randrange(0, 900)) if rng.random() < 0.8 else last
+        customers.append(Customer(
+            id=f"c{i:04d}", first_name=rng.choice(_NAMES), last_name=rng.choice(_NAMES), email=None,
+            locale=rng.choice(_LOCALES), timezone=rng.choice([None, "Europe/Oslo"]),
+            birthday=rng.choice([None, date(1990, 5, 17)]), attributes=_attributes(rng),
+            sms_consent=rng.choice(_CONSENT), orders_count=orders, total_spent=spent,
+            first_purchase_at=first, last_purchase_at=last, points=rng.randrange(0, 3000),
+            tier=rng.choice(_TIERS), created_at=now - timedelta(days=1000), updated_at=now))
+    return customers
+
+
+def seed(engine: Any, seed_value: int, count: int, now: datetime = NOW,
+         segments: tuple[str, ...] = ("vip", "active", "lapsed_30d")) -> list[str]:
+    """Customers with points ledgers (some expired, some in the future) and memberships."""
+    rng = random.Random(seed_value)
+    customers = make_customers(rng, count, now)
+    with session_scope(engine) as session:
+        for customer in customers:
+            session.add(customer)
+        session.flush()
+        for customer in customers:
+            for n in range(rng.choice([0, 0, 1, 2, 4])):
+                occurred = now - timedelta(days=rng.randrange(-5, 500), seconds=rng.randrange(0, 86400))
+                expires = rng.choice([None, occurred + timedelta(days=365), now, now + timedelta(microseconds=1)])
+                session.add(PointsEntry(key=f"{customer.id}:{n}", customer_id=customer.id,
+                                        points=rng.choice([50, 100, 250, 500, -100, 2000]), reason="test",
+                                        occurred_at=occurred, expires_at=expires))
+            for name in segments:
+                if rng.random() < 0.3:
+                    session.add(SegmentMembership(customer_id=customer.id, segment=name, entered_at=now))
+    return [c.id for c in customers]
+
+
+def runtime_contexts(engine: Any, now: datetime = NOW) -> dict[str, dict[str, Any]]:
+    """Each customer's expression context as the runtime builds it, plus ``average``
+    (not in the runtime's context: computed here as the mean of the values present)."""
+    catalog = Catalog(config_dir=Path("."))
+    with session_scope(engine, readonly=True) as session:
+        customers = list(session.exec(select(Customer)).all())
+        views = [customer_view(session, c, now) for c in customers]
+        present = {f: [v[f] for v in views if v[f] is not None] for f in NUMBER_FIELDS}
+        averages = {f: (sum(values) / len(values) if values else None) for f, values in present.items()}
+        contexts = {}
+        for customer in customers:
+            context = expression_context(session, catalog, customer, now)
+            context["average"] = build_context({"average": averages}, {})["average"]
+            contexts[customer.id] = context
+    return contexts
+
+
+def runtime_members(rule: str, contexts: dict[str, dict[str, Any]]) -> tuple[set[str], set[str]]:
+    """(customers the runtime finds the rule true for, customers it fails on with an error)."""
+    members, errors = set(), set()
+    for customer_id, context in contexts.items():
+        try:
+            if is_true(rule, context):
+                members.add(customer_id)
+        except ExpressionError:  # e.g. 'abc' >= 3: the runtime cannot say
+            errors.add(customer_id)
+    return members, errors
