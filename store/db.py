@@ -30,7 +30,9 @@ def make_engine(url: str | None = None) -> Engine:
     url = normalize_url(url or database_url())
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True)
+    # Enough connections for every thread that may hold one (16 activity threads plus the
+    # 32 the async activities use): a pool smaller than that makes threads queue for it.
+    return create_engine(url, pool_pre_ping=True, pool_size=16, max_overflow=40, hide_parameters=True)
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -45,7 +47,7 @@ def _sqlite_engine(url: str) -> Engine:
     # hide_parameters: a database error must not copy phone numbers or message bodies
     # into logs or Temporal's failure messages.
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None},
-                           hide_parameters=True)
+                           hide_parameters=True, pool_size=16, max_overflow=40)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
