@@ -76,12 +76,14 @@ class Inbound:
                 await asyncio.to_thread(self._suppress, phone, at)
             await self._reply("stop", phone, customers, message_sid, at)
         elif keyword == "opt_in":
-            for customer in customers:
-                result.event_ids += await self._consent(customer.id, "opted_in", message_sid, at, body)
             if phone:
                 await asyncio.to_thread(self._unsuppress, phone)
+            changed = [c for c in customers if await self._record(c.id, "opted_in", at, body)]
             if customers:
+                # The program's confirmation (CTIA) comes before anything a journey sends.
                 await self._reply("welcome", phone, customers, message_sid, at)
+            for customer in changed:
+                result.event_ids.append(await self._announce(customer.id, "opted_in", message_sid, at))
         elif keyword == "help":
             await self._reply("help", phone, customers, message_sid, at)
         elif customers:
@@ -107,14 +109,19 @@ class Inbound:
                                      .order_by(col(Customer.updated_at).desc())).all())
 
     async def _consent(self, customer_id: str, status: str, sid: str, at: datetime, body: str) -> list[str]:
-        changed = await asyncio.to_thread(consent.record, self.router.engine, customer_id, status,
-                                          source="sms_keyword", at=at, disclosure=f"customer texted {body.strip()!r}")
-        if not changed:
+        if not await self._record(customer_id, status, at, body):
             return []
+        return [await self._announce(customer_id, status, sid, at)]
+
+    async def _record(self, customer_id: str, status: str, at: datetime, body: str) -> bool:
+        return await asyncio.to_thread(consent.record, self.router.engine, customer_id, status,
+                                       source="sms_keyword", at=at, disclosure=f"customer texted {body.strip()!r}")
+
+    async def _announce(self, customer_id: str, status: str, sid: str, at: datetime) -> str:
         event = EventIn(id=f"inbound:{sid}:{customer_id}:{status}", type=status, customer_id=customer_id,
                         occurred_at=at, properties={"source": "sms_keyword"})
         await self.router.route(event, source="sms")
-        return [event.id]
+        return event.id
 
     async def _reply(self, kind: str, phone: str | None, customers: list[Customer], sid: str, at: datetime) -> None:
         if self.replies is None or not phone:

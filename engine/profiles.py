@@ -97,11 +97,12 @@ async def give_consent(router: EventRouter, replies: ReplySender, customer_id: s
         await asyncio.to_thread(replies.send, "confirm", phone=phone, customer_id=customer_id,  # type: ignore[arg-type]
                                 key=f"{customer_id}:{at.isoformat()}", at=at)
         return "pending"
-    await upsert_customer(router, customer_id, ProfileChange(consent=status, consent_source=source,
-                                                             consent_text=disclosure), at)
     if status == "opted_in":
+        # The program's confirmation (CTIA) goes before the opted_in event starts journeys.
         await asyncio.to_thread(replies.send, "welcome", phone=phone, customer_id=customer_id,  # type: ignore[arg-type]
                                 key=f"{customer_id}:{at.isoformat()}", at=at)
+    await upsert_customer(router, customer_id, ProfileChange(consent=status, consent_source=source,
+                                                             consent_text=disclosure), at)
     return status
 
 
