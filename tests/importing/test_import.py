@@ -31,25 +31,10 @@ from engine.importing import ImportFileError, ImportReport, ImportStopped, csv_r
 from engine.simulate import Simulation
 from store.db import session_scope
 from store.tables import ConsentRecord, Customer, Enrollment, Event, PhoneSuppression
+from tests.api.conftest import API_SETTINGS as SETTINGS
+from tests.api.conftest import WELCOME
 from tests.runtime.support import CountingSender, write_journeys
 
-SETTINGS = """
-brand: Nordic Shoes
-default_country: US
-default_timezone: America/New_York
-quiet_hours: {start: "00:00", end: "00:00"}
-frequency_caps: [{max: 100, per: 1h}]
-opt_in: {mode: double}
-links: {base_url: "https://journeys.example"}
-"""
-WELCOME = """
-id: welcome
-name: Welcome
-trigger: {event: opted_in}
-steps:
-  - id: hello
-    send_sms: {text: "Welcome aboard"}
-"""
 DISCLOSURE = "Text me offers from Nordic Shoes. Msg&data rates may apply. Reply STOP to cancel."
 TOKEN = "import-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
