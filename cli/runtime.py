@@ -237,6 +237,15 @@ def db_upgrade() -> None:
     console.print(f"database at {database_url().split('@')[-1]} is up to date")
 
 
+@db_app.command("revision")
+def db_revision(message: Annotated[str, typer.Argument(help="What the migration does")]) -> None:
+    """For developers: write a new migration from the difference between the models and the database."""
+    from store.db import make_engine
+    from store.migrate import autogenerate
+
+    autogenerate(make_engine(), message)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(simulate)
     app.command()(event)

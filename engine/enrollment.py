@@ -41,6 +41,7 @@ class Admission:
     allowed: bool
     reason: str = ""
     enrollment_id: str | None = None
+    active: Enrollment | None = None  # the run that is already in this journey, if any
 
 
 def trigger_matches(journey: Journey, event_type: str, properties: dict[str, Any]) -> bool:
@@ -88,12 +89,12 @@ class Starter:
         ``at``: the moment of entry when no trigger event gives it (a schedule's firing
         time, a simulated clock); audience and reentry are judged at that moment."""
         opaque_customer_id(customer_id)
-        await self._heal_stale(pinned.journey.id, customer_id)
-        try:
-            admission = await asyncio.to_thread(self._admit, pinned, customer_id, trigger_event_id, occasion,
-                                                check_trigger, at)
-        except IntegrityError:  # the same occasion admitted concurrently
-            admission = Admission(False, "occasion already entered")
+        admission = await self._admission(pinned, customer_id, trigger_event_id, occasion, check_trigger, at)
+        if admission.active is not None and not await is_running(self.client, admission.active.workflow_id):
+            # Marked active, but the run is gone (terminated by an operator, or a start
+            # that crashed half-way): close it as `lost` so it cannot block reentry.
+            await asyncio.to_thread(mark_lost, self.engine, admission.active.id)
+            admission = await self._admission(pinned, customer_id, trigger_event_id, occasion, check_trigger, at)
         if not admission.allowed:
             log.debug("not entering %s: %s", pinned.journey.id, admission.reason)
             return False
@@ -123,18 +124,13 @@ class Starter:
             raise
         return True
 
-    async def _heal_stale(self, journey_id: str, customer_id: str) -> None:
-        """An enrollment marked active whose run is gone (terminated by an operator, or a
-        start that crashed half-way) is closed as `lost`, so it cannot block reentry."""
-        active = await asyncio.to_thread(self._active_enrollment, journey_id, customer_id)
-        if active is not None and not await is_running(self.client, active.workflow_id):
-            await asyncio.to_thread(mark_lost, self.engine, active.id)
-
-    def _active_enrollment(self, journey_id: str, customer_id: str) -> Enrollment | None:
-        with session_scope(self.engine, readonly=True) as session:
-            return session.exec(select(Enrollment).where(Enrollment.journey_id == journey_id,
-                                                         Enrollment.customer_id == customer_id,
-                                                         Enrollment.status == "active")).first()
+    async def _admission(self, pinned: PinnedJourney, customer_id: str, trigger_event_id: str | None,
+                         occasion: str | None, check_trigger: bool, at: datetime | None) -> Admission:
+        try:
+            return await asyncio.to_thread(self._admit, pinned, customer_id, trigger_event_id, occasion,
+                                           check_trigger, at)
+        except IntegrityError:  # the same occasion admitted concurrently
+            return Admission(False, "occasion already entered")
 
     # --- admission: trigger filter, audience, reentry ---------------------------------
 
@@ -159,9 +155,9 @@ class Starter:
                     Enrollment.journey_id == journey.id, Enrollment.customer_id == customer_id,
                     Enrollment.occasion == occasion)).first():
                 return Admission(False, "occasion already entered")
-            refusal = self._reentry_refusal(session, journey, customer_id, at)
+            refusal, active = self._reentry_refusal(session, journey, customer_id, at)
             if refusal:
-                return Admission(False, refusal)
+                return Admission(False, refusal, active=active)
             insert_ignoring_duplicates(session, JourneyVersion, {
                 "journey_id": journey.id, "version": pinned.version, "first_seen_at": now,
                 "definition": journey.model_dump(mode="json", by_alias=True)})
@@ -180,21 +176,24 @@ class Starter:
             log.warning("entry condition of %s failed to evaluate; not entering", journey_id)
             return False
 
-    def _reentry_refusal(self, session: Session, journey: Journey, customer_id: str, at: Any) -> str | None:
+    def _reentry_refusal(self, session: Session, journey: Journey, customer_id: str,
+                         at: Any) -> tuple[str | None, Enrollment | None]:
+        """Why the customer may not enter now (or None), and their active run if any."""
         previous = session.exec(
             select(Enrollment).where(Enrollment.journey_id == journey.id, Enrollment.customer_id == customer_id)
             .order_by(Enrollment.entered_at.desc())  # type: ignore[attr-defined]
         ).all()
-        if any(run.status == "active" for run in previous):
-            return "already in this journey"
+        active = next((run for run in previous if run.status == "active"), None)
+        if active is not None:
+            return "already in this journey", active
         if not previous or journey.reentry == "always":
-            return None
+            return None, None
         if journey.reentry == "never":
-            return "reentry: never"
+            return "reentry: never", None
         assert isinstance(journey.reentry, timedelta)
         if previous[0].entered_at > at - journey.reentry:
-            return "reentry window not over"
-        return None
+            return "reentry window not over", None
+        return None, None
 
     def _forget(self, enrollment_id: str) -> None:
         with session_scope(self.engine) as session:

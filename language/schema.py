@@ -111,10 +111,6 @@ def schema_for(kind: Kind = "journey") -> dict[str, Any]:
     return schema
 
 
-def journey_schema() -> dict[str, Any]:
-    return schema_for("journey")
-
-
 def _lineage(model_name: str) -> list[str]:
     """The model and its bases, by name: inherited keys share their description."""
     model = getattr(models, model_name, None) or getattr(config, model_name, None)

@@ -260,3 +260,17 @@ async def test_an_event_stored_but_not_routed_is_routed_on_retry_or_by_the_sweep
         assert await router.sweep(older_than=timedelta(0)) == 0
         again = await router.route(EventIn(id="signup-a", type="signup", customer_id="a", occurred_at=run.sim.clock))
         assert again.duplicate  # routed once: now a true duplicate
+
+
+async def test_a_run_terminated_by_an_operator_does_not_block_reentry(journeys_dir: Path, simulation) -> None:
+    catalog = write_journeys(journeys_dir, {"short": SHORT.format(reentry="always")})
+    async with simulation(catalog) as run:
+        await run.customer()
+        assert await run.enter("short")
+        await run.sim.env.client.get_workflow_handle(workflow_id("short", "sim-customer")).terminate("ops")
+        # The enrollment still says active; the next entry finds the run gone and heals it.
+        again = await run.sim.router.route(EventIn(id="again", type="signup", customer_id="sim-customer",
+                                                   occurred_at=run.sim.clock))
+        assert again.started == ["short"]
+        runs = sorted(run.enrollments("short"), key=lambda e: e.status)
+    assert [(r.status, r.outcome) for r in runs] == [("active", None), ("ended", "lost")]
