@@ -6,19 +6,14 @@
 
 from __future__ import annotations
 
-from cli.main import app
+import sys
+
+from cli.main import run
 
 
 def main() -> None:
-    import sys
-
-    from cli.main import run
-
-    sys.argv = [sys.argv[0], "event", *sys.argv[1:]]
-    run()
+    run(["event", *sys.argv[1:]])
 
 
 if __name__ == "__main__":
     main()
-
-__all__ = ["app", "main"]

@@ -12,15 +12,16 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from temporalio import activity
 
-from activities.contracts import EvaluateInput, EventMatch, InspectEventInput, NextLocalTimeInput
 from activities.deps import Deps, moment, run_key
-from engine.context import expression_context
-from engine.customers import customer_zone, get_customer, utcnow
+from core.clock import utcnow
+from core.customers.context import expression_context
+from core.customers.records import customer_zone, get_customer
 from language.expressions import is_true
 from language.models import Expect
 from store.db import session_scope
 from store.tables import Decision, Event
 from workflows import activity_names as names
+from workflows.contracts import EvaluateInput, EventMatch, InspectEventInput, NextLocalTimeInput
 
 _INTEGER = re.compile(r"^\D*?(-?\d+)\D*$")
 
@@ -44,26 +45,26 @@ def parse_answer(text: str, expect: Expect) -> tuple[bool, Any]:
     return (bool(reply), reply or None)
 
 
-def remembered(engine: Any, key: str, decide: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def remembered(db: Any, key: str, decide: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """The first answer ever given under ``key``; ``decide`` only runs the first time.
 
     Local activities run again when a workflow task is replayed before it completed:
     by then the customer may have changed, and a fresh answer could take another branch
     than the effects already written. Remembered answers keep every replay on course.
     """
-    with session_scope(engine, readonly=True) as session:
+    with session_scope(db, readonly=True) as session:
         found = session.get(Decision, key)
         if found is not None:
             return found.value
     value = decide()
     try:
-        with session_scope(engine) as session:
+        with session_scope(db) as session:
             found = session.get(Decision, key)
             if found is not None:
                 return found.value
             session.add(Decision(key=key, value=value, decided_at=utcnow()))
     except IntegrityError:
-        with session_scope(engine, readonly=True) as session:
+        with session_scope(db, readonly=True) as session:
             found = session.get(Decision, key)
             assert found is not None
             return found.value
@@ -78,25 +79,25 @@ class DecisionActivities:
     def evaluate(self, input: EvaluateInput) -> bool:
         def decide() -> dict[str, Any]:
             at = moment(input)
-            with session_scope(self.deps.engine, readonly=True) as session:
+            with session_scope(self.deps.db, readonly=True) as session:
                 customer = get_customer(session, input.run.customer_id)
                 trigger = session.get(Event, input.run.trigger_event_id) if input.run.trigger_event_id else None
                 context = expression_context(session, self.deps.catalog, customer, at, trigger=trigger,
                                              run=input.run, facts=input.facts)
                 return {"result": is_true(input.expression, context)}
 
-        return bool(remembered(self.deps.engine, f"{run_key(input)}:condition", decide)["result"])
+        return bool(remembered(self.deps.db, f"{run_key(input)}:condition", decide)["result"])
 
     @activity.defn(name=names.NEXT_LOCAL_TIME)
     def next_local_time(self, input: NextLocalTimeInput) -> datetime:
         def decide() -> dict[str, Any]:
             return {"until": self._next_local_time(input).isoformat()}
 
-        return datetime.fromisoformat(remembered(self.deps.engine, f"{run_key(input)}:until", decide)["until"])
+        return datetime.fromisoformat(remembered(self.deps.db, f"{run_key(input)}:until", decide)["until"])
 
     def _next_local_time(self, input: NextLocalTimeInput) -> datetime:
         at = moment(input)
-        with session_scope(self.deps.engine, readonly=True) as session:
+        with session_scope(self.deps.db, readonly=True) as session:
             customer = get_customer(session, input.run.customer_id)
             zone = customer_zone(customer, self.deps.catalog.settings.default_timezone)
         hours, minutes = (int(part) for part in input.time_of_day.split(":"))
@@ -110,12 +111,12 @@ class DecisionActivities:
     def inspect_event(self, input: InspectEventInput) -> EventMatch:
         question = hashlib.sha256(f"{input.where}|{input.expect and input.expect.model_dump_json()}".encode())
         key = f"{input.run.enrollment_id}:{input.event_id}:{question.hexdigest()[:12]}"
-        value = remembered(self.deps.engine, key, lambda: self._inspect(input).model_dump(mode="json"))
+        value = remembered(self.deps.db, key, lambda: self._inspect(input).model_dump(mode="json"))
         return EventMatch.model_validate(value)
 
     def _inspect(self, input: InspectEventInput) -> EventMatch:
         at = moment(input)
-        with session_scope(self.deps.engine, readonly=True) as session:
+        with session_scope(self.deps.db, readonly=True) as session:
             event = session.get(Event, input.event_id)
             if event is None or event.customer_id != input.run.customer_id:
                 return EventMatch(matched=False)

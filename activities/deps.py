@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
 
-from activities.contracts import StepCall
-from engine.customers import utcnow
+from core.clock import utcnow
+from core.events.router import EventRouter
 from language.catalog import Catalog
-
-if TYPE_CHECKING:
-    from engine.events import EventRouter
-    from messaging.senders.base import SmsSender
+from messaging.senders.base import SmsSender
+from store.db import Database
+from workflows.contracts import StepCall
 
 
 @dataclass
 class Deps:
     catalog: Catalog
-    engine: Any  # sqlalchemy Engine
+    db: Database
     sender: SmsSender
     router: EventRouter
 

@@ -10,7 +10,18 @@ from datetime import timedelta
 
 from temporalio import activity
 
-from activities.contracts import (
+from activities.deps import Deps, moment, run_key
+from core.customers import consent
+from core.customers.context import expression_context
+from core.customers.records import get_customer
+from core.event import EventIn, follow_up_id
+from core.loyalty import ledger as loyalty
+from core.segments import refresh as segments
+from language.expressions import render
+from store.db import session_scope
+from store.tables import AttributeChange, Event
+from workflows import activity_names as names
+from workflows.contracts import (
     AwardPointsInput,
     AwardPointsOutcome,
     EmitInput,
@@ -21,15 +32,6 @@ from activities.contracts import (
     UnsubscribeInput,
     UpdateSegmentsInput,
 )
-from activities.deps import Deps, moment, run_key
-from engine import consent, loyalty, segments
-from engine.context import expression_context
-from engine.customers import get_customer
-from engine.events import EventIn
-from language.expressions import render
-from store.db import session_scope
-from store.tables import AttributeChange, Event
-from workflows import activity_names as names
 
 
 class EffectActivities:
@@ -49,7 +51,7 @@ class EffectActivities:
     def _award(self, input: AwardPointsInput) -> tuple[AwardPointsOutcome, list[EventIn]]:
         at = moment(input)
         rules = self.deps.catalog.loyalty
-        with session_scope(self.deps.engine) as session:
+        with session_scope(self.deps.db) as session:
             customer = get_customer(session, input.run.customer_id, for_update=True)
             expires = (at + timedelta(seconds=input.expires_in_seconds) if input.expires_in_seconds
                        else loyalty.default_expiry(rules, at))
@@ -57,7 +59,7 @@ class EffectActivities:
                           at=at, expires_at=expires, source=f"journey:{input.run.journey_id}")
             old, new = loyalty.refresh_points_and_tier(session, customer, rules, at)
             change = loyalty.tier_changed_event(rules, customer.id, old, new,
-                                                event_id=loyalty.follow_up_id(run_key(input), "tier"), at=at)
+                                                event_id=follow_up_id(run_key(input), "tier"), at=at)
             return AwardPointsOutcome(points=input.points, balance=customer.points), [change] if change else []
 
     @activity.defn(name=names.UPDATE_SEGMENTS)
@@ -73,7 +75,7 @@ class EffectActivities:
     def set_attributes(self, input: SetAttributesInput) -> SetAttributesOutcome:
         at = moment(input)
         key = run_key(input)
-        with session_scope(self.deps.engine) as session:
+        with session_scope(self.deps.db) as session:
             if session.get(AttributeChange, key) is None:
                 customer = get_customer(session, input.run.customer_id, for_update=True)
                 trigger = session.get(Event, input.run.trigger_event_id) if input.run.trigger_event_id else None
@@ -90,7 +92,7 @@ class EffectActivities:
     async def unsubscribe(self, input: UnsubscribeInput) -> None:
         at = moment(input)
         changed = await asyncio.to_thread(
-            consent.record, self.deps.engine, input.run.customer_id, "opted_out",
+            consent.record, self.deps.db, input.run.customer_id, "opted_out",
             source=f"journey:{input.run.journey_id}", at=at, disclosure=f"unsubscribed by journey: {input.reason}",
         )
         if changed:
@@ -107,7 +109,7 @@ class EffectActivities:
 
     def _render_event(self, input: EmitInput) -> EventIn:
         at = moment(input)
-        with session_scope(self.deps.engine) as session:
+        with session_scope(self.deps.db) as session:
             customer = get_customer(session, input.run.customer_id)
             trigger = session.get(Event, input.run.trigger_event_id) if input.run.trigger_event_id else None
             context = expression_context(session, self.deps.catalog, customer, at, trigger=trigger,

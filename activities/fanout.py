@@ -7,7 +7,7 @@ import asyncio
 from temporalio import activity
 
 from activities.deps import Deps
-from engine.fanout import due_customers
+from core.journeys.fanout import due_customers
 from workflows.fanout import ENTER_BATCH, SELECT_DUE, DueCustomer, EnterBatchInput, SelectDueInput
 
 CONCURRENT_STARTS = 16
@@ -20,7 +20,7 @@ class FanoutActivities:
     @activity.defn(name=SELECT_DUE)
     async def select_due(self, input: SelectDueInput) -> list[DueCustomer]:
         journey = self.deps.catalog.journey(input.journey_id).journey
-        page = await asyncio.to_thread(due_customers, self.deps.engine, self.deps.catalog, journey, input.moment,
+        page = await asyncio.to_thread(due_customers, self.deps.db, self.deps.catalog, journey, input.moment,
                                        after=input.after, limit=input.limit)
         return [DueCustomer(customer_id=due.customer_id, occasion=due.occasion) for due in page]
 

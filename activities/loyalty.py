@@ -6,7 +6,7 @@ from __future__ import annotations
 from temporalio import activity
 
 from activities.deps import Deps
-from engine.loyalty_maintenance import run_page
+from core.loyalty.maintenance import run_page
 from workflows.loyalty_maintenance import MAINTAIN_PAGE, MaintainPageInput, MaintainPageResult
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from sqlmodel import select
 from temporalio import activity
 
-from activities.contracts import FinishInput, ProgressInput
 from activities.deps import Deps
-from engine.customers import utcnow
+from core.clock import utcnow
 from store.db import session_scope
 from store.tables import Enrollment, Message
 from workflows import activity_names as names
+from workflows.contracts import FinishInput, ProgressInput
 
 
 class ProgressActivities:
@@ -19,7 +19,7 @@ class ProgressActivities:
 
     @activity.defn(name=names.RECORD_PROGRESS)
     def record_progress(self, input: ProgressInput) -> None:
-        with session_scope(self.deps.engine) as session:
+        with session_scope(self.deps.db) as session:
             run = session.get(Enrollment, input.run.enrollment_id)
             if run is not None and run.status == "active":
                 run.current_step, run.variants = input.step, dict(input.variants)
@@ -28,7 +28,7 @@ class ProgressActivities:
     @activity.defn(name=names.FINISH)
     def finish(self, input: FinishInput) -> None:
         ended_at = input.at if input.run.simulated else utcnow()
-        with session_scope(self.deps.engine) as session:
+        with session_scope(self.deps.db) as session:
             run = session.get(Enrollment, input.run.enrollment_id)
             if run is not None:
                 run.status, run.outcome, run.ended_at = "ended", input.outcome, ended_at

@@ -6,8 +6,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.deps import Deps
-from engine import segments
-from engine.customers import utcnow
+from core.clock import utcnow
+from core.segments import refresh as segments
 from language.segment_sql import RuleError
 from workflows.segment_refresh import REFRESH_ACTIVITY, RefreshCall, RefreshReport
 
@@ -21,7 +21,7 @@ class SegmentActivities:
         # The journey's convention: simulations use the workflow's clock, production the wall clock.
         at = call.at if call.simulated else utcnow()
         try:
-            return await segments.refresh(self.deps.catalog, self.deps.engine, self.deps.router, at=at,
+            return await segments.refresh(self.deps.catalog, self.deps.db, self.deps.router, at=at,
                                           refresh_id=call.refresh_id, segments=call.segments,
                                           announce=call.announce, progress=lambda note: activity.heartbeat(note))
         except (segments.SegmentError, RuleError) as err:  # a bad segment or rule: retrying cannot help

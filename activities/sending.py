@@ -19,13 +19,13 @@ from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.contracts import SendInput, SendOutcome
 from activities.deps import Deps, moment, run_key
-from engine import sending_rules as rules
-from engine.context import expression_context
-from engine.customers import customer_zone, get_customer, utcnow
-from engine.events import EventIn
-from engine.numbers import apply_provider_error
+from core.clock import utcnow
+from core.customers.context import expression_context
+from core.customers.numbers import apply_provider_error
+from core.customers.records import customer_zone, get_customer
+from core.event import EventIn
+from core.sms import rules
 from language.expressions import ExpressionError, render
 from language.models import Message as MessageSpec
 from messaging.encoding import analyze
@@ -38,6 +38,7 @@ from messaging.senders.base import (
 from store.db import session_scope
 from store.tables import Coupon, Customer, Enrollment, Event, Link, Message
 from workflows import activity_names as names
+from workflows.contracts import SendInput, SendOutcome
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class SendingActivities:
     def _reserve(self, input: SendInput, key: str) -> SendOutcome | tuple[Message, OutgoingSms]:
         settings = self.deps.catalog.settings
         at = moment(input)
-        with session_scope(self.deps.engine) as session:
+        with session_scope(self.deps.db) as session:
             customer = get_customer(session, input.run.customer_id, for_update=True)
             existing = session.exec(select(Message).where(Message.key == key)).first()
             # Looked at under the customer's lock, so two overlapping attempts cannot both send.
@@ -194,7 +195,7 @@ class SendingActivities:
                 log.error("the SMS provider rejected our credentials (%s): check TWILIO_AUTH_TOKEN", err.code)
                 self._settle(row.id, "reserved")
                 raise ApplicationError(f"provider credentials rejected ({err.code})") from None
-            follow_ups = apply_provider_error(self.deps.engine, row.customer_id, err.code, row.sent_at or utcnow(),
+            follow_ups = apply_provider_error(self.deps.db, row.customer_id, err.code, row.sent_at or utcnow(),
                                               event_id=f"send:{row.id}:opted_out")
             return self._settle(row.id, "failed", reason=err.reason, error_code=err.code), follow_ups
         except AmbiguousProviderError as err:
@@ -208,7 +209,7 @@ class SendingActivities:
         return self._settle(row.id, "sent", provider_message_id=receipt.provider_message_id), []
 
     def _settle(self, message_id: str, status: str, **fields: str | None) -> SendOutcome:
-        with session_scope(self.deps.engine) as session:
+        with session_scope(self.deps.db) as session:
             row = session.get(Message, message_id)
             assert row is not None
             row.status = status

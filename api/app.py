@@ -18,7 +18,7 @@ def create_app(services: Services | Callable[[], Awaitable[Services]]) -> FastAP
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = services if isinstance(services, Services) else await services()
-        collector = DatabaseCollector(app.state.services.engine)
+        collector = DatabaseCollector(app.state.services.db)
         REGISTRY.register(collector)
         try:
             yield

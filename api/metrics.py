@@ -34,15 +34,15 @@ def event_type_label(event_type: str, catalog: Catalog) -> str:
 
 
 class DatabaseCollector:
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
+    def __init__(self, db: Any) -> None:
+        self.db = db
 
     def collect(self) -> Iterator[Any]:
         messages = GaugeMetricFamily("journeys_messages", "Messages by status", labels=["status", "purpose"])
         started = CounterMetricFamily("journeys_started", "Journey runs started", labels=["journey"])
         ended = CounterMetricFamily("journeys_ended", "Journey runs ended", labels=["journey", "outcome"])
         active = GaugeMetricFamily("journeys_active", "Journey runs in progress", labels=["journey"])
-        with session_scope(self.engine, readonly=True) as session:
+        with session_scope(self.db, readonly=True) as session:
             for state, purpose, count in session.exec(
                     select(Message.status, Message.purpose, func.count()).group_by(Message.status, Message.purpose)):
                 messages.add_metric([state, purpose], count)

@@ -58,12 +58,13 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import select
 from temporalio.client import Client
 
-from engine.dev import start_dev_server, wait_for_server
-from engine.runtime import build_workers
-from engine.temporal import connect
-from language.catalog import Catalog, load_catalog
+from language.catalog import Catalog
+from language.validate import load_catalog
 from messaging.senders.base import OutgoingSms, ProviderReceipt
-from store.db import make_engine, normalize_url, session_scope
+from processes.dev import start_dev_server, wait_for_server
+from processes.temporal import connect_to
+from processes.workers import build_workers
+from store.db import normalize_url, open_database, session_scope
 from store.migrate import upgrade
 from store.tables import Customer, Enrollment
 from workflows.io import JourneyResult, workflow_id
@@ -144,12 +145,12 @@ def fresh_database(database_url: str | None, workdir: Path) -> Iterator[tuple[En
     PostgreSQL database created on ``database_url``'s server and dropped afterwards."""
     if not database_url:
         url = f"sqlite:///{workdir / 'journeys.db'}"
-        engine = make_engine(url)
+        db = open_database(url)
         try:
-            upgrade(engine)
-            yield engine, url
+            upgrade(db)
+            yield db, url
         finally:
-            engine.dispose()
+            db.dispose()
         return
     import psycopg
 
@@ -159,21 +160,21 @@ def fresh_database(database_url: str | None, workdir: Path) -> Iterator[tuple[En
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = admin.set(database=name).render_as_string(hide_password=False)
-    engine = make_engine(url)
+    db = open_database(url)
     try:
-        upgrade(engine)
-        yield engine, url
+        upgrade(db)
+        yield db, url
     finally:
-        engine.dispose()
+        db.dispose()
         with psycopg.connect(admin_dsn, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def seed_customers(engine: Engine, ids: list[str], first_phone: int = 0) -> dict[str, str]:
+def seed_customers(db: Engine, ids: list[str], first_phone: int = 0) -> dict[str, str]:
     """Opted-in customers with phones; returns phone -> customer id."""
     now = datetime.now(UTC)
     phones = {f"+1555{first_phone + index:07d}": cid for index, cid in enumerate(ids)}
-    with session_scope(engine) as session:
+    with session_scope(db) as session:
         session.add_all([Customer(id=cid, phone=phone, first_name="Ann", sms_consent="opted_in",
                                   created_at=now, updated_at=now) for phone, cid in phones.items()])
     return phones
@@ -363,7 +364,7 @@ class Reaction:
     errors: list[str] = field(default_factory=list)
 
 
-async def enter_and_wait(http: httpx.AsyncClient, client: Client, engine: Engine, ids: list[str], run: str,
+async def enter_and_wait(http: httpx.AsyncClient, client: Client, db: Engine, ids: list[str], run: str,
                          timeout: float = 120.0) -> tuple[list[str], list[str]]:
     """Start the journey for every customer (over HTTP, like a shop would) and wait until
     each run is waiting for its purchase. Returns the customers whose run is waiting and
@@ -378,7 +379,7 @@ async def enter_and_wait(http: httpx.AsyncClient, client: Client, engine: Engine
             raise SystemExit(f"{len(missed)} run(s) did not start, e.g. {missed[:3]}")
 
     def waiting() -> set[str]:
-        with session_scope(engine, readonly=True) as session:
+        with session_scope(db, readonly=True) as session:
             return set(session.exec(select(Enrollment.customer_id).where(
                 Enrollment.customer_id.in_(ids),  # type: ignore[attr-defined]
                 Enrollment.current_step == WAIT_STEP, Enrollment.status == "active")).all())
@@ -387,7 +388,7 @@ async def enter_and_wait(http: httpx.AsyncClient, client: Client, engine: Engine
     while len(ready := await asyncio.to_thread(waiting)) < len(ids):
         if time.monotonic() > deadline:
             stuck = [cid for cid in ids if cid not in ready]
-            details = [await describe_run(client, engine, cid) for cid in stuck[:3]]
+            details = [await describe_run(client, db, cid) for cid in stuck[:3]]
             problem = (f"{len(stuck)} of {len(ids)} runs did not reach {WAIT_STEP!r} in {timeout:.0f}s "
                        "(left out); e.g.\n" + "\n".join(details))
             log(problem)
@@ -396,12 +397,12 @@ async def enter_and_wait(http: httpx.AsyncClient, client: Client, engine: Engine
     return ids, []
 
 
-async def describe_run(client: Client, engine: Engine, cid: str) -> str:
+async def describe_run(client: Client, db: Engine, cid: str) -> str:
     """What a run that did not get where it should looks like: its enrollment row, its
     workflow's status and pending work, and the last events of its history."""
     from temporalio.api.enums.v1 import EventType
 
-    with session_scope(engine, readonly=True) as session:
+    with session_scope(db, readonly=True) as session:
         rows = session.exec(select(Enrollment).where(Enrollment.customer_id == cid)).all()
         enrollments = [f"{r.status}/{r.current_step}" for r in rows]
     handle = client.get_workflow_handle(workflow_id(JOURNEY_ID, cid))
@@ -420,10 +421,10 @@ async def describe_run(client: Client, engine: Engine, cid: str) -> str:
     return f"  {cid}: enrollment {enrollments}; workflow {state}"
 
 
-async def measure_reaction(http: httpx.AsyncClient, client: Client, engine: Engine, sender: TimingSender,
+async def measure_reaction(http: httpx.AsyncClient, client: Client, db: Engine, sender: TimingSender,
                            ids: list[str], phones: dict[str, str], in_flight: int, run: str,
                            timeout: float, sample: int, server_pid: int) -> Reaction:
-    ids, problems = await enter_and_wait(http, client, engine, ids, run)
+    ids, problems = await enter_and_wait(http, client, db, ids, run)
     result = Reaction(customers=len(ids), in_flight=in_flight, errors=problems)
     posted: dict[str, tuple[float, float]] = {}  # customer -> (perf_counter, wall clock) just before the POST
     post_times: list[float] = []
@@ -538,7 +539,7 @@ async def inspect_runs(client: Client, posted: dict[str, tuple[float, float]],
 
 def table(report: dict[str, Any]) -> str:
     lines = [f"{report['cpus']} CPU(s); database: {report['database']}; Temporal dev server (file-backed, "
-             "engine.dev); API: `journeys api` (one uvicorn process); workers in the benchmark process; "
+             "processes.dev); API: `journeys api` (one uvicorn process); workers in the benchmark process; "
              f"1-min load average {report['load_average_before']} before, {report['load_average_after']} after"]
     lines.append("")
     lines.append("(a) POST /events throughput (type page_viewed: stored, customer updated, nothing started)")
@@ -582,10 +583,10 @@ def table(report: dict[str, Any]) -> str:
 
 
 @contextlib.asynccontextmanager
-async def running_workers(client: Client, catalog: Catalog, engine: Engine,
+async def running_workers(client: Client, catalog: Catalog, db: Engine,
                           sender: TimingSender) -> AsyncIterator[None]:
     async with contextlib.AsyncExitStack() as stack:
-        for worker in build_workers(client, catalog, engine, sender):
+        for worker in build_workers(client, catalog, db, sender):
             await stack.enter_async_context(worker)
         yield
 
@@ -595,16 +596,16 @@ async def bench(args: argparse.Namespace, processes: Processes, workdir: Path) -
     catalog = write_journeys(workdir / "journeys")
     address = processes.start_server()
     run = uuid.uuid4().hex[:6]
-    with fresh_database(args.database_url, workdir) as (engine, url):
+    with fresh_database(args.database_url, workdir) as (db, url):
         quiet = [f"t-{i:04d}" for i in range(args.throughput_customers)]
         phases = [1, args.reaction_concurrency]
         groups = [[f"r{p}-{i:04d}" for i in range(args.customers)] for p in range(len(phases))]
-        seed_customers(engine, quiet, first_phone=0)
+        seed_customers(db, quiet, first_phone=0)
         phones: dict[str, str] = {}
         for index, ids in enumerate(groups):
-            phones |= seed_customers(engine, ids, first_phone=100_000 * (index + 1))
+            phones |= seed_customers(db, ids, first_phone=100_000 * (index + 1))
         await wait_for_server(address, processes.server)
-        client = await connect(address)
+        client = await connect_to(address)
         log(f"Temporal dev server at {address}; database {'PostgreSQL' if args.database_url else 'SQLite'}")
         processes.start_api(url, workdir / "journeys")
         await processes.wait_for_api()
@@ -615,7 +616,7 @@ async def bench(args: argparse.Namespace, processes: Processes, workdir: Path) -
         limits = httpx.Limits(max_connections=max(args.concurrency, args.reaction_concurrency),
                               max_keepalive_connections=max(args.concurrency, args.reaction_concurrency))
         async with (
-            running_workers(client, catalog, engine, sender),
+            running_workers(client, catalog, db, sender),
             httpx.AsyncClient(base_url=processes.api_url, headers={"Authorization": f"Bearer {TOKEN}"},
                               limits=limits, timeout=60) as http,
         ):
@@ -624,7 +625,7 @@ async def bench(args: argparse.Namespace, processes: Processes, workdir: Path) -
             reactions = []
             for in_flight, ids in zip(phases, groups, strict=True):
                 log(f"(b) reaction: {len(ids)} waiting runs, {in_flight} purchase(s) in flight")
-                reaction = await measure_reaction(http, client, engine, sender, ids, phones, in_flight, run,
+                reaction = await measure_reaction(http, client, db, sender, ids, phones, in_flight, run,
                                                   args.reaction_timeout, args.history_sample,
                                                   processes.server.pid if processes.server else 0)
                 log(f"  SMS p50 {reaction.sms_p50_ms:.0f} ms, p99 {reaction.sms_p99_ms:.0f} ms "

@@ -24,10 +24,10 @@ from sqlalchemy import func, insert
 from sqlmodel import select
 
 from bench.throughput import DevServer, NullSender, drop_leftover_databases, fresh_database
-from engine.dev import wait_for_server
-from engine.runtime import build_workers
-from engine.temporal import connect
-from language.catalog import load_catalog
+from language.validate import load_catalog
+from processes.dev import wait_for_server
+from processes.temporal import connect_to
+from processes.workers import build_workers
 from store.db import session_scope
 from store.tables import Customer, Enrollment, SegmentMembership
 from workflows.fanout import FANOUT_WORKFLOW, FanoutInput, FanoutResult
@@ -48,19 +48,19 @@ steps:
 MOMENT = datetime(2026, 3, 6, 9, 0, tzinfo=UTC)  # Friday 10:00 in Stockholm
 
 
-def seed(engine, count: int) -> None:  # type: ignore[no-untyped-def]
+def seed(db, count: int) -> None:  # type: ignore[no-untyped-def]
     rows = [{"id": f"c{i:06d}", "phone": "+12015550123", "phone_status": "ok", "sms_consent": "opted_in",
              "attributes": {}, "orders_count": 0, "total_spent": 0.0, "points": 0, "created_at": MOMENT,
              "updated_at": MOMENT} for i in range(count)]
-    with session_scope(engine) as session:
+    with session_scope(db) as session:
         for start in range(0, count, 2000):
             session.execute(insert(Customer), rows[start:start + 2000])
             session.execute(insert(SegmentMembership), [{"customer_id": r["id"], "segment": "vip",
                                                          "entered_at": MOMENT} for r in rows[start:start + 2000]])
 
 
-def counts(engine) -> tuple[int, int, datetime | None]:  # type: ignore[no-untyped-def]
-    with session_scope(engine, readonly=True) as session:
+def counts(db) -> tuple[int, int, datetime | None]:  # type: ignore[no-untyped-def]
+    with session_scope(db, readonly=True) as session:
         total = session.exec(select(func.count()).select_from(Enrollment)).one()
         ended = session.exec(select(func.count()).select_from(Enrollment).where(Enrollment.status == "ended")).one()
         return total, ended, None
@@ -75,11 +75,11 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     server = DevServer(workdir)
     try:
         await wait_for_server(server.address)
-        client = await connect(server.address)
-        with fresh_database(args.database_url, workdir, "fanout") as engine:
-            seed(engine, args.customers)
+        client = await connect_to(server.address)
+        with fresh_database(args.database_url, workdir, "fanout") as db:
+            seed(db, args.customers)
             sender = NullSender()
-            workers = build_workers(client, catalog, engine, sender)
+            workers = build_workers(client, catalog, db, sender)
             tasks = [asyncio.create_task(worker.run()) for worker in workers]
             try:
                 began = time.perf_counter()
@@ -88,7 +88,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
                     id="bench-fanout", task_queue="journeys", result_type=FanoutResult)
                 entered = time.perf_counter() - began
                 while True:
-                    total, ended, _ = await asyncio.to_thread(counts, engine)
+                    total, ended, _ = await asyncio.to_thread(counts, db)
                     if ended >= total:
                         break
                     await asyncio.sleep(0.5)

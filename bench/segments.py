@@ -47,10 +47,13 @@ if __package__ in (None, ""):  # run as a script: python bench/segments.py
 import psycopg
 from sqlalchemy import delete, func, insert, select
 
-from engine import segments
-from engine.events import EventIn, EventRouter, EventStore
-from language.catalog import Catalog, load_catalog
-from store.db import make_engine, session_scope
+from core.event import EventIn
+from core.events.router import EventRouter
+from core.events.store import EventStore
+from core.segments import refresh as segments
+from language.catalog import Catalog
+from language.validate import load_catalog
+from store.db import open_database, session_scope
 from store.migrate import upgrade
 from store.tables import Customer, SegmentMembership, SegmentRefresh
 
@@ -84,7 +87,7 @@ def shipped_segments() -> Catalog:
     return catalog
 
 
-def seed(engine: Any, count: int, rng: random.Random) -> float:
+def seed(db: Any, count: int, rng: random.Random) -> float:
     started = time.monotonic()
     table = Customer.__table__
     consents = ["opted_in"] * 6 + ["none", "pending", "opted_out"]
@@ -103,7 +106,7 @@ def seed(engine: Any, count: int, rng: random.Random) -> float:
                 "total_spent": spent, "first_purchase_at": first_bought, "last_purchase_at": last,
                 "points": int(spent), "tier": tier, "created_at": NOW, "updated_at": NOW,
             })
-        with session_scope(engine) as session:
+        with session_scope(db) as session:
             session.execute(insert(table), rows)
     return time.monotonic() - started
 
@@ -111,8 +114,8 @@ def seed(engine: Any, count: int, rng: random.Random) -> float:
 class Probe:
     """Ordinary traffic during a refresh: one event stored every ``every`` seconds."""
 
-    def __init__(self, catalog: Catalog, engine: Any, every: float = 0.02) -> None:
-        self.store = EventStore(catalog, engine)
+    def __init__(self, catalog: Catalog, db: Any, every: float = 0.02) -> None:
+        self.store = EventStore(catalog, db)
         self.every = every
         self.latencies: list[float] = []
         self._stop = threading.Event()
@@ -140,49 +143,49 @@ class Probe:
                 "p99_ms": round(ms[min(len(ms) - 1, int(len(ms) * 0.99))], 1), "max_ms": round(ms[-1], 1)}
 
 
-async def run_refresh(name: str, catalog: Catalog, engine: Any, router: EventRouter | None, at: datetime,
+async def run_refresh(name: str, catalog: Catalog, db: Any, router: EventRouter | None, at: datetime,
                       announce: bool) -> Phase:
-    report = await segments.refresh(catalog, engine, router, at=at, announce=announce)
+    report = await segments.refresh(catalog, db, router, at=at, announce=announce)
     phase = Phase(name, report.seconds, entered=sum(r.entered for r in report.segments),
                   exited=sum(r.exited for r in report.segments), events=report.events,
                   per_segment={r.segment: r.seconds for r in report.segments})
-    print(f"[{engine.dialect.name}] {name}: {phase.seconds:.2f}s, {phase.events:,} events", file=sys.stderr)
+    print(f"[{db.dialect.name}] {name}: {phase.seconds:.2f}s, {phase.events:,} events", file=sys.stderr)
     return phase
 
 
-def sizes(engine: Any) -> dict[str, int]:
-    with session_scope(engine, readonly=True) as session:
+def sizes(db: Any) -> dict[str, int]:
+    with session_scope(db, readonly=True) as session:
         return dict(session.execute(select(SegmentMembership.segment, func.count())
                                     .group_by(SegmentMembership.segment)).all())
 
 
-def clear(engine: Any) -> None:
-    with session_scope(engine) as session:
+def clear(db: Any) -> None:
+    with session_scope(db) as session:
         session.execute(delete(SegmentMembership))
         session.execute(delete(SegmentRefresh))
 
 
 async def bench(backend: str, url: str, customers: int, announced_first: bool = True) -> BackendResult:
     catalog = shipped_segments()
-    engine = make_engine(url)
-    upgrade(engine)
+    db = open_database(url)
+    upgrade(db)
     try:
-        seeded = seed(engine, customers, random.Random(42))
-        router = EventRouter(catalog, engine, client=None)  # type: ignore[arg-type]  # no journeys: no Temporal
+        seeded = seed(db, customers, random.Random(42))
+        router = EventRouter(catalog, db, client=None)  # type: ignore[arg-type]  # no journeys: no Temporal
         phases = []
-        with Probe(catalog, engine) as probe:
-            first = await run_refresh("first (silent)", catalog, engine, None, NOW, announce=False)
+        with Probe(catalog, db) as probe:
+            first = await run_refresh("first (silent)", catalog, db, None, NOW, announce=False)
         first.probe = probe.summary()
         phases.append(first)
-        counted = sizes(engine)
-        phases.append(await run_refresh("no change", catalog, engine, router, NOW, announce=True))
+        counted = sizes(db)
+        phases.append(await run_refresh("no change", catalog, db, router, NOW, announce=True))
         if announced_first:
-            clear(engine)
-            phases.append(await run_refresh("first (announced)", catalog, engine, router, NOW, announce=True))
-        phases.append(await run_refresh("next day", catalog, engine, router, NOW + timedelta(days=1), announce=True))
+            clear(db)
+            phases.append(await run_refresh("first (announced)", catalog, db, router, NOW, announce=True))
+        phases.append(await run_refresh("next day", catalog, db, router, NOW + timedelta(days=1), announce=True))
         return BackendResult(backend, customers, round(seeded, 2), counted, phases)
     finally:
-        engine.dispose()
+        db.dispose()
 
 
 def print_result(result: BackendResult) -> None:

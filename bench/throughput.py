@@ -59,14 +59,15 @@ from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, Tele
 from temporalio.worker import Worker
 
 from bench import baseline_workflow as baseline
-from engine.customers import get_customer
-from engine.dev import wait_for_server
-from engine.events import EventRouter
-from engine.runtime import build_workers
-from engine.temporal import NAMESPACE, dev_server_flags
-from language.catalog import Catalog, load_catalog
+from core.customers.records import get_customer
+from core.events.router import EventRouter
+from language.catalog import Catalog
+from language.validate import load_catalog
 from messaging.senders.base import OutgoingSms, ProviderReceipt
-from store.db import make_engine, normalize_url, session_scope
+from processes.dev import wait_for_server
+from processes.temporal import dev_server_flags
+from processes.workers import build_workers
+from store.db import normalize_url, open_database, session_scope
 from store.migrate import upgrade
 from store.tables import Customer, Message, PointsEntry, SegmentMembership
 from workflows.io import JourneyResult, workflow_id
@@ -125,12 +126,12 @@ def fresh_database(database_url: str | None, workdir: Path, name: str) -> Iterat
     """A new, migrated database for one side: a SQLite file, or a PostgreSQL database
     created for the run and dropped afterwards."""
     if not database_url:
-        engine = make_engine(f"sqlite:///{workdir / f'{name}.db'}")
+        db = open_database(f"sqlite:///{workdir / f'{name}.db'}")
         try:
-            upgrade(engine)
-            yield engine
+            upgrade(db)
+            yield db
         finally:
-            engine.dispose()
+            db.dispose()
         return
     import psycopg
 
@@ -140,12 +141,12 @@ def fresh_database(database_url: str | None, workdir: Path, name: str) -> Iterat
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{db_name}"')
     _created_databases[db_name] = admin_dsn
-    engine = make_engine(admin.set(database=db_name).render_as_string(hide_password=False))
+    db = open_database(admin.set(database=db_name).render_as_string(hide_password=False))
     try:
-        upgrade(engine)
-        yield engine
+        upgrade(db)
+        yield db
     finally:
-        engine.dispose()
+        db.dispose()
         _drop_database(db_name)
 
 
@@ -171,12 +172,12 @@ def drop_leftover_databases() -> None:
 class SqlCounter:
     """Counts transactions and statements on an engine (to compare the two sides' DB work)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, db: Engine) -> None:
         self.transactions = 0
         self.statements = 0
         self._lock = threading.Lock()
-        sa_event.listen(engine, "begin", self._begin)
-        sa_event.listen(engine, "before_cursor_execute", self._statement)
+        sa_event.listen(db, "begin", self._begin)
+        sa_event.listen(db, "before_cursor_execute", self._statement)
 
     def _begin(self, _connection: Any) -> None:
         with self._lock:
@@ -193,9 +194,9 @@ class SqlCounter:
         return counts
 
 
-def seed_customers(engine: Engine, ids: list[str]) -> None:
+def seed_customers(db: Engine, ids: list[str]) -> None:
     now = datetime.now(UTC)
-    with session_scope(engine) as session:
+    with session_scope(db) as session:
         session.add_all([
             Customer(id=cid, phone=f"+1555{index:07d}", first_name="Ann", sms_consent="opted_in",
                      created_at=now, updated_at=now)
@@ -203,9 +204,9 @@ def seed_customers(engine: Engine, ids: list[str]) -> None:
         ])
 
 
-def count_effects(engine: Engine, ids: list[str]) -> dict[str, int]:
+def count_effects(db: Engine, ids: list[str]) -> dict[str, int]:
     """What the measured runs wrote: sent messages, ledger rows, segment memberships."""
-    with session_scope(engine) as session:
+    with session_scope(db) as session:
         def count(model: Any, *where: Any) -> int:
             return int(session.exec(select(func.count()).select_from(model).where(*where)).one())
 
@@ -239,8 +240,8 @@ class NullSender:
 
 
 class BaselineActivities:
-    def __init__(self, engine: Engine, sender: NullSender) -> None:
-        self.engine = engine
+    def __init__(self, db: Engine, sender: NullSender) -> None:
+        self.db = db
         self.sender = sender
 
     @activity.defn(name=baseline.SEND_SMS)
@@ -248,7 +249,7 @@ class BaselineActivities:
         """Reserve the message row under its key, call the provider, mark it sent."""
         key = f"{input.run_id}:hello"
         now = datetime.now(UTC)
-        with session_scope(self.engine) as session:
+        with session_scope(self.db) as session:
             row = session.exec(select(Message).where(Message.key == key)).first()
             if row is not None and row.status == "sent":
                 return row.id
@@ -263,7 +264,7 @@ class BaselineActivities:
             session.add(row)
             message_id, phone = row.id, customer.phone or ""
         receipt = self.sender.send(OutgoingSms(to=phone, body=body, message_key=key))
-        with session_scope(self.engine) as session:
+        with session_scope(self.db) as session:
             stored = session.get(Message, message_id)
             assert stored is not None
             stored.status, stored.provider_message_id = "sent", receipt.provider_message_id
@@ -272,14 +273,14 @@ class BaselineActivities:
 
     @activity.defn(name=baseline.READ_CUSTOMER)
     def read_customer(self, input: baseline.BaselineInput) -> bool:
-        with session_scope(self.engine, readonly=True) as session:
+        with session_scope(self.db, readonly=True) as session:
             return get_customer(session, input.customer_id).sms_consent == "opted_in"
 
     @activity.defn(name=baseline.AWARD_POINTS)
     def award_points(self, input: baseline.BaselineInput) -> int:
         now = datetime.now(UTC)
         key = f"{input.run_id}:points"
-        with session_scope(self.engine) as session:
+        with session_scope(self.db) as session:
             customer = get_customer(session, input.customer_id, for_update=True)
             if session.exec(select(PointsEntry.id).where(PointsEntry.key == key)).first() is None:
                 session.add(PointsEntry(key=key, customer_id=customer.id, points=POINTS, reason="bench",
@@ -290,16 +291,16 @@ class BaselineActivities:
 
     @activity.defn(name=baseline.UPDATE_SEGMENTS)
     def update_segments(self, input: baseline.BaselineInput) -> None:
-        with session_scope(self.engine) as session:
+        with session_scope(self.db) as session:
             if session.get(SegmentMembership, (input.customer_id, SEGMENT)) is None:
                 session.add(SegmentMembership(customer_id=input.customer_id, segment=SEGMENT,
                                               entered_at=datetime.now(UTC)))
 
 
-def baseline_workers(client: Client, engine: Engine, sender: NullSender, threads: int = 16) -> list[Worker]:
+def baseline_workers(client: Client, db: Engine, sender: NullSender, threads: int = 16) -> list[Worker]:
     """Shaped like build_workers: a workflow worker with the same tuning, and the send on
     its own task queue, both sharing one activity thread pool."""
-    acts = BaselineActivities(engine, sender)
+    acts = BaselineActivities(db, sender)
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="baseline-activity")
     return [
         Worker(client, task_queue=baseline.TASK_QUEUE, workflows=[baseline.BaselineWorkflow],
@@ -532,11 +533,11 @@ async def run_engine_side(client: Client, args: argparse.Namespace, workdir: Pat
     pinned = catalog.journey(JOURNEY_ID)
     ids = [f"j{tag}-{i:05d}" for i in range(args.customers)]
     warmup_ids = [f"j{tag}w-{i:03d}" for i in range(args.warmup)]
-    with fresh_database(args.database_url, workdir, f"journeys{tag}") as engine:
-        seed_customers(engine, ids + warmup_ids)
-        sql = SqlCounter(engine)
+    with fresh_database(args.database_url, workdir, f"journeys{tag}") as db:
+        seed_customers(db, ids + warmup_ids)
+        sql = SqlCounter(db)
         sender = NullSender()
-        router = EventRouter(catalog, engine, client)
+        router = EventRouter(catalog, db, client)
 
         async def start_one(cid: str) -> WorkflowHandle[Any, Any] | None:
             entered = await router.starter.start(pinned, cid, occasion=f"bench:{cid}", check_trigger=False)
@@ -544,10 +545,10 @@ async def run_engine_side(client: Client, args: argparse.Namespace, workdir: Pat
                 return None
             return client.get_workflow_handle(workflow_id(JOURNEY_ID, cid), result_type=JourneyResult)
 
-        async with running(build_workers(client, catalog, engine, sender, threads=args.threads)):
+        async with running(build_workers(client, catalog, db, sender, threads=args.threads)):
             side = await measure("journeys", ids, warmup_ids, start_one, lambda cid: workflow_id(JOURNEY_ID, cid),
                                  args, client, server_pid, sql)
-        side.effects = count_effects(engine, ids)
+        side.effects = count_effects(db, ids)
     return side
 
 
@@ -555,9 +556,9 @@ async def run_baseline_side(client: Client, args: argparse.Namespace, workdir: P
                             server_pid: int | None, tag: str) -> SideResult:
     ids = [f"b{tag}-{i:05d}" for i in range(args.customers)]
     warmup_ids = [f"b{tag}w-{i:03d}" for i in range(args.warmup)]
-    with fresh_database(args.database_url, workdir, f"baseline{tag}") as engine:
-        seed_customers(engine, ids + warmup_ids)
-        sql = SqlCounter(engine)
+    with fresh_database(args.database_url, workdir, f"baseline{tag}") as db:
+        seed_customers(db, ids + warmup_ids)
+        sql = SqlCounter(db)
         sender = NullSender()
 
         def wid(cid: str) -> str:
@@ -570,9 +571,9 @@ async def run_baseline_side(client: Client, args: argparse.Namespace, workdir: P
                 request_eager_start=args.baseline_eager,
             )
 
-        async with running(baseline_workers(client, engine, sender, threads=args.threads)):
+        async with running(baseline_workers(client, db, sender, threads=args.threads)):
             side = await measure("baseline", ids, warmup_ids, start_one, wid, args, client, server_pid, sql)
-        side.effects = count_effects(engine, ids)
+        side.effects = count_effects(db, ids)
     return side
 
 
@@ -741,7 +742,7 @@ async def bench(args: argparse.Namespace, server: DevServer, workdir: Path) -> d
     # engine.temporal.connect, with the SDK core's own warnings (e.g. "workflow task
     # duration exceeded 5 seconds") forwarded to Python logging, where they are counted,
     # instead of printed on stdout (which --json keeps for the results).
-    client = await Client.connect(server.address, namespace=NAMESPACE, data_converter=pydantic_data_converter,
+    client = await Client.connect(server.address, namespace="default", data_converter=pydantic_data_converter,
                                   runtime=forwarding_runtime())
     log(f"Temporal dev server up at {server.address}; {args.customers} customers per side and round")
     pid = server.process.pid

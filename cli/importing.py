@@ -13,8 +13,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from cli.settings import load_settings
+
 if TYPE_CHECKING:
-    from engine.importing import ImportReport
+    from core.intake.importing import ImportReport
 
 SHOWN_REJECTIONS = 20
 
@@ -32,8 +34,9 @@ def import_customers(
     """Create or update customers from a CSV file: phones become E.164, consent keeps its
     evidence, and bad rows are reported with their reasons. Running it again updates,
     never duplicates. Exit 0 when the file was processed, even with rejected rows."""
-    from engine.importing import ImportFileError, ImportStopped, import_file, scan_file
-    from language.catalog import InvalidJourneys
+    from core.intake.importing import ImportFileError, ImportStopped, scan_file
+    from language.validate import InvalidJourneys
+    from processes.commands import import_file
 
     console = Console(highlight=False)
     errors = Console(stderr=True, highlight=False)
@@ -53,7 +56,7 @@ def import_customers(
                       TimeRemainingColumn(), console=errors, transient=True) as bar:
             task = bar.add_task("import", total=rows)
             try:
-                result = asyncio.run(import_file(file, journeys_dir=journeys_dir,
+                result = asyncio.run(import_file(load_settings(), file, journeys_dir=journeys_dir,
                                                  progress=lambda done: bar.advance(task, done)))
             except (ImportFileError, InvalidJourneys) as err:
                 problem = str(err)

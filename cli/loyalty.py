@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+
+from cli.settings import load_settings
 
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
@@ -37,27 +38,18 @@ def points(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Show a customer's points: balance, tier, 12-month earnings, next expiry, referral code, history."""
-    from engine.customers import UnknownCustomer, utcnow
-    from engine.loyalty import load_account
-    from language.catalog import InvalidJourneys, load_catalog
-    from store.db import make_engine
-    from store.migrate import upgrade
+    from core.customers.records import UnknownCustomer
+    from language.validate import InvalidJourneys
+    from processes.commands import points_account
 
     try:
-        catalog = load_catalog(journeys_dir or Path(os.environ.get("JOURNEYS_DIR", "journeys")))
+        account = points_account(load_settings(), customer_id, limit=limit, journeys_dir=journeys_dir)
     except InvalidJourneys as err:
         errors.print(f"[red]error:[/red] {escape(str(err))}")
         raise typer.Exit(1) from None
-    engine = make_engine()
-    upgrade(engine)
-    try:
-        account = load_account(engine, customer_id, catalog.loyalty, utcnow(),
-                               default_timezone=catalog.settings.default_timezone, limit=limit)
     except UnknownCustomer:
         errors.print(f"[red]error:[/red] no customer {escape(customer_id)!r}")
         raise typer.Exit(1) from None
-    finally:
-        engine.dispose()
     if as_json:
         print(json.dumps(asdict(account), indent=2, default=_iso))
         return
@@ -105,11 +97,11 @@ def run(journeys_dir: JourneysDir = None) -> None:
     Refreshes balances and tiers after expiries (a tier change emits tier_changed) and
     emits the points_expiring reminders that are due: what the loyalty-daily schedule
     runs at 03:00."""
-    from engine.loyalty_maintenance import run_now
-    from language.catalog import InvalidJourneys
+    from language.validate import InvalidJourneys
+    from processes.commands import run_loyalty_now
 
     try:
-        result = asyncio.run(run_now(journeys_dir))
+        result = asyncio.run(run_loyalty_now(load_settings(), journeys_dir))
     except InvalidJourneys as err:
         errors.print(f"[red]error:[/red] {escape(str(err))}")
         raise typer.Exit(1) from None

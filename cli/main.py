@@ -22,30 +22,50 @@ def _register_commands() -> None:
 
     for name in ("cli.authoring", "cli.sms", "cli.runtime", "cli.schedules", "cli.segments", "cli.loyalty",
                  "cli.importing"):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name != name:
-                raise
-            continue
-        module.register(app)
+        importlib.import_module(name).register(app)
 
 
 _register_commands()
 
 
-def run() -> None:
+def explain(err: BaseException) -> str | None:
+    """A one-line message for an error the user can fix (configuration, a journeys
+    directory, an unreachable server); None for a bug, which keeps its traceback."""
+    from pydantic import ValidationError
+
+    from language.validate import InvalidJourneys
+    from processes.dev import DevError
+    from processes.senders import SenderConfigError
+
+    if isinstance(err, ValidationError) and err.title == "ServiceSettings":
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
+        return f"the environment is not valid: {problems}"
+    if isinstance(err, InvalidJourneys | DevError | SenderConfigError):
+        return str(err)
+    if isinstance(err, RuntimeError) and "client connect" in str(err).lower():
+        return (f"cannot reach the Temporal server ({err}): start `journeys dev`, or set TEMPORAL_ADDRESS "
+                "to a running server")
+    if isinstance(err, OSError) and err.filename:
+        return f"{err.strerror or err}: {err.filename}"
+    return None
+
+
+def run(args: list[str] | None = None) -> None:
     """Entry point: leave through os._exit so the Temporal SDK cannot abort at exit
     (sdk-python issue #300) and the exit code is always the command's own."""
     code = 0
     try:
-        app()  # standalone mode: usage errors are printed and become exit code 2
+        app(args=args)  # standalone mode: usage errors are printed and become exit code 2
     except SystemExit as err:
         code = err.code if isinstance(err.code, int) else (0 if err.code is None else 1)
-    except Exception:
-        import traceback
+    except Exception as err:
+        message = explain(err)
+        if message is None:
+            import traceback
 
-        traceback.print_exc()
+            traceback.print_exc()
+        else:
+            print(f"error: {message}", file=sys.stderr)
         code = 1
     sys.stdout.flush()
     sys.stderr.flush()

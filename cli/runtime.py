@@ -13,6 +13,8 @@ from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from cli.settings import load_settings
+
 console = Console()
 errors = Console(stderr=True)
 
@@ -42,9 +44,9 @@ def simulate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object")] = False,
 ) -> None:
     """Run one customer through a journey on the time-skipping server and print the timeline."""
-    from engine.simulate import SimulationError, parse_customer
-    from engine.simulate import simulate as run_simulation
-    from language.catalog import InvalidJourneys
+    from language.validate import InvalidJourneys
+    from processes.simulate import SimulationError, parse_customer
+    from processes.simulate import simulate as run_simulation
 
     if start is not None and start.tzinfo is None:
         raise typer.BadParameter("give a time zone, e.g. 2026-01-05T09:00:00Z", param_hint="--start")
@@ -84,10 +86,10 @@ def event(
     journeys_dir: Annotated[Path | None, typer.Option("--journeys", help="Journeys directory")] = None,
 ) -> None:
     """Send an event through the engine: store it, signal running journeys, start triggered ones."""
-    from engine.commands import send_event
+    from processes.commands import send_event
 
     try:
-        result = asyncio.run(send_event(type, customer, _properties(prop or []), event_id=event_id,
+        result = asyncio.run(send_event(load_settings(), type, customer, _properties(prop or []), event_id=event_id,
                                         journeys_dir=journeys_dir))
     except ValidationError as err:
         first = err.errors()[0]
@@ -113,10 +115,10 @@ def customer(
     journeys_dir: Annotated[Path | None, typer.Option("--journeys", help="Journeys directory")] = None,
 ) -> None:
     """Create or update a customer profile (an opt-in fires `opted_in`, which starts journeys)."""
-    from engine.commands import set_customer
-    from engine.profiles import ConsentError, ProfileChange
-    from engine.validation import CustomerId
+    from core.intake.profiles import ConsentError, ProfileChange
+    from core.validation import CustomerId
     from messaging.phone import InvalidPhoneNumber
+    from processes.commands import set_customer
 
     try:
         TypeAdapter(CustomerId).validate_python(customer_id)
@@ -127,7 +129,7 @@ def customer(
     change = ProfileChange(phone=phone, first_name=first_name, last_name=last_name, email=email, locale=locale,
                            timezone=timezone, consent=consent, consent_source="cli", consent_text=consent_text)
     try:
-        consent_status = asyncio.run(set_customer(customer_id, change, journeys_dir=journeys_dir))
+        consent_status = asyncio.run(set_customer(load_settings(), customer_id, change, journeys_dir=journeys_dir))
     except InvalidPhoneNumber as err:
         raise typer.BadParameter(str(err), param_hint="--phone") from None
     except ConsentError as err:
@@ -144,11 +146,11 @@ def inbound(
     journeys_dir: Annotated[Path | None, typer.Option("--journeys", help="Journeys directory")] = None,
 ) -> None:
     """Play an inbound SMS through the same path as Twilio's webhook (for local runs)."""
-    from engine.commands import receive_sms
     from messaging.phone import InvalidPhoneNumber
+    from processes.commands import receive_sms
 
     try:
-        result = asyncio.run(receive_sms(phone, text, journeys_dir=journeys_dir))
+        result = asyncio.run(receive_sms(load_settings(), phone, text, journeys_dir=journeys_dir))
     except InvalidPhoneNumber as err:
         raise typer.BadParameter(str(err), param_hint="PHONE") from None
     what = result.keyword.replace("_", "-") if result.keyword else "a reply"
@@ -161,14 +163,13 @@ def twilio_signature(
     params: Annotated[list[str] | None, typer.Argument(help="Form fields, key=value")] = None,
 ) -> None:
     """Print the X-Twilio-Signature for a webhook call (TWILIO_AUTH_TOKEN; `journeys dev`'s by default)."""
-    import os
-
     from twilio.request_validator import RequestValidator
 
-    from engine.dev import DEV_TWILIO_TOKEN
+    from processes.dev import DEV_TWILIO_TOKEN
 
     form = {key: value for key, _, value in (pair.partition("=") for pair in params or [])}
-    print(RequestValidator(os.environ.get("TWILIO_AUTH_TOKEN", DEV_TWILIO_TOKEN)).compute_signature(url, form))
+    token = load_settings().secret("twilio_auth_token") or DEV_TWILIO_TOKEN
+    print(RequestValidator(token).compute_signature(url, form))
 
 
 def enroll(
@@ -177,10 +178,10 @@ def enroll(
     journeys_dir: Annotated[Path | None, typer.Option("--journeys", help="Journeys directory")] = None,
 ) -> None:
     """Enter a customer into a journey now (audience and reentry rules still apply)."""
-    from engine.commands import enroll as run_enroll
+    from processes.commands import enroll as run_enroll
 
     try:
-        started = asyncio.run(run_enroll(journey, customer, journeys_dir=journeys_dir))
+        started = asyncio.run(run_enroll(load_settings(), journey, customer, journeys_dir=journeys_dir))
     except KeyError as err:
         raise typer.BadParameter(str(err.args[0]), param_hint="JOURNEY") from None
     except ValueError as err:
@@ -195,10 +196,11 @@ def worker() -> None:
     """Run the journey workers against TEMPORAL_ADDRESS (default localhost:7233)."""
     import logging
 
-    from worker import run_worker
+    from processes.worker import run_worker
 
+    settings = load_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(run_worker())
+    asyncio.run(run_worker(settings))
 
 
 def api(
@@ -206,12 +208,9 @@ def api(
     port: Annotated[int, typer.Option(help="Port")] = 8000,
 ) -> None:
     """Run the HTTP service (events, customers, Twilio webhooks, tracked links, metrics)."""
-    import uvicorn
+    from processes.http import serve
 
-    from api.app import create_app
-    from api.services import Services
-
-    uvicorn.run(create_app(Services.from_env), host=host, port=port, log_level="info")
+    serve(load_settings(), host, port)
 
 
 def dev(
@@ -219,9 +218,9 @@ def dev(
     journeys_dir: Annotated[Path, typer.Option("--journeys", help="Journeys directory")] = Path("journeys"),
 ) -> None:
     """Everything locally: Temporal dev server with Web UI, worker, HTTP API, embedded database."""
-    from engine.dev import run_dev
+    from processes.dev import run_dev
 
-    raise typer.Exit(asyncio.run(run_dev(data_dir, journeys_dir)))
+    raise typer.Exit(asyncio.run(run_dev(load_settings(), data_dir, journeys_dir)))
 
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -230,20 +229,20 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply schema migrations to JOURNEYS_DATABASE_URL (default: the embedded SQLite file)."""
-    from store.db import database_url, make_engine
-    from store.migrate import upgrade
+    from processes.wiring import open_migrated_database
 
-    upgrade(make_engine())
-    console.print(f"database at {database_url().split('@')[-1]} is up to date")
+    settings = load_settings()
+    open_migrated_database(settings).dispose()
+    console.print(f"database at {settings.database_url.split('@')[-1]} is up to date")
 
 
 @db_app.command("revision")
 def db_revision(message: Annotated[str, typer.Argument(help="What the migration does")]) -> None:
     """For developers: write a new migration from the difference between the models and the database."""
-    from store.db import make_engine
+    from store.db import open_database
     from store.migrate import autogenerate
 
-    autogenerate(make_engine(), message)
+    autogenerate(open_database(load_settings().database_url), message)
 
 
 def register(app: typer.Typer) -> None:

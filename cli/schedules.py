@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli.settings import load_settings
+
 console = Console()
 app = typer.Typer(help="Time-based journeys, segment refresh and other schedules.", invoke_without_command=True)
 
@@ -21,9 +23,9 @@ def list_schedules(ctx: typer.Context) -> None:
         return
 
     async def fetch() -> list[tuple[str, str, str, str]]:
-        from engine.temporal import connect
+        from processes.temporal import connect
 
-        client = await connect()
+        client = await connect(load_settings())
         rows = []
         async for listed in await client.list_schedules():
             description = await client.get_schedule_handle(listed.id).describe()
@@ -42,9 +44,9 @@ def list_schedules(ctx: typer.Context) -> None:
 
 def _act(schedule_id: str, action: str) -> None:
     async def run() -> None:
-        from engine.temporal import connect
+        from processes.temporal import connect
 
-        handle = (await connect()).get_schedule_handle(schedule_id)
+        handle = (await connect(load_settings())).get_schedule_handle(schedule_id)
         if action == "pause":
             await handle.pause(note="paused with journeys schedules pause")
         elif action == "unpause":

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,6 +12,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from cli.settings import load_settings
 
 console = Console()
 errors = Console(stderr=True)
@@ -26,10 +27,10 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON")
 
 
 def _catalog(journeys_dir: Path | None) -> Any:
-    from language.catalog import InvalidJourneys, load_catalog
+    from language.validate import InvalidJourneys, load_catalog
 
     try:
-        return load_catalog(journeys_dir or Path(os.environ.get("JOURNEYS_DIR", "journeys")))
+        return load_catalog(journeys_dir or load_settings().journeys_dir)
     except InvalidJourneys as err:
         errors.print(f"[red]error:[/red] {err}", markup=True, highlight=False)
         raise typer.Exit(1) from None
@@ -44,14 +45,15 @@ def list_segments(ctx: typer.Context, journeys_dir: JourneysDir = None, as_json:
     """List each segment: rule or manual, its size, and when it was last refreshed."""
     if ctx.invoked_subcommand is not None:
         return
-    from engine.segments import overview
-    from store.db import make_engine
-    from store.migrate import upgrade
+    from core.segments.refresh import overview
+    from processes.wiring import open_migrated_database
 
     catalog = _catalog(journeys_dir)
-    engine = make_engine()
-    upgrade(engine)
-    rows = overview(catalog, engine)
+    db = open_migrated_database(load_settings())
+    try:
+        rows = overview(catalog, db)
+    finally:
+        db.dispose()
     if as_json:
         print(json.dumps([asdict(row) for row in rows], indent=2, default=str))
         return
@@ -79,18 +81,12 @@ def refresh_segments(
     as_json: AsJson = False,
 ) -> None:
     """Refresh rule segments now; who entered and left is announced, starting their journeys."""
-    from engine import segments
-    from engine.commands import wire
+    from core.segments import refresh as segments
+    from processes.commands import refresh_segments as run_refresh
 
     _catalog(journeys_dir)  # a clean error for an invalid directory, before connecting
-
-    async def run() -> Any:
-        router = (await wire(journeys_dir)).router
-        return await segments.refresh(router.catalog, router.engine, router, segments=names or None,
-                                      announce=not no_events)
-
     try:
-        report = asyncio.run(run())
+        report = asyncio.run(run_refresh(load_settings(), names, announce=not no_events, journeys_dir=journeys_dir))
     except segments.SegmentError as err:
         raise typer.BadParameter(str(err), param_hint="NAME") from None
     if as_json:

@@ -1,7 +1,6 @@
 """A loaded, validated journeys directory: the configuration plus every journey, pinned.
 
-``load_catalog`` is the only way journeys go live: the worker, the CLI and the API
-all call it, and it refuses a directory with any error in it.
+``language.validate.load_catalog`` is the only way to get one that goes live.
 """
 
 from __future__ import annotations
@@ -44,23 +43,3 @@ class Catalog:
         except KeyError:
             known = ", ".join(sorted(self.journeys)) or "none"
             raise KeyError(f"no journey {journey_id!r} (known: {known})") from None
-
-
-class InvalidJourneys(Exception):
-    """Raised when a journeys directory has errors; ``problems`` lists each one."""
-
-    def __init__(self, problems: list) -> None:
-        self.problems = problems
-        lines = "\n".join(str(p) for p in problems[:20])
-        more = f"\n... and {len(problems) - 20} more" if len(problems) > 20 else ""
-        super().__init__(f"{len(problems)} problem(s) in the journeys:\n{lines}{more}")
-
-
-def load_catalog(config_dir: str | Path, journey_paths: list[Path] | None = None) -> Catalog:
-    """Load and validate a journeys directory; raise InvalidJourneys on any error."""
-    from language.validate import validate_directory
-
-    report = validate_directory(Path(config_dir), journey_paths)
-    if report.errors:
-        raise InvalidJourneys(report.errors)
-    return report.catalog

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from messaging.encoding import analyze
+
 MAX_SEGMENTS = 2
 _PLACEHOLDER = re.compile(r"\{\{.*?\}\}", re.DOTALL)
 _TAG = re.compile(r"\{%.*?%\}|\{#.*?#\}", re.DOTALL)
@@ -33,10 +35,6 @@ def representative(text: str, links_base_url: str) -> str:
 
 def length_warning(text: str, links_base_url: str) -> str | None:
     """A warning when ``text`` may exceed two segments, else None."""
-    try:
-        from messaging.encoding import analyze
-    except ImportError:  # the encoder is optional for validation: no estimate without it
-        return None
     info = analyze(representative(text, links_base_url))
     if info.segments <= MAX_SEGMENTS:
         return None

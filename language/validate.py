@@ -2,7 +2,8 @@
 
 ``validate_directory`` reports every problem it finds (not just the first) and returns a
 catalog holding only the journeys without errors. ``load_catalog`` builds on it and
-refuses a directory with any error in it.
+refuses a directory with any error in it: it is the only way journeys go live (the
+worker, the CLI and the API all call it).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from language.configuration import CONFIG_FILES, load_configuration
 from language.loader import load_file
 from language.problems import Problem, Severity
 
-__all__ = ["Problem", "Severity", "ValidationReport", "journey_files", "validate_directory"]
+__all__ = ["InvalidJourneys", "Problem", "Severity", "ValidationReport", "journey_files", "load_catalog",
+           "validate_directory"]
 
 JOURNEY_SUFFIXES = (".yaml", ".yml")
 
@@ -101,3 +103,21 @@ def journey_files(config_dir: Path, journey_paths: list[Path] | None) -> tuple[l
 
 def _is_journey(path: Path) -> bool:
     return path.is_file() and path.suffix in JOURNEY_SUFFIXES and path.name not in CONFIG_FILES
+
+
+class InvalidJourneys(Exception):
+    """Raised when a journeys directory has errors; ``problems`` lists each one."""
+
+    def __init__(self, problems: list) -> None:
+        self.problems = problems
+        lines = "\n".join(str(p) for p in problems[:20])
+        more = f"\n... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        super().__init__(f"{len(problems)} problem(s) in the journeys:\n{lines}{more}")
+
+
+def load_catalog(config_dir: str | Path, journey_paths: list[Path] | None = None) -> Catalog:
+    """Load and validate a journeys directory; raise InvalidJourneys on any error."""
+    report = validate_directory(Path(config_dir), journey_paths)
+    if report.errors:
+        raise InvalidJourneys(report.errors)
+    return report.catalog

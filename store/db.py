@@ -1,8 +1,7 @@
-"""Database engines and sessions: SQLite embedded by default, PostgreSQL in production."""
+"""The database handle and its sessions: SQLite embedded by default, PostgreSQL in production."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,9 +12,9 @@ from sqlmodel import Session, create_engine
 
 DEFAULT_URL = "sqlite:///.data/journeys.db"
 
-
-def database_url() -> str:
-    return os.environ.get("JOURNEYS_DATABASE_URL", DEFAULT_URL)
+# The handle every layer passes around: a SQLAlchemy Engine (a connection pool, not
+# a connection), named for what it is to the rest of the code.
+Database = Engine
 
 
 def normalize_url(url: str) -> str:
@@ -26,16 +25,16 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str | None = None) -> Engine:
-    url = normalize_url(url or database_url())
+def open_database(url: str = DEFAULT_URL) -> Database:
+    url = normalize_url(url)
     if url.startswith("sqlite"):
-        return _sqlite_engine(url)
+        return _sqlite_database(url)
     # Enough connections for every thread that may hold one (16 activity threads plus the
     # 32 the async activities use): a pool smaller than that makes threads queue for it.
     return create_engine(url, pool_pre_ping=True, pool_size=16, max_overflow=40, hide_parameters=True)
 
 
-def _sqlite_engine(url: str) -> Engine:
+def _sqlite_database(url: str) -> Database:
     path = url.split(":///", 1)[-1]
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -46,10 +45,10 @@ def _sqlite_engine(url: str) -> Engine:
     # up to busy_timeout), and only read-only sessions begin deferred.
     # hide_parameters: a database error must not copy phone numbers or message bodies
     # into logs or Temporal's failure messages.
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None},
+    db = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None},
                            hide_parameters=True, pool_size=16, max_overflow=40)
 
-    @event.listens_for(engine, "connect")
+    @event.listens_for(db, "connect")
     def _pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -58,16 +57,16 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
-    @event.listens_for(engine, "begin")
+    @event.listens_for(db, "begin")
     def _begin(connection) -> None:  # type: ignore[no-untyped-def]
         readonly = connection.get_execution_options().get("readonly", False)
         connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
-    return engine
+    return db
 
 
 @contextmanager
-def session_scope(engine: Engine, *, readonly: bool = False) -> Iterator[Session]:
+def session_scope(db: Database, *, readonly: bool = False) -> Iterator[Session]:
     """A unit of work: commits on success, rolls back on error.
 
     Read-then-write sections that must not interleave with a concurrent writer
@@ -75,7 +74,7 @@ def session_scope(engine: Engine, *, readonly: bool = False) -> Iterator[Session
     PostgreSQL; on SQLite every writing transaction is serialized anyway.
     ``readonly`` sessions may run alongside writers (SQLite: a deferred BEGIN).
     """
-    bind = engine.execution_options(readonly=True) if readonly else engine
+    bind = db.execution_options(readonly=True) if readonly else db
     with Session(bind, expire_on_commit=False) as session:
         try:
             yield session
@@ -85,8 +84,8 @@ def session_scope(engine: Engine, *, readonly: bool = False) -> Iterator[Session
             raise
 
 
-def is_postgres(engine: Engine) -> bool:
-    return engine.dialect.name == "postgresql"
+def is_postgres(db: Database) -> bool:
+    return db.dialect.name == "postgresql"
 
 
 def insert_ignoring_duplicates(session: Session, table: type, values: dict) -> None:

@@ -7,22 +7,23 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import Engine
+
+from store.db import Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def alembic_config(engine: Engine) -> Config:
+def alembic_config(db: Database) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["engine"] = engine
+    config.attributes["db"] = db
     return config
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    command.upgrade(alembic_config(engine), revision)
+def upgrade(db: Database, revision: str = "head") -> None:
+    command.upgrade(alembic_config(db), revision)
 
 
-def autogenerate(engine: Engine, message: str) -> None:
+def autogenerate(db: Database, message: str) -> None:
     """Developer helper: write a new revision from the difference with the models."""
-    command.revision(alembic_config(engine), message=message, autogenerate=True)
+    command.revision(alembic_config(db), message=message, autogenerate=True)

@@ -17,8 +17,8 @@ from sqlmodel import SQLModel
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from engine.temporal import quiet_runtime, register_search_attributes
-from store.db import make_engine
+from processes.temporal import quiet_runtime, register_search_attributes
+from store.db import open_database
 from store.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,9 +30,9 @@ POSTGRES_ADMIN_URL = os.environ.get("JOURNEYS_TEST_POSTGRES", "postgresql://post
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("db") / "template.db"
-    engine = make_engine(f"sqlite:///{path}")
-    upgrade(engine)
-    engine.dispose()
+    db = open_database(f"sqlite:///{path}")
+    upgrade(db)
+    db.dispose()
     return path
 
 
@@ -44,9 +44,9 @@ def postgres_url() -> Iterator[str]:
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
+    db = open_database(url)
+    upgrade(db)
+    db.dispose()
     yield url
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -58,14 +58,14 @@ def db(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) ->
     if request.param == "sqlite":
         path = tmp_path / "journeys.db"
         shutil.copy(sqlite_template, path)
-        engine = make_engine(f"sqlite:///{path}")
+        db = open_database(f"sqlite:///{path}")
     else:
-        engine = make_engine(request.getfixturevalue("postgres_url"))
+        db = open_database(request.getfixturevalue("postgres_url"))
         tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
-        with engine.begin() as connection:
+        with db.begin() as connection:
             connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    yield engine
-    engine.dispose()
+    yield db
+    db.dispose()
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def simulation(env: WorkflowEnvironment, db: Engine, sender):  # type: ignore[no
     """A factory: `async with simulation(catalog) as run:` gives a tests.runtime.support.Run."""
     from contextlib import asynccontextmanager
 
-    from engine.simulate import Simulation
+    from processes.simulate import Simulation
     from tests.runtime.support import MONDAY_3PM, Run
 
     @asynccontextmanager

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 from language.catalog import PinnedJourney
 
@@ -22,6 +23,20 @@ SEARCH_ATTRIBUTES = {
     "JourneyStep": "Keyword",
     "JourneyOutcome": "Keyword",
 }
+
+
+JOURNEY_ID = SearchAttributeKey.for_keyword("JourneyId")
+JOURNEY_VERSION = SearchAttributeKey.for_keyword("JourneyVersion")
+CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
+
+
+def start_attributes(journey_id: str, version: str, customer_id: str) -> TypedSearchAttributes:
+    """The search attributes a journey run starts with (ids only)."""
+    return TypedSearchAttributes([
+        SearchAttributePair(JOURNEY_ID, journey_id),
+        SearchAttributePair(JOURNEY_VERSION, version),
+        SearchAttributePair(CUSTOMER_ID, customer_id),
+    ])
 
 
 def workflow_id(journey_id: str, customer_id: str) -> str:

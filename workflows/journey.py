@@ -17,16 +17,9 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
 
 with workflow.unsafe.imports_passed_through():
-    from activities.contracts import (
-        EventMatch,
-        Facts,
-        FinishInput,
-        InspectEventInput,
-        ProgressInput,
-        RunRef,
-    )
     from language.models import Expect, Journey, StepBase, step_kind
     from workflows import activity_names as names
+    from workflows.contracts import EventMatch, Facts, FinishInput, InspectEventInput, ProgressInput, RunRef
     from workflows.io import (
         EVENT_SIGNAL,
         STATUS_QUERY,
@@ -38,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
     )
     from workflows.steps import HANDLERS
+    from workflows.steps.base import JourneyEnded, Listener
 
 STEP_ATTRIBUTE = SearchAttributeKey.for_keyword("JourneyStep")
 OUTCOME_ATTRIBUTE = SearchAttributeKey.for_keyword("JourneyOutcome")
@@ -45,26 +39,6 @@ OUTCOME_ATTRIBUTE = SearchAttributeKey.for_keyword("JourneyOutcome")
 LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30),
                           non_retryable_error_types=["UnknownCustomer"])
 MAX_SEEN_EVENT_IDS = 500
-
-
-class JourneyEnded(Exception):
-    """Raised to leave the journey from anywhere: an `exit` step or an `exit_on` event."""
-
-    def __init__(self, outcome: str) -> None:
-        super().__init__(outcome)
-        self.outcome = outcome
-
-
-class Listener:
-    """What the run is waiting for right now (a `wait_for` event, or an `ask` reply)."""
-
-    def __init__(self, event_type: str, where: str | None = None, expect: Expect | None = None,
-                 reply_step: str | None = None) -> None:
-        self.event_type = event_type
-        self.where = where
-        self.expect = expect
-        self.reply_step = reply_step
-        self.matches: list[EventMatch] = []
 
 
 @workflow.defn(name=WORKFLOW_NAME)

@@ -12,9 +12,10 @@ from pydantic import AfterValidator, BaseModel, Field, model_validator
 from sqlmodel import col, select
 
 from api.deps import ServicesDep, require_token
-from engine.customers import customer_view, utcnow
-from engine.profiles import ConsentError, ProfileChange, give_consent, upsert_customer
-from engine.validation import no_nul, opaque_customer_id, require_timezone
+from core.clock import utcnow
+from core.customers.records import customer_view
+from core.intake.profiles import ConsentError, ProfileChange, give_consent, upsert_customer
+from core.validation import no_nul, opaque_customer_id, require_timezone
 from messaging.phone import InvalidPhoneNumber
 from store.db import session_scope
 from store.tables import ConsentRecord, Customer, Enrollment
@@ -100,9 +101,9 @@ class ConsentOut(BaseModel):
     sms_consent: str
 
 
-def _profile(engine: Any, customer_id: str) -> CustomerOut:
+def _profile(db: Any, customer_id: str) -> CustomerOut:
     now = utcnow()
-    with session_scope(engine, readonly=True) as session:
+    with session_scope(db, readonly=True) as session:
         customer = session.get(Customer, customer_id)
         if customer is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no customer {customer_id!r}")
@@ -133,13 +134,13 @@ async def put_customer(customer_id: CustomerIdPath, body: CustomerIn, svc: Servi
     except InvalidPhoneNumber as err:
         raise RequestValidationError([{"type": "value_error", "loc": ("body", "phone"), "msg": str(err),
                                        "input": body.phone}]) from None
-    return _profile(svc.engine, customer_id)
+    return _profile(svc.db, customer_id)
 
 
 @router.get("/{customer_id}", response_model=CustomerOut)
 async def get_customer(customer_id: CustomerIdPath, svc: ServicesDep) -> CustomerOut:
     """The profile with consent and its evidence, points, tier, segments and active journeys."""
-    return _profile(svc.engine, customer_id)
+    return _profile(svc.db, customer_id)
 
 
 @router.post("/{customer_id}/consent", response_model=ConsentOut)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from api.deps import ServicesDep, require_token
 from api.metrics import EVENT_SECONDS, EVENTS_RECEIVED, event_type_label
-from engine.events import EventIn
+from core.event import EventIn
 
 router = APIRouter(tags=["events"], dependencies=[Depends(require_token)])
 

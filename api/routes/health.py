@@ -19,7 +19,7 @@ async def healthz(svc: ServicesDep) -> JSONResponse:
     """200 when the database and Temporal answer; 503 otherwise (with which one failed)."""
     checks: dict[str, str] = {}
     try:
-        with session_scope(svc.engine, readonly=True) as session:
+        with session_scope(svc.db, readonly=True) as session:
             session.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception as err:  # a health check reports, it does not raise

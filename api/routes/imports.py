@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
 from api.deps import ServicesDep, require_token
-from engine.importing import ImportFileError, ImportReport, ImportStopped, csv_rows, decode, import_customers
+from core.intake.importing import ImportFileError, ImportReport, ImportStopped, csv_rows, decode, import_customers
 
 router = APIRouter(prefix="/customers", tags=["customers"], dependencies=[Depends(require_token)])
 

@@ -7,8 +7,8 @@ from fastapi import APIRouter, Path
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import ServicesDep
-from engine.customers import utcnow
-from engine.links import record_click
+from core.clock import utcnow
+from core.sms.links import record_click
 
 router = APIRouter(tags=["links"])
 

@@ -10,8 +10,9 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 
 from api.deps import ServicesDep, require_token
-from engine.customers import UnknownCustomer, utcnow
-from engine.loyalty import load_account
+from core.clock import utcnow
+from core.customers.records import UnknownCustomer
+from core.loyalty.ledger import load_account
 
 router = APIRouter(prefix="/customers", tags=["loyalty"], dependencies=[Depends(require_token)])
 
@@ -53,7 +54,7 @@ async def get_points(customer_id: CustomerIdPath, svc: ServicesDep,
     """The customer's points: balance, tier, 12-month earnings, next expiry, referral
     code and the ledger history (newest first)."""
     try:
-        account = await asyncio.to_thread(load_account, svc.engine, customer_id, svc.catalog.loyalty, utcnow(),
+        account = await asyncio.to_thread(load_account, svc.db, customer_id, svc.catalog.loyalty, utcnow(),
                                           default_timezone=svc.catalog.settings.default_timezone, limit=limit)
     except UnknownCustomer:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no customer {customer_id!r}") from None

@@ -18,7 +18,7 @@ from sqlmodel import select
 from api.deps import ServicesDep, require_token
 from api.routes.customers import CustomerIdPath
 from api.services import Services
-from engine import segments
+from core.segments import refresh as segments
 from store.db import session_scope
 from store.tables import Customer, SegmentMembership
 
@@ -41,8 +41,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _customer_segments(engine: Any, customer_id: str) -> list[str] | None:
-    with session_scope(engine, readonly=True) as session:
+def _customer_segments(db: Any, customer_id: str) -> list[str] | None:
+    with session_scope(db, readonly=True) as session:
         if session.get(Customer, customer_id) is None:
             return None
         return sorted(session.exec(select(SegmentMembership.segment)
@@ -56,12 +56,12 @@ async def _change(svc: Services, customer_id: str, segment: str, *, member: bool
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(err)) from None
     except PermissionError as err:
         raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from None
-    if await asyncio.to_thread(_customer_segments, svc.engine, customer_id) is None:
+    if await asyncio.to_thread(_customer_segments, svc.db, customer_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no customer {customer_id!r}")
     change = await segments.change_memberships(
         svc.router, customer_id, add=[segment] if member else [], remove=[] if member else [segment],
         key=f"api:{uuid.uuid4().hex}", remember=False, source="api")
-    now_in = await asyncio.to_thread(_customer_segments, svc.engine, customer_id) or []
+    now_in = await asyncio.to_thread(_customer_segments, svc.db, customer_id) or []
     return MembershipOut(customer_id=customer_id, segment=segment, member=member,
                          changed=bool(change.added or change.removed), segments=now_in)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Response
 
 from api.deps import ServicesDep, TwilioForm
-from engine.customers import utcnow
-from engine.receipts import apply_receipt
+from core.clock import utcnow
+from core.sms.receipts import apply_receipt
 from messaging.phone import InvalidPhoneNumber, to_e164
 
 router = APIRouter(prefix="/twilio", tags=["twilio"])

@@ -13,7 +13,6 @@ from messaging.senders.base import (
     RetryableProviderError,
     SmsSender,
     classify,
-    sender_from_env,
 )
 
 __all__ = [
@@ -29,5 +28,4 @@ __all__ = [
     "RetryableProviderError",
     "SmsSender",
     "classify",
-    "sender_from_env",
 ]

@@ -6,13 +6,8 @@ caller, through the class of the error it raises, whether sending again is safe.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
-
-if TYPE_CHECKING:
-    from language.config import Settings
+from typing import Protocol
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,11 +63,10 @@ class AmbiguousProviderError(ProviderError):
     """The request may have created a message: the caller must NOT send again."""
 
 
-# The one classification table. Source: shared/spec/engineering-notes.md, "Twilio, the
-# real client, offline": message create has no idempotency key, so only 20429 and
-# connection errors (nothing reached Twilio) are retried; 21211, 21614, 21612, 21408,
-# 21610, 21606 and 20003 are permanent. The notes make no promise for 5xx, so a 5xx
-# may have created the message and is ambiguous.
+# The one classification table (codes from Twilio's error and warning dictionary).
+# Message create has no idempotency key, so only 20429 and connection errors (nothing
+# reached Twilio) are retried; 21211, 21614, 21612, 21408, 21610, 21606 and 20003 are
+# permanent. Twilio makes no promise for a 5xx, so it may have created the message.
 RETRYABLE_CODES = frozenset({"20429"})
 PERMANENT_CODES = frozenset({"21211", "21614", "21612", "21408", "21610", "21606", "20003"})
 # Permanent codes that say something about the recipient (for suppressions):
@@ -87,35 +81,3 @@ def classify(http_status: int | None, code: str | None) -> type[ProviderError]:
     if code in PERMANENT_CODES or (http_status is not None and 400 <= http_status < 500):
         return PermanentProviderError
     return AmbiguousProviderError
-
-
-def sender_from_env(settings: Settings, environ: Mapping[str, str] | None = None) -> SmsSender:
-    """The sender chosen by JOURNEYS_SMS_SENDER (console, the default, or twilio)."""
-    env = os.environ if environ is None else environ
-    kind = env.get("JOURNEYS_SMS_SENDER", "console").strip().lower() or "console"
-    # Imported here: base must not import its implementations (nor load the Twilio SDK).
-    if kind == "console":
-        from messaging.senders.console import ConsoleSender
-
-        return ConsoleSender()
-    if kind != "twilio":
-        raise ValueError(f"JOURNEYS_SMS_SENDER must be 'console' or 'twilio', not {kind!r}")
-    missing = [name for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not env.get(name)]
-    if missing:
-        raise ValueError(f"JOURNEYS_SMS_SENDER=twilio needs {' and '.join(missing)}")
-    if not (settings.sender.messaging_service_sid or settings.sender.from_):
-        raise ValueError("settings.yaml: sender needs messaging_service_sid or from")
-    try:
-        timeout = float(env.get("TWILIO_HTTP_TIMEOUT") or 10)
-    except ValueError:
-        raise ValueError("TWILIO_HTTP_TIMEOUT must be a number of seconds") from None
-    from messaging.senders.twilio import TwilioSender
-
-    return TwilioSender(
-        env["TWILIO_ACCOUNT_SID"],
-        env["TWILIO_AUTH_TOKEN"],
-        messaging_service_sid=settings.sender.messaging_service_sid,
-        from_number=settings.sender.from_,
-        base_url=env.get("TWILIO_API_BASE_URL") or None,
-        timeout=timeout,
-    )

@@ -1,13 +1,13 @@
-"""Alembic environment: the engine comes from store.migrate, the models from store.tables."""
+"""Alembic environment: the database handle comes from store.migrate, the models from store.tables."""
 
 from alembic import context
 from sqlmodel import SQLModel
 
 import store.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
-engine = context.config.attributes["engine"]
+db = context.config.attributes["db"]
 
-with engine.connect() as connection:
+with db.connect() as connection:
     context.configure(
         connection=connection,
         target_metadata=SQLModel.metadata,

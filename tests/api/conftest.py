@@ -14,7 +14,7 @@ from twilio.request_validator import RequestValidator
 
 from api.app import create_app
 from api.services import Services
-from engine.simulate import CustomerSpec
+from processes.simulate import CustomerSpec
 from tests.runtime.support import CountingSender, Run, write_journeys
 
 TOKEN = "test-token"
@@ -81,7 +81,7 @@ class Api:
 
 @pytest.fixture
 async def api(tmp_path: Path, env, db) -> AsyncIterator[Api]:  # type: ignore[no-untyped-def]
-    from engine.simulate import Simulation
+    from processes.simulate import Simulation
 
     catalog = write_journeys(tmp_path / "journeys", {"survey": ASK_AND_CLICK, "welcome": WELCOME},
                              settings=API_SETTINGS)

@@ -11,14 +11,14 @@ from tests.api.conftest import AUTH, Api, eventually
 
 
 def _customer(api: Api, customer_id: str = "c1") -> Customer:
-    with session_scope(api.run.sim.engine) as session:
+    with session_scope(api.run.sim.db) as session:
         found = session.get(Customer, customer_id)
         assert found is not None
         return found
 
 
 def _events(api: Api, event_type: str) -> list[Event]:
-    with session_scope(api.run.sim.engine) as session:
+    with session_scope(api.run.sim.db) as session:
         return list(session.exec(select(Event).where(Event.type == event_type)).all())
 
 
@@ -133,9 +133,9 @@ async def test_stop_from_an_unknown_number_is_answered_and_remembered(api: Api) 
     await api.http.put("/customers/c5", json={"phone": "+12015550199"}, headers=AUTH)
     # The suppression outlives the unknown: a customer who later gets this number is not
     # texted on it.
-    from engine.sending_rules import phone as phone_rule
+    from core.sms.rules import phone as phone_rule
 
-    with session_scope(api.run.sim.engine) as session:
+    with session_scope(api.run.sim.db) as session:
         customer = session.get(Customer, "c5")
         assert customer is not None
         assert phone_rule(session, customer).skip == "opted_out"
@@ -154,7 +154,7 @@ async def test_a_reply_reaches_the_ask_and_a_click_reaches_clicked(api: Api) -> 
     await api.twilio("/twilio/inbound", {"From": "+12015550123", "Body": "9", "MessageSid": "SMr"})
 
     def review_link() -> Link | None:
-        with session_scope(api.run.sim.engine) as session:
+        with session_scope(api.run.sim.db) as session:
             return session.exec(select(Link).where(Link.step_id == "review")).first()
 
     link = await eventually(review_link)
@@ -203,8 +203,8 @@ async def test_receipt_errors_opt_out_or_retire_the_number(api: Api) -> None:
 
 async def test_a_late_receipt_confirms_an_unconfirmed_message(api: Api) -> None:
     await api.customer("c1", phone="+12015550123")
-    with session_scope(api.run.sim.engine) as session:
-        from engine.customers import utcnow
+    with session_scope(api.run.sim.db) as session:
+        from core.clock import utcnow
 
         session.add(Message(id="0123456789abcdef0123456789abcdef", key="k-1", customer_id="c1", status="unconfirmed", created_at=utcnow()))
     response = await api.twilio("/twilio/status?m=0123456789abcdef0123456789abcdef", {"MessageSid": "SMlate", "MessageStatus": "delivered"})

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.dev import start_dev_server, wait_for_server
+from processes.dev import start_dev_server, wait_for_server
 
 
 def free_port() -> int:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from engine.runtime import build_workers
-from engine.temporal import connect
-from language.catalog import load_catalog
-from store.db import make_engine, session_scope
+from language.validate import load_catalog
+from processes.temporal import connect_to
+from processes.workers import build_workers
+from store.db import open_database, session_scope
 from store.migrate import upgrade
 from store.tables import ConsentRecord, Enrollment, Message
 from tests.e2e.conftest import journeys_copy
@@ -41,11 +41,11 @@ async def test_opt_in_from_the_cli_starts_welcome_and_sends(tmp_path: Path, dev_
     journeys = journeys_copy(tmp_path)
     database = f"sqlite:///{tmp_path / 'journeys.db'}"
     env = {"TEMPORAL_ADDRESS": dev_address, "JOURNEYS_DATABASE_URL": database, "JOURNEYS_DIR": str(journeys)}
-    engine = make_engine(database)
-    upgrade(engine)
-    client = await connect(dev_address)
+    db = open_database(database)
+    upgrade(db)
+    client = await connect_to(dev_address)
     sender = CountingSender()
-    workers = build_workers(client, load_catalog(journeys), engine, sender)
+    workers = build_workers(client, load_catalog(journeys), db, sender)
     tasks = [asyncio.create_task(worker.run()) for worker in workers]
     try:
         bad = cli("customer", "c-e2e", "--phone", "12345", env=env)
@@ -60,7 +60,7 @@ async def test_opt_in_from_the_cli_starts_welcome_and_sends(tmp_path: Path, dev_
         assert yes.returncode == 0 and "opt-in from c-e2e" in yes.stdout, yes.stdout + yes.stderr
 
         def welcome_sent() -> list[Message]:
-            with session_scope(engine) as session:
+            with session_scope(db) as session:
                 return list(session.exec(select(Message).where(Message.step_id == "welcome",
                                                                Message.status == "sent")).all())
 
@@ -68,7 +68,7 @@ async def test_opt_in_from_the_cli_starts_welcome_and_sends(tmp_path: Path, dev_
         assert message.customer_id == "c-e2e"
         assert (message.body or "").startswith("Welcome to Nordic Shoes Rewards, Ana! Here's 10% off")
         assert sender.sent[0].to == "+12015550123"
-        with session_scope(engine) as session:
+        with session_scope(db) as session:
             evidence = session.exec(select(ConsentRecord).where(ConsentRecord.customer_id == "c-e2e")
                                     .order_by(ConsentRecord.id)).all()
             assert [(e.status, e.source) for e in evidence] == [("pending", "cli"), ("opted_in", "sms_keyword")]
@@ -86,7 +86,7 @@ async def test_opt_in_from_the_cli_starts_welcome_and_sends(tmp_path: Path, dev_
         assert manual.returncode == 0, manual.stderr
 
         def enrolled() -> set[str]:
-            with session_scope(engine) as session:
+            with session_scope(db) as session:
                 return {e.journey_id for e in session.exec(select(Enrollment))}
 
         assert {"welcome", "post_purchase", "vip_flash_sale"} <= await eventually(
@@ -96,4 +96,4 @@ async def test_opt_in_from_the_cli_starts_welcome_and_sends(tmp_path: Path, dev_
             await worker.shutdown()
         for task in tasks:
             await task
-        engine.dispose()
+        db.dispose()

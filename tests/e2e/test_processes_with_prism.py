@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from store.db import make_engine, session_scope
+from store.db import open_database, session_scope
 from store.migrate import upgrade
 from store.tables import Message
 from tests.e2e.conftest import free_port, journeys_copy
@@ -76,8 +76,8 @@ async def test_an_http_event_drives_a_journey_that_sends_through_twilio(tmp_path
     journeys = journeys_copy(tmp_path)
     (journeys / "receipt.yaml").write_text(textwrap.dedent(RECEIPT))
     database = f"sqlite:///{tmp_path / 'journeys.db'}"
-    engine = make_engine(database)
-    upgrade(engine)
+    db = open_database(database)
+    upgrade(db)
     port = free_port()
     env = {
         "TEMPORAL_ADDRESS": dev_address, "JOURNEYS_DATABASE_URL": database, "JOURNEYS_DIR": str(journeys),
@@ -99,7 +99,7 @@ async def test_an_http_event_drives_a_journey_that_sends_through_twilio(tmp_path
             assert posted.status_code == 202 and "receipt" in posted.json()["results"][0]["started"]
 
             def sent() -> list[Message]:
-                with session_scope(engine) as session:
+                with session_scope(db) as session:
                     return list(session.exec(select(Message).where(Message.step_id == "thanks",
                                                                    Message.status == "sent")).all())
 
@@ -117,4 +117,4 @@ async def test_an_http_event_drives_a_journey_that_sends_through_twilio(tmp_path
     finally:
         _stop(api)
         _stop(worker)
-        engine.dispose()
+        db.dispose()

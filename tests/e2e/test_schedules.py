@@ -9,10 +9,10 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from engine.runtime import build_workers
-from engine.schedules import journey_schedules, sync_schedules
-from engine.temporal import connect
-from store.db import make_engine, session_scope
+from core.journeys.schedules import journey_schedules, sync_schedules
+from processes.temporal import connect_to
+from processes.workers import build_workers
+from store.db import open_database, session_scope
 from store.migrate import upgrade
 from store.tables import Customer, Enrollment, SegmentMembership
 from tests.runtime.support import CountingSender, write_journeys
@@ -36,17 +36,17 @@ steps: [{exit: done}]
 
 async def test_a_firing_enters_the_due_customers_once_per_occasion(tmp_path: Path, dev_address: str) -> None:
     catalog = write_journeys(tmp_path / "journeys", {"flash": BROADCAST, "bday": BIRTHDAY})
-    engine = make_engine(f"sqlite:///{tmp_path / 'j.db'}")
-    upgrade(engine)
+    db = open_database(f"sqlite:///{tmp_path / 'j.db'}")
+    upgrade(db)
     moment = datetime(2026, 3, 6, 9, 0, tzinfo=UTC)  # Friday, 10:00 in Stockholm
-    with session_scope(engine) as session:
+    with session_scope(db) as session:
         for i in range(120):
             zone = "Europe/Stockholm" if i % 3 else "America/New_York"
             session.add(Customer(id=f"c{i:03d}", timezone=zone, created_at=moment, updated_at=moment))
         session.flush()
         for i in range(120):
             session.add(SegmentMembership(customer_id=f"c{i:03d}", segment="vip", entered_at=moment))
-    client = await connect(dev_address)
+    client = await connect_to(dev_address)
     done = await sync_schedules(client, catalog, [journey_schedules])
     assert done == {"journey-schedule/flash": "created", "journey-schedule/bday": "created"}
     description = await client.get_schedule_handle("journey-schedule/flash").describe()
@@ -58,7 +58,7 @@ async def test_a_firing_enters_the_due_customers_once_per_occasion(tmp_path: Pat
     assert (await sync_schedules(client, catalog, [journey_schedules]))["journey-schedule/flash"] == "updated"
     assert (await client.get_schedule_handle("journey-schedule/flash").describe()).schedule.state.paused
 
-    workers = build_workers(client, catalog, engine, CountingSender())
+    workers = build_workers(client, catalog, db, CountingSender())
     tasks = [asyncio.create_task(worker.run()) for worker in workers]
     try:
         fire = FanoutInput(journey_id="flash", moment=moment, per_second=0, page_size=25)
@@ -72,7 +72,7 @@ async def test_a_firing_enters_the_due_customers_once_per_occasion(tmp_path: Pat
 
         async def all_done() -> list[Enrollment]:
             while True:
-                with session_scope(engine) as session:
+                with session_scope(db) as session:
                     runs = list(session.exec(select(Enrollment).where(Enrollment.journey_id == "flash")).all())
                 if all(run.status == "ended" for run in runs):
                     return runs
@@ -88,4 +88,4 @@ async def test_a_firing_enters_the_due_customers_once_per_occasion(tmp_path: Pat
             await task
         for schedule_id in ("journey-schedule/flash", "journey-schedule/bday"):
             await client.get_schedule_handle(schedule_id).delete()
-        engine.dispose()
+        db.dispose()

@@ -25,10 +25,10 @@ from api.app import create_app
 from api.routes import imports
 from api.services import Services
 from cli.main import app as journeys
-from engine import consent
-from engine.events import EventRouter
-from engine.importing import ImportFileError, ImportReport, ImportStopped, csv_rows, import_customers
-from engine.simulate import Simulation
+from core.customers import consent
+from core.events.router import EventRouter
+from core.intake.importing import ImportFileError, ImportReport, ImportStopped, csv_rows, import_customers
+from processes.simulate import Simulation
 from store.db import session_scope
 from store.tables import ConsentRecord, Customer, Enrollment, Event, PhoneSuppression
 from tests.api.conftest import API_SETTINGS as SETTINGS
@@ -43,7 +43,7 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 @dataclass
 class World:
     router: EventRouter
-    engine: Engine
+    db: Engine
     sender: CountingSender
     journeys: Path
     address: str
@@ -53,20 +53,20 @@ class World:
                                       **kwargs)
 
     def customer(self, customer_id: str) -> Customer:
-        with session_scope(self.engine) as session:
+        with session_scope(self.db) as session:
             found = session.get(Customer, customer_id)
             assert found is not None, customer_id
             return found
 
     def count(self, table: type, **where: Any) -> int:
-        with session_scope(self.engine) as session:
+        with session_scope(self.db) as session:
             query = select(func.count()).select_from(table)
             for name, value in where.items():
                 query = query.where(getattr(table, name) == value)
             return session.exec(query).one()
 
     def evidence(self, customer_id: str) -> list[ConsentRecord]:
-        with session_scope(self.engine) as session:
+        with session_scope(self.db) as session:
             return list(session.exec(select(ConsentRecord).where(ConsentRecord.customer_id == customer_id)
                                      .order_by(ConsentRecord.id)).all())
 
@@ -243,7 +243,7 @@ async def test_an_imported_opt_in_fires_opted_in_once_and_sends_no_confirmation(
 async def test_an_import_never_overrides_a_later_opt_out(world: World) -> None:
     stop = datetime.now(UTC) - timedelta(days=2)
     await world.run("id,phone\nc1,(201) 555-0123\nc2,(201) 555-0124\n")
-    await asyncio.to_thread(consent.record, world.engine, "c1", "opted_out", source="sms_keyword", at=stop,
+    await asyncio.to_thread(consent.record, world.db, "c1", "opted_out", source="sms_keyword", at=stop,
                             disclosure="customer texted 'STOP'")
     before, after = (stop - timedelta(days=1)).isoformat(), (stop + timedelta(days=1)).isoformat()
     header = "id,sms_consent,consent_at,consent_text\n"
@@ -256,7 +256,7 @@ async def test_an_import_never_overrides_a_later_opt_out(world: World) -> None:
     newer = await world.run(header + f"c1,opted_in,{after},{DISCLOSURE}\n")
     assert newer.rejected == [] and world.customer("c1").sms_consent == "opted_in"
     # A number that texted STOP (before it was anyone's) cannot be opted in by an import.
-    with session_scope(world.engine) as session:
+    with session_scope(world.db) as session:
         session.add(PhoneSuppression(phone="+12015550124", reason="opted_out", source="sms_keyword", created_at=stop))
     blocked = await world.run(f"id,sms_consent,consent_text\nc2,opted_in,{DISCLOSURE}\n")
     assert by_line(blocked)[2][:2] == ("c2", "sms_consent") and "START" in by_line(blocked)[2][2]
@@ -286,7 +286,7 @@ async def test_an_import_stopped_midway_finishes_when_run_again(world: World) ->
 
 
 async def test_progress_counts_every_row(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("engine.importing.CHUNK", 7)
+    monkeypatch.setattr("core.intake.importing.CHUNK", 7)
     seen: list[int] = []
     text = "id,first_name\n" + "".join(f"g{n},G\n" for n in range(30)) + "\n"
     report = await world.run(text, progress=seen.append)
@@ -297,7 +297,7 @@ async def test_progress_counts_every_row(world: World, monkeypatch: pytest.Monke
 
 
 async def test_the_cli_imports_reports_and_exits_by_the_file(world: World, tmp_path: Path) -> None:
-    env = {"JOURNEYS_DATABASE_URL": world.engine.url.render_as_string(hide_password=False),
+    env = {"JOURNEYS_DATABASE_URL": world.db.url.render_as_string(hide_password=False),
            "TEMPORAL_ADDRESS": world.address}
     file = tmp_path / "customers.csv"
     file.write_text(f"""id,phone,first_name,sms_consent,consent_text
@@ -343,7 +343,7 @@ async def test_the_cli_without_temporal_imports_nothing_and_says_why(world: Worl
         port = sock.getsockname()[1]
     file = tmp_path / "customers.csv"
     file.write_text("id,first_name\nc1,Ana\n")
-    env = {"JOURNEYS_DATABASE_URL": world.engine.url.render_as_string(hide_password=False),
+    env = {"JOURNEYS_DATABASE_URL": world.db.url.render_as_string(hide_password=False),
            "TEMPORAL_ADDRESS": f"127.0.0.1:{port}"}
     result = await asyncio.to_thread(CliRunner().invoke, journeys,
                                      ["import", str(file), "--journeys", str(world.journeys)], env=env)
@@ -356,7 +356,7 @@ async def test_the_cli_without_temporal_imports_nothing_and_says_why(world: Worl
 
 @pytest.fixture
 async def http(world: World) -> AsyncIterator[httpx.AsyncClient]:
-    services = Services.build(world.router.catalog, world.engine, world.router, world.sender, api_token=TOKEN,
+    services = Services.build(world.router.catalog, world.db, world.router, world.sender, api_token=TOKEN,
                               public_url="https://journeys.example")
     app = create_app(services)
     async with app.router.lifespan_context(app):

@@ -11,8 +11,9 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from engine.simulate import _iso, parse_offset
-from language.catalog import Catalog, load_catalog
+from language.catalog import Catalog
+from language.validate import load_catalog
+from processes.simulate import _iso, parse_offset
 from store.db import session_scope
 from store.tables import Coupon, Link, PointsEntry, SegmentMembership
 
@@ -79,7 +80,7 @@ def actions(timeline: dict[str, Any], action: str) -> list[dict[str, Any]]:
 
 def short_link(run: Any, step: str) -> str:
     """The tracked short link the step sent (one per step in these tests)."""
-    with session_scope(run.sim.engine) as session:
+    with session_scope(run.sim.db) as session:
         [link] = session.exec(select(Link).where(Link.step_id == step)).all()
     return LINK_BASE + link.code
 
@@ -87,24 +88,24 @@ def short_link(run: Any, step: str) -> str:
 def link_target(run: Any, text: str) -> str:
     """Where the (single) short link in a text leads."""
     [code] = _SHORT_LINK.findall(text)
-    with session_scope(run.sim.engine) as session:
+    with session_scope(run.sim.db) as session:
         link = session.get(Link, code)
         assert link is not None, f"no link {code}"
         return link.url
 
 
 def coupons(run: Any, customer: str = "sim-customer") -> list[Coupon]:
-    with session_scope(run.sim.engine) as session:
+    with session_scope(run.sim.db) as session:
         return list(session.exec(select(Coupon).where(Coupon.customer_id == customer)).all())
 
 
 def ledger(run: Any, customer: str = "sim-customer") -> list[PointsEntry]:
-    with session_scope(run.sim.engine) as session:
+    with session_scope(run.sim.db) as session:
         return list(session.exec(select(PointsEntry).where(PointsEntry.customer_id == customer)
                                  .order_by(col(PointsEntry.occurred_at))).all())
 
 
 def segments(run: Any, customer: str = "sim-customer") -> list[str]:
-    with session_scope(run.sim.engine) as session:
+    with session_scope(run.sim.db) as session:
         return sorted(session.exec(select(SegmentMembership.segment)
                                    .where(SegmentMembership.customer_id == customer)).all())

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from language.catalog import InvalidJourneys, load_catalog
 from language.loader import load_file
 from language.models import STEP_TYPES
-from language.validate import validate_directory
+from language.validate import InvalidJourneys, load_catalog, validate_directory
 from language.walk import iter_steps
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,8 +11,10 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from engine.events import EventIn, EventRouter, RouteResult
-from language.catalog import Catalog, load_catalog
+from core.event import EventIn, RouteResult
+from core.events.router import EventRouter
+from language.catalog import Catalog
+from language.validate import load_catalog
 from store.db import session_scope
 from store.tables import Customer, Event, PointsEntry
 
@@ -88,7 +90,7 @@ def events(db: Any, event_type: str, customer_id: str | None = None) -> list[Eve
 
 
 def balance(db: Any, customer_id: str, at: datetime) -> int:
-    from engine.customers import points_balance
+    from core.customers.records import points_balance
 
     with session_scope(db) as session:
         return points_balance(session, customer_id, at)

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine import loyalty
-from engine.loyalty_maintenance import run_daily
+from core.loyalty import ledger as loyalty
+from core.loyalty.maintenance import run_daily
 from store.db import session_scope
 from tests.loyalty.support import (
     T0,

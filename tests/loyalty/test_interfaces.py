@@ -22,9 +22,9 @@ from activities.deps import Deps
 from activities.loyalty import LoyaltyActivities
 from api.routes import loyalty as loyalty_routes
 from cli.main import app as cli_app
-from engine.customers import utcnow
-from engine.events import EventRouter
-from engine.loyalty_maintenance import loyalty_schedule, loyalty_schedules
+from core.clock import utcnow
+from core.events.router import EventRouter
+from core.loyalty.maintenance import loyalty_schedule, loyalty_schedules
 from store.db import session_scope
 from store.tables import Enrollment
 from tests.loyalty.support import T0, customer, events, loyalty_catalog, make_customer, purchase, router_for
@@ -42,10 +42,10 @@ def _url(db) -> str:  # type: ignore[no-untyped-def]
 async def _history(router: EventRouter) -> None:
     """A customer with a purchase, a punch-card reward, a referral and points about to lapse."""
     now = utcnow()
-    make_customer(router.engine, "ref")
-    from engine.loyalty import ensure_referral_code
+    make_customer(router.db, "ref")
+    from core.loyalty.ledger import ensure_referral_code
 
-    code = ensure_referral_code(router.engine, "ref")
+    code = ensure_referral_code(router.db, "ref")
     await purchase(router, "c1", 120, now - timedelta(days=360), event_id="o1", referral_code=code)
     for n in range(2, 6):
         await purchase(router, "c1", 100, now - timedelta(days=10 - n), event_id=f"o{n}")
@@ -102,7 +102,7 @@ async def http(journeys_dir: Path, db):  # type: ignore[no-untyped-def]
     catalog = loyalty_catalog(journeys_dir)
     app = FastAPI()
     app.include_router(loyalty_routes.router)
-    app.state.services = SimpleNamespace(catalog=catalog, engine=db, api_token=TOKEN)
+    app.state.services = SimpleNamespace(catalog=catalog, db=db, api_token=TOKEN)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         yield client, router_for(catalog, db)
 
@@ -165,7 +165,7 @@ async def test_the_maintenance_workflow_runs_the_job_page_by_page(journeys_dir: 
     router = EventRouter(catalog, db, env.client)
     for n in range(3):
         await purchase(router, f"c{n}", 600, T0, event_id=f"o{n}")
-    deps = Deps(catalog=catalog, engine=db, sender=CountingSender(), router=router)
+    deps = Deps(catalog=catalog, db=db, sender=CountingSender(), router=router)
     queue = f"loyalty-test-{uuid.uuid4().hex[:8]}"
     async with Worker(env.client, task_queue=queue, workflows=[LoyaltyMaintenance],
                       activities=[LoyaltyActivities(deps).maintain_page]):

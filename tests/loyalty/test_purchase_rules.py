@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.loyalty import ensure_referral_code
-from engine.loyalty_rules import purchase_points
+from core.loyalty.ledger import ensure_referral_code
+from core.loyalty.rules import purchase_points
 from language.config import Loyalty
 from store.db import session_scope
 from store.tables import Coupon

@@ -3,7 +3,7 @@ points_expiry, whose text shows the points' expiry date."""
 
 from __future__ import annotations
 
-from engine.loyalty_maintenance import run_daily
+from core.loyalty.maintenance import run_daily
 from tests.journeys.support import around, shipped, sms, utc
 
 START = utc(2027, 2, 16, 8)  # 03:00 in New York: the loyalty-daily schedule's hour

@@ -18,10 +18,11 @@ from messaging.senders import (
     ProviderError,
     RetryableProviderError,
     classify,
-    sender_from_env,
 )
 from messaging.senders.console import ConsoleSender
 from messaging.senders.twilio import TwilioSender
+from processes.senders import build_sender
+from processes.settings import ServiceSettings
 
 SMS = OutgoingSms(to="+14155552671", body="Hi Ana\nyour code: {X}", message_key="run-1:step-1")
 
@@ -94,6 +95,11 @@ def test_error_reason() -> None:
     assert PermanentProviderError("unsubscribed", "21610").reason == "provider_error:21610"
     assert PermanentProviderError("bad", None, http_status=422).reason == "provider_error:http_422"
     assert issubclass(AmbiguousProviderError, ProviderError)
+
+
+def sender_from_env(settings: Settings, environ: dict[str, str]) -> object:
+    """The sender a process with this environment builds (processes/senders.py)."""
+    return build_sender(ServiceSettings.from_mapping(environ), settings)
 
 
 def _settings(**sender: str) -> Settings:

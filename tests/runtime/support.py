@@ -11,9 +11,10 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from engine.simulate import CustomerSpec, Simulation, parse_event_spec
-from language.catalog import Catalog, load_catalog
+from language.catalog import Catalog
+from language.validate import load_catalog
 from messaging.senders.base import OutgoingSms, ProviderReceipt
+from processes.simulate import CustomerSpec, Simulation, parse_event_spec
 from store.db import session_scope
 from store.tables import Customer, Enrollment, Message
 
@@ -104,18 +105,18 @@ class Run:
         return self.sim.report(self.sim.catalog.journey(journey), spec, result, [])
 
     def messages(self, customer: str = "sim-customer") -> list[Message]:
-        with session_scope(self.sim.engine) as session:
+        with session_scope(self.sim.db) as session:
             return list(session.exec(select(Message).where(Message.customer_id == customer)
                                      .order_by(col(Message.created_at))).all())
 
     def customer_row(self, customer: str = "sim-customer") -> Customer:
-        with session_scope(self.sim.engine) as session:
+        with session_scope(self.sim.db) as session:
             row = session.get(Customer, customer)
             assert row is not None
             return row
 
     def enrollments(self, journey: str, customer: str = "sim-customer") -> list[Enrollment]:
-        with session_scope(self.sim.engine) as session:
+        with session_scope(self.sim.db) as session:
             return list(session.exec(select(Enrollment).where(Enrollment.journey_id == journey,
                                                               Enrollment.customer_id == customer)).all())
 
@@ -150,7 +151,7 @@ class Around(str):
 
 def at(offset: str) -> Around:
     """The moment `offset` after MONDAY_3PM, as timelines print it."""
-    from engine.simulate import _iso, parse_offset
+    from processes.simulate import _iso, parse_offset
 
     return Around(_iso(MONDAY_3PM + parse_offset(offset)))
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from engine.events import EventIn, EventRouter
+from core.event import EventIn
+from core.events.router import EventRouter
 from tests.runtime.support import at, sms, write_journeys
 from workflows.io import EVENT_SIGNAL, EventSignal, workflow_id
 
@@ -96,7 +97,7 @@ async def test_a_signal_delivered_twice_counts_once(journeys_dir: Path, simulati
         from store.db import session_scope
         from store.tables import Event
 
-        with session_scope(run.sim.engine) as session:
+        with session_scope(run.sim.db) as session:
             reply_id = session.exec(select(Event.id).where(Event.type == "sms_replied")).one()
         handle = run.sim.env.client.get_workflow_handle(workflow_id("survey", "sim-customer"))
         for _ in range(2):
@@ -132,7 +133,7 @@ async def test_an_edited_journey_does_not_change_a_customer_in_flight(journeys_d
         # A marketer edits the file; the new catalog goes live for new entries.
         edited = write_journeys(journeys_dir, {"promo": VERSIONED.format(text="Version two")})
         assert edited.journey("promo").version != first.journey("promo").version
-        run.sim.router = EventRouter(edited, run.sim.engine, run.sim.env.client, simulated=True,
+        run.sim.router = EventRouter(edited, run.sim.db, run.sim.env.client, simulated=True,
                                      clock_offset_seconds=run.sim.router.starter.clock_offset_seconds)
         assert (await run.sim.router.route(EventIn(id="late-signup", type="signup", customer_id="late",
                                                    occurred_at=run.sim.clock))).started == ["promo"]

@@ -40,7 +40,7 @@ async def test_send_sms_renders_text_coupon_link_and_template_locale(journeys_di
         timeline = await run.timeline("hello")
     texts = [entry["text"] for entry in sms(timeline)]
     assert texts[0].startswith("Hi there, Nordic Shoes here: ")
-    with session_scope(run.sim.engine) as session:
+    with session_scope(run.sim.db) as session:
         coupon = session.exec(select(Coupon)).one()
     assert coupon.series == "WELCOME10" and coupon.code in texts[0]
     assert "http://localhost:8000/l/" in texts[0]
@@ -254,7 +254,7 @@ async def test_effect_steps_change_the_customer_once(journeys_dir: Path, simulat
     assert customer.sms_consent == "opted_out"
     assert sms(timeline)[0]["status"] == "skipped" and sms(timeline)[0]["reason"] == "opted_out"
     assert followed["outcome"] == "followed"  # the emitted event started the other journey
-    with session_scope(run.sim.engine) as session:
+    with session_scope(run.sim.db) as session:
         assert [m.segment for m in session.exec(select(SegmentMembership))] == ["active"]
         assert len(session.exec(select(PointsEntry)).all()) == 1
         assert len(session.exec(select(AttributeChange)).all()) == 1
@@ -293,16 +293,16 @@ async def test_a_step_that_changes_the_customer_does_not_rewrite_its_own_past(jo
 async def test_decisions_are_remembered_per_run_and_step(journeys_dir: Path, db, sender) -> None:
     from datetime import UTC, datetime
 
-    from activities.contracts import EvaluateInput, Facts, RunRef
     from activities.decisions import DecisionActivities
     from activities.deps import Deps
     from store.tables import Customer
+    from workflows.contracts import EvaluateInput, Facts, RunRef
 
     catalog = write_journeys(journeys_dir, {"sunset": SELF_AFFECTING})
     moment = datetime(2026, 3, 2, 15, tzinfo=UTC)
     with session_scope(db) as session:
         session.add(Customer(id="c1", sms_consent="opted_in", created_at=moment, updated_at=moment))
-    decisions = DecisionActivities(Deps(catalog=catalog, engine=db, sender=sender, router=None))  # type: ignore[arg-type]
+    decisions = DecisionActivities(Deps(catalog=catalog, db=db, sender=sender, router=None))  # type: ignore[arg-type]
     call = EvaluateInput(run=RunRef(enrollment_id="e1", customer_id="c1", journey_id="sunset", journey_version="v"),
                          at=moment, step_key="steps.0", facts=Facts(entered_at=moment),
                          expression="customer.sms_consent == 'opted_in'")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.cron import Cron, CronError
-from engine.fanout import anniversary_dates, due_customers
+from core.journeys.cron import Cron, CronError
+from core.journeys.fanout import anniversary_dates, due_customers
 from store.db import session_scope
 from store.tables import Customer, SegmentMembership
 from tests.runtime.support import write_journeys

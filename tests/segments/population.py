@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlmodel import select
 
-from engine.context import expression_context
-from engine.customers import customer_view
+from core.customers.context import expression_context
+from core.customers.records import customer_view
 from language.catalog import Catalog
 from language.expressions import ExpressionError, build_context, is_true
 from language.segment_sql import NUMBER_FIELDS
@@ -69,12 +69,12 @@ def make_customers(rng: random.Random, count: int, now: datetime = NOW) -> list[
     return customers
 
 
-def seed(engine: Any, seed_value: int, count: int, now: datetime = NOW,
+def seed(db: Any, seed_value: int, count: int, now: datetime = NOW,
          segments: tuple[str, ...] = ("vip", "active", "lapsed_30d")) -> list[str]:
     """Customers with points ledgers (some expired, some in the future) and memberships."""
     rng = random.Random(seed_value)
     customers = make_customers(rng, count, now)
-    with session_scope(engine) as session:
+    with session_scope(db) as session:
         for customer in customers:
             session.add(customer)
         session.flush()
@@ -91,11 +91,11 @@ def seed(engine: Any, seed_value: int, count: int, now: datetime = NOW,
     return [c.id for c in customers]
 
 
-def runtime_contexts(engine: Any, now: datetime = NOW) -> dict[str, dict[str, Any]]:
+def runtime_contexts(db: Any, now: datetime = NOW) -> dict[str, dict[str, Any]]:
     """Each customer's expression context as the runtime builds it, plus ``average``
     (not in the runtime's context: computed here as the mean of the values present)."""
     catalog = Catalog(config_dir=Path("."))
-    with session_scope(engine, readonly=True) as session:
+    with session_scope(db, readonly=True) as session:
         customers = list(session.exec(select(Customer)).all())
         views = [customer_view(session, c, now) for c in customers]
         present = {f: [v[f] for v in views if v[f] is not None] for f in NUMBER_FIELDS}

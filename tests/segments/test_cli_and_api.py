@@ -19,8 +19,8 @@ from api.app import create_app
 from api.routes import segments as segment_routes
 from api.services import Services
 from cli import segments as segment_cli
-from engine.dev import wait_for_server
-from engine.simulate import CustomerSpec, Simulation
+from processes.dev import wait_for_server
+from processes.simulate import CustomerSpec, Simulation
 from store.db import session_scope
 from store.tables import Customer, Enrollment, Event, SegmentMembership
 from tests.e2e.conftest import dev_server  # noqa: F401  (fixture)
@@ -58,8 +58,8 @@ def cli() -> typer.Typer:
     return app
 
 
-def _url(engine: Any) -> str:
-    return engine.url.render_as_string(hide_password=False)
+def _url(db: Any) -> str:
+    return db.url.render_as_string(hide_password=False)
 
 
 def test_segments_lists_kind_size_and_last_refresh(db, tmp_path: Path) -> None:
@@ -102,7 +102,7 @@ def test_segments_refresh_runs_against_the_database_and_temporal(db, tmp_path: P
 
 
 def _now() -> Any:
-    from engine.customers import utcnow
+    from core.clock import utcnow
 
     return utcnow()
 

@@ -14,9 +14,11 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import select
 
-from engine import segments
-from engine.events import EventIn, EventRouter, RouteResult
-from language.catalog import Catalog, load_catalog
+from core.event import EventIn, RouteResult
+from core.events.router import EventRouter
+from core.segments import refresh as segments
+from language.catalog import Catalog
+from language.validate import load_catalog
 from store.db import session_scope
 from store.tables import Customer, Decision, Event, SegmentMembership, SegmentRefresh
 from tests.segments.population import NOW, runtime_contexts, runtime_members, seed
@@ -43,34 +45,34 @@ def catalog_with(root: Path, segments_yaml: str = SEGMENTS) -> Catalog:
     return load_catalog(root)
 
 
-def router_for(catalog: Catalog, engine: Any) -> EventRouter:
+def router_for(catalog: Catalog, db: Any) -> EventRouter:
     # No journeys: routing stores the events and starts nothing, so no Temporal is needed.
-    return EventRouter(catalog, engine, client=None)  # type: ignore[arg-type]
+    return EventRouter(catalog, db, client=None)  # type: ignore[arg-type]
 
 
-def members(engine: Any) -> dict[str, set[str]]:
+def members(db: Any) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
-    with session_scope(engine, readonly=True) as session:
+    with session_scope(db, readonly=True) as session:
         for row in session.exec(select(SegmentMembership)):
             found.setdefault(row.segment, set()).add(row.customer_id)
     return found
 
 
-def events(engine: Any, kind: str) -> list[Event]:
-    with session_scope(engine, readonly=True) as session:
+def events(db: Any, kind: str) -> list[Event]:
+    with session_scope(db, readonly=True) as session:
         return list(session.exec(select(Event).where(Event.type == kind)).all())
 
 
-def announced(engine: Any, kind: str) -> dict[str, list[str]]:
+def announced(db: Any, kind: str) -> dict[str, list[str]]:
     """segment -> customers, one entry per event (so a duplicate shows)."""
     found: dict[str, list[str]] = {}
-    for event in events(engine, kind):
+    for event in events(db, kind):
         found.setdefault(event.properties["segment"], []).append(event.customer_id)
     return {name: sorted(ids) for name, ids in found.items()}
 
 
-def expected_members(engine: Any, catalog: Catalog, at: Any) -> dict[str, set[str]]:
-    contexts = runtime_contexts(engine, at)
+def expected_members(db: Any, catalog: Catalog, at: Any) -> dict[str, set[str]]:
+    contexts = runtime_contexts(db, at)
     return {name: runtime_members(spec.rule, contexts)[0] for name, spec in catalog.segments.segments.items()
             if hasattr(spec, "rule")}
 
@@ -154,7 +156,7 @@ class Flaky:
     def __init__(self, router: EventRouter, fail_after: int) -> None:
         self.router = router
         self.left = fail_after
-        self.engine = router.engine
+        self.db = router.db
 
     async def route(self, event: EventIn, **kwargs: Any) -> RouteResult:
         if self.left <= 0:

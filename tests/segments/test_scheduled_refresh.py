@@ -17,9 +17,11 @@ from temporalio.worker import Worker
 
 from activities.deps import Deps
 from activities.segments import SegmentActivities
-from engine import segments
-from engine.events import EventIn, EventRouter, EventStore
-from engine.simulate import CustomerSpec, Simulation
+from core.event import EventIn
+from core.events.router import EventRouter
+from core.events.store import EventStore
+from core.segments import refresh as segments
+from processes.simulate import CustomerSpec, Simulation
 from store.db import session_scope
 from store.tables import Enrollment, Event, SegmentMembership
 from tests.e2e.conftest import dev_address, dev_server  # noqa: F401  (fixtures)
@@ -31,8 +33,8 @@ from workflows.segment_refresh import RefreshReport, SegmentRefreshInput, Segmen
 QUEUE = "segments-test"
 
 
-def lapsed(engine: Any) -> set[str]:
-    with session_scope(engine, readonly=True) as session:
+def lapsed(db: Any) -> set[str]:
+    with session_scope(db, readonly=True) as session:
         return set(session.exec(select(SegmentMembership.customer_id)
                                 .where(SegmentMembership.segment == "lapsed_30d")).all())
 
@@ -69,7 +71,7 @@ async def test_a_lapsing_customer_enters_lapsed_30d_and_winback_sends_its_survey
             history.store(EventIn(id=f"history:{customer_id}", type="purchase", customer_id=customer_id,
                                   occurred_at=MONDAY_3PM - timedelta(days=days_ago), properties={"amount": 50}),
                           "simulation")
-        deps = Deps(catalog=catalog, engine=db, sender=sender, router=sim.router)
+        deps = Deps(catalog=catalog, db=db, sender=sender, router=sim.router)
         async with Worker(env.client, task_queue=QUEUE, workflows=[SegmentRefreshWorkflow],
                           activities=[SegmentActivities(deps).refresh]):
 
@@ -107,16 +109,16 @@ async def test_a_lapsing_customer_enters_lapsed_30d_and_winback_sends_its_survey
 
 
 async def test_the_schedule_runs_the_refresh_on_a_dev_server(dev_address: str, db, tmp_path: Path) -> None:  # noqa: F811
-    from engine.temporal import connect
+    from processes.temporal import connect_to
 
     catalog = catalog_with(tmp_path / "journeys", "refresh: 1h\nsegments:\n  prospects: {rule: \"customer.orders_count == 0\"}\n")
-    client = await connect(dev_address)
+    client = await connect_to(dev_address)
     with session_scope(db) as session:
         from store.tables import Customer
 
         session.add(Customer(id="p1", orders_count=0))
     router = EventRouter(catalog, db, client)
-    deps = Deps(catalog=catalog, engine=db, sender=None, router=router)  # type: ignore[arg-type]
+    deps = Deps(catalog=catalog, db=db, sender=None, router=router)  # type: ignore[arg-type]
     # The schedule's own task queue ("journeys"): a worker of this test only, on its own server.
     async with Worker(client, task_queue="journeys", workflows=[SegmentRefreshWorkflow],
                       activities=[SegmentActivities(deps).refresh]):

@@ -1,12 +1,14 @@
 """One handler per step type. A handler is ``async def (run, step, key) -> None``, where
-``run`` is the JourneyWorkflow (its services: now, record, call, local, block,
-run_steps). Adding a step type is adding a handler here and its model in the language."""
+``run`` is the run's services (``workflows.steps.base.Run``: now, record, call, local,
+block, run_steps). Adding a step type is adding a handler here and its model in the
+language."""
 
 from __future__ import annotations
 
 from workflows.steps import branching, effects, messaging, waiting
+from workflows.steps.base import Handler
 
-HANDLERS = {
+HANDLERS: dict[str, Handler] = {
     "send_sms": messaging.send_sms,
     "ask": messaging.ask,
     "wait": waiting.wait,

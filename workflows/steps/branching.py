@@ -4,28 +4,25 @@ customer fresh, so a check 30 days in sees what happened in between."""
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
 
-from activities.contracts import EvaluateInput
 from language.models import ChooseStep, ChooseWhen, IfStep, SplitStep, Variant
 from workflows import activity_names as names
+from workflows.contracts import EvaluateInput
+from workflows.steps.base import Run
 
-if TYPE_CHECKING:
-    from workflows.journey import JourneyWorkflow
 
-
-async def condition(run: JourneyWorkflow, key: str, expression: str) -> bool:
+async def condition(run: Run, key: str, expression: str) -> bool:
     return await run.local(names.EVALUATE, EvaluateInput(**run.call(key), expression=expression),
                            result_type=bool)
 
 
-async def if_(run: JourneyWorkflow, step: IfStep, key: str) -> None:
+async def if_(run: Run, step: IfStep, key: str) -> None:
     result = await condition(run, key, step.if_)
     run.record(key, "if", result=result)
     await run.run_steps(step.then if result else step.else_, f"{key}.{'then' if result else 'else'}")
 
 
-async def choose(run: JourneyWorkflow, step: ChooseStep, key: str) -> None:
+async def choose(run: Run, step: ChooseStep, key: str) -> None:
     for index, branch in enumerate(step.choose):
         if isinstance(branch, ChooseWhen):
             if await condition(run, f"{key}.choose.{index}", branch.when):
@@ -51,7 +48,7 @@ def assign_variant(journey_id: str, split_name: str, customer_id: str, variants:
     return variants[-1]
 
 
-async def split(run: JourneyWorkflow, step: SplitStep, key: str) -> None:
+async def split(run: Run, step: SplitStep, key: str) -> None:
     assert run.journey and run.run_ref and run.facts
     spec = step.split
     variant = assign_variant(run.journey.id, spec.name, run.run_ref.customer_id, spec.variants)

@@ -3,9 +3,16 @@ Each activity is idempotent by (run, step), so a retry or a replay writes once."
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from activities.contracts import (
+from language.models import (
+    AwardPointsStep,
+    EmitStep,
+    ExitStep,
+    SetStep,
+    UnsubscribeStep,
+    UpdateSegmentsStep,
+)
+from workflows import activity_names as names
+from workflows.contracts import (
     AwardPointsInput,
     AwardPointsOutcome,
     EmitInput,
@@ -16,21 +23,10 @@ from activities.contracts import (
     UnsubscribeInput,
     UpdateSegmentsInput,
 )
-from language.models import (
-    AwardPointsStep,
-    EmitStep,
-    ExitStep,
-    SetStep,
-    UnsubscribeStep,
-    UpdateSegmentsStep,
-)
-from workflows import activity_names as names
-
-if TYPE_CHECKING:
-    from workflows.journey import JourneyWorkflow
+from workflows.steps.base import JourneyEnded, Run
 
 
-async def award_points(run: JourneyWorkflow, step: AwardPointsStep, key: str) -> None:
+async def award_points(run: Run, step: AwardPointsStep, key: str) -> None:
     spec = step.award_points
     expires = spec.expires_in.total_seconds() if spec.expires_in else None
     result: AwardPointsOutcome = await run.local(
@@ -41,7 +37,7 @@ async def award_points(run: JourneyWorkflow, step: AwardPointsStep, key: str) ->
     run.record(key, "points", points=result.points, balance=result.balance)
 
 
-async def update_segments(run: JourneyWorkflow, step: UpdateSegmentsStep, key: str) -> None:
+async def update_segments(run: Run, step: UpdateSegmentsStep, key: str) -> None:
     spec = step.update_segments
     result: SegmentsOutcome = await run.local(
         names.UPDATE_SEGMENTS,
@@ -52,7 +48,7 @@ async def update_segments(run: JourneyWorkflow, step: UpdateSegmentsStep, key: s
                changed_out=result.removed)
 
 
-async def set_(run: JourneyWorkflow, step: SetStep, key: str) -> None:
+async def set_(run: Run, step: SetStep, key: str) -> None:
     result: SetAttributesOutcome = await run.local(
         names.SET_ATTRIBUTES, SetAttributesInput(**run.call(key), values=step.set),
         result_type=SetAttributesOutcome,
@@ -60,12 +56,12 @@ async def set_(run: JourneyWorkflow, step: SetStep, key: str) -> None:
     run.record(key, "set", keys=result.keys)
 
 
-async def unsubscribe(run: JourneyWorkflow, step: UnsubscribeStep, key: str) -> None:
+async def unsubscribe(run: Run, step: UnsubscribeStep, key: str) -> None:
     await run.local(names.UNSUBSCRIBE, UnsubscribeInput(**run.call(key), reason=step.unsubscribe.reason))
     run.record(key, "unsubscribe", reason=step.unsubscribe.reason)
 
 
-async def emit(run: JourneyWorkflow, step: EmitStep, key: str) -> None:
+async def emit(run: Run, step: EmitStep, key: str) -> None:
     result: EmitOutcome = await run.local(
         names.EMIT, EmitInput(**run.call(key), event=step.emit.event, properties=step.emit.properties),
         result_type=EmitOutcome,
@@ -73,8 +69,6 @@ async def emit(run: JourneyWorkflow, step: EmitStep, key: str) -> None:
     run.record(key, "emit", event=step.emit.event, event_id=result.event_id)
 
 
-async def exit_(run: JourneyWorkflow, step: ExitStep, key: str) -> None:
-    from workflows.journey import JourneyEnded
-
+async def exit_(run: Run, step: ExitStep, key: str) -> None:
     run.record(key, "exit", outcome=step.exit)
     raise JourneyEnded(step.exit)

@@ -4,25 +4,22 @@ sending rules; a deferral (quiet hours, caps) is a wait in the workflow, never a
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
-from activities.contracts import SMS_TASK_QUEUE, SendInput, SendOutcome
 from language.models import AskStep, Message, SendSmsStep
 from workflows import activity_names as names
-
-if TYPE_CHECKING:
-    from workflows.journey import JourneyWorkflow
+from workflows.contracts import SMS_TASK_QUEUE, SendInput, SendOutcome
+from workflows.steps.base import Listener, Run
 
 # A customer who no longer exists will not come back: that is not worth retrying.
 SEND_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5),
                          non_retryable_error_types=["UnknownCustomer"])
 
 
-async def deliver(run: JourneyWorkflow, key: str, message: Message, *, reprompt: bool = False,
+async def deliver(run: Run, key: str, message: Message, *, reprompt: bool = False,
                   expects_reply: bool = False) -> SendOutcome:
     """Send one message, waiting out deferrals; record it on the timeline."""
     assert run.journey
@@ -61,13 +58,11 @@ async def deliver(run: JourneyWorkflow, key: str, message: Message, *, reprompt:
     return outcome
 
 
-async def send_sms(run: JourneyWorkflow, step: SendSmsStep, key: str) -> None:
+async def send_sms(run: Run, step: SendSmsStep, key: str) -> None:
     await deliver(run, key, step.send_sms)
 
 
-async def ask(run: JourneyWorkflow, step: AskStep, key: str) -> None:
-    from workflows.journey import Listener
-
+async def ask(run: Run, step: AskStep, key: str) -> None:
     spec = step.ask
     outcome = await deliver(run, key, spec, expects_reply=True)
     answered = False

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
-from activities.contracts import NextLocalTimeInput
 from language.durations import format_duration
 from language.models import WaitForStep, WaitStep
 from workflows import activity_names as names
+from workflows.contracts import NextLocalTimeInput
+from workflows.steps.base import Listener, Run
 
-if TYPE_CHECKING:
-    from workflows.journey import JourneyWorkflow
 
-
-async def wait(run: JourneyWorkflow, step: WaitStep, key: str) -> None:
+async def wait(run: Run, step: WaitStep, key: str) -> None:
     if isinstance(step.wait, timedelta):
         until = run.now() + step.wait
         label = format_duration(step.wait)
@@ -29,9 +26,7 @@ async def wait(run: JourneyWorkflow, step: WaitStep, key: str) -> None:
     await run.block(until, waiting_for=label)
 
 
-async def wait_for(run: JourneyWorkflow, step: WaitForStep, key: str) -> None:
-    from workflows.journey import Listener
-
+async def wait_for(run: Run, step: WaitForStep, key: str) -> None:
     spec = step.wait_for
     listener = Listener(spec.event, where=spec.where)
     run.listener = listener

@@ -1,0 +1,99 @@
+"""The one path every event takes, whoever sends it (HTTP API, CLI, starter.py,
+simulations, journeys' own `emit` steps, segment changes):
+
+1. store it, once per event id (a repeat is accepted and does nothing again);
+2. update the customer's derived data (orders, spend, points, tier);
+3. record goal conversions of recent journey runs;
+4. signal the customer's running journeys (exits, waits, replies, clicks);
+5. start the journeys it triggers (trigger + where + audience + reentry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from core.event import EventIn, RouteResult
+from core.events.store import EventStore
+from core.journeys import enrollment
+from language.catalog import Catalog
+from store.db import Database, session_scope
+from store.tables import Enrollment, Event
+from workflows.io import EVENT_SIGNAL, EventSignal
+
+log = logging.getLogger(__name__)
+
+
+class EventRouter:
+    """Routes events for one catalog, one database and one Temporal client."""
+
+    def __init__(self, catalog: Catalog, db: Database, client: Client, *, simulated: bool = False,
+                 clock_offset_seconds: float = 0.0) -> None:
+        self.catalog = catalog
+        self.db = db
+        self.client = client
+        self.store = EventStore(catalog, db)
+        self.starter = enrollment.Starter(catalog, db, client, simulated=simulated,
+                                          clock_offset_seconds=clock_offset_seconds)
+
+    async def route(self, event: EventIn, *, source: str = "api", origin: str | None = None) -> RouteResult:
+        """``origin``: the enrollment whose step caused this event. It is not signalled:
+        a run knows what it did, and a signal to itself would land mid-task."""
+        stored = await asyncio.to_thread(self.store.store, event, source)
+        result = RouteResult(event_id=event.id)
+        if stored is None:
+            result.duplicate = True
+            return result
+        if stored.resumed:
+            event = (await asyncio.to_thread(self._stored_event, event.id)) or event
+        signal = EventSignal(event_id=event.id, type=event.type)
+        for run in stored.running:
+            if run.id != origin and await self._signal(run, signal):
+                result.signalled.append(run.journey_id)
+        for pinned in self.catalog.journeys.values():
+            started = await self.starter.maybe_start(pinned, event.customer_id, event.id, event.type)
+            if started:
+                result.started.append(pinned.journey.id)
+        for follow_up in stored.derived:
+            await self.route(follow_up, source="engine", origin=origin)
+            result.follow_ups.append(follow_up.type)
+        # Only now is the event done: a failure above leaves it for a retry or the sweeper.
+        await asyncio.to_thread(self.store.mark_routed, event.id)
+        return result
+
+    def _stored_event(self, event_id: str) -> EventIn | None:
+        with session_scope(self.db, readonly=True) as session:
+            row = session.get(Event, event_id)
+            return None if row is None else EventIn(id=row.id, type=row.type, customer_id=row.customer_id,
+                                                    occurred_at=row.occurred_at, properties=row.properties)
+
+    async def sweep(self, older_than: timedelta = timedelta(minutes=1)) -> int:
+        """Finish routing events stored but never routed; returns how many."""
+        pending = await asyncio.to_thread(self.store.unrouted, older_than)
+        routed = 0
+        for event in pending:
+            try:
+                await self.route(event, source="sweeper")
+                routed += 1
+            except Exception:  # one event that cannot be routed must not hold back the others
+                log.exception("event %s could not be routed; it stays in the outbox", event.id)
+        return routed
+
+    # --- 4: signals ---------------------------------------------------------------------
+
+    async def _signal(self, run: Enrollment, signal: EventSignal) -> bool:
+        try:
+            await self.client.get_workflow_handle(run.workflow_id).signal(EVENT_SIGNAL, signal)
+            return True
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            # The run is gone (terminated by an operator, or its record lagged): heal.
+            await asyncio.to_thread(enrollment.mark_lost, self.db, run.id)
+            return False
+
+

@@ -1,0 +1,158 @@
+"""Steps 1-3 of the event path (see core.events.router): store an event once per id,
+derive the customer's data from it, record goal conversions, in one transaction."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from core.clock import utcnow
+from core.customers.context import expression_context
+from core.customers.records import ensure_customer
+from core.event import EventIn
+from core.loyalty import rules as loyalty_rules
+from core.validation import purchase_amount
+from language.catalog import Catalog
+from language.expressions import ExpressionError, evaluate
+from language.interests import listens_to
+from language.models import Journey
+from store.db import session_scope
+from store.tables import Customer, Enrollment, Event, JourneyVersion
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Stored:
+    running: list[Enrollment]
+    derived: list[EventIn]
+    resumed: bool = False  # routing a stored event that was never routed
+
+
+class EventStore:
+    """Steps 1-3, in one transaction: store the event once, derive, record goals."""
+
+    def __init__(self, catalog: Catalog, engine: Any) -> None:
+        self.catalog = catalog
+        self.engine = engine
+        # (journey, version) -> the event types its runs listen to; versions never change.
+        self._interests: dict[tuple[str, str], frozenset[str]] = {
+            (p.journey.id, p.version): listens_to(p.journey) for p in catalog.journeys.values()}
+
+    def _listening(self, session: Session, run: Enrollment, event_type: str) -> bool:
+        key = (run.journey_id, run.journey_version)
+        if key not in self._interests:
+            version = session.get(JourneyVersion, key)
+            self._interests[key] = (listens_to(Journey.model_validate(version.definition)) if version
+                                    else frozenset({event_type}))  # unknown: signal rather than miss
+        return event_type in self._interests[key]
+
+    def store(self, event: EventIn, source: str) -> _Stored | None:
+        now = utcnow()
+        at = event.occurred_at or now
+        try:
+            with session_scope(self.engine) as session:
+                existing = session.get(Event, event.id)
+                if existing is not None:
+                    # Seen before. Routed: a true duplicate. Stored but never routed (Temporal
+                    # was down, the process died): hand it back to finish the routing.
+                    return None if existing.routed_at else _Stored(self._running(session, existing), [], resumed=True)
+                customer = ensure_customer(session, event.customer_id, now, for_update=True)
+                row = Event(id=event.id, customer_id=event.customer_id, type=event.type, occurred_at=at,
+                            received_at=now, properties=event.properties, source=source)
+                session.add(row)
+                session.flush()
+                derived = self._derive(session, customer, row)
+                for follow_up in derived:  # in the same transaction as their cause (an outbox)
+                    if session.get(Event, follow_up.id) is None:
+                        follow_row = Event(id=follow_up.id, customer_id=follow_up.customer_id, type=follow_up.type,
+                                           occurred_at=follow_up.occurred_at or now, received_at=now,
+                                           properties=follow_up.properties, source="engine")
+                        session.add(follow_row)
+                        self._record_goals(session, customer, follow_row)
+                self._record_goals(session, customer, row)
+                return _Stored(running=self._running(session, row), derived=derived)
+        except IntegrityError:
+            # The same event id stored concurrently is a duplicate; any other conflict is a bug.
+            with session_scope(self.engine, readonly=True) as session:
+                if session.get(Event, event.id) is not None:
+                    return None
+            raise
+
+    def _running(self, session: Session, event: Event) -> list[Enrollment]:
+        return [run for run in session.exec(
+            select(Enrollment).where(Enrollment.customer_id == event.customer_id, Enrollment.status == "active")
+        ).all() if self._listening(session, run, event.type)]
+
+    def mark_routed(self, event_id: str) -> None:
+        with session_scope(self.engine) as session:
+            row = session.get(Event, event_id)
+            if row is not None and row.routed_at is None:
+                row.routed_at = utcnow()
+                session.add(row)
+
+    def unrouted(self, older_than: timedelta, limit: int = 200) -> list[EventIn]:
+        """Events stored but never routed, oldest first (for the outbox sweeper)."""
+        with session_scope(self.engine, readonly=True) as session:
+            rows = session.exec(select(Event).where(col(Event.routed_at).is_(None),
+                                                    col(Event.received_at) < utcnow() - older_than)
+                                 .order_by(col(Event.received_at)).limit(limit)).all()
+            return [EventIn(id=r.id, type=r.type, customer_id=r.customer_id, occurred_at=r.occurred_at,
+                            properties=r.properties) for r in rows]
+
+    def _derive(self, session: Session, customer: Customer, event: Event) -> list[EventIn]:
+        if event.type != "purchase":
+            return []
+        amount = _amount(event.properties)
+        customer.orders_count += 1
+        customer.total_spent += amount
+        if customer.first_purchase_at is None or event.occurred_at < customer.first_purchase_at:
+            customer.first_purchase_at = event.occurred_at
+        if customer.last_purchase_at is None or event.occurred_at > customer.last_purchase_at:
+            customer.last_purchase_at = event.occurred_at
+        customer.updated_at = utcnow()
+        # Points, punch card, referral, coupon redemption, tier: see engine/loyalty_rules.py.
+        return loyalty_rules.on_purchase(session, self.catalog.loyalty, customer, event, amount)
+
+    def _record_goals(self, session: Session, customer: Customer, event: Event) -> None:
+        for pinned in self.catalog.journeys.values():
+            goal = pinned.journey.goal
+            if goal is None or goal.event != event.type:
+                continue
+            runs = session.exec(select(Enrollment).where(
+                Enrollment.customer_id == customer.id, Enrollment.journey_id == pinned.journey.id,
+                Enrollment.converted_at.is_(None),  # type: ignore[union-attr]
+            )).all()
+            for run in runs:
+                # From the run's last message; a run that sent nothing (a holdout) counts
+                # from its entry, so holdouts and variants can be compared on goals.
+                since = run.last_message_at or run.entered_at
+                if not (since <= event.occurred_at <= since + goal.within):
+                    continue
+                run.converted_at = event.occurred_at
+                run.conversion_value = self._goal_value(session, customer, event, goal.value)
+                session.add(run)
+
+    def _goal_value(self, session: Session, customer: Customer, event: Event, expr: str | None) -> float | None:
+        if not expr:
+            return None
+        try:
+            value = evaluate(expr, expression_context(session, self.catalog, customer, event.occurred_at,
+                                                      event=event))
+            return float(value) if value is not None else None
+        except (ExpressionError, TypeError, ValueError):
+            log.warning("goal value of event %s could not be computed", event.id)
+            return None
+
+
+def _amount(properties: dict[str, Any]) -> float:
+    """A purchase's `amount` (validated on the way in); 0 when it has none."""
+    try:
+        return purchase_amount(properties["amount"]) if properties.get("amount") is not None else 0.0
+    except ValueError:
+        return 0.0

@@ -1,0 +1,212 @@
+"""Entering customers into journeys: trigger match, audience, reentry, and the start.
+
+A customer is never in two runs of one journey: the workflow id is
+``journey/<journey>/<customer>`` and Temporal refuses a second running workflow with
+the same id; the enrollments table adds the reentry history on top.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from core.clock import utcnow
+from core.customers.context import expression_context
+from core.customers.records import ensure_customer
+from core.validation import opaque_customer_id
+from language.catalog import Catalog, PinnedJourney
+from language.expressions import ExpressionError, is_true
+from language.models import EventTrigger, Journey, SegmentEnteredTrigger, SegmentExitedTrigger
+from store.db import insert_ignoring_duplicates, session_scope
+from store.tables import Enrollment, Event, JourneyVersion
+from workflows.contracts import JOURNEY_TASK_QUEUE
+from workflows.io import WORKFLOW_NAME, JourneyInput, start_attributes, workflow_id
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Admission:
+    allowed: bool
+    reason: str = ""
+    enrollment_id: str | None = None
+    active: Enrollment | None = None  # the run that is already in this journey, if any
+
+
+def trigger_matches(journey: Journey, event_type: str, properties: dict[str, Any]) -> bool:
+    trigger = journey.trigger
+    if isinstance(trigger, EventTrigger):
+        return trigger.event == event_type
+    if isinstance(trigger, SegmentEnteredTrigger):
+        return event_type == "segment_entered" and properties.get("segment") == trigger.segment_entered
+    if isinstance(trigger, SegmentExitedTrigger):
+        return event_type == "segment_exited" and properties.get("segment") == trigger.segment_exited
+    return False
+
+
+def mark_lost(db: Any, enrollment_id: str) -> None:
+    with session_scope(db) as session:
+        run = session.get(Enrollment, enrollment_id)
+        if run is not None and run.status == "active":
+            run.status, run.outcome, run.ended_at = "ended", "lost", utcnow()
+            session.add(run)
+
+
+class Starter:
+    def __init__(self, catalog: Catalog, db: Any, client: Client, *, simulated: bool = False,
+                 clock_offset_seconds: float = 0.0) -> None:
+        self.catalog = catalog
+        self.db = db
+        self.client = client
+        self.simulated = simulated
+        self.clock_offset_seconds = clock_offset_seconds
+
+    async def maybe_start(self, pinned: PinnedJourney, customer_id: str, event_id: str, event_type: str) -> bool:
+        """Start ``pinned`` for the customer if this event triggers it."""
+        journey = pinned.journey
+        if not isinstance(journey.trigger, EventTrigger | SegmentEnteredTrigger | SegmentExitedTrigger):
+            return False
+        if isinstance(journey.trigger, EventTrigger) and journey.trigger.event != event_type:
+            return False
+        return await self.start(pinned, customer_id, trigger_event_id=event_id)
+
+    async def start(self, pinned: PinnedJourney, customer_id: str, *, trigger_event_id: str | None = None,
+                    occasion: str | None = None, check_trigger: bool = True, at: datetime | None = None) -> bool:
+        """Enter the customer if the journey's rules allow; raises ValueError for an id
+        that is not opaque (it would end up in the workflow id).
+
+        ``at``: the moment of entry when no trigger event gives it (a schedule's firing
+        time, a simulated clock); audience and reentry are judged at that moment."""
+        opaque_customer_id(customer_id)
+        admission = await self._admission(pinned, customer_id, trigger_event_id, occasion, check_trigger, at)
+        if admission.active is not None and not await is_running(self.client, admission.active.workflow_id):
+            # Marked active, but the run is gone (terminated by an operator, or a start
+            # that crashed half-way): close it as `lost` so it cannot block reentry.
+            await asyncio.to_thread(mark_lost, self.db, admission.active.id)
+            admission = await self._admission(pinned, customer_id, trigger_event_id, occasion, check_trigger, at)
+        if not admission.allowed:
+            log.debug("not entering %s: %s", pinned.journey.id, admission.reason)
+            return False
+        assert admission.enrollment_id
+        journey = pinned.journey
+        try:
+            await self.client.start_workflow(
+                WORKFLOW_NAME,
+                JourneyInput(enrollment_id=admission.enrollment_id, customer_id=customer_id, pinned=pinned,
+                             trigger_event_id=trigger_event_id, simulated=self.simulated,
+                             clock_offset_seconds=self.clock_offset_seconds),
+                id=workflow_id(journey.id, customer_id),
+                task_queue=JOURNEY_TASK_QUEUE,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                search_attributes=start_attributes(journey.id, pinned.version, customer_id),
+                static_summary=f"{journey.name} (v{pinned.version})",
+                static_details=f"Customer `{customer_id}` entered `{journey.id}` version `{pinned.version}`.",
+                request_eager_start=not self.simulated,
+            )
+        except WorkflowAlreadyStartedError:
+            await asyncio.to_thread(self._forget, admission.enrollment_id)
+            return False
+        except BaseException:
+            # Not started: an enrollment left behind would block reentry for good.
+            await asyncio.to_thread(self._forget, admission.enrollment_id)
+            raise
+        return True
+
+    async def _admission(self, pinned: PinnedJourney, customer_id: str, trigger_event_id: str | None,
+                         occasion: str | None, check_trigger: bool, at: datetime | None) -> Admission:
+        try:
+            return await asyncio.to_thread(self._admit, pinned, customer_id, trigger_event_id, occasion,
+                                           check_trigger, at)
+        except IntegrityError:  # the same occasion admitted concurrently
+            return Admission(False, "occasion already entered")
+
+    # --- admission: trigger filter, audience, reentry ---------------------------------
+
+    def _admit(self, pinned: PinnedJourney, customer_id: str, trigger_event_id: str | None,
+               occasion: str | None, check_trigger: bool, entry_at: datetime | None) -> Admission:
+        journey = pinned.journey
+        now = utcnow()
+        with session_scope(self.db) as session:
+            trigger = session.get(Event, trigger_event_id) if trigger_event_id else None
+            if check_trigger and trigger is not None and not trigger_matches(journey, trigger.type,
+                                                                             trigger.properties):
+                return Admission(False, "trigger does not match")
+            at = trigger.occurred_at if trigger else (entry_at or now)
+            customer = ensure_customer(session, customer_id, now)
+            context = expression_context(session, self.catalog, customer, at, trigger=trigger, event=trigger)
+            where = getattr(journey.trigger, "where", None)
+            if check_trigger and where and not self._holds(where, context, journey.id):
+                return Admission(False, "trigger where is false")
+            if journey.audience and not self._holds(journey.audience, context, journey.id):
+                return Admission(False, "not in audience")
+            if occasion and session.exec(select(Enrollment.id).where(
+                    Enrollment.journey_id == journey.id, Enrollment.customer_id == customer_id,
+                    Enrollment.occasion == occasion)).first():
+                return Admission(False, "occasion already entered")
+            refusal, active = self._reentry_refusal(session, journey, customer_id, at)
+            if refusal:
+                return Admission(False, refusal, active=active)
+            insert_ignoring_duplicates(session, JourneyVersion, {
+                "journey_id": journey.id, "version": pinned.version, "first_seen_at": now,
+                "definition": journey.model_dump(mode="json", by_alias=True)})
+            run = Enrollment(id=uuid.uuid4().hex, journey_id=journey.id, journey_version=pinned.version,
+                             customer_id=customer_id, workflow_id=workflow_id(journey.id, customer_id),
+                             trigger_event_id=trigger_event_id, occasion=occasion or trigger_event_id,
+                             entered_at=at)
+            session.add(run)
+            return Admission(True, enrollment_id=run.id)
+
+    @staticmethod
+    def _holds(expression: str, context: dict[str, Any], journey_id: str) -> bool:
+        try:
+            return is_true(expression, context)
+        except ExpressionError:
+            log.warning("entry condition of %s failed to evaluate; not entering", journey_id)
+            return False
+
+    def _reentry_refusal(self, session: Session, journey: Journey, customer_id: str,
+                         at: Any) -> tuple[str | None, Enrollment | None]:
+        """Why the customer may not enter now (or None), and their active run if any."""
+        previous = session.exec(
+            select(Enrollment).where(Enrollment.journey_id == journey.id, Enrollment.customer_id == customer_id)
+            .order_by(Enrollment.entered_at.desc())  # type: ignore[attr-defined]
+        ).all()
+        active = next((run for run in previous if run.status == "active"), None)
+        if active is not None:
+            return "already in this journey", active
+        if not previous or journey.reentry == "always":
+            return None, None
+        if journey.reentry == "never":
+            return "reentry: never", None
+        assert isinstance(journey.reentry, timedelta)
+        if previous[0].entered_at > at - journey.reentry:
+            return "reentry window not over", None
+        return None, None
+
+    def _forget(self, enrollment_id: str) -> None:
+        with session_scope(self.db) as session:
+            run = session.get(Enrollment, enrollment_id)
+            if run is not None:
+                session.delete(run)
+
+
+async def is_running(client: Client, workflow_id_: str) -> bool:
+    try:
+        description = await client.get_workflow_handle(workflow_id_).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return description.status == WorkflowExecutionStatus.RUNNING

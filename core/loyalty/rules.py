@@ -1,0 +1,155 @@
+"""The loyalty rules a purchase sets off (loyalty.yaml), in the purchase's own transaction.
+
+``on_purchase`` is called once per stored purchase event by ``EventStore._derive``,
+after the customer's orders_count, total_spent and purchase dates are updated. It:
+
+1. redeems the coupon the purchase carries (``properties.coupon_code``);
+2. earns points: floor(amount x ``points.per_currency_unit``), computed in decimal so
+   19.99 at 1 point per unit is 19 points (never 18.999...), a negative amount (a
+   refund sent as a purchase) earns nothing. They expire ``points.expire_after`` later;
+3. the punch card: every ``punch_card.every``-th purchase (by orders_count) earns
+   ``reward_points``, once per multiple;
+4. a referral, on the customer's first purchase only;
+5. refreshes the cached balance and tier of everyone whose points changed.
+
+It returns the follow-up events, which the router routes after the transaction:
+``tier_changed`` (for the buyer, and for a referrer whose reward lifts them) and
+``referral_converted`` (for the referrer). Every award has a unique ledger key
+derived from the purchase's event id or the customer, so nothing is earned twice.
+See docs/loyalty.md for the rules in a marketer's words.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
+
+from core.customers.referral_codes import normalize_code, referrer_by_code
+from core.event import EventIn, follow_up_id
+from core.loyalty import ledger as loyalty
+from language.config import Loyalty
+from store.tables import Coupon, Customer, Event, PointsEntry
+
+log = logging.getLogger(__name__)
+
+COUPON_PROPERTY = "coupon_code"
+REFERRAL_PROPERTY = "referral_code"  # on the referee's first purchase: the primary way
+REFERRED_BY_ATTRIBUTE = "referred_by"  # a profile attribute (API/CLI/import): the fallback
+
+
+def on_purchase(session: Session, rules: Loyalty, customer: Customer, event: Event, amount: float) -> list[EventIn]:
+    """Apply every purchase rule once; return the follow-up events to route."""
+    at = event.occurred_at
+    redeem_coupon(session, customer, event)
+    earned = purchase_points(rules, amount)
+    if earned > 0:
+        loyalty.award(session, customer, key=f"purchase:{event.id}", points=earned, reason="purchase", at=at,
+                      expires_at=loyalty.default_expiry(rules, at), source="purchase")
+    punch_card(session, rules, customer, at)
+    referral = apply_referral(session, rules, customer, event)
+    old, new = loyalty.refresh_points_and_tier(session, customer, rules, _as_of(session, customer.id, at))
+    change = loyalty.tier_changed_event(rules, customer.id, old, new, at=at,
+                                        event_id=follow_up_id(event.id, "tier"))
+    return ([change] if change is not None else []) + referral
+
+
+def _as_of(session: Session, customer_id: str, at: datetime) -> datetime:
+    """The moment to cache balance and tier at: the purchase's, or the customer's latest
+    ledger entry's if later (a purchase that arrives late must not roll the cached
+    balance back to before newer awards)."""
+    latest = session.exec(select(func.max(PointsEntry.occurred_at))
+                          .where(PointsEntry.customer_id == customer_id)).one()
+    return at if latest is None else max(at, latest)
+
+
+def purchase_points(rules: Loyalty, amount: float) -> int:
+    """floor(amount x per_currency_unit), exactly as written in decimal; never negative."""
+    try:
+        points = (Decimal(str(amount)) * Decimal(str(rules.points.per_currency_unit))).to_integral_value(ROUND_FLOOR)
+    except InvalidOperation:  # nan, inf
+        return 0
+    return max(int(points), 0)
+
+
+def punch_card(session: Session, rules: Loyalty, customer: Customer, at: datetime) -> bool:
+    """Every N-th purchase (N, 2N, ...) earns the reward once; True if it did now."""
+    card = rules.punch_card
+    if card is None or card.reward_points <= 0 or customer.orders_count <= 0:
+        return False
+    if customer.orders_count % card.every:
+        return False
+    return loyalty.award(session, customer, key=f"punch-card:{customer.id}:{customer.orders_count}",
+                         points=card.reward_points, reason=f"punch card: purchase #{customer.orders_count}",
+                         at=at, expires_at=loyalty.default_expiry(rules, at), source="punch_card")
+
+
+def redeem_coupon(session: Session, customer: Customer, event: Event) -> bool:
+    """Mark the purchase's coupon redeemed; True if it was.
+
+    The code is matched case-insensitively. It is redeemed only if it exists, was
+    issued to this customer (codes are personal: one sent to someone else is left for
+    its owner), is not redeemed yet and had not expired when the purchase was made.
+    Anything else is ignored (logged): the purchase itself always counts.
+    """
+    code = normalize_code((event.properties or {}).get(COUPON_PROPERTY))
+    if code is None:
+        return False
+    at = event.occurred_at
+    result = session.execute(  # one conditional UPDATE: two purchases cannot both redeem it
+        update(Coupon)
+        .where(col(Coupon.code) == code, col(Coupon.customer_id) == customer.id, col(Coupon.redeemed_at).is_(None),
+               (col(Coupon.expires_at).is_(None)) | (col(Coupon.expires_at) > at))
+        .values(redeemed_at=at, redeemed_event_id=event.id)
+    )
+    if result.rowcount:  # type: ignore[attr-defined]
+        return True
+    log.info("purchase %s: coupon code not redeemed (unknown, someone else's, already redeemed or expired)",
+             event.id)
+    return False
+
+
+def apply_referral(session: Session, rules: Loyalty, referee: Customer, event: Event) -> list[EventIn]:
+    """On the referee's first purchase, reward both sides once and announce it.
+
+    The referrer is found by the referral code on the purchase (``properties.
+    referral_code``), else by the referee's ``attributes.referred_by`` (a code too).
+    Refused: no referral program, not the first purchase, an unknown code, the
+    customer's own code or a referrer with the same phone number.
+    """
+    if rules.referral is None or referee.orders_count != 1:
+        return []
+    code = (event.properties or {}).get(REFERRAL_PROPERTY) or (referee.attributes or {}).get(REFERRED_BY_ATTRIBUTE)
+    if not code:
+        return []
+    referrer = referrer_by_code(session, code, for_update=True)
+    if referrer is None:
+        log.info("purchase %s: unknown referral code", event.id)
+        return []
+    if referrer.id == referee.id or (referee.phone and referrer.phone == referee.phone):
+        log.info("purchase %s: self-referral refused", event.id)
+        return []
+    at = event.occurred_at
+    expires = loyalty.default_expiry(rules, at)
+    key = f"referral:{referee.id}"
+    rewarded = select(PointsEntry.id).where(col(PointsEntry.key).in_([f"{key}:referee", f"{key}:referrer"]))
+    if session.exec(rewarded).first() is not None:
+        return []  # once per referee, ever
+    if rules.referral.referee_points > 0:
+        loyalty.award(session, referee, key=f"{key}:referee", points=rules.referral.referee_points,
+                      reason=f"referral: welcome (referred by {referrer.id})", at=at, expires_at=expires,
+                      source="referral")
+    if rules.referral.referrer_points > 0:
+        loyalty.award(session, referrer, key=f"{key}:referrer", points=rules.referral.referrer_points,
+                      reason=f"referral: {referee.id} made their first purchase", at=at, expires_at=expires,
+                      source="referral")
+    old, new = loyalty.refresh_points_and_tier(session, referrer, rules, _as_of(session, referrer.id, at))
+    events = [EventIn(id=f"{key}:converted", type="referral_converted", customer_id=referrer.id, occurred_at=at,
+                      properties={"referee_id": referee.id, "referral_code": referrer.referral_code,
+                                  "points": rules.referral.referrer_points,
+                                  "referee_points": rules.referral.referee_points, "purchase_event_id": event.id})]
+    change = loyalty.tier_changed_event(rules, referrer.id, old, new, event_id=f"{key}:referrer:tier", at=at)
+    return events + ([change] if change is not None else [])

@@ -1,0 +1,158 @@
+"""Inbound SMS: opt-out, opt-in and help keywords, and replies that answer an `ask`.
+
+Keywords are the whole message, case- and space-insensitive. STOP takes effect at once
+for every journey (consent becomes opted_out before anything else, and every later send
+checks consent afresh) and is answered exactly once per inbound message, even when the
+number is not a customer's. YES confirms a pending double opt-in or re-subscribes an
+opted-out customer; from a subscribed customer it is an ordinary reply (it may answer
+an `ask` with choices yes/no).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import col, select
+
+from core.customers import consent
+from core.event import EventIn, EventPath
+from core.sms.replies import ReplySender
+from store.db import session_scope
+from store.tables import Customer, Message, PhoneSuppression
+
+log = logging.getLogger(__name__)
+
+OPT_OUT = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+OPT_IN = {"START", "UNSTOP"}
+HELP = {"HELP", "INFO"}
+
+
+def keyword_of(body: str) -> str | None:
+    """'opt_out' | 'opt_in' | 'yes' | 'help' | None for an ordinary reply."""
+    word = "".join(body.split()).upper()
+    if word in OPT_OUT:  # "opt out" with a space folds to OPTOUT
+        return "opt_out"
+    if word in OPT_IN:
+        return "opt_in"
+    if word == "YES":
+        return "yes"
+    if word in HELP:
+        return "help"
+    return None
+
+
+@dataclass
+class InboundResult:
+    keyword: str | None
+    customers: list[str] = field(default_factory=list)
+    event_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Inbound:
+    """Handles one inbound message. ``replies`` may be None where no reply can go out."""
+
+    router: EventPath
+    replies: ReplySender | None = None
+
+    async def handle(self, body: str, *, at: datetime, message_sid: str, phone: str | None = None,
+                     customer_id: str | None = None) -> InboundResult:
+        customers = await asyncio.to_thread(self._customers, phone, customer_id)
+        phone = phone or (customers[0].phone if customers else None)
+        keyword = keyword_of(body)
+        if keyword == "yes" and any(c.sms_consent in ("pending", "opted_out", "none") for c in customers):
+            keyword = "opt_in"
+        elif keyword == "yes":
+            keyword = None
+        result = InboundResult(keyword, [c.id for c in customers])
+        if keyword == "opt_out":
+            for customer in customers:
+                result.event_ids += await self._consent(customer.id, "opted_out", message_sid, at, body)
+            if not customers and phone:
+                await asyncio.to_thread(self._suppress, phone, at)
+            await self._reply("stop", phone, customers, message_sid, at)
+        elif keyword == "opt_in":
+            if phone:
+                await asyncio.to_thread(self._unsuppress, phone)
+            changed = [c for c in customers if await self._record(c.id, "opted_in", at, body)]
+            if customers:
+                # The program's confirmation (CTIA) comes before anything a journey sends.
+                await self._reply("welcome", phone, customers, message_sid, at)
+            for customer in changed:
+                result.event_ids.append(await self._announce(customer.id, "opted_in", message_sid, at))
+        elif keyword == "help":
+            await self._reply("help", phone, customers, message_sid, at)
+        elif customers:
+            # An ordinary reply: it answers the newest question sent to this number.
+            target = await asyncio.to_thread(_awaiting_reply, self.router.db, [c.id for c in customers], at)
+            customer = target[0] if target else customers[0].id
+            event = EventIn(id=f"inbound:{message_sid}", type="sms_replied", customer_id=customer, occurred_at=at,
+                            properties={"body": body, "reply_to": target[1] if target else None})
+            await self.router.route(event, source="sms")
+            result.event_ids.append(event.id)
+        else:
+            log.info("inbound message %s from an unknown number ignored", message_sid)
+        return result
+
+    def _customers(self, phone: str | None, customer_id: str | None) -> list[Customer]:
+        with session_scope(self.router.db) as session:
+            if customer_id:
+                found = session.get(Customer, customer_id)
+                return [found] if found else []
+            if not phone:
+                return []
+            return list(session.exec(select(Customer).where(Customer.phone == phone)
+                                     .order_by(col(Customer.updated_at).desc())).all())
+
+    async def _consent(self, customer_id: str, status: str, sid: str, at: datetime, body: str) -> list[str]:
+        if not await self._record(customer_id, status, at, body):
+            return []
+        return [await self._announce(customer_id, status, sid, at)]
+
+    async def _record(self, customer_id: str, status: str, at: datetime, body: str) -> bool:
+        return await asyncio.to_thread(consent.record, self.router.db, customer_id, status,
+                                       source="sms_keyword", at=at, disclosure=f"customer texted {body.strip()!r}")
+
+    async def _announce(self, customer_id: str, status: str, sid: str, at: datetime) -> str:
+        event = EventIn(id=f"inbound:{sid}:{customer_id}:{status}", type=status, customer_id=customer_id,
+                        occurred_at=at, properties={"source": "sms_keyword"})
+        await self.router.route(event, source="sms")
+        return event.id
+
+    async def _reply(self, kind: str, phone: str | None, customers: list[Customer], sid: str, at: datetime) -> None:
+        if self.replies is None or not phone:
+            return
+        await asyncio.to_thread(self.replies.send, kind,  # type: ignore[arg-type]
+                                phone=phone, customer_id=customers[0].id if customers else None, key=sid, at=at)
+
+    def _suppress(self, phone: str, at: datetime) -> None:
+        with session_scope(self.router.db) as session:
+            if session.get(PhoneSuppression, phone) is None:
+                session.add(PhoneSuppression(phone=phone, reason="opted_out", source="sms_keyword", created_at=at))
+
+    def _unsuppress(self, phone: str) -> None:
+        with session_scope(self.router.db) as session:
+            found = session.get(PhoneSuppression, phone)
+            if found is not None and found.reason == "opted_out":
+                session.delete(found)
+
+
+def _awaiting_reply(db: Any, customer_ids: list[str], at: datetime) -> tuple[str, dict[str, Any]] | None:
+    """The newest question sent to these customers: replies answer the latest ask."""
+    with session_scope(db) as session:
+        message = session.exec(
+            select(Message).where(col(Message.customer_id).in_(customer_ids), col(Message.expects_reply).is_(True),
+                                  col(Message.status).in_(("sent", "delivered", "unconfirmed")),
+                                  col(Message.sent_at) <= at)
+            .order_by(col(Message.sent_at).desc())
+        ).first()
+        if message is None:
+            return None
+        message.replied_at = at
+        session.add(message)
+        return message.customer_id, {"enrollment_id": message.enrollment_id, "journey": message.journey_id,
+                                     "step": message.step_id, "message_id": message.id}

@@ -1,0 +1,118 @@
+"""The one-shot commands behind the command line (`event`, `enroll`, `customer`,
+`inbound`, `import`, `loyalty run`, `segments refresh`) and `starter.py`: wire the
+configured database, Temporal and SMS sender, then take the same paths as the HTTP API."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from core.clock import utcnow
+from core.event import EventIn, RouteResult
+from core.intake.importing import ImportReport, ImportStopped, csv_rows, import_customers
+from core.intake.profiles import ProfileChange, give_consent, upsert_customer
+from core.loyalty.ledger import Account, load_account
+from core.loyalty.maintenance import PageResult, run_daily
+from core.segments import refresh as segments
+from core.sms.inbound import Inbound, InboundResult
+from messaging.phone import to_e164
+from processes.settings import ServiceSettings
+from processes.wiring import Wiring, open_catalog, open_migrated_database, wire
+
+
+@asynccontextmanager
+async def wired(settings: ServiceSettings, journeys_dir: Path | None = None) -> AsyncIterator[Wiring]:
+    wiring = await wire(settings, journeys_dir=journeys_dir)
+    try:
+        yield wiring
+    finally:
+        wiring.close()
+
+
+async def send_event(settings: ServiceSettings, event_type: str, customer_id: str, properties: dict[str, Any], *,
+                     event_id: str | None = None, occurred_at: datetime | None = None,
+                     journeys_dir: Path | None = None) -> RouteResult:
+    """Raises pydantic.ValidationError for a bad type or customer id."""
+    event = EventIn(id=event_id or f"cli:{uuid.uuid4().hex}", type=event_type, customer_id=customer_id,
+                    occurred_at=occurred_at or utcnow(), properties=properties)
+    async with wired(settings, journeys_dir) as wiring:
+        return await wiring.router.route(event, source="cli")
+
+
+async def enroll(settings: ServiceSettings, journey_id: str, customer_id: str, *,
+                 journeys_dir: Path | None = None) -> bool:
+    """Raises KeyError for an unknown journey, ValueError for a bad customer id."""
+    async with wired(settings, journeys_dir) as wiring:
+        router = wiring.router
+        return await router.starter.start(router.catalog.journey(journey_id), customer_id,
+                                          occasion=f"manual:{uuid.uuid4().hex}", check_trigger=False)
+
+
+async def set_customer(settings: ServiceSettings, customer_id: str, change: ProfileChange, *,
+                       journeys_dir: Path | None = None) -> str | None:
+    """Save the profile, then consent through the same flow as the API (double opt-in
+    when settings say so). Returns the customer's consent status if it was given."""
+    async with wired(settings, journeys_dir) as wiring:
+        consent, change.consent = change.consent, None
+        await upsert_customer(wiring.router, customer_id, change)
+        if consent is None:
+            return None
+        return await give_consent(wiring.router, wiring.replies, customer_id, consent, source=change.consent_source,
+                                  disclosure=change.consent_text)
+
+
+async def receive_sms(settings: ServiceSettings, phone: str, body: str, *,
+                      journeys_dir: Path | None = None) -> InboundResult:
+    """An inbound SMS as if it came through Twilio's webhook (for local runs)."""
+    async with wired(settings, journeys_dir) as wiring:
+        e164 = to_e164(phone, wiring.catalog.settings.default_country)
+        return await Inbound(wiring.router, wiring.replies).handle(body, at=utcnow(),
+                                                                   message_sid=f"cli-{uuid.uuid4().hex}", phone=e164)
+
+
+async def import_file(settings: ServiceSettings, path: Path, *, source: str = "import:cli",
+                      journeys_dir: Path | None = None, progress: Callable[[int], None] | None = None) -> ImportReport:
+    """`journeys import FILE`: check the file (scan_file) first, then call this. Raises
+    ImportStopped when Temporal cannot be reached: imported opt-ins start journeys."""
+    catalog = open_catalog(settings, journeys_dir)
+    try:
+        wiring = await wire(settings, catalog=catalog)
+    except RuntimeError as err:
+        raise ImportStopped(f"cannot reach Temporal at {settings.temporal_address} ({err}); nothing was imported. "
+                            "Imported opt-ins start journeys, so an import needs the Temporal server: start "
+                            "`journeys dev`, or set TEMPORAL_ADDRESS") from err
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as stream:
+            return await import_customers(wiring.router, csv_rows(stream), source=source, progress=progress)
+    finally:
+        wiring.close()
+
+
+async def run_loyalty_now(settings: ServiceSettings, journeys_dir: Path | None = None) -> PageResult:
+    """``journeys loyalty run``: the whole job now, in this process, with the configured
+    database and Temporal (journeys that the events trigger are started there)."""
+    async with wired(settings, journeys_dir) as wiring:
+        return await run_daily(wiring.router, utcnow())
+
+
+async def refresh_segments(settings: ServiceSettings, names: list[str] | None, *, announce: bool = True,
+                           journeys_dir: Path | None = None) -> segments.RefreshReport:
+    async with wired(settings, journeys_dir) as wiring:
+        return await segments.refresh(wiring.catalog, wiring.db, wiring.router, segments=names or None,
+                                      announce=announce)
+
+
+def points_account(settings: ServiceSettings, customer_id: str, *, limit: int,
+                   journeys_dir: Path | None = None) -> Account:
+    """Raises UnknownCustomer."""
+    catalog = open_catalog(settings, journeys_dir)
+    db = open_migrated_database(settings)
+    try:
+        return load_account(db, customer_id, catalog.loyalty, utcnow(),
+                            default_timezone=catalog.settings.default_timezone, limit=limit)
+    finally:
+        db.dispose()

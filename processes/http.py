@@ -1,0 +1,51 @@
+"""The HTTP service as a process: its services wired from the settings, served by uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import uvicorn
+
+from api.app import create_app
+from api.services import Services
+from processes.settings import ServiceSettings
+from processes.wiring import wire
+
+
+async def build_services(settings: ServiceSettings, journeys_dir: Path | None = None) -> Services:
+    wiring = await wire(settings, journeys_dir=journeys_dir)
+    return Services.build(wiring.catalog, wiring.db, wiring.router, wiring.sender,
+                          api_token=settings.secret("api_token"),
+                          twilio_auth_token=settings.secret("twilio_auth_token"), public_url=settings.public_url)
+
+
+def check_api_settings(settings: ServiceSettings) -> None:
+    """Refuse to start (before binding a port) without the token the API requires."""
+    if not settings.secret("api_token"):
+        raise ValueError("JOURNEYS_API_TOKEN is not set: the events API needs a bearer token")
+
+
+def serve(settings: ServiceSettings, host: str, port: int) -> None:
+    """`journeys api`: serve until SIGINT or SIGTERM."""
+    check_api_settings(settings)
+    uvicorn.run(create_app(lambda: build_services(settings)), host=host, port=port, log_level="info")
+
+
+async def serve_until(settings: ServiceSettings, host: str, port: int, stop: asyncio.Event, *,
+                      journeys_dir: Path | None = None) -> None:
+    """Serve in this event loop until ``stop`` is set (``journeys dev`` runs it beside the worker)."""
+    check_api_settings(settings)
+    server = uvicorn.Server(uvicorn.Config(create_app(lambda: build_services(settings, journeys_dir)),
+                                           host=host, port=port, log_level="warning"))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the caller handles signals
+
+    async def stop_when_asked() -> None:
+        await stop.wait()
+        server.should_exit = True
+
+    watcher = asyncio.create_task(stop_when_asked())
+    try:
+        await server.serve()
+    finally:
+        watcher.cancel()

@@ -1,0 +1,35 @@
+"""Which SMS sender a process uses: the console (the default) or Twilio."""
+
+from __future__ import annotations
+
+from language.config import Settings as JourneySettings
+from messaging.senders.base import SmsSender
+from messaging.senders.console import ConsoleSender
+from processes.settings import ServiceSettings
+
+
+class SenderConfigError(ValueError):
+    """The environment and settings.yaml do not describe a sender that can work."""
+
+
+def build_sender(settings: ServiceSettings, journey_settings: JourneySettings) -> SmsSender:
+    """The sender chosen by JOURNEYS_SMS_SENDER, configured from the environment and the
+    journeys directory's ``sender:`` block."""
+    if settings.sms_sender == "console":
+        return ConsoleSender()
+    missing = [name for name, value in (("TWILIO_ACCOUNT_SID", settings.twilio_account_sid),
+                                        ("TWILIO_AUTH_TOKEN", settings.secret("twilio_auth_token"))) if not value]
+    if missing:
+        raise SenderConfigError(f"JOURNEYS_SMS_SENDER=twilio needs {' and '.join(missing)}")
+    if not (journey_settings.sender.messaging_service_sid or journey_settings.sender.from_):
+        raise SenderConfigError("settings.yaml: sender needs messaging_service_sid or from")
+    from messaging.senders.twilio import TwilioSender  # the Twilio SDK loads only when used
+
+    return TwilioSender(
+        settings.twilio_account_sid or "",
+        settings.secret("twilio_auth_token") or "",
+        messaging_service_sid=journey_settings.sender.messaging_service_sid,
+        from_number=journey_settings.sender.from_,
+        base_url=settings.twilio_api_base_url,
+        timeout=settings.twilio_http_timeout,
+    )

@@ -1,0 +1,49 @@
+"""The one settings object: every process reads the environment here, once, and the
+composition code passes what each part needs down to it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from store.db import DEFAULT_URL
+
+
+class ServiceSettings(BaseSettings):
+    """The environment of the engine's processes (see the README's Configuration)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_ignore_empty=True)
+
+    temporal_address: str = Field("localhost:7233", validation_alias="TEMPORAL_ADDRESS")
+    temporal_namespace: str = Field("default", min_length=1, validation_alias="TEMPORAL_NAMESPACE")
+    journeys_dir: Path = Field(Path("journeys"), validation_alias="JOURNEYS_DIR")
+    database_url: str = Field(DEFAULT_URL, min_length=1, validation_alias="JOURNEYS_DATABASE_URL")
+    sms_sender: Literal["console", "twilio"] = Field("console", validation_alias="JOURNEYS_SMS_SENDER")
+    sms_per_second: float | None = Field(None, gt=0, validation_alias="JOURNEYS_SMS_PER_SECOND")
+    fanout_per_second: float = Field(50.0, ge=0, validation_alias="JOURNEYS_FANOUT_PER_SECOND")
+    api_token: SecretStr | None = Field(None, validation_alias="JOURNEYS_API_TOKEN")
+    public_url: str | None = Field(None, validation_alias="JOURNEYS_PUBLIC_URL")
+    twilio_account_sid: str | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: SecretStr | None = Field(None, validation_alias="TWILIO_AUTH_TOKEN")
+    twilio_api_base_url: str | None = Field(None, validation_alias="TWILIO_API_BASE_URL")
+    twilio_http_timeout: float = Field(10.0, gt=0, validation_alias="TWILIO_HTTP_TIMEOUT")
+
+    @classmethod
+    def from_mapping(cls, environ: Mapping[str, str]) -> ServiceSettings:
+        """Settings from ``environ`` alone (not the process environment): for tests and
+        for processes that hand a child its own environment."""
+        return cls.model_validate({k: v for k, v in environ.items() if v != ""})
+
+    def with_defaults(self, **defaults: object) -> ServiceSettings:
+        """A copy where each field the environment left unset takes ``defaults``' value
+        (``journeys dev`` fills in its local choices this way)."""
+        unset = {name: value for name, value in defaults.items() if name not in self.model_fields_set}
+        return self.model_copy(update=unset)
+
+    def secret(self, name: Literal["api_token", "twilio_auth_token"]) -> str | None:
+        value: SecretStr | None = getattr(self, name)
+        return value.get_secret_value() if value is not None else None

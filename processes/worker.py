@@ -1,0 +1,65 @@
+"""The worker process: validate the journeys, migrate the database, keep the schedules
+in step with the journeys directory, then run the workers until asked to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+
+from temporalio.service import RPCError
+
+from core.journeys.schedules import ScheduleSource, journey_schedules, sync_schedules
+from core.loyalty.maintenance import loyalty_schedules
+from core.segments.refresh import segment_schedules
+from processes.settings import ServiceSettings
+from processes.temporal import register_search_attributes
+from processes.wiring import wire
+from processes.workers import build_workers
+from workflows.io import SEARCH_ATTRIBUTES
+from workflows.outbox import sweep_schedules
+
+log = logging.getLogger(__name__)
+
+
+def schedule_sources(settings: ServiceSettings) -> list[ScheduleSource]:
+    """Every schedule the engine keeps in step with the journeys directory."""
+    return [partial(journey_schedules, fanout_per_second=settings.fanout_per_second), loyalty_schedules,
+            segment_schedules, sweep_schedules]
+
+
+async def run_worker(settings: ServiceSettings, *, journeys_dir: Path | None = None,
+                     stop: asyncio.Event | None = None) -> None:
+    """Run until ``stop`` is set (default: SIGINT or SIGTERM), then shut down gracefully."""
+    # Async activities do their database work in threads (asyncio.to_thread): give them
+    # a pool sized for it rather than the default of a few threads per core.
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=32, thread_name_prefix="db"))
+    wiring = await wire(settings, journeys_dir=journeys_dir)
+    client, catalog = wiring.client, wiring.catalog
+    workers = build_workers(client, catalog, wiring.db, wiring.sender, router=wiring.router,
+                            sms_per_second=settings.sms_per_second)
+    try:
+        await register_search_attributes(client)
+    except RPCError as err:  # e.g. a managed cluster where workers may not change the namespace
+        log.warning("could not register the search attributes (%s): register %s in namespace %s by hand",
+                    err.message, ", ".join(SEARCH_ATTRIBUTES), client.namespace)
+    await sync_schedules(client, catalog, schedule_sources(settings))
+    log.info("worker running %d journeys: %s", len(catalog.journeys), ", ".join(sorted(catalog.journeys)))
+    if stop is None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    running = [asyncio.create_task(worker.run()) for worker in workers]
+    stopped = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait([*running, stopped], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.gather(*(worker.shutdown() for worker in workers))
+    finally:
+        stopped.cancel()
+        wiring.close()
+    for task in running:
+        if task.done() and task.exception():  # a worker that died, rather than was stopped
+            raise task.exception()  # type: ignore[misc]

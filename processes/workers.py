@@ -1,0 +1,70 @@
+"""Putting the pieces together: the workers that run journeys and send SMS.
+
+The worker, the dev command, the tests and simulations all build workers here, so
+they run the very same workflow and activities.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.decisions import DecisionActivities
+from activities.deps import Deps
+from activities.effects import EffectActivities
+from activities.fanout import FanoutActivities
+from activities.loyalty import LoyaltyActivities
+from activities.outbox import OutboxActivities
+from activities.progress import ProgressActivities
+from activities.segments import SegmentActivities
+from activities.sending import SendingActivities
+from core.events.router import EventRouter
+from language.catalog import Catalog
+from messaging.senders.base import SmsSender
+from store.db import Database
+from workflows.contracts import JOURNEY_TASK_QUEUE, SMS_TASK_QUEUE
+from workflows.fanout import JourneyFanout
+from workflows.journey import JourneyWorkflow
+from workflows.loyalty_maintenance import LoyaltyMaintenance
+from workflows.outbox import EventSweep
+from workflows.segment_refresh import SegmentRefreshWorkflow
+
+
+def build_workers(client: Client, catalog: Catalog, db: Database, sender: SmsSender, *,
+                  router: EventRouter | None = None, simulated: bool = False,
+                  clock_offset_seconds: float = 0.0, sms_per_second: float | None = None,
+                  threads: int = 16, graceful_shutdown: timedelta = timedelta(seconds=30)) -> list[Worker]:
+    """One worker for journeys (workflows and their local activities), one for SMS.
+
+    SMS sending has its own task queue so a carrier's throughput limit
+    (``sms_per_second``, enforced by the server across all workers) never slows
+    the journeys themselves.
+    """
+    router = router or EventRouter(catalog, db, client, simulated=simulated,
+                                   clock_offset_seconds=clock_offset_seconds)
+    deps = Deps(catalog=catalog, db=db, sender=sender, router=router)
+    executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="activity")
+    decisions, effects, progress = DecisionActivities(deps), EffectActivities(deps), ProgressActivities(deps)
+    journey_activities = [
+        decisions.evaluate, decisions.next_local_time, decisions.inspect_event,
+        effects.award_points, effects.update_segments, effects.set_attributes, effects.unsubscribe, effects.emit,
+        progress.record_progress, progress.finish,
+    ]
+    fanout = FanoutActivities(deps)
+    journey_activities += [fanout.select_due, fanout.enter_batch, LoyaltyActivities(deps).maintain_page,
+                           OutboxActivities(deps).sweep, SegmentActivities(deps).refresh]
+    journeys = Worker(client, task_queue=JOURNEY_TASK_QUEUE,
+                      workflows=[JourneyWorkflow, JourneyFanout, LoyaltyMaintenance, EventSweep,
+                                 SegmentRefreshWorkflow],
+                      activities=journey_activities, activity_executor=executor,
+                      max_concurrent_workflow_tasks=64, max_cached_workflows=2000,
+                      graceful_shutdown_timeout=graceful_shutdown)
+    # On shutdown, a send already talking to the provider gets time to finish: cut
+    # short, it would end `unconfirmed` (never resent, but never known either).
+    sms = Worker(client, task_queue=SMS_TASK_QUEUE, activities=[SendingActivities(deps).send_sms],
+                 activity_executor=executor, max_task_queue_activities_per_second=sms_per_second,
+                 graceful_shutdown_timeout=graceful_shutdown)
+    return [journeys, sms]
