@@ -158,9 +158,12 @@ async def record_journey(sim: Simulation, scenario: Scenario) -> WorkflowHistory
     return await sim.env.client.get_workflow_handle(workflow_id(scenario.journey, scenario.customer_id)).fetch_history()
 
 
-async def finished(client: Client, workflow: Any, arg: Any, workflow_id: str) -> WorkflowHistory:
+async def finished(client: Client, workflow: Any, arg: Any, workflow_id: str,
+                   check: Callable[[Any], bool]) -> WorkflowHistory:
+    """Run a system workflow to its end; `check` says its result is the round meant."""
     handle = await client.start_workflow(workflow, arg, id=workflow_id, task_queue=JOURNEY_TASK_QUEUE)
-    await handle.result()
+    result = await handle.result()
+    assert check(result), f"{workflow_id}: unexpected result {result!r}"
     return await handle.fetch_history()
 
 
@@ -172,26 +175,31 @@ async def record_fanout(sim: Simulation) -> WorkflowHistory:
     for n in (1, 2):
         await sim.add_customer(customer(f"replay-fanout-{n}", **VIP))
     fire = FanoutInput(journey_id="vip_flash_sale", moment=FRIDAY_10AM, per_second=10, page_size=1)
-    return await finished(sim.env.client, JourneyFanout.run, fire, "replay-fanout")
+    return await finished(sim.env.client, JourneyFanout.run, fire, "replay-fanout",
+                          lambda result: result.started == 2)
 
 
 async def record_loyalty(sim: Simulation) -> WorkflowHistory:
-    """The daily loyalty job over three customers, two a page."""
+    """The daily loyalty job over three customers, two a page; their points expire within
+    the reminder's 14 days. (Purchases, not CustomerSpec.points: its ledger key is one for
+    all customers, so only the first would get points.)"""
     for n in (1, 2, 3):
-        await sim.add_customer(customer(f"replay-loyalty-{n}", points=100 * n))
+        await sim.add_customer(customer(f"replay-loyalty-{n}", orders=[{"at": "-355d", "amount": 100 * n}]))
     job = LoyaltyMaintenanceInput(moment=MONDAY_3PM + timedelta(days=1), page_size=2)
-    return await finished(sim.env.client, LoyaltyMaintenance.run, job, "replay-loyalty")
+    return await finished(sim.env.client, LoyaltyMaintenance.run, job, "replay-loyalty",
+                          lambda result: (result.customers, result.reminders) == (3, 3))
 
 
 async def record_sweep(sim: Simulation) -> WorkflowHistory:
-    return await finished(sim.env.client, EventSweep.run, None, "replay-sweep")
+    return await finished(sim.env.client, EventSweep.run, None, "replay-sweep", lambda swept: swept == 0)
 
 
 async def record_segments(sim: Simulation) -> WorkflowHistory:
     """A refresh in which a customer lapses (and so enters winback)."""
     await sim.add_customer(customer("replay-segments-1", **LAPSED))
     refresh = SegmentRefreshInput(clock_offset_seconds=sim.router.starter.clock_offset_seconds, simulated=True)
-    return await finished(sim.env.client, SegmentRefreshWorkflow.run, refresh, "replay-segments")
+    return await finished(sim.env.client, SegmentRefreshWorkflow.run, refresh, "replay-segments",
+                          lambda report: report.started == 1)
 
 
 SYSTEM: dict[str, tuple[datetime, Callable[[Simulation], Awaitable[WorkflowHistory]]]] = {
