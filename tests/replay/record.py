@@ -1,0 +1,258 @@
+"""Record the workflow histories that tests/replay/test_replay.py replays.
+
+    .venv/bin/python -m tests.replay.record            # every scenario
+    .venv/bin/python -m tests.replay.record welcome    # the scenarios whose name starts so
+
+Each scenario is a real run on the time-skipping server, like `journeys simulate`: the
+real workflows and activities, a throw-away SQLite database, the shipped journeys/. The
+finished run's history goes to histories/<journey>-<path>.json.
+
+When to record: for a new journey, a new path worth guarding, or a new system workflow.
+Never re-record to make a failing replay pass: a failure means runs in flight would break
+on the changed code. Guard the change with `workflow.patched(...)` instead, and record a
+new history next to the old ones (the old ones must keep replaying).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.contracts import JOURNEY_TASK_QUEUE
+from engine.simulate import CustomerSpec, Simulation, parse_event_spec
+from engine.temporal import quiet_runtime
+from language.catalog import Catalog, load_catalog
+from store.db import make_engine
+from store.migrate import upgrade
+from tests.replay import fakes
+from workflows.fanout import FanoutInput, JourneyFanout
+from workflows.io import workflow_id
+from workflows.loyalty_maintenance import LoyaltyMaintenance, LoyaltyMaintenanceInput
+from workflows.outbox import EventSweep
+from workflows.segment_refresh import SegmentRefreshInput, SegmentRefreshWorkflow
+from workflows.steps.branching import assign_variant
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = ROOT / "journeys"
+HISTORIES = Path(__file__).resolve().parent / "histories"
+TEST_SERVER = Path(sys.executable).parent / "temporal-test-server"
+
+
+def utc(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
+
+
+# Fixed moments (never today), as in tests/journeys: New York is the default time zone.
+MONDAY_3PM = utc(2026, 3, 2, 15)  # 10:00 in New York: outside quiet hours
+MONDAY_930PM = utc(2026, 3, 3, 2, 30)  # 21:30 in New York: quiet hours
+MONDAY_830PM = utc(2026, 3, 3, 1, 30)  # 20:30 in New York: a reminder an hour later falls in quiet hours
+MONDAY_2AM = utc(2026, 3, 2, 7)  # 02:00 in New York: the nightly batch
+FRIDAY_10AM = utc(2026, 3, 6, 15)  # 10:00 in New York: the vip_flash_sale broadcast
+
+RETURNING = {"orders": [{"at": "-90d", "amount": 60}]}
+LAPSED = {"orders": [{"at": "-30d", "amount": 50}]}
+VIP = {"points": 800, "segments": ["vip"]}
+CART_A = 'cart_abandoned {"cart_id": "A", "cart_url": "https://nordicshoes.example/cart/A"}'
+
+
+@dataclass
+class Scenario:
+    """One customer through one shipped journey."""
+
+    journey: str
+    path: str
+    outcome: str  # what the run must end with, so a history is of the path its name says
+    customer: dict[str, Any] = field(default_factory=dict)
+    trigger: str | None = None
+    events: list[str] = field(default_factory=list)
+    start: datetime = MONDAY_3PM
+    customer_id: str = fakes.CUSTOMER_ID
+
+    @property
+    def name(self) -> str:
+        return f"{self.journey}-{self.path}"
+
+
+def vip_in(variant: str) -> str:
+    """A fake customer id the flash_offer split puts in `variant` (the assignment is a stable hash)."""
+    variants = load_catalog(SHIPPED).journey("vip_flash_sale").journey.steps[0].split.variants  # type: ignore[union-attr]
+    return next(f"replay-vip-{n}" for n in range(1000)
+                if assign_variant("vip_flash_sale", "flash_offer", f"replay-vip-{n}", variants).name == variant)
+
+
+SCENARIOS = [
+    # welcome: sends, a 2-day timer, a wait_for satisfied by a purchase signal, set, ask + reply.
+    Scenario("welcome", "first_order_high_score", "completed",
+             events=['purchase@+5d {"amount": 80}', "reply:first_order_feedback@+8d2h 5"]),
+    Scenario("welcome", "first_order_low_score_reprompt", "completed",
+             events=['purchase@+5d {"amount": 80}', "reply:first_order_feedback@+8d1h meh",
+                     "reply:first_order_feedback@+8d2h 2"]),
+    Scenario("welcome", "no_first_order", "no_first_order"),
+    Scenario("welcome", "existing_customer", "existing_customer", customer={"orders": [{"at": "-40d", "amount": 40}]}),
+    Scenario("welcome", "stop", "exited:opted_out", events=["stop@+1d"]),
+    # Opted in at 21:30: the first send is deferred to 08:00 (a quiet-hours wait).
+    Scenario("welcome", "quiet_hours_then_stop", "exited:opted_out", start=MONDAY_930PM, events=["stop@+3d"]),
+    # winback: survey, contest, coupon, sunset; a click signal; a purchase exit mid-wait; STOP.
+    Scenario("winback", "no_click_sunset", "completed", customer=LAPSED),
+    Scenario("winback", "survey_click", "completed", customer=LAPSED, events=["click:survey@+2d"]),
+    Scenario("winback", "purchase_exit", "exited:purchase", customer=LAPSED, events=['purchase@+35d {"amount": 59}']),
+    Scenario("winback", "stop", "completed", customer=LAPSED, events=["stop@+10d"]),
+    # abandoned_cart: the reminder; a purchase exit during the wait_for; a quiet-hours deferral.
+    Scenario("abandoned_cart", "reminder", "completed", trigger=CART_A),
+    Scenario("abandoned_cart", "purchase_exit", "exited:purchase", trigger=CART_A,
+             events=['purchase@+40m {"cart_id": "A", "amount": 129}']),
+    Scenario("abandoned_cart", "other_cart_purchase", "completed", trigger=CART_A,
+             events=['purchase@+40m {"cart_id": "B", "amount": 40}']),
+    Scenario("abandoned_cart", "quiet_hours", "completed", trigger=CART_A, start=MONDAY_830PM),
+    # post_purchase: ask with a reply, a low score (segments, transactional send), no reply.
+    Scenario("post_purchase", "high_score", "completed", customer=RETURNING, trigger='purchase {"amount": 120}',
+             events=["reply:rating@+3d2h 5"]),
+    Scenario("post_purchase", "low_score", "completed", customer=RETURNING, trigger='purchase {"amount": 120}',
+             events=["reply:rating@+3d2h 2"]),
+    Scenario("post_purchase", "no_reply", "completed", customer=RETURNING, trigger='purchase {"amount": 120}'),
+    Scenario("post_purchase", "asked_in_welcome", "asked_in_welcome", trigger='purchase {"amount": 120}',
+             customer={"attributes": {"first_order_feedback": "asked"}}),
+    # birthday: the choose branches by tier; a customer without consent (skipped send).
+    Scenario("birthday", "silver", "completed", customer={"points": 100, "birthday": "1990-03-02"}),
+    Scenario("birthday", "platinum", "completed", customer={"points": 2500, "birthday": "1990-03-02"}),
+    Scenario("birthday", "no_consent", "completed", customer={"sms_consent": "none", "birthday": "1990-03-02"}),
+    # points_expiry: a wait until 11:00 local (an activity computes the moment), then the if.
+    Scenario("points_expiry", "reminder", "completed", customer={"points": 1250}, start=MONDAY_2AM,
+             trigger='points_expiring {"points": 150, "expires_at": "2026-03-16"}'),
+    Scenario("points_expiry", "stockholm", "completed", customer={"points": 300, "timezone": "Europe/Stockholm"},
+             start=MONDAY_2AM, trigger='points_expiring {"expires_at": "2026-03-16T12:00:00Z"}'),
+    # tier_upgrade: one choose branch each.
+    Scenario("tier_upgrade", "gold", "completed", trigger='tier_changed {"from": "silver", "to": "gold"}'),
+    Scenario("tier_upgrade", "platinum", "completed", trigger='tier_changed {"from": "gold", "to": "platinum"}'),
+    # vip_flash_sale: the split, one customer per variant.
+    *(Scenario("vip_flash_sale", variant, "completed", customer=VIP, start=FRIDAY_10AM, customer_id=vip_in(variant))
+      for variant in ("early_access", "early_access_extra", "holdout")),
+]
+
+
+def customer(customer_id: str, **fields: Any) -> CustomerSpec:
+    return CustomerSpec(id=customer_id, first_name=fakes.FIRST_NAME, last_name=fakes.LAST_NAME, email=fakes.EMAIL,
+                        phone=fakes.PHONE, **fields)
+
+
+async def record_journey(sim: Simulation, scenario: Scenario) -> WorkflowHistory:
+    await sim.add_customer(customer(scenario.customer_id, **scenario.customer))
+    pinned = sim.catalog.journey(scenario.journey)
+    assert await sim.enter(pinned, scenario.customer_id, scenario.trigger), f"{scenario.name}: not entered"
+    for spec in scenario.events:
+        await sim.deliver(scenario.customer_id, parse_event_spec(spec))
+    result = await sim.result(scenario.journey, scenario.customer_id)
+    assert result.outcome == scenario.outcome, f"{scenario.name}: ended {result.outcome}, not {scenario.outcome}"
+    return await sim.env.client.get_workflow_handle(workflow_id(scenario.journey, scenario.customer_id)).fetch_history()
+
+
+async def finished(client: Client, workflow: Any, arg: Any, workflow_id: str,
+                   check: Callable[[Any], bool]) -> WorkflowHistory:
+    """Run a system workflow to its end; `check` says its result is the round meant."""
+    handle = await client.start_workflow(workflow, arg, id=workflow_id, task_queue=JOURNEY_TASK_QUEUE)
+    result = await handle.result()
+    assert check(result), f"{workflow_id}: unexpected result {result!r}"
+    return await handle.fetch_history()
+
+
+# --- the system workflows: each with a few customers, so they do more than one round ---
+
+
+async def record_fanout(sim: Simulation) -> WorkflowHistory:
+    """vip_flash_sale's Friday firing: page by page (page size 1), a rate-limit timer between."""
+    for n in (1, 2):
+        await sim.add_customer(customer(f"replay-fanout-{n}", **VIP))
+    fire = FanoutInput(journey_id="vip_flash_sale", moment=FRIDAY_10AM, per_second=10, page_size=1)
+    return await finished(sim.env.client, JourneyFanout.run, fire, "replay-fanout",
+                          lambda result: result.started == 2)
+
+
+async def record_loyalty(sim: Simulation) -> WorkflowHistory:
+    """The daily loyalty job over three customers, two a page; their points expire within
+    the reminder's 14 days. (Purchases, not CustomerSpec.points: its ledger key is one for
+    all customers, so only the first would get points.)"""
+    for n in (1, 2, 3):
+        await sim.add_customer(customer(f"replay-loyalty-{n}", orders=[{"at": "-355d", "amount": 100 * n}]))
+    job = LoyaltyMaintenanceInput(moment=MONDAY_3PM + timedelta(days=1), page_size=2)
+    return await finished(sim.env.client, LoyaltyMaintenance.run, job, "replay-loyalty",
+                          lambda result: (result.customers, result.reminders) == (3, 3))
+
+
+async def record_sweep(sim: Simulation) -> WorkflowHistory:
+    return await finished(sim.env.client, EventSweep.run, None, "replay-sweep", lambda swept: swept == 0)
+
+
+async def record_segments(sim: Simulation) -> WorkflowHistory:
+    """A refresh in which a customer lapses (and so enters winback)."""
+    await sim.add_customer(customer("replay-segments-1", **LAPSED))
+    refresh = SegmentRefreshInput(clock_offset_seconds=sim.router.starter.clock_offset_seconds, simulated=True)
+    return await finished(sim.env.client, SegmentRefreshWorkflow.run, refresh, "replay-segments",
+                          lambda report: report.started == 1)
+
+
+SYSTEM: dict[str, tuple[datetime, Callable[[Simulation], Awaitable[WorkflowHistory]]]] = {
+    "system-fanout": (FRIDAY_10AM, record_fanout),
+    "system-loyalty_maintenance": (MONDAY_3PM, record_loyalty),
+    "system-event_sweep": (MONDAY_3PM, record_sweep),
+    "system-segment_refresh": (MONDAY_3PM, record_segments),
+}
+
+
+async def on_fresh_server(catalog: Catalog, start: datetime,
+                          work: Callable[[Simulation], Awaitable[WorkflowHistory]]) -> WorkflowHistory:
+    """A time-skipping server and a database of their own: no run sees another's clock or data."""
+    with tempfile.TemporaryDirectory(prefix="journeys-replay-") as tmp:
+        engine = make_engine(f"sqlite:///{tmp}/record.db")
+        upgrade(engine)
+        env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER),
+                                                           data_converter=pydantic_data_converter,
+                                                           runtime=quiet_runtime(),
+                                                           identity="replay-recorder")  # not pid@host
+        try:
+            async with Simulation(env, catalog, engine, start=start) as sim:
+                return await work(sim)
+        finally:
+            await env.shutdown()
+            engine.dispose()
+
+
+def write(name: str, history: WorkflowHistory) -> Path:
+    HISTORIES.mkdir(exist_ok=True)
+    path = HISTORIES / f"{name}.json"
+    # Indented, so a re-recording shows as a readable diff.
+    recorded = json.loads(history.to_json())
+    path.write_text(json.dumps(recorded, indent=1) + "\n")
+    text = fakes.readable(recorded)
+    leaked = [value for value in fakes.PII if value in text]
+    assert not leaked, f"{path.name}: customer data in the history: {leaked}"
+    return path
+
+
+async def main(prefixes: list[str]) -> None:
+    catalog = load_catalog(SHIPPED)
+    jobs: dict[str, tuple[datetime, Callable[[Simulation], Awaitable[WorkflowHistory]]]] = {
+        scenario.name: (scenario.start, lambda sim, s=scenario: record_journey(sim, s)) for scenario in SCENARIOS}
+    jobs.update(SYSTEM)
+    chosen = {name: job for name, job in jobs.items() if not prefixes or name.startswith(tuple(prefixes))}
+    if not chosen:
+        raise SystemExit(f"no scenario starts with {' or '.join(prefixes)}; known: {', '.join(jobs)}")
+    for name, (start, work) in chosen.items():
+        began = time.monotonic()
+        path = write(name, await on_fresh_server(catalog, start, work))
+        print(f"{path.relative_to(ROOT)}  {path.stat().st_size // 1024} KiB  {time.monotonic() - began:.1f}s")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:]))
