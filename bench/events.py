@@ -2,8 +2,8 @@
 for a purchase reacts to one.
 
 Starts, on free ports and in a temporary directory, a Temporal dev server
-(``engine.dev.start_dev_server``), the HTTP service as its own process (``journeys api``,
-as deployed) and the journey workers in this process (``engine.runtime.build_workers``
+(``processes.dev.start_dev_server``), the HTTP service as its own process (``journeys api``,
+as deployed) and the journey workers in this process (``processes.workers.build_workers``
 with a sender that only notes the moment it is handed each SMS), all on a fresh
 database (a SQLite file, or a PostgreSQL database created for the run and dropped
 after). Then:
@@ -35,18 +35,15 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -54,19 +51,17 @@ if __package__ in (None, ""):  # run as a script: python bench/events.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlmodel import select
 from temporalio.client import Client
 
+from bench import harness
 from language.catalog import Catalog
-from language.validate import load_catalog
 from messaging.senders.base import OutgoingSms, ProviderReceipt
-from processes.dev import start_dev_server, wait_for_server
 from processes.temporal import connect_to
 from processes.workers import build_workers
-from store.db import normalize_url, open_database, session_scope
-from store.migrate import upgrade
-from store.tables import Customer, Enrollment
+from store.db import session_scope
+from store.tables import Enrollment
 from workflows.io import JourneyResult, workflow_id
 
 TOKEN = "bench-token"
@@ -76,108 +71,31 @@ ENTER_EVENT = "bench_enter"
 QUIET_EVENT = "page_viewed"  # no journey starts on it or waits for it
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process so far; 0 where /proc is missing."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
 # --- the journeys directory -------------------------------------------------------------
 
 
 def write_journeys(root: Path) -> Catalog:
     """One journey: entered on `bench_enter`, waits for a purchase, then texts. No quiet
     hours and caps that never bite, so the text goes out at once."""
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "settings.yaml").write_text(textwrap.dedent("""\
-        brand: Bench Shoes
-        default_country: US
-        default_timezone: UTC
-        quiet_hours: {start: "00:00", end: "00:00"}
-        frequency_caps: [{max: 1000, per: 1h}]
-        links: {base_url: "http://127.0.0.1"}
-        """))
-    (root / "segments.yaml").write_text("segments:\n  bench: {manual: true}\n")
-    (root / "loyalty.yaml").write_text("points: {per_currency_unit: 1, expire_after: 365d}\n")
-    (root / f"{JOURNEY_ID}.yaml").write_text(textwrap.dedent(f"""\
-        id: {JOURNEY_ID}
-        name: Reaction to a purchase
-        trigger: {{event: {ENTER_EVENT}}}
-        reentry: always
-        steps:
-          - id: {WAIT_STEP}
-            wait_for: {{event: purchase, timeout: 1h}}
-            then:
-              - id: thanks
-                send_sms: {{text: "Bench Shoes: thanks for your order! Reply STOP to opt out."}}
-            else:
-              - exit: no_purchase
-        """))
-    return load_catalog(root)
-
-
-# --- the database -------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def fresh_database(database_url: str | None, workdir: Path) -> Iterator[tuple[Engine, str]]:
-    """A new, migrated database and its URL: a SQLite file in ``workdir``, or a
-    PostgreSQL database created on ``database_url``'s server and dropped afterwards."""
-    if not database_url:
-        url = f"sqlite:///{workdir / 'journeys.db'}"
-        db = open_database(url)
-        try:
-            upgrade(db)
-            yield db, url
-        finally:
-            db.dispose()
-        return
-    import psycopg
-
-    admin = make_url(normalize_url(database_url)).set(drivername="postgresql")
-    admin_dsn = admin.render_as_string(hide_password=False)
-    name = f"bench_events_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = admin.set(database=name).render_as_string(hide_password=False)
-    db = open_database(url)
-    try:
-        upgrade(db)
-        yield db, url
-    finally:
-        db.dispose()
-        with psycopg.connect(admin_dsn, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def seed_customers(db: Engine, ids: list[str], first_phone: int = 0) -> dict[str, str]:
-    """Opted-in customers with phones; returns phone -> customer id."""
-    now = datetime.now(UTC)
-    phones = {f"+1555{first_phone + index:07d}": cid for index, cid in enumerate(ids)}
-    with session_scope(db) as session:
-        session.add_all([Customer(id=cid, phone=phone, first_name="Ann", sms_consent="opted_in",
-                                  created_at=now, updated_at=now) for phone, cid in phones.items()])
-    return phones
+    return harness.write_catalog(root, {
+        "settings.yaml": harness.settings_yaml("00:00", "00:00", 'links: {base_url: "http://127.0.0.1"}'),
+        "segments.yaml": "segments:\n  bench: {manual: true}\n",
+        "loyalty.yaml": harness.LOYALTY,
+        f"{JOURNEY_ID}.yaml": f"""\
+            id: {JOURNEY_ID}
+            name: Reaction to a purchase
+            trigger: {{event: {ENTER_EVENT}}}
+            reentry: always
+            steps:
+              - id: {WAIT_STEP}
+                wait_for: {{event: purchase, timeout: 1h}}
+                then:
+                  - id: thanks
+                    send_sms: {{text: "Bench Shoes: thanks for your order! Reply STOP to opt out."}}
+                else:
+                  - exit: no_purchase
+            """,
+    })
 
 
 # --- a sender that notes when it is handed each text --------------------------------------
@@ -212,25 +130,23 @@ class Processes:
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.server: subprocess.Popen[bytes] | None = None
+        self.server: harness.DevServer | None = None
         self.api: subprocess.Popen[bytes] | None = None
-        self.temporal_address = ""
         self.api_url = ""
 
-    def start_server(self) -> str:
-        port = _free_port()
-        self.server = start_dev_server(self.workdir / "temporal", self.workdir / "temporal.log", port=port,
-                                       ui_port=_free_port())
-        self.temporal_address = f"127.0.0.1:{port}"
-        return self.temporal_address
+    def start_server(self) -> harness.DevServer:
+        # File-backed, like `journeys dev` (see bench/README.md for why not in memory).
+        self.server = harness.DevServer(self.workdir, persistent=True)
+        return self.server
 
     def start_api(self, database_url: str, journeys_dir: Path) -> str:
+        assert self.server is not None, "the server first: the API connects to it"
         cli = Path(sys.executable).parent / "journeys"
         if not cli.exists():
             raise SystemExit(f"the `journeys` command is missing ({cli}): pip install -e .")
-        port = _free_port()
+        port = harness.free_port()
         env = {**os.environ, "JOURNEYS_DATABASE_URL": database_url, "JOURNEYS_API_TOKEN": TOKEN,
-               "TEMPORAL_ADDRESS": self.temporal_address, "JOURNEYS_DIR": str(journeys_dir),
+               "TEMPORAL_ADDRESS": self.server.address, "JOURNEYS_DIR": str(journeys_dir),
                "JOURNEYS_SMS_SENDER": "console"}
         with (self.workdir / "api.log").open("ab") as out:
             self.api = subprocess.Popen([str(cli), "api", "--host", "127.0.0.1", "--port", str(port)], env=env,
@@ -252,21 +168,12 @@ class Processes:
                 await asyncio.sleep(0.2)
 
     def stop(self) -> None:
-        for process in (self.api, self.server):  # the API first: it talks to the server
-            if process is None or process.poll() is not None:
-                continue
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=15)
+        harness.stop_process(self.api)  # the API first: it talks to the server
+        if self.server is not None:
+            self.server.stop()
 
     def tail(self, name: str, lines: int = 20) -> str:
-        try:
-            return "\n".join((self.workdir / name).read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return harness.tail(self.workdir / name, lines)
 
 
 # --- (a) throughput -------------------------------------------------------------------------
@@ -325,17 +232,17 @@ async def measure_throughput(http: httpx.AsyncClient, customers: list[str], args
     for mode, size in (("single", 1), ("batch", args.batch)):
         events = [event(mode, i) for i in range(args.events)]
         bodies: list[Any] = events if size == 1 else [events[i:i + size] for i in range(0, len(events), size)]
-        cpu0 = _cpu_seconds(api_pid)
+        cpu0 = harness.process_cpu_seconds(api_pid)
         wall, times, errors = await post_all(http, bodies, args.concurrency)
-        cpu = _cpu_seconds(api_pid) - cpu0
+        cpu = harness.process_cpu_seconds(api_pid) - cpu0
         result = Throughput(mode=mode, events=len(events), batch_size=size, requests=len(bodies),
                             concurrency=args.concurrency, wall_seconds=wall,
                             events_per_second=(len(events) - (len(errors) * size)) / wall if wall else 0.0,
-                            request_p50_ms=1000 * _percentile(times, 0.5),
-                            request_p99_ms=1000 * _percentile(times, 0.99),
+                            request_p50_ms=1000 * harness.percentile(times, 0.5),
+                            request_p99_ms=1000 * harness.percentile(times, 0.99),
                             api_cpu_percent=100 * cpu / wall if wall else 0.0, rejected=len(errors),
                             error_examples=errors[:3])
-        log(f"  {mode}: {result.events_per_second:.0f} events/s ({len(bodies)} requests in {wall:.1f}s)")
+        harness.log(f"  {mode}: {result.events_per_second:.0f} events/s ({len(bodies)} requests in {wall:.1f}s)")
         results.append(result)
     return results
 
@@ -391,7 +298,7 @@ async def enter_and_wait(http: httpx.AsyncClient, client: Client, db: Engine, id
             details = [await describe_run(client, db, cid) for cid in stuck[:3]]
             problem = (f"{len(stuck)} of {len(ids)} runs did not reach {WAIT_STEP!r} in {timeout:.0f}s "
                        "(left out); e.g.\n" + "\n".join(details))
-            log(problem)
+            harness.log(problem)
             return [cid for cid in ids if cid in ready], [problem]
         await asyncio.sleep(0.2)
     return ids, []
@@ -444,7 +351,7 @@ async def measure_reaction(http: httpx.AsyncClient, client: Client, db: Engine, 
                 result.errors.append(f"{cid}: {response.status_code} {response.text[:200]}")
 
     begun = time.perf_counter()
-    cpu0, server0 = time.process_time(), _cpu_seconds(server_pid)
+    cpu0, server0 = time.process_time(), harness.process_cpu_seconds(server_pid)
     await asyncio.gather(*(purchase(cid) for cid in ids))
     wanted = {phone for phone, cid in phones.items() if cid in posted}
     deadline = time.monotonic() + timeout
@@ -456,21 +363,22 @@ async def measure_reaction(http: httpx.AsyncClient, client: Client, db: Engine, 
     result.wall_seconds = time.perf_counter() - begun
     if result.wall_seconds:
         result.worker_cpu_percent = 100 * (time.process_time() - cpu0) / result.wall_seconds
-        result.server_cpu_percent = 100 * (_cpu_seconds(server_pid) - server0) / result.wall_seconds
+        result.server_cpu_percent = 100 * (harness.process_cpu_seconds(server_pid) - server0) / result.wall_seconds
 
     sms = [sender.handed[phone] - posted[phones[phone]][0] for phone in wanted if phone in sender.handed]
     observed, stages, result.history_anomalies = await inspect_runs(client, posted, sample)
-    result.stages_ms = {name: {"p50": round(1000 * _percentile(values, 0.5), 1),
-                               "p99": round(1000 * _percentile(values, 0.99), 1), "runs": len(values)}
+    result.stages_ms = {name: {"p50": round(1000 * harness.percentile(values, 0.5), 1),
+                               "p99": round(1000 * harness.percentile(values, 0.99), 1), "runs": len(values)}
                         for name, values in stages.items()}
     result.reacted = len(sms)
     if len(sms) < len(ids):
         result.errors.append(f"{len(ids) - len(sms)} run(s) sent nothing within {timeout:.0f}s")
-    result.post_p50_ms, result.post_p99_ms = 1000 * _percentile(post_times, 0.5), 1000 * _percentile(post_times, 0.99)
-    result.sms_p50_ms, result.sms_p99_ms = 1000 * _percentile(sms, 0.5), 1000 * _percentile(sms, 0.99)
+    result.post_p50_ms = 1000 * harness.percentile(post_times, 0.5)
+    result.post_p99_ms = 1000 * harness.percentile(post_times, 0.99)
+    result.sms_p50_ms, result.sms_p99_ms = 1000 * harness.percentile(sms, 0.5), 1000 * harness.percentile(sms, 0.99)
     result.sms_max_ms = 1000 * max(sms, default=0.0)
-    result.observed_p50_ms = 1000 * _percentile(observed, 0.5)
-    result.observed_p99_ms = 1000 * _percentile(observed, 0.99)
+    result.observed_p50_ms = 1000 * harness.percentile(observed, 0.5)
+    result.observed_p99_ms = 1000 * harness.percentile(observed, 0.99)
     result.observed_max_ms = 1000 * max(observed, default=0.0)
     return result
 
@@ -582,56 +490,48 @@ def table(report: dict[str, Any]) -> str:
 # --- main -------------------------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def running_workers(client: Client, catalog: Catalog, db: Engine,
-                          sender: TimingSender) -> AsyncIterator[None]:
-    async with contextlib.AsyncExitStack() as stack:
-        for worker in build_workers(client, catalog, db, sender):
-            await stack.enter_async_context(worker)
-        yield
-
-
 async def bench(args: argparse.Namespace, processes: Processes, workdir: Path) -> dict[str, Any]:
     load_before = round(os.getloadavg()[0], 2)  # other work on the machine skews every figure
     catalog = write_journeys(workdir / "journeys")
-    address = processes.start_server()
+    server = processes.start_server()
     run = uuid.uuid4().hex[:6]
-    with fresh_database(args.database_url, workdir) as (db, url):
+    with harness.fresh_database(args.database_url, workdir, "events") as db:
+        url = db.url.render_as_string(hide_password=False)  # for the API process
         quiet = [f"t-{i:04d}" for i in range(args.throughput_customers)]
         phases = [1, args.reaction_concurrency]
         groups = [[f"r{p}-{i:04d}" for i in range(args.customers)] for p in range(len(phases))]
-        seed_customers(db, quiet, first_phone=0)
+        harness.seed_customers(db, quiet, first_phone=0)
         phones: dict[str, str] = {}
         for index, ids in enumerate(groups):
-            phones |= seed_customers(db, ids, first_phone=100_000 * (index + 1))
-        await wait_for_server(address, processes.server)
-        client = await connect_to(address)
-        log(f"Temporal dev server at {address}; database {'PostgreSQL' if args.database_url else 'SQLite'}")
+            phones |= harness.seed_customers(db, ids, first_phone=100_000 * (index + 1))
+        await server.ready()
+        client = await connect_to(server.address)
+        harness.log(f"Temporal dev server at {server.address}; database {harness.backend_name(args.database_url)}")
         processes.start_api(url, workdir / "journeys")
         await processes.wait_for_api()
         assert processes.api is not None
-        log(f"API at {processes.api_url}")
+        harness.log(f"API at {processes.api_url}")
         sender = TimingSender()
         sender.loop, sender.changed = asyncio.get_running_loop(), asyncio.Event()
         limits = httpx.Limits(max_connections=max(args.concurrency, args.reaction_concurrency),
                               max_keepalive_connections=max(args.concurrency, args.reaction_concurrency))
         async with (
-            running_workers(client, catalog, db, sender),
+            harness.running(build_workers(client, catalog, db, sender)),
             httpx.AsyncClient(base_url=processes.api_url, headers={"Authorization": f"Bearer {TOKEN}"},
                               limits=limits, timeout=60) as http,
         ):
-            log(f"(a) throughput: {args.events} events, {args.concurrency} requests in flight")
+            harness.log(f"(a) throughput: {args.events} events, {args.concurrency} requests in flight")
             throughput = await measure_throughput(http, quiet, args, processes.api.pid, run)
             reactions = []
             for in_flight, ids in zip(phases, groups, strict=True):
-                log(f"(b) reaction: {len(ids)} waiting runs, {in_flight} purchase(s) in flight")
+                harness.log(f"(b) reaction: {len(ids)} waiting runs, {in_flight} purchase(s) in flight")
                 reaction = await measure_reaction(http, client, db, sender, ids, phones, in_flight, run,
                                                   args.reaction_timeout, args.history_sample,
-                                                  processes.server.pid if processes.server else 0)
-                log(f"  SMS p50 {reaction.sms_p50_ms:.0f} ms, p99 {reaction.sms_p99_ms:.0f} ms "
-                    f"({reaction.reacted}/{reaction.customers})")
+                                                  server.process.pid)
+                harness.log(f"  SMS p50 {reaction.sms_p50_ms:.0f} ms, p99 {reaction.sms_p99_ms:.0f} ms "
+                            f"({reaction.reacted}/{reaction.customers})")
                 reactions.append(reaction)
-    return {"database": "postgresql" if args.database_url else "sqlite", "cpus": os.cpu_count() or 1,
+    return {"database": "postgresql" if args.database_url else "sqlite", "cpus": harness.CPUS,
             "load_average_before": load_before, "load_average_after": round(os.getloadavg()[0], 2),
             "throughput": [asdict(t) for t in throughput], "reaction": [asdict(r) for r in reactions]}
 
@@ -652,9 +552,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="seconds to wait for every reaction (default 120)")
     parser.add_argument("--history-sample", type=int, default=50,
                         help="runs per reaction phase whose history is read for the stage breakdown (default 50)")
-    parser.add_argument("--database-url", default=None,
-                        help="PostgreSQL server to create (and drop) a fresh database on, e.g. "
-                             "postgresql://postgres@127.0.0.1:5432/test; default: a temp SQLite file")
+    harness.add_database_url(parser)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     return parser.parse_args(argv)
 
@@ -673,10 +571,10 @@ def main(argv: list[str] | None = None) -> int:
         try:
             report = asyncio.run(bench(args, processes, workdir))
         except BaseException as err:
-            log(f"benchmark failed: {err!r}")
+            harness.log(f"benchmark failed: {err!r}")
             for name in ("api.log", "temporal.log"):
-                if tail := processes.tail(name):
-                    log(f"last lines of {name}:\n{tail}")
+                if last := processes.tail(name):
+                    harness.log(f"last lines of {name}:\n{last}")
             if not isinstance(err, KeyboardInterrupt | SystemExit):
                 import traceback
 
@@ -685,13 +583,10 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             processes.stop()
     print(json.dumps(report, indent=2) if args.json else table(report))
+    harness.print_load_average(to_stderr=args.json)
     complete = all(r["reacted"] == r["customers"] and not r["errors"] for r in report["reaction"])
     return 0 if complete and not any(t["rejected"] for t in report["throughput"]) else 1
 
 
 if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # The SDK can abort at interpreter exit (sdk-python #300): leave directly.
-    os._exit(code)
+    harness.leave(main())

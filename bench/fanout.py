@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import json
 import tempfile
-import textwrap
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,13 +22,11 @@ from pathlib import Path
 from sqlalchemy import func, insert
 from sqlmodel import select
 
-from bench.throughput import DevServer, NullSender, drop_leftover_databases, fresh_database
-from language.validate import load_catalog
-from processes.dev import wait_for_server
+from bench import harness
 from processes.temporal import connect_to
 from processes.workers import build_workers
 from store.db import session_scope
-from store.tables import Customer, Enrollment, SegmentMembership
+from store.tables import Enrollment, SegmentMembership
 from workflows.fanout import FANOUT_WORKFLOW, FanoutInput, FanoutResult
 
 BROADCAST = """
@@ -49,14 +46,13 @@ MOMENT = datetime(2026, 3, 6, 9, 0, tzinfo=UTC)  # Friday 10:00 in Stockholm
 
 
 def seed(db, count: int) -> None:  # type: ignore[no-untyped-def]
-    rows = [{"id": f"c{i:06d}", "phone": "+12015550123", "phone_status": "ok", "sms_consent": "opted_in",
-             "attributes": {}, "orders_count": 0, "total_spent": 0.0, "points": 0, "created_at": MOMENT,
-             "updated_at": MOMENT} for i in range(count)]
+    """N opted-in customers, all members of `vip`."""
+    ids = [f"c{i:06d}" for i in range(count)]
+    harness.seed_customers(db, ids, at=MOMENT)
     with session_scope(db) as session:
         for start in range(0, count, 2000):
-            session.execute(insert(Customer), rows[start:start + 2000])
-            session.execute(insert(SegmentMembership), [{"customer_id": r["id"], "segment": "vip",
-                                                         "entered_at": MOMENT} for r in rows[start:start + 2000]])
+            session.execute(insert(SegmentMembership), [{"customer_id": cid, "segment": "vip", "entered_at": MOMENT}
+                                                        for cid in ids[start:start + 2000]])
 
 
 def counts(db) -> tuple[int, int, datetime | None]:  # type: ignore[no-untyped-def]
@@ -67,21 +63,16 @@ def counts(db) -> tuple[int, int, datetime | None]:  # type: ignore[no-untyped-d
 
 
 async def run(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
-    journeys = workdir / "journeys"
-    journeys.mkdir()
-    (journeys / "broadcast.yaml").write_text(textwrap.dedent(BROADCAST))
-    (journeys / "segments.yaml").write_text("segments:\n  vip: {manual: true}\n")
-    catalog = load_catalog(journeys)
-    server = DevServer(workdir)
+    catalog = harness.write_catalog(workdir / "journeys", {"broadcast.yaml": BROADCAST,
+                                                           "segments.yaml": "segments:\n  vip: {manual: true}\n"})
+    server = harness.DevServer(workdir)
     try:
-        await wait_for_server(server.address)
+        await server.ready()
         client = await connect_to(server.address)
-        with fresh_database(args.database_url, workdir, "fanout") as db:
+        with harness.fresh_database(args.database_url, workdir, "fanout") as db:
             seed(db, args.customers)
-            sender = NullSender()
-            workers = build_workers(client, catalog, db, sender)
-            tasks = [asyncio.create_task(worker.run()) for worker in workers]
-            try:
+            sender = harness.NullSender()
+            async with harness.running(build_workers(client, catalog, db, sender)):
                 began = time.perf_counter()
                 result: FanoutResult = await client.execute_workflow(
                     FANOUT_WORKFLOW, FanoutInput(journey_id="broadcast", moment=MOMENT, per_second=0),
@@ -98,11 +89,6 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
                     FANOUT_WORKFLOW, FanoutInput(journey_id="broadcast", moment=MOMENT, per_second=0),
                     id="bench-fanout-again", task_queue="journeys", result_type=FanoutResult)
                 repeat_seconds = time.perf_counter() - again
-            finally:
-                for worker in workers:
-                    await worker.shutdown()
-                for task in tasks:
-                    await task
         return {"customers": args.customers, "started": result.started, "seconds_to_enter": entered,
                 "journeys_started_per_second": result.started / entered, "seconds_until_all_ended": finished,
                 "texts_sent": sender.count, "repeat_firing_started": repeat.started,
@@ -114,24 +100,26 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=10_000)
-    parser.add_argument("--database-url", default=None, help="PostgreSQL URL (a database is created and dropped)")
+    harness.add_database_url(parser)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     try:
         with tempfile.TemporaryDirectory(prefix="bench-fanout-") as tmp:
             figures = asyncio.run(run(args, Path(tmp)))
     finally:
-        drop_leftover_databases()
+        harness.drop_leftover_databases()
     if args.json:
         print(json.dumps(figures))
+        harness.print_load_average(to_stderr=True)
         return
-    backend = "PostgreSQL" if args.database_url else "SQLite"
+    backend = harness.backend_name(args.database_url)
     print(f"fan-out of a broadcast to {figures['customers']:,} customers ({backend})")
     print(f"  journeys started      {figures['started']:,} in {figures['seconds_to_enter']:.1f} s "
           f"= {figures['journeys_started_per_second']:.0f} journeys/s")
     print(f"  all runs ended after  {figures['seconds_until_all_ended']:.1f} s ({figures['texts_sent']:,} texts)")
     print(f"  same occasion again   {figures['repeat_firing_started']} started "
           f"({figures['repeat_firing_seconds']:.1f} s to check everyone)")
+    harness.print_load_average()
 
 
 if __name__ == "__main__":

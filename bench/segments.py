@@ -30,7 +30,6 @@ import asyncio
 import json
 import os
 import random
-import statistics
 import sys
 import tempfile
 import threading
@@ -44,17 +43,16 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: python bench/segments.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import psycopg
 from sqlalchemy import delete, func, insert, select
 
+from bench import harness
 from core.event import EventIn
 from core.events.router import EventRouter
 from core.events.store import EventStore
 from core.segments import refresh as segments
 from language.catalog import Catalog
 from language.validate import load_catalog
-from store.db import open_database, session_scope
-from store.migrate import upgrade
+from store.db import session_scope
 from store.tables import Customer, SegmentMembership, SegmentRefresh
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,9 +136,9 @@ class Probe:
         self._thread.join()
 
     def summary(self) -> dict[str, float]:
-        ms = sorted(x * 1000 for x in self.latencies) or [0.0]
-        return {"writes": len(self.latencies), "p50_ms": round(statistics.median(ms), 1),
-                "p99_ms": round(ms[min(len(ms) - 1, int(len(ms) * 0.99))], 1), "max_ms": round(ms[-1], 1)}
+        ms = [x * 1000 for x in self.latencies]
+        return {"writes": len(ms), "p50_ms": round(harness.percentile(ms, 0.5), 1),
+                "p99_ms": round(harness.percentile(ms, 0.99), 1), "max_ms": round(max(ms, default=0.0), 1)}
 
 
 async def run_refresh(name: str, catalog: Catalog, db: Any, router: EventRouter | None, at: datetime,
@@ -149,7 +147,7 @@ async def run_refresh(name: str, catalog: Catalog, db: Any, router: EventRouter 
     phase = Phase(name, report.seconds, entered=sum(r.entered for r in report.segments),
                   exited=sum(r.exited for r in report.segments), events=report.events,
                   per_segment={r.segment: r.seconds for r in report.segments})
-    print(f"[{db.dialect.name}] {name}: {phase.seconds:.2f}s, {phase.events:,} events", file=sys.stderr)
+    harness.log(f"[{db.dialect.name}] {name}: {phase.seconds:.2f}s, {phase.events:,} events")
     return phase
 
 
@@ -165,27 +163,22 @@ def clear(db: Any) -> None:
         session.execute(delete(SegmentRefresh))
 
 
-async def bench(backend: str, url: str, customers: int, announced_first: bool = True) -> BackendResult:
+async def bench(backend: str, db: Any, customers: int, announced_first: bool = True) -> BackendResult:
     catalog = shipped_segments()
-    db = open_database(url)
-    upgrade(db)
-    try:
-        seeded = seed(db, customers, random.Random(42))
-        router = EventRouter(catalog, db, client=None)  # type: ignore[arg-type]  # no journeys: no Temporal
-        phases = []
-        with Probe(catalog, db) as probe:
-            first = await run_refresh("first (silent)", catalog, db, None, NOW, announce=False)
-        first.probe = probe.summary()
-        phases.append(first)
-        counted = sizes(db)
-        phases.append(await run_refresh("no change", catalog, db, router, NOW, announce=True))
-        if announced_first:
-            clear(db)
-            phases.append(await run_refresh("first (announced)", catalog, db, router, NOW, announce=True))
-        phases.append(await run_refresh("next day", catalog, db, router, NOW + timedelta(days=1), announce=True))
-        return BackendResult(backend, customers, round(seeded, 2), counted, phases)
-    finally:
-        db.dispose()
+    seeded = seed(db, customers, random.Random(42))
+    router = EventRouter(catalog, db, client=None)  # type: ignore[arg-type]  # no journeys: no Temporal
+    phases = []
+    with Probe(catalog, db) as probe:
+        first = await run_refresh("first (silent)", catalog, db, None, NOW, announce=False)
+    first.probe = probe.summary()
+    phases.append(first)
+    counted = sizes(db)
+    phases.append(await run_refresh("no change", catalog, db, router, NOW, announce=True))
+    if announced_first:
+        clear(db)
+        phases.append(await run_refresh("first (announced)", catalog, db, router, NOW, announce=True))
+    phases.append(await run_refresh("next day", catalog, db, router, NOW + timedelta(days=1), announce=True))
+    return BackendResult(backend, customers, round(seeded, 2), counted, phases)
 
 
 def print_result(result: BackendResult) -> None:
@@ -217,26 +210,18 @@ def main() -> None:
     args = parser.parse_args()
     results = []
     for backend in args.backends.split(","):
-        if backend == "sqlite":
-            with tempfile.TemporaryDirectory(prefix="journeys-bench-") as tmp:
-                results.append(asyncio.run(bench("sqlite", f"sqlite:///{tmp}/bench.db", args.customers,
-                                                   not args.skip_announced_first)))
-        elif backend == "postgres":
-            name = f"journeys_bench_{uuid.uuid4().hex[:8]}"
-            with psycopg.connect(args.postgres_admin, autocommit=True) as admin:
-                admin.execute(f'CREATE DATABASE "{name}"')
-            try:
-                url = args.postgres_admin.rsplit("/", 1)[0] + f"/{name}"
-                results.append(asyncio.run(bench("postgres", url, args.customers, not args.skip_announced_first)))
-            finally:
-                with psycopg.connect(args.postgres_admin, autocommit=True) as admin:
-                    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        else:
+        if backend not in ("sqlite", "postgres"):
             parser.error(f"unknown backend {backend!r}: sqlite or postgres")
+        # A temporary SQLite file, or a PostgreSQL database created for the run and dropped after.
+        server = args.postgres_admin if backend == "postgres" else None
+        with (tempfile.TemporaryDirectory(prefix="journeys-bench-") as tmp,
+              harness.fresh_database(server, Path(tmp), "segments") as db):
+            results.append(asyncio.run(bench(backend, db, args.customers, not args.skip_announced_first)))
         if not args.json:
             print_result(results[-1])
     if args.json:
         print(json.dumps([asdict(r) for r in results], indent=2))
+    harness.print_load_average(to_stderr=args.json)
 
 
 if __name__ == "__main__":

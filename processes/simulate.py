@@ -254,8 +254,9 @@ def _seed(catalog: Catalog, db: Any, spec: CustomerSpec, start: datetime) -> Non
         with session_scope(db) as session:
             customer = session.get(Customer, spec.id)
             assert customer is not None
-            loyalty.award(session, customer, key="simulation:points", points=spec.points, reason="starting balance",
-                          at=start - timedelta(seconds=1), expires_at=None, source="simulation")
+            loyalty.award(session, customer, key=f"simulation:points:{spec.id}", points=spec.points,
+                          reason="starting balance", at=start - timedelta(seconds=1), expires_at=None,
+                          source="simulation")
             loyalty.refresh_points_and_tier(session, customer, catalog.loyalty, start)
 
 

@@ -21,7 +21,7 @@ from language.catalog import Catalog
 from language.expressions import ExpressionError, evaluate
 from language.interests import listens_to
 from language.models import Journey
-from store.db import session_scope
+from store.db import Database, session_scope
 from store.tables import Customer, Enrollment, Event, JourneyVersion
 
 log = logging.getLogger(__name__)
@@ -37,9 +37,9 @@ class _Stored:
 class EventStore:
     """Steps 1-3, in one transaction: store the event once, derive, record goals."""
 
-    def __init__(self, catalog: Catalog, engine: Any) -> None:
+    def __init__(self, catalog: Catalog, db: Database) -> None:
         self.catalog = catalog
-        self.engine = engine
+        self.db = db
         # (journey, version) -> the event types its runs listen to; versions never change.
         self._interests: dict[tuple[str, str], frozenset[str]] = {
             (p.journey.id, p.version): listens_to(p.journey) for p in catalog.journeys.values()}
@@ -56,7 +56,7 @@ class EventStore:
         now = utcnow()
         at = event.occurred_at or now
         try:
-            with session_scope(self.engine) as session:
+            with session_scope(self.db) as session:
                 existing = session.get(Event, event.id)
                 if existing is not None:
                     # Seen before. Routed: a true duplicate. Stored but never routed (Temporal
@@ -79,7 +79,7 @@ class EventStore:
                 return _Stored(running=self._running(session, row), derived=derived)
         except IntegrityError:
             # The same event id stored concurrently is a duplicate; any other conflict is a bug.
-            with session_scope(self.engine, readonly=True) as session:
+            with session_scope(self.db, readonly=True) as session:
                 if session.get(Event, event.id) is not None:
                     return None
             raise
@@ -90,7 +90,7 @@ class EventStore:
         ).all() if self._listening(session, run, event.type)]
 
     def mark_routed(self, event_id: str) -> None:
-        with session_scope(self.engine) as session:
+        with session_scope(self.db) as session:
             row = session.get(Event, event_id)
             if row is not None and row.routed_at is None:
                 row.routed_at = utcnow()
@@ -98,7 +98,7 @@ class EventStore:
 
     def unrouted(self, older_than: timedelta, limit: int = 200) -> list[EventIn]:
         """Events stored but never routed, oldest first (for the outbox sweeper)."""
-        with session_scope(self.engine, readonly=True) as session:
+        with session_scope(self.db, readonly=True) as session:
             rows = session.exec(select(Event).where(col(Event.routed_at).is_(None),
                                                     col(Event.received_at) < utcnow() - older_than)
                                  .order_by(col(Event.received_at)).limit(limit)).all()

@@ -30,13 +30,14 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.contracts import JOURNEY_TASK_QUEUE
-from engine.simulate import CustomerSpec, Simulation, parse_event_spec
-from engine.temporal import quiet_runtime
-from language.catalog import Catalog, load_catalog
-from store.db import make_engine
+from language.catalog import Catalog
+from language.validate import load_catalog
+from processes.simulate import CustomerSpec, Simulation, parse_event_spec
+from processes.temporal import quiet_runtime
+from store.db import open_database
 from store.migrate import upgrade
 from tests.replay import fakes
+from workflows.contracts import JOURNEY_TASK_QUEUE
 from workflows.fanout import FanoutInput, JourneyFanout
 from workflows.io import workflow_id
 from workflows.loyalty_maintenance import LoyaltyMaintenance, LoyaltyMaintenanceInput
@@ -214,18 +215,18 @@ async def on_fresh_server(catalog: Catalog, start: datetime,
                           work: Callable[[Simulation], Awaitable[WorkflowHistory]]) -> WorkflowHistory:
     """A time-skipping server and a database of their own: no run sees another's clock or data."""
     with tempfile.TemporaryDirectory(prefix="journeys-replay-") as tmp:
-        engine = make_engine(f"sqlite:///{tmp}/record.db")
-        upgrade(engine)
+        db = open_database(f"sqlite:///{tmp}/record.db")
+        upgrade(db)
         env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER),
                                                            data_converter=pydantic_data_converter,
                                                            runtime=quiet_runtime(),
                                                            identity="replay-recorder")  # not pid@host
         try:
-            async with Simulation(env, catalog, engine, start=start) as sim:
+            async with Simulation(env, catalog, db, start=start) as sim:
                 return await work(sim)
         finally:
             await env.shutdown()
-            engine.dispose()
+            db.dispose()
 
 
 def write(name: str, history: WorkflowHistory) -> Path:

@@ -16,7 +16,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from language.catalog import load_catalog
+from language.validate import load_catalog
 from tests.replay import fakes
 from workflows.fanout import JourneyFanout
 from workflows.journey import JourneyWorkflow
