@@ -51,12 +51,13 @@ def import_customers(
         raise typer.Exit(1) from None
     result: ImportReport | None = None
     problem: str | None = None
+    settings = load_settings()
     try:
         with Progress(TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"),
                       TimeRemainingColumn(), console=errors, transient=True) as bar:
             task = bar.add_task("import", total=rows)
             try:
-                result = asyncio.run(import_file(load_settings(), file, journeys_dir=journeys_dir,
+                result = asyncio.run(import_file(settings, file, journeys_dir=journeys_dir,
                                                  progress=lambda done: bar.advance(task, done)))
             except (ImportFileError, InvalidJourneys) as err:
                 problem = str(err)

@@ -42,8 +42,9 @@ def points(
     from language.validate import InvalidJourneys
     from processes.commands import points_account
 
+    settings = load_settings()
     try:
-        account = points_account(load_settings(), customer_id, limit=limit, journeys_dir=journeys_dir)
+        account = points_account(settings, customer_id, limit=limit, journeys_dir=journeys_dir)
     except InvalidJourneys as err:
         errors.print(f"[red]error:[/red] {escape(str(err))}")
         raise typer.Exit(1) from None
@@ -100,8 +101,9 @@ def run(journeys_dir: JourneysDir = None) -> None:
     from language.validate import InvalidJourneys
     from processes.commands import run_loyalty_now
 
+    settings = load_settings()
     try:
-        result = asyncio.run(run_loyalty_now(load_settings(), journeys_dir))
+        result = asyncio.run(run_loyalty_now(settings, journeys_dir))
     except InvalidJourneys as err:
         errors.print(f"[red]error:[/red] {escape(str(err))}")
         raise typer.Exit(1) from None

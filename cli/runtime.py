@@ -88,8 +88,9 @@ def event(
     """Send an event through the engine: store it, signal running journeys, start triggered ones."""
     from processes.commands import send_event
 
+    settings = load_settings()
     try:
-        result = asyncio.run(send_event(load_settings(), type, customer, _properties(prop or []), event_id=event_id,
+        result = asyncio.run(send_event(settings, type, customer, _properties(prop or []), event_id=event_id,
                                         journeys_dir=journeys_dir))
     except ValidationError as err:
         first = err.errors()[0]
@@ -128,8 +129,9 @@ def customer(
         raise typer.BadParameter("one of opted_in, opted_out, pending, none", param_hint="--consent")
     change = ProfileChange(phone=phone, first_name=first_name, last_name=last_name, email=email, locale=locale,
                            timezone=timezone, consent=consent, consent_source="cli", consent_text=consent_text)
+    settings = load_settings()
     try:
-        consent_status = asyncio.run(set_customer(load_settings(), customer_id, change, journeys_dir=journeys_dir))
+        consent_status = asyncio.run(set_customer(settings, customer_id, change, journeys_dir=journeys_dir))
     except InvalidPhoneNumber as err:
         raise typer.BadParameter(str(err), param_hint="--phone") from None
     except ConsentError as err:
@@ -149,8 +151,9 @@ def inbound(
     from messaging.phone import InvalidPhoneNumber
     from processes.commands import receive_sms
 
+    settings = load_settings()
     try:
-        result = asyncio.run(receive_sms(load_settings(), phone, text, journeys_dir=journeys_dir))
+        result = asyncio.run(receive_sms(settings, phone, text, journeys_dir=journeys_dir))
     except InvalidPhoneNumber as err:
         raise typer.BadParameter(str(err), param_hint="PHONE") from None
     what = result.keyword.replace("_", "-") if result.keyword else "a reply"
@@ -180,8 +183,9 @@ def enroll(
     """Enter a customer into a journey now (audience and reentry rules still apply)."""
     from processes.commands import enroll as run_enroll
 
+    settings = load_settings()
     try:
-        started = asyncio.run(run_enroll(load_settings(), journey, customer, journeys_dir=journeys_dir))
+        started = asyncio.run(run_enroll(settings, journey, customer, journeys_dir=journeys_dir))
     except KeyError as err:
         raise typer.BadParameter(str(err.args[0]), param_hint="JOURNEY") from None
     except ValueError as err:

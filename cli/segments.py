@@ -29,8 +29,9 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON")
 def _catalog(journeys_dir: Path | None) -> Any:
     from language.validate import InvalidJourneys, load_catalog
 
+    settings = load_settings()
     try:
-        return load_catalog(journeys_dir or load_settings().journeys_dir)
+        return load_catalog(journeys_dir or settings.journeys_dir)
     except InvalidJourneys as err:
         errors.print(f"[red]error:[/red] {err}", markup=True, highlight=False)
         raise typer.Exit(1) from None
@@ -85,8 +86,9 @@ def refresh_segments(
     from processes.commands import refresh_segments as run_refresh
 
     _catalog(journeys_dir)  # a clean error for an invalid directory, before connecting
+    settings = load_settings()
     try:
-        report = asyncio.run(run_refresh(load_settings(), names, announce=not no_events, journeys_dir=journeys_dir))
+        report = asyncio.run(run_refresh(settings, names, announce=not no_events, journeys_dir=journeys_dir))
     except segments.SegmentError as err:
         raise typer.BadParameter(str(err), param_hint="NAME") from None
     if as_json:
