@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from api.metrics import REGISTRY, DatabaseCollector
 from api.routes import customers, events, health, imports, links, loyalty, segments, twilio
@@ -25,7 +26,8 @@ def create_app(services: Services | Callable[[], Awaitable[Services]]) -> FastAP
         finally:
             REGISTRY.unregister(collector)
 
-    app = FastAPI(
+    # The docs pages load Swagger UI and ReDoc from this service, never from a CDN.
+    app = FastAPIOffline(
         title="Loyalty journeys",
         version="0.1.0",
         description="Events in, SMS out: the HTTP edge of the journey engine. Authenticate with "

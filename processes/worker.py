@@ -10,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError
 
 from core.journeys.schedules import ScheduleSource, journey_schedules, sync_schedules
@@ -19,8 +21,9 @@ from processes.settings import ServiceSettings
 from processes.temporal import register_search_attributes
 from processes.wiring import wire
 from processes.workers import build_workers
+from workflows.contracts import JOURNEY_TASK_QUEUE
 from workflows.io import SEARCH_ATTRIBUTES
-from workflows.outbox import sweep_schedules
+from workflows.outbox import RETIRED_SCHEDULES, SWEEPER_ID, EventSweeper, SweeperInput
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +31,14 @@ log = logging.getLogger(__name__)
 def schedule_sources(settings: ServiceSettings) -> list[ScheduleSource]:
     """Every schedule the engine keeps in step with the journeys directory."""
     return [partial(journey_schedules, fanout_per_second=settings.fanout_per_second), loyalty_schedules,
-            segment_schedules, sweep_schedules]
+            segment_schedules]
+
+
+async def ensure_sweeper(client: Client) -> None:
+    """Start the event sweeper unless it runs already (every worker asks; one runs)."""
+    await client.start_workflow(EventSweeper.run, SweeperInput(), id=SWEEPER_ID, task_queue=JOURNEY_TASK_QUEUE,
+                                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                                static_summary="Routes events that were stored but never routed, every minute")
 
 
 async def run_worker(settings: ServiceSettings, *, journeys_dir: Path | None = None,
@@ -46,7 +56,8 @@ async def run_worker(settings: ServiceSettings, *, journeys_dir: Path | None = N
     except RPCError as err:  # e.g. a managed cluster where workers may not change the namespace
         log.warning("could not register the search attributes (%s): register %s in namespace %s by hand",
                     err.message, ", ".join(SEARCH_ATTRIBUTES), client.namespace)
-    await sync_schedules(client, catalog, schedule_sources(settings))
+    await sync_schedules(client, catalog, schedule_sources(settings), retired=RETIRED_SCHEDULES)
+    await ensure_sweeper(client)
     log.info("worker running %d journeys: %s", len(catalog.journeys), ", ".join(sorted(catalog.journeys)))
     if stop is None:
         stop = asyncio.Event()

@@ -29,7 +29,7 @@ from workflows.contracts import JOURNEY_TASK_QUEUE, SMS_TASK_QUEUE
 from workflows.fanout import JourneyFanout
 from workflows.journey import JourneyWorkflow
 from workflows.loyalty_maintenance import LoyaltyMaintenance
-from workflows.outbox import EventSweep
+from workflows.outbox import EventSweep, EventSweeper
 from workflows.segment_refresh import SegmentRefreshWorkflow
 
 
@@ -53,11 +53,11 @@ def build_workers(client: Client, catalog: Catalog, db: Database, sender: SmsSen
         effects.award_points, effects.update_segments, effects.set_attributes, effects.unsubscribe, effects.emit,
         progress.record_progress, progress.finish,
     ]
-    fanout = FanoutActivities(deps)
+    fanout, outbox = FanoutActivities(deps), OutboxActivities(deps)
     journey_activities += [fanout.select_due, fanout.enter_batch, LoyaltyActivities(deps).maintain_page,
-                           OutboxActivities(deps).sweep, SegmentActivities(deps).refresh]
+                           outbox.sweep_for, outbox.sweep, SegmentActivities(deps).refresh]
     journeys = Worker(client, task_queue=JOURNEY_TASK_QUEUE,
-                      workflows=[JourneyWorkflow, JourneyFanout, LoyaltyMaintenance, EventSweep,
+                      workflows=[JourneyWorkflow, JourneyFanout, LoyaltyMaintenance, EventSweeper, EventSweep,
                                  SegmentRefreshWorkflow],
                       activities=journey_activities, activity_executor=executor,
                       max_concurrent_workflow_tasks=64, max_cached_workflows=2000,

@@ -10,7 +10,7 @@ and trigger them in the Web UI or with `journeys schedules`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from temporalio.client import (
@@ -76,9 +76,12 @@ def journey_schedules(catalog: Catalog, fanout_per_second: float = 50.0) -> dict
 ScheduleSource = Callable[[Catalog], dict[str, Schedule]]
 
 
-async def sync_schedules(client: Client, catalog: Catalog, sources: list[ScheduleSource]) -> dict[str, str]:
-    """Create, update or delete schedules so Temporal has exactly what the catalog says.
+async def sync_schedules(client: Client, catalog: Catalog, sources: list[ScheduleSource], *,
+                         retired: Iterable[str] = ()) -> dict[str, str]:
+    """Create, update or delete schedules so Temporal has exactly what the catalog says
+    (``retired``: ids of schedules earlier releases made, deleted when found).
     Returns what was done to each id."""
+    retired = frozenset(retired)
     wanted: dict[str, Schedule] = {}
     for source in sources:
         wanted.update(source(catalog))
@@ -95,7 +98,7 @@ async def sync_schedules(client: Client, catalog: Catalog, sources: list[Schedul
             await client.get_schedule_handle(schedule_id).update(keep_state)
             done[schedule_id] = "updated"
     async for listed in await client.list_schedules():
-        if listed.id.startswith(JOURNEY_PREFIX) and listed.id not in wanted:
+        if (listed.id.startswith(JOURNEY_PREFIX) or listed.id in retired) and listed.id not in wanted:
             await client.get_schedule_handle(listed.id).delete()
             done[listed.id] = "deleted"
     log.info("schedules: %s", ", ".join(f"{k} {v}" for k, v in sorted(done.items())) or "none")

@@ -236,3 +236,18 @@ async def test_health_and_metrics(api: Api) -> None:
     # Counts from the database cover every process: exact.
     assert after[("journeys_started_total", (("journey", "survey"),))] == 1
     assert after[("journeys_messages", (("purpose", "marketing"), ("status", "sent")))] == 1
+
+
+async def test_the_api_docs_work_offline(api: Api) -> None:
+    """/docs and /redoc load their scripts and styles from this service: no CDN."""
+    import re
+
+    for page in ("/docs", "/redoc"):
+        html = (await api.http.get(page)).text
+        assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert assets, page
+        for url in assets:
+            assert url.startswith("/"), f"{page} loads {url} from elsewhere"
+            asset = await api.http.get(url)
+            assert asset.status_code == 200 and len(asset.content) > 1000, url
+    assert (await api.http.get("/openapi.json")).json()["paths"]["/events"]

@@ -41,7 +41,7 @@ from workflows.contracts import JOURNEY_TASK_QUEUE
 from workflows.fanout import FanoutInput, JourneyFanout
 from workflows.io import workflow_id
 from workflows.loyalty_maintenance import LoyaltyMaintenance, LoyaltyMaintenanceInput
-from workflows.outbox import EventSweep
+from workflows.outbox import SWEEPER_ID, EventSweep, EventSweeper, SweeperInput, SweepLoop
 from workflows.segment_refresh import SegmentRefreshInput, SegmentRefreshWorkflow
 from workflows.steps.branching import assign_variant
 
@@ -195,6 +195,19 @@ async def record_sweep(sim: Simulation) -> WorkflowHistory:
     return await finished(sim.env.client, EventSweep.run, None, "replay-sweep", lambda swept: swept == 0)
 
 
+async def record_sweeper(sim: Simulation) -> WorkflowHistory:
+    """The long-lived sweeper's first run: two short rounds, then continue-as-new."""
+    client = sim.env.client
+    sweeper = SweeperInput(loop=SweepLoop(every_seconds=0.1, for_seconds=0.2), rounds_per_run=2)
+    handle = await client.start_workflow(EventSweeper.run, sweeper, id=SWEEPER_ID, task_queue=JOURNEY_TASK_QUEUE)
+    first = client.get_workflow_handle(SWEEPER_ID, run_id=handle.result_run_id)
+    while (await client.get_workflow_handle(SWEEPER_ID).describe()).run_id == handle.result_run_id:
+        await asyncio.sleep(0.1)
+    history = await first.fetch_history()
+    await client.get_workflow_handle(SWEEPER_ID).terminate("recorded")
+    return history
+
+
 async def record_segments(sim: Simulation) -> WorkflowHistory:
     """A refresh in which a customer lapses (and so enters winback)."""
     await sim.add_customer(customer("replay-segments-1", **LAPSED))
@@ -207,6 +220,7 @@ SYSTEM: dict[str, tuple[datetime, Callable[[Simulation], Awaitable[WorkflowHisto
     "system-fanout": (FRIDAY_10AM, record_fanout),
     "system-loyalty_maintenance": (MONDAY_3PM, record_loyalty),
     "system-event_sweep": (MONDAY_3PM, record_sweep),
+    "system-event_sweeper": (MONDAY_3PM, record_sweeper),
     "system-segment_refresh": (MONDAY_3PM, record_segments),
 }
 
