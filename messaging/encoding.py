@@ -1,8 +1,8 @@
 """How an SMS body is encoded and into how many segments it is split.
 
 The counts follow Twilio's own segment calculator (npm `sms-segments-calculator`
-1.3.0, checked against `shared/oracles/sms_segments.json`), because segments are
-what Twilio bills and what carriers throttle. Pure Python and free of I/O: the
+1.3.0, a devDependency that the tests run against this module), because segments
+are what Twilio bills and what carriers throttle. Pure Python and free of I/O: the
 journey validator imports it too.
 
 - GSM-7 when every character is in the GSM 03.38 basic or extension table; the

@@ -21,8 +21,6 @@ from processes.temporal import quiet_runtime, register_search_attributes
 from store.db import open_database
 from store.migrate import upgrade
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
 BIN = Path(os.sys.executable).parent
 POSTGRES_ADMIN_URL = os.environ.get("JOURNEYS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 

@@ -63,10 +63,13 @@ class AmbiguousProviderError(ProviderError):
     """The request may have created a message: the caller must NOT send again."""
 
 
-# The one classification table (codes from Twilio's error and warning dictionary).
-# Message create has no idempotency key, so only 20429 and connection errors (nothing
-# reached Twilio) are retried; 21211, 21614, 21612, 21408, 21610, 21606 and 20003 are
-# permanent. Twilio makes no promise for a 5xx, so it may have created the message.
+# The one classification table, after Twilio's error dictionary
+# (https://www.twilio.com/docs/api/errors/<code>): message create has no idempotency
+# key, so only 20429 (too many requests) and connection errors (nothing reached
+# Twilio) are retried; 21211 (invalid To), 21614 (To not a mobile number), 21612 (To
+# not reachable), 21408 (region not enabled), 21610 (recipient unsubscribed), 21606
+# (From cannot send) and 20003 (authentication) are permanent. Twilio promises nothing
+# for a 5xx, so a 5xx may have created the message and is ambiguous.
 RETRYABLE_CODES = frozenset({"20429"})
 PERMANENT_CODES = frozenset({"21211", "21614", "21612", "21408", "21610", "21606", "20003"})
 # Permanent codes that say something about the recipient (for suppressions):

@@ -1,4 +1,5 @@
-"""Every example of the language spec validates, and a valid directory becomes a catalog."""
+"""Every example of the language reference (docs/language.md) validates, and a valid directory
+becomes a catalog."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from language.loader import load_file
-from language.models import STEP_TYPES
+from language.models import STEP_TYPES, TRIGGER_KEYS
 from language.validate import InvalidJourneys, load_catalog, validate_directory
 from language.walk import iter_steps
 
 ROOT = Path(__file__).resolve().parents[2]
-SPEC = ROOT.parent / "shared" / "spec" / "journey-language.md"
+DOC = ROOT / "docs" / "language.md"
 SPEC_DIR = Path(__file__).parent / "fixtures" / "spec"
 
 
@@ -75,34 +76,49 @@ def test_missing_configuration_files_mean_defaults(tmp_path: Path) -> None:
     assert list(report.catalog.journeys) == ["hello"]
 
 
-def _spec_blocks() -> list[str]:
-    if not SPEC.is_file():
-        pytest.skip(f"the language spec is not at {SPEC}")
-    return re.findall(r"```yaml\n(.*?)```", SPEC.read_text(), re.DOTALL)
+def _doc_blocks() -> list[str]:
+    blocks = re.findall(r"```yaml\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL)
+    assert blocks, f"no yaml examples in {DOC}"
+    return blocks
 
 
-def test_every_yaml_example_in_the_spec_validates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_yaml_example_in_the_language_reference_validates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A block whose first line is `# journeys/<file>` is that file; `# steps` and `# trigger`
+    blocks are fragments, each checked in a journey of its own against those files."""
     monkeypatch.setenv("TWILIO_MESSAGING_SERVICE_SID", "MG123")
-    blocks = _spec_blocks()
-    journey = next(b for b in blocks if b.startswith("id: "))
-    steps = next(b for b in blocks if b.startswith("- id: survey"))
-    settings = next(b for b in blocks if b.startswith("brand: "))
-    segments = next(b for b in blocks if "segments:" in b and "refresh:" in b)
-    loyalty = next(b for b in blocks if "tiers:" in b and "coupons:" in b)
-    # The spec writes nested lists as "[ ... ]": fill them with a step, and put the
-    # step examples in the journey's own steps.
-    steps = steps.replace("[ ... ]", "[{wait: 1d}]")
-    body = journey.replace("steps: [ ... ]", "steps:\n" + _indent(steps, 2))
-    (tmp_path / "winback.yaml").write_text(body)
-    (tmp_path / "settings.yaml").write_text(settings)
-    # The step examples remove customers from `lapsed`; the spec's segments.yaml example
-    # does not define it, and update_segments may only name manual segments.
-    (tmp_path / "segments.yaml").write_text(segments + "  lapsed: {manual: true}\n")
-    (tmp_path / "loyalty.yaml").write_text(loyalty)
+    files: dict[str, str] = {}
+    fragments: list[str] = []
+    for block in _doc_blocks():
+        first = block.splitlines()[0]
+        if named := re.fullmatch(r"# journeys/(\S+)", first):
+            assert named[1] not in files, f"two examples of {named[1]}"
+            files[named[1]] = block
+        elif first.startswith(("# steps", "# trigger")):
+            fragments.append(block)
+        else:
+            pytest.fail(f"a yaml example in {DOC.name} names neither a file nor a fragment: {first!r}")
+    assert {"winback.yaml", "settings.yaml", "segments.yaml", "loyalty.yaml"} <= set(files)
+    for name, block in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(block, encoding="utf-8")
+    for i, block in enumerate(fragments):
+        head = f"id: example_{i}\nname: Example {i}\n"
+        if block.startswith("# trigger"):
+            body = head + block + "steps:\n  - wait: 1d\n"
+        else:
+            body = head + "trigger: {manual: true}\nsteps:\n" + _indent(block, 2)
+        (tmp_path / f"example_{i}.yaml").write_text(body, encoding="utf-8")
 
     report = validate_directory(tmp_path)
     assert report.problems == [], "\n".join(map(str, report.problems))
-    assert list(report.catalog.journeys) == ["winback"]
+    journeys = {"winback", *(f"example_{i}" for i in range(len(fragments)))}
+    assert set(report.catalog.journeys) == journeys
+    # Between them the examples show every step type and every trigger type.
+    data = [load_file(tmp_path / f"{name}.yaml").data for name in journeys]
+    assert {at.kind for d in data for at in iter_steps(d)} == set(STEP_TYPES)
+    assert {key for d in data for key in d["trigger"]} & set(TRIGGER_KEYS) == set(TRIGGER_KEYS)
 
 
 def _indent(text: str, spaces: int) -> str:

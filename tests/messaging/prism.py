@@ -28,7 +28,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PRISM = REPO / "node_modules" / ".bin" / "prism"
-TWILIO_SPEC = REPO.parent / "shared" / "twilio" / "twilio_api_v2010.json"
+TWILIO_SPEC = REPO / "tests" / "fixtures" / "twilio" / "twilio_api_v2010.json"
 
 
 @contextlib.contextmanager

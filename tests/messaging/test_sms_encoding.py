@@ -1,4 +1,5 @@
-"""Encoding and segments, checked against Twilio's own calculator (the oracle file)."""
+"""Encoding and segments, checked against Twilio's own calculator: a committed table of its
+results, and the npm package itself run under Node over those texts and thousands of generated ones."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from sms_calculator import calculate, generated_texts, package_version
 from typer.testing import CliRunner
 
 from cli.main import app
@@ -19,7 +21,7 @@ from messaging.encoding import (
     non_gsm_characters,
 )
 
-ORACLE = Path(__file__).resolve().parents[2].parent / "shared" / "oracles" / "sms_segments.json"
+ORACLE = Path(__file__).resolve().parents[1] / "fixtures" / "sms_segments.json"
 CASES = json.loads(ORACLE.read_text(encoding="utf-8"))["cases"]
 
 
@@ -63,6 +65,30 @@ CALCULATOR = [
 @pytest.mark.parametrize(("text", "encoding", "characters", "segments"), CALCULATOR)
 def test_edge_cases_match_calculator(text: str, encoding: str, characters: int, segments: int) -> None:
     assert analyze(text) == SmsInfo(encoding, characters, segments)  # type: ignore[arg-type]
+
+
+def test_the_tables_are_what_the_package_says() -> None:
+    assert package_version() == "1.3.0"  # the version the tables above were computed with
+    oracle = [(c["text"], c["encoding"], c["segments"]) for c in CASES]
+    assert [(t, r.encoding, r.segments) for (t, _, _), r in zip(oracle, calculate([t for t, _, _ in oracle]),
+                                                                strict=True)] == oracle
+    edges = [(t, SmsInfo(e, c, s)) for t, e, c, s in CALCULATOR]
+    assert list(zip([t for t, _ in edges], calculate([t for t, _ in edges]), strict=True)) == edges
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_generated_texts_match_the_package(seed: int) -> None:
+    texts = generated_texts(seed, 2500)
+    expected = calculate(texts)
+    wrong = [(text, ours, theirs) for text, theirs in zip(texts, expected, strict=True)
+             if (ours := analyze(text)) != theirs]
+    assert wrong == [], "\n".join(f"{t!r}: ours {o}, calculator {c}" for t, o, c in wrong[:10])
+    # The generator reaches what matters: in both encodings, one to several parts and a
+    # text that exactly fills a single segment.
+    for encoding, single in (("GSM-7", 160), ("UCS-2", 70)):
+        found = [e for e in expected if e.encoding == encoding]
+        assert {1, 2, 3, 4} <= {e.segments for e in found}
+        assert any(e.characters == single for e in found)
 
 
 def test_characters_count_septets_in_gsm7() -> None:
