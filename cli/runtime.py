@@ -220,11 +220,15 @@ def api(
 def dev(
     data_dir: Annotated[Path, typer.Option(help="Where the dev server and database keep their files")] = Path(".data"),
     journeys_dir: Annotated[Path, typer.Option("--journeys", help="Journeys directory")] = Path("journeys"),
+    temporal_port: Annotated[int, typer.Option(help="Temporal frontend port")] = 7233,
+    ui_port: Annotated[int, typer.Option(help="Temporal Web UI port")] = 8233,
+    api_port: Annotated[int, typer.Option(help="HTTP API port")] = 8000,
 ) -> None:
     """Everything locally: Temporal dev server with Web UI, worker, HTTP API, embedded database."""
-    from processes.dev import run_dev
+    from processes.dev import DevPorts, run_dev
 
-    raise typer.Exit(asyncio.run(run_dev(load_settings(), data_dir, journeys_dir)))
+    ports = DevPorts(temporal=temporal_port, ui=ui_port, api=api_port)
+    raise typer.Exit(asyncio.run(run_dev(load_settings(), data_dir, journeys_dir, ports)))
 
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)

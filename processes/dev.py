@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from language.validate import load_catalog
@@ -125,24 +126,30 @@ async def _until_listening(port: int, tasks: list[asyncio.Task[None]], timeout: 
         return
 
 
+@dataclass(frozen=True)
+class DevPorts:
+    temporal: int = FRONTEND_PORT
+    ui: int = UI_PORT
+    api: int = API_PORT
+
+
 def dev_settings(settings: ServiceSettings, data_dir: Path) -> ServiceSettings:
     """Local choices for what the environment leaves unset."""
     return settings.with_defaults(
         database_url=f"sqlite:///{data_dir / 'journeys.db'}", sms_sender="console",
-        api_token=DEV_TOKEN, twilio_auth_token=DEV_TWILIO_TOKEN,
-        temporal_address=f"localhost:{FRONTEND_PORT}")
+        api_token=DEV_TOKEN, twilio_auth_token=DEV_TWILIO_TOKEN)
 
 
-async def run_dev(settings: ServiceSettings, data_dir: Path, journeys_dir: Path) -> int:
+async def run_dev(settings: ServiceSettings, data_dir: Path, journeys_dir: Path, ports: DevPorts = DevPorts()) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     catalog = load_catalog(journeys_dir)  # an invalid directory stops here, before anything starts
     settings = dev_settings(settings, data_dir)
-    for port, what in ((FRONTEND_PORT, "Temporal"), (UI_PORT, "Temporal Web UI"), (API_PORT, "HTTP API")):
+    for port, what in ((ports.temporal, "Temporal"), (ports.ui, "Temporal Web UI"), (ports.api, "HTTP API")):
         check_port_free(port, what)
-    address = f"localhost:{FRONTEND_PORT}"
+    address = f"localhost:{ports.temporal}"
     state = temporal_state_file(data_dir, settings.database_url)
-    server = start_dev_server(data_dir, data_dir / "temporal.log", namespace=settings.temporal_namespace,
-                              state_file=state)
+    server = start_dev_server(data_dir, data_dir / "temporal.log", port=ports.temporal, ui_port=ports.ui,
+                              namespace=settings.temporal_namespace, state_file=state)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -150,21 +157,25 @@ async def run_dev(settings: ServiceSettings, data_dir: Path, journeys_dir: Path)
     try:
         await wait_for_server(address, server, namespace=settings.temporal_namespace)
         settings = settings.model_copy(update={"temporal_address": address})
-        worker = asyncio.create_task(run_worker(settings, journeys_dir=journeys_dir, stop=stop))
-        api = asyncio.create_task(serve_until(settings, "127.0.0.1", API_PORT, stop, journeys_dir=journeys_dir))
+        worker_ready = asyncio.Event()
+        worker = asyncio.create_task(run_worker(settings, journeys_dir=journeys_dir, stop=stop, ready=worker_ready))
+        api = asyncio.create_task(serve_until(settings, "127.0.0.1", ports.api, stop, journeys_dir=journeys_dir))
         print(
-            f"\n  Temporal Web UI   http://localhost:{UI_PORT}   (namespace '{settings.temporal_namespace}')\n"
+            f"\n  Temporal Web UI   http://localhost:{ports.ui}   (namespace '{settings.temporal_namespace}')\n"
             f"  Temporal server   {address}   (state: {state})\n"
             f"  Database          {settings.database_url.split('@')[-1]}\n"
-            f"  HTTP API          http://localhost:{API_PORT}  (docs: /docs)\n"
+            f"  HTTP API          http://localhost:{ports.api}  (docs: /docs)\n"
             f"  API token         {settings.secret('api_token')}\n"
             f"  Journeys          {', '.join(sorted(catalog.journeys))}\n"
             "  SMS               printed here (console sender)\n\n"
             "  Try the commands in the README's 'Try it' section. Ctrl-C stops everything.\n",
             flush=True,
         )
-        await _until_listening(API_PORT, [worker, api])
-        print(f"ready: Web UI http://localhost:{UI_PORT}  API http://localhost:{API_PORT}", flush=True)
+        await _until_listening(ports.api, [worker, api])
+        await asyncio.wait([worker, asyncio.create_task(worker_ready.wait())], return_when=asyncio.FIRST_COMPLETED)
+        if worker.done() or api.done():  # one failed to start: its error, not a ready line
+            await asyncio.gather(worker, api)
+        print(f"ready: Web UI http://localhost:{ports.ui}  API http://localhost:{ports.api}", flush=True)
         await asyncio.gather(worker, api)
         return 0
     finally:

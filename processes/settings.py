@@ -42,7 +42,7 @@ class ServiceSettings(BaseSettings):
         """A copy where each field the environment left unset takes ``defaults``' value
         (``journeys dev`` fills in its local choices this way)."""
         unset = {name: value for name, value in defaults.items() if name not in self.model_fields_set}
-        return self.model_copy(update=unset)
+        return type(self).model_validate({**dict(self), **unset})  # validated: "token" becomes a SecretStr
 
     def secret(self, name: Literal["api_token", "twilio_auth_token"]) -> str | None:
         value: SecretStr | None = getattr(self, name)

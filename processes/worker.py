@@ -42,8 +42,9 @@ async def ensure_sweeper(client: Client) -> None:
 
 
 async def run_worker(settings: ServiceSettings, *, journeys_dir: Path | None = None,
-                     stop: asyncio.Event | None = None) -> None:
-    """Run until ``stop`` is set (default: SIGINT or SIGTERM), then shut down gracefully."""
+                     stop: asyncio.Event | None = None, ready: asyncio.Event | None = None) -> None:
+    """Run until ``stop`` is set (default: SIGINT or SIGTERM), then shut down gracefully;
+    ``ready`` is set once the workers poll."""
     # Async activities do their database work in threads (asyncio.to_thread): give them
     # a pool sized for it rather than the default of a few threads per core.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=32, thread_name_prefix="db"))
@@ -64,6 +65,8 @@ async def run_worker(settings: ServiceSettings, *, journeys_dir: Path | None = N
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     running = [asyncio.create_task(worker.run()) for worker in workers]
+    if ready is not None:
+        ready.set()
     stopped = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait([*running, stopped], return_when=asyncio.FIRST_COMPLETED)

@@ -1,0 +1,31 @@
+"""The one settings object: what the environment says, validated, with clear errors."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from processes.dev import dev_settings
+from processes.settings import ServiceSettings
+
+
+def test_settings_come_from_the_environment_and_empty_means_unset(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = ServiceSettings.from_mapping({"TEMPORAL_ADDRESS": "temporal:7233", "JOURNEYS_SMS_PER_SECOND": "1.5",
+                                             "JOURNEYS_API_TOKEN": "", "TWILIO_AUTH_TOKEN": "s3cret"})
+    assert settings.temporal_address == "temporal:7233" and settings.sms_per_second == 1.5
+    assert settings.api_token is None and settings.secret("twilio_auth_token") == "s3cret"
+    assert "s3cret" not in repr(settings)  # secrets never reach a log line
+
+
+def test_a_bad_value_names_the_variable() -> None:
+    with pytest.raises(ValidationError, match="JOURNEYS_SMS_PER_SECOND"):
+        ServiceSettings.from_mapping({"JOURNEYS_SMS_PER_SECOND": "fast"})
+    with pytest.raises(ValidationError, match="JOURNEYS_SMS_SENDER"):
+        ServiceSettings.from_mapping({"JOURNEYS_SMS_SENDER": "pigeon"})
+
+
+def test_dev_fills_in_only_what_the_environment_left_unset(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    mine = dev_settings(ServiceSettings.from_mapping({"JOURNEYS_API_TOKEN": "mine"}), tmp_path)
+    assert mine.secret("api_token") == "mine" and mine.sms_sender == "console"
+    assert mine.database_url == f"sqlite:///{tmp_path / 'journeys.db'}"
+    assert dev_settings(ServiceSettings.from_mapping({}), tmp_path).secret("api_token") == "dev-token"
