@@ -8,6 +8,7 @@ code can use them inside Temporal's sandbox.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
@@ -365,7 +366,7 @@ for _model in (AskStep, WaitForStep, IfStep, ChooseWhen, ChooseElse, Variant, Jo
     _model.model_rebuild()
 
 
-def children(step: StepBase) -> list[tuple[str, list[StepBase]]]:
+def children(step: StepBase) -> list[tuple[str, Sequence[StepBase]]]:
     """The nested step lists of a step, each with its path label (``then``, ``else``...)."""
     if isinstance(step, AskStep | WaitForStep | IfStep):
         return [("then", step.then), ("else", step.else_)]

@@ -65,15 +65,16 @@ from sqlalchemy import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
+from sqlmodel import SQLModel
 
 from language.expressions import ExpressionError, parse_expression
 from store.tables import Customer, PointsEntry, SegmentMembership
 
 __all__ = ["RuleError", "compile_problems", "compile_rule", "rule_segments"]
 
-CUSTOMERS = Customer.__table__
-MEMBERSHIPS = SegmentMembership.__table__
-LEDGER = PointsEntry.__table__
+CUSTOMERS = SQLModel.metadata.tables[Customer.__tablename__]
+MEMBERSHIPS = SQLModel.metadata.tables[SegmentMembership.__tablename__]
+LEDGER = SQLModel.metadata.tables[PointsEntry.__tablename__]
 
 NUMBER, TEXT, DATETIME, DATE, JSON, SEGMENTS, ATTRIBUTES, BOOL, NONE = (
     "number", "text", "datetime", "date", "json", "segments", "attributes", "condition", "none")  # fmt: skip

@@ -35,7 +35,7 @@ from typing import Any
 
 from sqlalchemy import String, delete, exists, func, literal, not_, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
 from core.clock import utcnow
 from core.event import EventIn, EventPath
@@ -59,7 +59,7 @@ OUTBOX_STALE = timedelta(minutes=30)
 BATCH = 1000
 MAX_PAUSE = 0.05
 CONCURRENCY = 8
-REFRESHES = SegmentRefresh.__table__
+REFRESHES = SQLModel.metadata.tables[SegmentRefresh.__tablename__]
 
 
 class SegmentError(ValueError):
