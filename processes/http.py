@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
@@ -32,13 +34,21 @@ def serve(settings: ServiceSettings, host: str, port: int) -> None:
     uvicorn.run(create_app(lambda: build_services(settings)), host=host, port=port, log_level="info")
 
 
+class _NoSignalsServer(uvicorn.Server):
+    """The caller handles SIGINT/SIGTERM: uvicorn (>= 0.29) would otherwise take them over
+    while serving and raise them again once it stops."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def serve_until(settings: ServiceSettings, host: str, port: int, stop: asyncio.Event, *,
                       journeys_dir: Path | None = None) -> None:
     """Serve in this event loop until ``stop`` is set (``journeys dev`` runs it beside the worker)."""
     check_api_settings(settings)
-    server = uvicorn.Server(uvicorn.Config(create_app(lambda: build_services(settings, journeys_dir)),
-                                           host=host, port=port, log_level="warning"))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # the caller handles signals
+    server = _NoSignalsServer(uvicorn.Config(create_app(lambda: build_services(settings, journeys_dir)),
+                                             host=host, port=port, log_level="warning"))
 
     async def stop_when_asked() -> None:
         await stop.wait()
