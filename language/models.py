@@ -49,7 +49,8 @@ class SegmentExitedTrigger(Strict):
 class DateSpec(Strict):
     attribute: str = Field(description="A date attribute of the customer, e.g. birthday")
     at: TimeOfDay = "10:00"
-    offset: Duration = Field(default="0d", description="Days before (negative) or after the date")
+    # Written as text so the JSON schema shows it so; validate_default parses it (a timedelta default reads PT0S).
+    offset: Duration = Field(default="0d", description="Days before (negative) or after the date")  # type: ignore[assignment]
 
 
 class DateTrigger(Strict):
@@ -337,7 +338,8 @@ class ExitOn(Strict):
 
 class Goal(Strict):
     event: Identifier
-    within: Duration = "7d"
+    # Written as text so the JSON schema shows it so; validate_default parses it (a timedelta default reads P7D).
+    within: Duration = "7d"  # type: ignore[assignment]
     value: Expression | None = None
 
 
