@@ -9,11 +9,11 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from language.catalog import Catalog
 from language.models import EventTrigger
-from store.db import session_scope
+from store.db import Database, session_scope
 from store.tables import Enrollment, Message
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -34,7 +34,7 @@ def event_type_label(event_type: str, catalog: Catalog) -> str:
 
 
 class DatabaseCollector:
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
 
     def collect(self) -> Iterator[Any]:
@@ -49,7 +49,7 @@ class DatabaseCollector:
             totals: dict[str, int] = {}
             for journey, state, outcome, count in session.exec(
                     select(Enrollment.journey_id, Enrollment.status, Enrollment.outcome, func.count())
-                    .group_by(Enrollment.journey_id, Enrollment.status, Enrollment.outcome)):
+                    .group_by(Enrollment.journey_id, Enrollment.status, col(Enrollment.outcome))):
                 totals[journey] = totals.get(journey, 0) + count
                 if state == "active":
                     active.add_metric([journey], count)

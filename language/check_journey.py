@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from language.checks_expressions import analyze
@@ -124,7 +124,7 @@ def inline_templates(journey: Journey, config: Configuration) -> None:
             message.texts = dict(config.templates[message.template].text)
 
 
-def _messages(steps: list[Any]) -> Iterator[Message]:
+def _messages(steps: Sequence[Any]) -> Iterator[Message]:
     for step in steps:
         for value in (getattr(step, "send_sms", None), getattr(step, "ask", None)):
             if isinstance(value, Message | AskSpec):

@@ -68,7 +68,8 @@ class ManualSegment(Strict):
 
 
 class Segments(Strict):
-    refresh: Duration = "1h"
+    # Written as text so the JSON schema shows it so; validate_default parses it (a timedelta default reads PT1H).
+    refresh: Duration = "1h"  # type: ignore[assignment]
     segments: dict[Identifier, RuleSegment | ManualSegment] = Field(default_factory=dict)
 
 

@@ -33,17 +33,18 @@ class Missing(ChainableUndefined):
     def __hash__(self) -> int:
         return 0
 
+    # The ignores below: jinja2 types these operators as its Never-returning error raiser.
     def _false(self, *_: Any) -> bool:
         return False
 
-    __lt__ = __le__ = __gt__ = __ge__ = _false
+    __lt__ = __le__ = __gt__ = __ge__ = _false  # type: ignore[assignment]
 
     def _self(self, *_: Any) -> Missing:
         return self
 
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _self
-    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = _self
-    __mod__ = __rmod__ = __pow__ = __rpow__ = __neg__ = __pos__ = _self
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _self  # type: ignore[assignment]
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = _self  # type: ignore[assignment]
+    __mod__ = __rmod__ = __pow__ = __rpow__ = __neg__ = __pos__ = _self  # type: ignore[assignment]
 
     def __contains__(self, _: object) -> bool:
         return False

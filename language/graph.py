@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from language.durations import format_duration
@@ -139,7 +140,7 @@ def _label(step: StepBase) -> str:
     return f"{escape(step.id)}<br/>{summary}" if step.id else summary
 
 
-def _steps(chart: _Chart, steps: list[StepBase], pending: list[Edge]) -> list[Edge]:
+def _steps(chart: _Chart, steps: Sequence[StepBase], pending: list[Edge]) -> list[Edge]:
     """Draw ``steps`` after ``pending``; the edges that leave the end of the list."""
     for step in steps:
         if not pending:
@@ -182,5 +183,5 @@ def _step(chart: _Chart, step: StepBase, pending: list[Edge]) -> list[Edge]:
     return [(node, None)]
 
 
-def _branch(chart: _Chart, steps: list[StepBase], node: str, label: str) -> list[Edge]:
+def _branch(chart: _Chart, steps: Sequence[StepBase], node: str, label: str) -> list[Edge]:
     return _steps(chart, steps, [(node, label)])

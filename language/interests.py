@@ -3,6 +3,8 @@ with those, so a busy customer's events do not fill every run's history."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 from language.models import AskStep, Journey, Message, SendSmsStep, StepBase, WaitForStep, children
 
 
@@ -24,7 +26,7 @@ def _has_links(message: Message) -> bool:
     return any("link(" in text for text in texts)
 
 
-def _walk(steps: list[StepBase]):  # type: ignore[no-untyped-def]
+def _walk(steps: Sequence[StepBase]) -> Iterator[StepBase]:
     for step in steps:
         yield step
         for _, nested in children(step):

@@ -8,6 +8,7 @@ code can use them inside Temporal's sandbox.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
@@ -48,7 +49,8 @@ class SegmentExitedTrigger(Strict):
 class DateSpec(Strict):
     attribute: str = Field(description="A date attribute of the customer, e.g. birthday")
     at: TimeOfDay = "10:00"
-    offset: Duration = Field(default="0d", description="Days before (negative) or after the date")
+    # Written as text so the JSON schema shows it so; validate_default parses it (a timedelta default reads PT0S).
+    offset: Duration = Field(default="0d", description="Days before (negative) or after the date")  # type: ignore[assignment]
 
 
 class DateTrigger(Strict):
@@ -336,7 +338,8 @@ class ExitOn(Strict):
 
 class Goal(Strict):
     event: Identifier
-    within: Duration = "7d"
+    # Written as text so the JSON schema shows it so; validate_default parses it (a timedelta default reads P7D).
+    within: Duration = "7d"  # type: ignore[assignment]
     value: Expression | None = None
 
 
@@ -365,7 +368,7 @@ for _model in (AskStep, WaitForStep, IfStep, ChooseWhen, ChooseElse, Variant, Jo
     _model.model_rebuild()
 
 
-def children(step: StepBase) -> list[tuple[str, list[StepBase]]]:
+def children(step: StepBase) -> list[tuple[str, Sequence[StepBase]]]:
     """The nested step lists of a step, each with its path label (``then``, ``else``...)."""
     if isinstance(step, AskStep | WaitForStep | IfStep):
         return [("then", step.then), ("else", step.else_)]

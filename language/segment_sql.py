@@ -64,16 +64,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.type_api import TypeEngine
 from sqlalchemy.sql.visitors import InternalTraversal
+from sqlmodel import SQLModel
 
 from language.expressions import ExpressionError, parse_expression
 from store.tables import Customer, PointsEntry, SegmentMembership
 
 __all__ = ["RuleError", "compile_problems", "compile_rule", "rule_segments"]
 
-CUSTOMERS = Customer.__table__
-MEMBERSHIPS = SegmentMembership.__table__
-LEDGER = PointsEntry.__table__
+CUSTOMERS = SQLModel.metadata.tables[Customer.__tablename__]
+MEMBERSHIPS = SQLModel.metadata.tables[SegmentMembership.__tablename__]
+LEDGER = SQLModel.metadata.tables[PointsEntry.__tablename__]
 
 NUMBER, TEXT, DATETIME, DATE, JSON, SEGMENTS, ATTRIBUTES, BOOL, NONE = (
     "number", "text", "datetime", "date", "json", "segments", "attributes", "condition", "none")  # fmt: skip
@@ -128,7 +130,9 @@ class _JsonAttribute(ColumnElement):
         self.column = column
         self.keys = keys
         self.mode = mode
-        self.type = {"number": Float(), "text": String(), "missing": Boolean(), "truthy": Boolean()}[mode]
+        types: dict[str, TypeEngine[Any]] = {"number": Float(), "text": String(), "missing": Boolean(),
+                                             "truthy": Boolean()}
+        self.type = types[mode]
 
     def get_children(self, **_: Any) -> list[Any]:
         return [self.column]
@@ -343,8 +347,10 @@ class _Compiler:
             return self.filter(node)
         if isinstance(node, nodes.List | nodes.Tuple):
             raise RuleError("a list can only follow 'in', e.g. customer.tier in ['gold', 'platinum']")
-        what = {nodes.FloorDiv: "'//'", nodes.Mod: "'%'", nodes.Pow: "'**'", nodes.Concat: "'~'",
-                nodes.CondExpr: "'... if ... else ...'", nodes.Dict: "a mapping"}.get(type(node), type(node).__name__)
+        names: dict[type[nodes.Node], str] = {
+            nodes.FloorDiv: "'//'", nodes.Mod: "'%'", nodes.Pow: "'**'", nodes.Concat: "'~'",
+            nodes.CondExpr: "'... if ... else ...'", nodes.Dict: "a mapping"}
+        what = names.get(type(node), type(node).__name__)
         raise RuleError(f"{what} cannot be used in segment rules")
 
     def const(self, value: Any) -> _Value:

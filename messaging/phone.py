@@ -55,6 +55,7 @@ def to_e164(raw: str, default_country: str) -> str:
 
 
 def _where(number: phonenumbers.PhoneNumber) -> str:
+    assert number.country_code is not None  # parse() sets it or raises
     region = phonenumbers.region_code_for_country_code(number.country_code)
     known = region != phonenumbers.UNKNOWN_REGION
     return f"+{number.country_code} ({region})" if known else f"+{number.country_code}"

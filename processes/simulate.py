@@ -266,8 +266,10 @@ async def _enter(router: EventRouter, pinned: PinnedJourney, customer_id: str, t
     if isinstance(journey.trigger, EventTrigger):
         event_type, props = parse_trigger_spec(trigger, journey.trigger.event)
     elif isinstance(journey.trigger, SegmentEnteredTrigger | SegmentExitedTrigger):
-        segment = getattr(journey.trigger, "segment_entered", None) or journey.trigger.segment_exited
-        event_type = "segment_entered" if isinstance(journey.trigger, SegmentEnteredTrigger) else "segment_exited"
+        if isinstance(journey.trigger, SegmentEnteredTrigger):
+            segment, event_type = journey.trigger.segment_entered, "segment_entered"
+        else:
+            segment, event_type = journey.trigger.segment_exited, "segment_exited"
         props = {"segment": segment}
     else:
         return await router.starter.start(pinned, customer_id, occasion=f"simulation:{start.isoformat()}",
@@ -323,7 +325,7 @@ def _report(db: Any, pinned: PinnedJourney, customer: CustomerSpec, start: datet
             elif entry.action == "set":
                 change = session.exec(select(AttributeChange).where(
                     AttributeChange.customer_id == customer.id,
-                    AttributeChange.key.endswith(f":{entry.step}"))).first()  # type: ignore[union-attr]
+                    col(AttributeChange.key).endswith(f":{entry.step}"))).first()
                 item["values"] = change.values if change else {}
             elif entry.action == "answer" and details.get("event_id"):
                 reply = session.get(Event, details["event_id"])

@@ -6,8 +6,10 @@ they run the very same workflow and activities.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -48,7 +50,7 @@ def build_workers(client: Client, catalog: Catalog, db: Database, sender: SmsSen
     deps = Deps(catalog=catalog, db=db, sender=sender, router=router)
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="activity")
     decisions, effects, progress = DecisionActivities(deps), EffectActivities(deps), ProgressActivities(deps)
-    journey_activities = [
+    journey_activities: list[Callable[..., Any]] = [
         decisions.evaluate, decisions.next_local_time, decisions.inspect_event,
         effects.award_points, effects.update_segments, effects.set_attributes, effects.unsubscribe, effects.emit,
         progress.record_progress, progress.finish,

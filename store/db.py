@@ -49,7 +49,7 @@ def _sqlite_database(url: str) -> Database:
                            hide_parameters=True, pool_size=16, max_overflow=40)
 
     @event.listens_for(db, "connect")
-    def _pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    def _pragmas(dbapi_connection, _record) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
@@ -58,7 +58,7 @@ def _sqlite_database(url: str) -> Database:
         cursor.close()
 
     @event.listens_for(db, "begin")
-    def _begin(connection) -> None:  # type: ignore[no-untyped-def]
+    def _begin(connection) -> None:
         readonly = connection.get_execution_options().get("readonly", False)
         connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
@@ -91,7 +91,8 @@ def is_postgres(db: Database) -> bool:
 def insert_ignoring_duplicates(session: Session, table: type, values: dict) -> None:
     """INSERT ... ON CONFLICT DO NOTHING: concurrent writers of the same row both succeed."""
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects.postgresql import insert as postgres_insert
+        session.execute(postgres_insert(table).values(**values).on_conflict_do_nothing())
     else:
-        from sqlalchemy.dialects.sqlite import insert
-    session.execute(insert(table).values(**values).on_conflict_do_nothing())
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        session.execute(sqlite_insert(table).values(**values).on_conflict_do_nothing())

@@ -60,18 +60,17 @@ class JourneyFanout:
         moment = input.moment or workflow.info().typed_search_attributes.get(SCHEDULED_TIME) or workflow.now()
         moment = moment.replace(second=0, microsecond=0)
         after, started = input.after, input.started
-        options = {"start_to_close_timeout": timedelta(minutes=5),
-                   "retry_policy": RetryPolicy(maximum_interval=timedelta(minutes=1))}
+        timeout, retry = timedelta(minutes=5), RetryPolicy(maximum_interval=timedelta(minutes=1))
         while True:
             due: list[DueCustomer] = await workflow.execute_activity(
                 SELECT_DUE, SelectDueInput(journey_id=input.journey_id, moment=moment, after=after,
                                            limit=input.page_size),
-                result_type=list[DueCustomer], **options)
+                result_type=list[DueCustomer], start_to_close_timeout=timeout, retry_policy=retry)
             if not due:
                 return FanoutResult(journey_id=input.journey_id, moment=moment, started=started)
             started += await workflow.execute_activity(
                 ENTER_BATCH, EnterBatchInput(journey_id=input.journey_id, moment=moment, due=due), result_type=int,
-                **options)
+                start_to_close_timeout=timeout, retry_policy=retry)
             after = due[-1].customer_id
             workflow.set_current_details(f"**{input.journey_id}** at {moment:%Y-%m-%d %H:%M} UTC: "
                                          f"{started} entered, up to customer `{after}`")

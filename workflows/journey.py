@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -126,7 +126,7 @@ class JourneyWorkflow:
             FinishInput(run=self.run_ref, at=self.now(), outcome=self.outcome, variants=self.facts.variants),
         )
 
-    async def run_steps(self, steps: list[StepBase], path: str) -> None:
+    async def run_steps(self, steps: Sequence[StepBase], path: str) -> None:
         for index, step in enumerate(steps):
             key = step.id or f"{path}.{index}"
             await self.process_inbox()

@@ -7,7 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func
-from sqlmodel import Session, or_, select
+from sqlmodel import Session, col, or_, select
 
 from core.customers.referral_codes import assign_referral_code
 from store.tables import Customer, PointsEntry, SegmentMembership
@@ -57,7 +57,7 @@ def points_balance(session: Session, customer_id: str, at: datetime) -> int:
         select(func.coalesce(func.sum(PointsEntry.points), 0)).where(
             PointsEntry.customer_id == customer_id,
             PointsEntry.occurred_at <= at,
-            or_(PointsEntry.expires_at.is_(None), PointsEntry.expires_at > at),  # type: ignore[union-attr]
+            or_(col(PointsEntry.expires_at).is_(None), col(PointsEntry.expires_at) > at),
         )
     ).one()
     return int(total)

@@ -49,7 +49,8 @@ class EventRouter:
             result.duplicate = True
             return result
         if stored.resumed:
-            event = (await asyncio.to_thread(self._stored_event, event.id)) or event
+            kept = await asyncio.to_thread(self._stored_event, event.id)
+            event = kept or event
         signal = EventSignal(event_id=event.id, type=event.type)
         for run in stored.running:
             if run.id != origin and await self._signal(run, signal):

@@ -64,8 +64,9 @@ class Cron:
             fields = [_field(p, *_RANGES[i], _NAMES[i]) for i, p in enumerate(parts)]
         except ValueError as err:
             raise CronError(f"{expression!r}: {err}") from None
-        fields[4] = frozenset(day % 7 for day in fields[4])
-        return cls(*fields, any_day=parts[2] == "*", any_weekday=parts[4] == "*")
+        minutes, hours, days, months, weekdays = fields
+        return cls(minutes, hours, days, months, frozenset(day % 7 for day in weekdays),
+                   any_day=parts[2] == "*", any_weekday=parts[4] == "*")
 
     def matches(self, local: datetime) -> bool:
         if local.minute not in self.minutes or local.hour not in self.hours or local.month not in self.months:

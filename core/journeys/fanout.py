@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from core.journeys.cron import Cron
 from language.catalog import Catalog
 from language.models import DateTrigger, Journey, ScheduleTrigger
-from store.db import session_scope
+from store.db import Database, session_scope
 from store.tables import Customer, SegmentMembership
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def _local_minute(moment: datetime, zone: str) -> datetime:
     return moment.astimezone(ZoneInfo(zone)).replace(second=0, microsecond=0)
 
 
-def due_customers(db: Any, catalog: Catalog, journey: Journey, moment: datetime, *, after: str | None = None,
+def due_customers(db: Database, catalog: Catalog, journey: Journey, moment: datetime, *, after: str | None = None,
                   limit: int = 500) -> list[Due]:
     """One page (by customer id, after ``after``) of the customers due at ``moment``."""
     moment = moment.astimezone(UTC)
@@ -116,7 +116,7 @@ def anniversary_dates(local_day: date, offset: timedelta) -> list[date]:
 
 def _date_condition(attribute: str, days: list[date]) -> Any:
     if attribute == "birthday":
-        column = Customer.birthday
+        column = col(Customer.birthday)
         return or_(*(and_(extract("month", column) == d.month, extract("day", column) == d.day) for d in days))
     name = attribute.removeprefix("attributes.")
     value = Customer.attributes[name].as_string()

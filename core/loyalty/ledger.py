@@ -149,9 +149,10 @@ def account(session: Session, customer: Customer, loyalty: Loyalty, at: datetime
     next_at, next_points = None, 0
     if upcoming:
         zone = customer_zone(customer, default_timezone)
-        next_at = upcoming[0].expires_at
-        day = next_at.astimezone(zone).date()  # type: ignore[union-attr]
-        next_points = sum(e.points for e in upcoming if e.expires_at.astimezone(zone).date() == day)  # type: ignore[union-attr]
+        expiries = [(e.expires_at, e.points) for e in upcoming if e.expires_at is not None]  # all, by the WHERE
+        next_at = expiries[0][0]
+        day = next_at.astimezone(zone).date()
+        next_points = sum(points for expires_at, points in expiries if expires_at.astimezone(zone).date() == day)
     rows = session.exec(select(PointsEntry).where(PointsEntry.customer_id == customer.id)
                         .order_by(col(PointsEntry.occurred_at).desc(), col(PointsEntry.id).desc()).limit(limit)).all()
     total = session.exec(select(func.count()).select_from(PointsEntry)

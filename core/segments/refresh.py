@@ -35,14 +35,14 @@ from typing import Any
 
 from sqlalchemy import String, delete, exists, func, literal, not_, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel, col
 
 from core.clock import utcnow
 from core.event import EventIn, EventPath
 from language.catalog import Catalog
 from language.config import ManualSegment, RuleSegment
 from language.segment_sql import CUSTOMERS, MEMBERSHIPS, compile_rule, rule_segments
-from store.db import session_scope
+from store.db import Database, session_scope
 from store.tables import Decision, SegmentMembership, SegmentRefresh
 from store.types import UtcDateTime
 from workflows.contracts import JOURNEY_TASK_QUEUE
@@ -59,7 +59,7 @@ OUTBOX_STALE = timedelta(minutes=30)
 BATCH = 1000
 MAX_PAUSE = 0.05
 CONCURRENCY = 8
-REFRESHES = SegmentRefresh.__table__
+REFRESHES = SQLModel.metadata.tables[SegmentRefresh.__tablename__]
 
 
 class SegmentError(ValueError):
@@ -103,7 +103,7 @@ def rule_segment_order(catalog: Catalog, names: Iterable[str] | None = None) -> 
     return ordered
 
 
-async def refresh(catalog: Catalog, db: Any, router: EventPath | None, *, at: datetime | None = None,
+async def refresh(catalog: Catalog, db: Database, router: EventPath | None, *, at: datetime | None = None,
                   refresh_id: str | None = None, segments: Sequence[str] | None = None, announce: bool = True,
                   concurrency: int = CONCURRENCY, batch_size: int = BATCH,
                   progress: Callable[[str], None] | None = None) -> RefreshReport:
@@ -156,7 +156,7 @@ async def refresh(catalog: Catalog, db: Any, router: EventPath | None, *, at: da
     return report
 
 
-def _changes(db: Any, name: str, rule: str, at: datetime) -> tuple[list[str], list[str], list[str]]:
+def _changes(db: Database, name: str, rule: str, at: datetime) -> tuple[list[str], list[str], list[str]]:
     """Who enters, who leaves, and members whose customer no longer exists (erased)."""
     matches = compile_rule(rule, at)
     members = MEMBERSHIPS.alias("members")
@@ -167,7 +167,8 @@ def _changes(db: Any, name: str, rule: str, at: datetime) -> tuple[list[str], li
                .where(members.c.segment == name, or_(CUSTOMERS.c.id.is_(None), not_(matches))))
     with session_scope(db, readonly=True) as session:
         entered = sorted(session.execute(entering).scalars())
-        left, gone = [], []
+        left: list[str] = []
+        gone: list[str] = []
         for customer_id, erased in session.execute(leaving):
             (gone if erased else left).append(customer_id)
     return entered, sorted(left), sorted(gone)
@@ -175,13 +176,13 @@ def _changes(db: Any, name: str, rule: str, at: datetime) -> tuple[list[str], li
 
 def _insert(session: Session) -> Any:
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+        from sqlalchemy.dialects.postgresql import insert as postgres_insert
+        return postgres_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+    return sqlite_insert
 
 
-def _apply(db: Any, token: str, name: str, direction: str, ids: list[str], at: datetime,
+def _apply(db: Database, token: str, name: str, direction: str, ids: list[str], at: datetime,
            announce: bool) -> int:
     """One batch in one short write transaction; returns how many rows really changed."""
     with session_scope(db) as session:
@@ -212,7 +213,7 @@ def _apply(db: Any, token: str, name: str, direction: str, ids: list[str], at: d
     return len(changed)
 
 
-def _record(db: Any, name: str, at: datetime) -> int:
+def _record(db: Database, name: str, at: datetime) -> int:
     with session_scope(db) as session:
         size = session.execute(select(func.count()).select_from(MEMBERSHIPS)
                                .where(MEMBERSHIPS.c.segment == name)).scalar_one()
@@ -223,7 +224,7 @@ def _record(db: Any, name: str, at: datetime) -> int:
 
 
 def _outbox_rows(session: Session, prefix: str) -> list[Decision]:
-    return list(session.execute(select(Decision).where(Decision.key.startswith(prefix, autoescape=True))
+    return list(session.execute(select(Decision).where(col(Decision.key).startswith(prefix, autoescape=True))
                                 .order_by(Decision.key)).scalars())
 
 
@@ -250,7 +251,7 @@ def _events_of(row: Decision) -> list[EventIn]:
             for customer_id in value["customers"]]
 
 
-async def _route_outbox(router: EventPath, db: Any, report: RefreshReport,
+async def _route_outbox(router: EventPath, db: Database, report: RefreshReport,
                         rows_of: Callable[[Session], list[Decision]], concurrency: int,
                         note: Callable[[str], None]) -> None:
     def read() -> list[tuple[str, list[EventIn]]]:
@@ -263,9 +264,9 @@ async def _route_outbox(router: EventPath, db: Any, report: RefreshReport,
         note(f"routed {report.events} events")
 
 
-def _forget_outbox(db: Any, key: str) -> None:
+def _forget_outbox(db: Database, key: str) -> None:
     with session_scope(db) as session:
-        session.execute(delete(Decision).where(Decision.key == key))
+        session.execute(delete(Decision).where(col(Decision.key) == key))
 
 
 async def route_events(router: EventPath, events: Sequence[EventIn], report: RefreshReport,
@@ -376,7 +377,7 @@ def check_manual(catalog: Catalog, name: str) -> None:
                               "manual segments (manual: true) can be changed")
 
 
-def apply_memberships(db: Any, customer_id: str, add: Sequence[str], remove: Sequence[str], at: datetime,
+def apply_memberships(db: Database, customer_id: str, add: Sequence[str], remove: Sequence[str], at: datetime,
                       key: str | None = None) -> MembershipChange:
     """Add and remove memberships in one transaction. With ``key``, the first outcome is
     remembered under it: a retry gets the same answer (and so announces the same events)."""
@@ -427,10 +428,10 @@ class SegmentInfo:
     definition: str
 
 
-def overview(catalog: Catalog, db: Any) -> list[SegmentInfo]:
+def overview(catalog: Catalog, db: Database) -> list[SegmentInfo]:
     with session_scope(db, readonly=True) as session:
-        sizes = dict(session.execute(select(SegmentMembership.segment, func.count())
-                                     .group_by(SegmentMembership.segment)).all())
+        sizes: dict[str, int] = dict(session.execute(select(col(SegmentMembership.segment), func.count())
+                                                     .group_by(SegmentMembership.segment)).all())
         refreshed = {row.segment: row.refreshed_at for row in session.execute(select(SegmentRefresh)).scalars()}
     rows = []
     for name, spec in catalog.segments.segments.items():

@@ -89,8 +89,8 @@ class Inbound:
         elif customers:
             # An ordinary reply: it answers the newest question sent to this number.
             target = await asyncio.to_thread(_awaiting_reply, self.router.db, [c.id for c in customers], at)
-            customer = target[0] if target else customers[0].id
-            event = EventIn(id=f"inbound:{message_sid}", type="sms_replied", customer_id=customer, occurred_at=at,
+            customer_id = target[0] if target else customers[0].id
+            event = EventIn(id=f"inbound:{message_sid}", type="sms_replied", customer_id=customer_id, occurred_at=at,
                             properties={"body": body, "reply_to": target[1] if target else None})
             await self.router.route(event, source="sms")
             result.event_ids.append(event.id)

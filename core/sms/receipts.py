@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from core.customers.numbers import apply_provider_error
 from core.event import EventIn, EventPath
-from store.db import session_scope
+from store.db import Database, session_scope
 from store.tables import Message
 
 # How far along each provider status is; a receipt never moves a message back.
@@ -53,7 +53,7 @@ async def apply_receipt(router: EventPath, provider_message_id: str, provider_st
     return ReceiptResult(known=True, applied=applied, status=message.status)
 
 
-def _apply(db, sid: str, provider_status: str, error_code: str | None,  # type: ignore[no-untyped-def]
+def _apply(db: Database, sid: str, provider_status: str, error_code: str | None,
            at: datetime, message_id: str | None) -> tuple[Message, bool] | None:
     with session_scope(db) as session:
         message = session.exec(select(Message).where(Message.provider_message_id == sid)).first()

@@ -81,7 +81,7 @@ def frequency_caps(session: Session, customer_id: str, at: datetime, caps: list[
     if not caps:
         return GO
     longest = max(cap.per for cap in caps)
-    times = sorted(session.exec(
+    times = sorted(t for t in session.exec(
         select(Message.sent_at).where(
             Message.customer_id == customer_id,
             Message.purpose == "marketing",
@@ -90,10 +90,10 @@ def frequency_caps(session: Session, customer_id: str, at: datetime, caps: list[
             col(Message.sent_at) > at - longest,
             col(Message.sent_at) <= at,
         )
-    ).all())
+    ).all() if t is not None)
     release: datetime | None = None
     for cap in caps:
-        window = [t for t in times if t is not None and t > at - cap.per]
+        window = [t for t in times if t > at - cap.per]
         if len(window) >= cap.max:
             frees_at = window[len(window) - cap.max] + cap.per
             release = frees_at if release is None else max(release, frees_at)

@@ -7,7 +7,7 @@ Handlers depend on this Protocol, never on the workflow class, so the interprete
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -54,7 +54,7 @@ class Run(Protocol):
     async def block(self, until: datetime | None, done: Callable[[], bool] = ...,
                     waiting_for: str = ...) -> bool: ...
 
-    async def run_steps(self, steps: list[StepBase], path: str) -> None: ...
+    async def run_steps(self, steps: Sequence[StepBase], path: str) -> None: ...
 
 
 # ``async def handler(run, step, key)``: step is the handler's own step model.

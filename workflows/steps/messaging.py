@@ -4,6 +4,7 @@ sending rules; a deferral (quiet hours, caps) is a wait in the workflow, never a
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -48,8 +49,8 @@ async def deliver(run: Run, key: str, message: Message, *, reprompt: bool = Fals
             break
         assert outcome.defer_until is not None
         await run.block(outcome.defer_until, waiting_for=f"send window ({outcome.reason})")
-    details = {"message_id": outcome.message_id, "status": outcome.status,
-               "encoding": outcome.encoding, "segments": outcome.segments}
+    details: dict[str, Any] = {"message_id": outcome.message_id, "status": outcome.status,
+                               "encoding": outcome.encoding, "segments": outcome.segments}
     if outcome.reason and outcome.status == "skipped":
         details["reason"] = outcome.reason
     run.record(key, "sms", **details)
