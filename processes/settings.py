@@ -13,6 +13,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from store.db import DEFAULT_URL
 
 
+class SettingsError(ValueError):
+    """The settings cannot work as given (the message says which and why)."""
+
+
 class ServiceSettings(BaseSettings):
     """The environment of the engine's processes (see the README's Configuration)."""
 
