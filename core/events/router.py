@@ -90,14 +90,17 @@ class EventRouter:
     # --- 4: signals ---------------------------------------------------------------------
 
     async def _signal(self, run: Enrollment, signal: EventSignal) -> bool:
-        try:
-            await self.client.get_workflow_handle(run.workflow_id).signal(EVENT_SIGNAL, signal)
-            return True
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise
-            # The run is gone (terminated by an operator, or its record lagged): heal.
-            await asyncio.to_thread(enrollment.mark_lost, self.db, run.id)
-            return False
+        for _ in range(2):
+            try:
+                await self.client.get_workflow_handle(run.workflow_id).signal(EVENT_SIGNAL, signal)
+                return True
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise
+            # No running workflow: a half-made entry (start it, then signal it), or a run
+            # that ended without the database hearing (close its row).
+            if await self.starter.settle_run(run) == "ended":
+                return False
+        return False
 
 
