@@ -12,6 +12,7 @@ from temporalio import activity
 from activities.deps import Deps
 from core.clock import utcnow
 from core.journeys.reconcile import reconcile
+from core.sms.replies import ReplySender
 from workflows.outbox import SWEEP_ACTIVITY, SWEEP_LOOP_ACTIVITY, SweepLoop, SweepReport
 
 # A new round looks back this far at Temporal's side; later looks overlap a little (the
@@ -40,12 +41,16 @@ class OutboxActivities:
             report.entries_started += repairs.entries_started
             report.runs_closed += repairs.runs_closed
             report.rows_reopened += repairs.rows_reopened
+            report.replies_started += await self._replies().start_reserved()
             report.sweeps += 1
             activity.heartbeat(report.sweeps)
             if time.monotonic() + loop.every_seconds > deadline or activity.is_worker_shutdown():
                 return report
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(activity.wait_for_worker_shutdown(), timeout=loop.every_seconds)
+
+    def _replies(self) -> ReplySender:
+        return ReplySender(self.deps.db, self.deps.router.client, self.deps.catalog.settings)
 
     @activity.defn(name=SWEEP_ACTIVITY)
     async def sweep(self) -> int:

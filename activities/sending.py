@@ -16,9 +16,9 @@ import logging
 import secrets
 import string
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -29,6 +29,7 @@ from core.customers.numbers import apply_provider_error
 from core.customers.records import customer_zone, get_customer
 from core.event import EventIn
 from core.sms import rules
+from core.sms.settlement import settle
 from language.expressions import ExpressionError, render
 from language.models import Message as MessageSpec
 from messaging.encoding import analyze
@@ -48,7 +49,6 @@ log = logging.getLogger(__name__)
 CREDENTIAL_CODES = ("20003",)  # authentication failed: a configuration problem
 FINAL_STATUSES = ("sent", "delivered", "undelivered", "failed", "skipped", "unconfirmed")
 _ALPHABET = string.ascii_letters + string.digits
-LOOKUP_SKEW = timedelta(minutes=5)  # the provider's clock and ours may differ this much
 
 
 def pick_text(message: MessageSpec, locale: str | None) -> str:
@@ -235,38 +235,12 @@ class SendingActivities:
         return await asyncio.to_thread(self._settle_unknown, input)
 
     def _settle_unknown(self, input: SettleInput) -> SendOutcome:
-        at = moment(input)
+        settled = settle(self.deps.db, self.deps.sender, input.message_id, at=moment(input),
+                         grace=self.deps.settle_after, any_time=input.run.simulated)
+        if settled == "absent":
+            return SendOutcome(status="absent", message_id=input.message_id)
         with session_scope(self.deps.db, readonly=True) as session:
-            row = session.get(Message, input.message_id)
-            if row is None or row.status != "unconfirmed":  # a delivery receipt settled it already
-                return self._outcome_or_missing(row, input.message_id)
-            phone = session.exec(select(Customer.phone).where(Customer.id == row.customer_id)).first()
-            attempted = row.sent_at or row.created_at
-        # Simulations run on a journey clock the in-process senders do not share.
-        since = datetime.min.replace(tzinfo=UTC) if input.run.simulated else attempted - LOOKUP_SKEW
-        found = self.deps.sender.lookup(phone, since) if phone else []  # RetryableProviderError: retried
-        with session_scope(self.deps.db) as session:
-            get_customer(session, input.run.customer_id, for_update=True)  # one settlement or send at a time
-            row = session.get(Message, input.message_id)
-            if row is None or row.status != "unconfirmed":
-                return self._outcome_or_missing(row, input.message_id)
-            sids = [m.provider_message_id for m in found]
-            claimed = set(session.exec(select(Message.provider_message_id).where(
-                col(Message.provider_message_id).in_(sids), Message.id != row.id)).all())
-            match = next((m for m in reversed(found)  # oldest first
-                          if m.body == row.body and m.provider_message_id not in claimed), None)
-            if match is None and at < attempted + self.deps.settle_after:
-                return outcome_of(row, self.deps.settle_after)  # too early to trust its absence
-            if match is None:
-                row.status, row.reason, row.sent_at, row.updated_at = "reserved", "provider_never_received", None, at
-                session.add(row)
-                log.warning("message %s settled: the provider never received it; sending it again", row.id)
-                return SendOutcome(status="absent", message_id=row.id)
-            row.status, row.reason, row.updated_at = "sent", None, at
-            row.provider_message_id, row.provider_status = match.provider_message_id, match.status[:16]
-            session.add(row)
-            log.info("message %s settled: the provider has it", row.id)
-            return outcome_of(row, self.deps.settle_after)
+            return self._outcome_or_missing(session.get(Message, input.message_id), input.message_id)
 
     def _outcome_or_missing(self, row: Message | None, message_id: str) -> SendOutcome:
         if row is None:

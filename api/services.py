@@ -9,7 +9,6 @@ from core.events.router import EventRouter
 from core.sms.inbound import Inbound
 from core.sms.replies import ReplySender
 from language.catalog import Catalog
-from messaging.senders.base import SmsSender
 from store.db import Database
 
 
@@ -25,13 +24,13 @@ class Services:
     public_url: str  # what Twilio signs: the service's public base URL
 
     @classmethod
-    def build(cls, catalog: Catalog, db: Database, router: EventRouter, sender: SmsSender, *,
+    def build(cls, catalog: Catalog, db: Database, router: EventRouter, *,
               api_token: str | None, twilio_auth_token: str | None = None,
               public_url: str | None = None) -> Services:
         """Raises ValueError without an API token: the events API is never open."""
         if not api_token:
             raise ValueError("JOURNEYS_API_TOKEN is not set: the events API needs a bearer token")
-        replies = ReplySender(db, sender, catalog.settings)
+        replies = ReplySender(db, router.client, catalog.settings)
         return cls(
             catalog=catalog, db=db, router=router, replies=replies, inbound=Inbound(router, replies),
             api_token=api_token, twilio_auth_token=twilio_auth_token,

@@ -17,7 +17,7 @@ from processes.wiring import wire
 
 async def build_services(settings: ServiceSettings, journeys_dir: Path | None = None) -> Services:
     wiring = await wire(settings, journeys_dir=journeys_dir)
-    return Services.build(wiring.catalog, wiring.db, wiring.router, wiring.sender,
+    return Services.build(wiring.catalog, wiring.db, wiring.router,
                           api_token=settings.secret("api_token"),
                           twilio_auth_token=settings.secret("twilio_auth_token"), public_url=settings.public_url)
 

@@ -217,7 +217,7 @@ class Simulation:
     async def deliver(self, customer_id: str, item: ScheduledEvent) -> dict[str, Any]:
         moment = self.start + item.offset
         await self.advance_to(moment)
-        replies = ReplySender(self.db, self.sender, self.catalog.settings)
+        replies = ReplySender(self.db, self.env.client, self.catalog.settings)
         return await _deliver(self.router, replies, self.db, customer_id, item, moment)
 
     async def result(self, journey_id: str, customer_id: str) -> JourneyResult:

@@ -54,4 +54,4 @@ async def wire(settings: ServiceSettings, *, journeys_dir: Path | None = None, c
     db = open_migrated_database(settings)
     client = client or await connect(settings)
     return Wiring(settings=settings, catalog=catalog, db=db, client=client, router=EventRouter(catalog, db, client),
-                  sender=sender, replies=ReplySender(db, sender, catalog.settings))
+                  sender=sender, replies=ReplySender(db, client, catalog.settings))

@@ -21,6 +21,7 @@ from activities.fanout import FanoutActivities
 from activities.loyalty import LoyaltyActivities
 from activities.outbox import OutboxActivities
 from activities.progress import ProgressActivities
+from activities.replies import ReplyActivities
 from activities.segments import SegmentActivities
 from activities.sending import SendingActivities
 from core.events.router import EventRouter
@@ -32,6 +33,7 @@ from workflows.fanout import JourneyFanout
 from workflows.journey import JourneyWorkflow
 from workflows.loyalty_maintenance import LoyaltyMaintenance
 from workflows.outbox import EventSweep, EventSweeper
+from workflows.reply import ReplyWorkflow
 from workflows.segment_refresh import SegmentRefreshWorkflow
 
 
@@ -60,15 +62,16 @@ def build_workers(client: Client, catalog: Catalog, db: Database, sender: SmsSen
     journey_activities += [fanout.select_due, fanout.enter_batch, LoyaltyActivities(deps).maintain_page,
                            outbox.sweep_for, outbox.sweep, SegmentActivities(deps).refresh]
     journeys = Worker(client, task_queue=JOURNEY_TASK_QUEUE,
-                      workflows=[JourneyWorkflow, JourneyFanout, LoyaltyMaintenance, EventSweeper, EventSweep,
-                                 SegmentRefreshWorkflow],
+                      workflows=[JourneyWorkflow, ReplyWorkflow, JourneyFanout, LoyaltyMaintenance, EventSweeper,
+                                 EventSweep, SegmentRefreshWorkflow],
                       activities=journey_activities, activity_executor=executor,
                       max_concurrent_workflow_tasks=64, max_cached_workflows=2000,
                       graceful_shutdown_timeout=graceful_shutdown)
-    sending = SendingActivities(deps)
+    sending, replies = SendingActivities(deps), ReplyActivities(deps)
     # On shutdown, a send already talking to the provider gets time to finish: cut
-    # short, it would end `unconfirmed` (never resent, but never known either).
-    sms = Worker(client, task_queue=SMS_TASK_QUEUE, activities=[sending.send_sms, sending.settle_sms],
+    # short, it would end `unconfirmed` (and wait for the provider's records to settle it).
+    sms = Worker(client, task_queue=SMS_TASK_QUEUE, activities=[sending.send_sms, sending.settle_sms,
+                                                                replies.send, replies.settle],
                  activity_executor=executor, max_task_queue_activities_per_second=sms_per_second,
                  graceful_shutdown_timeout=graceful_shutdown)
     return [journeys, sms]

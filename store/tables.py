@@ -130,6 +130,9 @@ class Message(SQLModel, table=True):
     counts_toward_caps: bool = True
     expects_reply: bool = False
     body: str | None = None
+    # The number a keyword or consent reply goes to (it may belong to no customer);
+    # journey texts go to the customer's phone and leave it empty.
+    reply_to: str | None = Field(default=None, max_length=32)
     encoding: str | None = Field(default=None, max_length=8)
     segments: int | None = None
     # reserved | deferred | sending | sent | delivered | undelivered | failed | skipped | unconfirmed

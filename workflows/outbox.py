@@ -45,6 +45,7 @@ class SweepReport(BaseModel):
     entries_started: int = 0  # half-made entries finished
     runs_closed: int = 0  # rows closed for runs that ended outside the journey
     rows_reopened: int = 0  # rows reopened for runs that are running
+    replies_started: int = 0  # keyword and consent replies whose workflow never started
 
 
 @workflow.defn(name=SWEEPER_WORKFLOW)

@@ -92,16 +92,16 @@ async def give_consent(router: EventPath, replies: ReplySender, customer_id: str
         return current  # already subscribed: asking again would stop their texts until they reply
     if status == "opted_in" and phone is None:
         raise ConsentError("customer", "the customer has no usable phone number: set one first")
-    if status == "opted_in" and router.catalog.settings.opt_in.mode == "double":
+    if status == "opted_in" and phone is not None and router.catalog.settings.opt_in.mode == "double":
         await asyncio.to_thread(consent.record, router.db, customer_id, "pending", source=source, at=at,
                                 disclosure=disclosure)
-        await asyncio.to_thread(replies.send, "confirm", phone=phone, customer_id=customer_id,  # type: ignore[arg-type]
-                                key=f"{customer_id}:{at.isoformat()}", at=at)
+        await replies.send("confirm", phone=phone, customer_id=customer_id, key=f"{customer_id}:{at.isoformat()}",
+                           at=at)
         return "pending"
-    if status == "opted_in":
+    if status == "opted_in" and phone is not None:
         # The program's confirmation (CTIA) goes before the opted_in event starts journeys.
-        await asyncio.to_thread(replies.send, "welcome", phone=phone, customer_id=customer_id,  # type: ignore[arg-type]
-                                key=f"{customer_id}:{at.isoformat()}", at=at)
+        await replies.send("welcome", phone=phone, customer_id=customer_id, key=f"{customer_id}:{at.isoformat()}",
+                           at=at)
     await upsert_customer(router, customer_id, ProfileChange(consent=status, consent_source=source,
                                                              consent_text=disclosure), at)
     return status

@@ -126,8 +126,8 @@ class Inbound:
     async def _reply(self, kind: str, phone: str | None, customers: list[Customer], sid: str, at: datetime) -> None:
         if self.replies is None or not phone:
             return
-        await asyncio.to_thread(self.replies.send, kind,  # type: ignore[arg-type]
-                                phone=phone, customer_id=customers[0].id if customers else None, key=sid, at=at)
+        await self.replies.send(kind, phone=phone,  # type: ignore[arg-type]
+                                customer_id=customers[0].id if customers else None, key=sid, at=at)
 
     def _suppress(self, phone: str, at: datetime) -> None:
         with session_scope(self.router.db) as session:

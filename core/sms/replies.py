@@ -1,35 +1,55 @@
 """Texts the engine sends outside journeys: keyword answers (STOP, HELP) and consent
 confirmations. Exactly once per key (e.g. the inbound message they answer), recorded
-like any message, never counted toward marketing caps."""
+like any message, never counted toward marketing caps.
+
+The row is written here; a Reply workflow sends it through the SMS task queue (its rate
+limit, its retries, the settlement of unknown outcomes). ``send`` waits a few seconds
+for it, so a welcome still goes before the journeys its opt-in starts; a reply that
+cannot start now (Temporal unreachable) stays ``reserved`` and the sweeper starts it.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal
+from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlmodel import select
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from core.clock import utcnow
 from language.config import Settings
 from messaging.encoding import analyze
-from messaging.senders.base import AmbiguousProviderError, OutgoingSms, ProviderError, SmsSender
-from store.db import session_scope
+from store.db import Database, session_scope
 from store.tables import Message
+from workflows.contracts import JOURNEY_TASK_QUEUE
+from workflows.reply import REPLY_WORKFLOW, ReplyInput, reply_workflow_id
 
 log = logging.getLogger(__name__)
 
 ReplyKind = Literal["confirm", "welcome", "help", "stop"]
+WAIT = timedelta(seconds=10)  # how long a caller waits for its reply to go out
 
 
 @dataclass
 class ReplySender:
-    db: Any
-    sender: SmsSender
+    db: Database
+    client: Client
     settings: Settings
 
-    def send(self, kind: ReplyKind, *, phone: str, customer_id: str | None, key: str, at: datetime) -> Message:
+    async def send(self, kind: ReplyKind, *, phone: str, customer_id: str | None, key: str, at: datetime) -> Message:
+        row = await asyncio.to_thread(self._reserve, kind, phone, customer_id, key, at)
+        if row.status == "reserved":
+            await self.start(row.id, row.key, wait=WAIT)
+        with session_scope(self.db, readonly=True) as session:
+            return session.get(Message, row.id) or row
+
+    def _reserve(self, kind: ReplyKind, phone: str, customer_id: str | None, key: str, at: datetime) -> Message:
         body = getattr(self.settings.replies, kind)
         message_key = f"reply:{kind}:{key}"
         with session_scope(self.db) as session:
@@ -38,19 +58,36 @@ class ReplySender:
                 return existing
             info = analyze(body)
             row = Message(id=uuid.uuid4().hex, key=message_key, customer_id=customer_id or "", purpose="reply",
-                          counts_toward_caps=False, body=body, encoding=info.encoding, segments=info.segments,
-                          status="sending", provider=self.sender.name, created_at=at, sent_at=at, updated_at=at)
+                          counts_toward_caps=False, body=body, reply_to=phone, encoding=info.encoding,
+                          segments=info.segments, status="reserved", created_at=at, updated_at=at)
             session.add(row)
-        base = self.settings.links.base_url.rstrip("/")
+            return row
+
+    async def start(self, message_id: str, message_key: str, *, wait: timedelta | None = None) -> None:
+        """Start the reply's workflow (once: a second start finds the first); wait up to
+        ``wait`` for it to finish. Never raises for Temporal: the sweeper tries again."""
         try:
-            receipt = self.sender.send(OutgoingSms(to=phone, body=body, message_key=message_key,
-                                                   status_callback=f"{base}/twilio/status?m={row.id}"))
-            row.status, row.provider_message_id = "sent", receipt.provider_message_id
-        except AmbiguousProviderError:
-            row.status, row.reason = "unconfirmed", "provider_outcome_unknown"  # never resent
-        except ProviderError as err:
-            log.warning("%s reply %s not sent: %s", kind, row.id, err.reason)
-            row.status, row.reason, row.error_code = "failed", err.reason, err.code
-        with session_scope(self.db) as session:
-            session.merge(row)
-        return row
+            handle = await self.client.start_workflow(
+                REPLY_WORKFLOW, ReplyInput(message_id=message_id), id=reply_workflow_id(message_key),
+                task_queue=JOURNEY_TASK_QUEUE, id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE, request_eager_start=True)
+        except WorkflowAlreadyStartedError:
+            return  # started and finished before: sent (or settled) already
+        except Exception:
+            log.warning("reply %s could not be started now; the sweeper will start it", message_id, exc_info=True)
+            return
+        if wait is not None:
+            try:
+                await asyncio.wait_for(handle.result(), timeout=wait.total_seconds())
+            except Exception:
+                log.warning("reply %s is still on its way after %ss", message_id, wait.total_seconds())
+
+    async def start_reserved(self, older_than: timedelta = timedelta(minutes=1), limit: int = 200) -> int:
+        """The sweeper's part: start the replies that never got their workflow."""
+        with session_scope(self.db, readonly=True) as session:
+            rows = session.exec(select(Message.id, Message.key).where(
+                Message.purpose == "reply", Message.status == "reserved",
+                Message.created_at < utcnow() - older_than).limit(limit)).all()
+        for message_id, message_key in rows:
+            await self.start(message_id, message_key)
+        return len(rows)

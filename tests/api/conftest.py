@@ -87,7 +87,7 @@ async def api(tmp_path: Path, env, db) -> AsyncIterator[Api]:  # type: ignore[no
                              settings=API_SETTINGS)
     sender = CountingSender()
     async with Simulation(env, catalog, db, sender=sender) as sim:  # starts now: the API uses real time
-        services = Services.build(catalog, db, sim.router, sender, api_token=TOKEN, twilio_auth_token=TWILIO_TOKEN,
+        services = Services.build(catalog, db, sim.router, api_token=TOKEN, twilio_auth_token=TWILIO_TOKEN,
                                   public_url=PUBLIC_URL)
         app = create_app(services)
         async with app.router.lifespan_context(app):

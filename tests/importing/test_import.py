@@ -356,7 +356,7 @@ async def test_the_cli_without_temporal_imports_nothing_and_says_why(world: Worl
 
 @pytest.fixture
 async def http(world: World) -> AsyncIterator[httpx.AsyncClient]:
-    services = Services.build(world.router.catalog, world.db, world.router, world.sender, api_token=TOKEN,
+    services = Services.build(world.router.catalog, world.db, world.router, api_token=TOKEN,
                               public_url="https://journeys.example")
     app = create_app(services)
     async with app.router.lifespan_context(app):

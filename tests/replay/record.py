@@ -30,6 +30,7 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from core.sms.replies import ReplySender
 from language.catalog import Catalog
 from language.validate import load_catalog
 from processes.simulate import CustomerSpec, Simulation, parse_event_spec
@@ -42,6 +43,7 @@ from workflows.fanout import FanoutInput, JourneyFanout
 from workflows.io import workflow_id
 from workflows.loyalty_maintenance import LoyaltyMaintenance, LoyaltyMaintenanceInput
 from workflows.outbox import SWEEPER_ID, EventSweep, EventSweeper, SweeperInput, SweepLoop
+from workflows.reply import reply_workflow_id
 from workflows.segment_refresh import SegmentRefreshInput, SegmentRefreshWorkflow
 from workflows.steps.branching import assign_variant
 
@@ -208,6 +210,15 @@ async def record_sweeper(sim: Simulation) -> WorkflowHistory:
     return history
 
 
+async def record_reply(sim: Simulation) -> WorkflowHistory:
+    """A HELP answer through the Reply workflow (the number stays in the database)."""
+    await sim.add_customer(customer("replay-reply"))
+    replies = ReplySender(sim.db, sim.env.client, sim.catalog.settings)
+    row = await replies.send("help", phone=fakes.PHONE, customer_id="replay-reply", key="replay-help", at=sim.clock)
+    assert row.status == "sent", row.status
+    return await sim.env.client.get_workflow_handle(reply_workflow_id(row.key)).fetch_history()
+
+
 async def record_segments(sim: Simulation) -> WorkflowHistory:
     """A refresh in which a customer lapses (and so enters winback)."""
     await sim.add_customer(customer("replay-segments-1", **LAPSED))
@@ -221,6 +232,7 @@ SYSTEM: dict[str, tuple[datetime, Callable[[Simulation], Awaitable[WorkflowHisto
     "system-loyalty_maintenance": (MONDAY_3PM, record_loyalty),
     "system-event_sweep": (MONDAY_3PM, record_sweep),
     "system-event_sweeper": (MONDAY_3PM, record_sweeper),
+    "system-reply": (MONDAY_3PM, record_reply),
     "system-segment_refresh": (MONDAY_3PM, record_segments),
 }
 

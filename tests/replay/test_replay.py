@@ -22,12 +22,14 @@ from workflows.fanout import JourneyFanout
 from workflows.journey import JourneyWorkflow
 from workflows.loyalty_maintenance import LoyaltyMaintenance
 from workflows.outbox import EventSweep, EventSweeper
+from workflows.reply import ReplyWorkflow
 from workflows.segment_refresh import SegmentRefreshWorkflow
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 SHIPPED = Path(__file__).resolve().parents[2] / "journeys"
 FILES = sorted(HISTORIES.glob("*.json"))
-WORKFLOWS = [JourneyWorkflow, JourneyFanout, LoyaltyMaintenance, EventSweeper, EventSweep, SegmentRefreshWorkflow]
+WORKFLOWS = [JourneyWorkflow, ReplyWorkflow, JourneyFanout, LoyaltyMaintenance, EventSweeper, EventSweep,
+             SegmentRefreshWorkflow]
 RECORD = ".venv/bin/python -m tests.replay.record"
 
 

@@ -114,7 +114,7 @@ async def http(tmp_path: Path, env, db) -> AsyncIterator[tuple[httpx.AsyncClient
     sender = CountingSender()
     async with Simulation(env, catalog, db, sender=sender) as sim:
         await sim.add_customer(CustomerSpec(id="c1"))
-        services = Services.build(catalog, db, sim.router, sender, api_token=TOKEN)
+        services = Services.build(catalog, db, sim.router, api_token=TOKEN)
         app = create_app(services)
         app.include_router(segment_routes.router)
         transport = httpx.ASGITransport(app=app)

@@ -1,4 +1,4 @@
-"""enrollments started_at
+"""enrollments started_at, messages reply_to
 
 Revision ID: 0004
 Revises: 0003
@@ -23,8 +23,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('started_at', store.types.UtcDateTime(timezone=True), nullable=True))
     # Runs entered before this revision were started when they were entered.
     op.execute("UPDATE enrollments SET started_at = entered_at")
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('reply_to', sa.String(length=32), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.drop_column('reply_to')
     with op.batch_alter_table('enrollments', schema=None) as batch_op:
         batch_op.drop_column('started_at')
