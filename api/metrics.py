@@ -42,6 +42,9 @@ class DatabaseCollector:
         started = CounterMetricFamily("journeys_started", "Journey runs started", labels=["journey"])
         ended = CounterMetricFamily("journeys_ended", "Journey runs ended", labels=["journey", "outcome"])
         active = GaugeMetricFamily("journeys_active", "Journey runs in progress", labels=["journey"])
+        half_made = GaugeMetricFamily("journeys_entries_not_started",
+                                      "Entries whose workflow start is not confirmed yet (the sweeper starts them)",
+                                      labels=["journey"])
         with session_scope(self.db, readonly=True) as session:
             for state, purpose, count in session.exec(
                     select(Message.status, Message.purpose, func.count()).group_by(Message.status, Message.purpose)):
@@ -57,7 +60,12 @@ class DatabaseCollector:
                     ended.add_metric([journey, outcome or ""], count)
             for journey, count in totals.items():
                 started.add_metric([journey], count)
-        yield from (messages, started, ended, active)
+            for journey, count in session.exec(
+                    select(Enrollment.journey_id, func.count())
+                    .where(Enrollment.status == "active", col(Enrollment.started_at).is_(None))
+                    .group_by(Enrollment.journey_id)):
+                half_made.add_metric([journey], count)
+        yield from (messages, started, ended, active, half_made)
 
     def describe(self) -> list[Any]:
         return []
