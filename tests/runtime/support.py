@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import textwrap
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -164,3 +166,19 @@ def at(offset: str) -> Around:
 
 def around(moment: str) -> Around:
     return Around(moment)
+
+
+@contextlib.contextmanager
+def temporal_unreachable(router: Any) -> Iterator[None]:
+    """Journey starts fail inside the block, as when Temporal cannot be reached: what is
+    stored then is stored but not routed."""
+    real_start = router.starter.start
+
+    async def down(*args: Any, **kwargs: Any) -> bool:
+        raise RuntimeError("Temporal unreachable")
+
+    router.starter.start = down
+    try:
+        yield
+    finally:
+        router.starter.start = real_start

@@ -39,15 +39,20 @@ def _signup(run) -> EventIn:  # type: ignore[no-untyped-def]
     return EventIn(id="signup-1", type="signup", customer_id="sim-customer", occurred_at=run.sim.clock)
 
 
+async def _half_made_entry(run, *, reaches_server: bool = False) -> None:  # type: ignore[no-untyped-def]
+    """The customer's signup is stored and admitted, and the process dies at the start."""
+    await run.customer()
+    _break_start(run.sim.router, reaches_server=reaches_server)
+    with pytest.raises(RuntimeError):
+        await run.sim.router.route(_signup(run))
+
+
 @pytest.mark.parametrize("reaches_server", [False, True])
 async def test_a_retried_event_finishes_a_half_made_entry(journeys_dir: Path, simulation, reaches_server: bool) -> None:
     catalog = write_journeys(journeys_dir, {"once": ONCE})
     async with simulation(catalog) as run:
-        await run.customer()
+        await _half_made_entry(run, reaches_server=reaches_server)
         router = run.sim.router
-        _break_start(router, reaches_server=reaches_server)
-        with pytest.raises(RuntimeError):
-            await router.route(_signup(run))
         [half_made] = run.enrollments("once")
         assert half_made.status == "active" and half_made.started_at is None
         retried = await router.route(_signup(run))  # the shop retries; `reentry: never` must not refuse it
@@ -61,11 +66,8 @@ async def test_a_retried_event_finishes_a_half_made_entry(journeys_dir: Path, si
 async def test_the_sweeper_finishes_a_half_made_entry_nobody_retries(journeys_dir: Path, simulation) -> None:
     catalog = write_journeys(journeys_dir, {"once": ONCE})
     async with simulation(catalog) as run:
-        await run.customer()
+        await _half_made_entry(run)
         router = run.sim.router
-        _break_start(router, reaches_server=False)
-        with pytest.raises(RuntimeError):
-            await router.route(_signup(run))
         assert await router.starter.finish_half_made() == 1
         assert await router.starter.finish_half_made() == 0
         [entry] = run.enrollments("once")
@@ -77,11 +79,8 @@ async def test_an_event_for_a_half_made_entry_starts_it_and_reaches_it(journeys_
     listens = ONCE.replace("reentry: never", "reentry: never\nexit_on: [{event: purchase}]")
     catalog = write_journeys(journeys_dir, {"once": listens})
     async with simulation(catalog) as run:
-        await run.customer()
+        await _half_made_entry(run)
         router = run.sim.router
-        _break_start(router, reaches_server=False)
-        with pytest.raises(RuntimeError):
-            await router.route(_signup(run))
         purchase = await router.route(EventIn(id="p-1", type="purchase", customer_id="sim-customer",
                                               occurred_at=run.sim.clock, properties={"amount": 5}))
         assert purchase.signalled == ["once"]

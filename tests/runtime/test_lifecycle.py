@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from core.event import EventIn
 from core.events.router import EventRouter
-from tests.runtime.support import at, sms, write_journeys
+from tests.runtime.support import at, sms, temporal_unreachable, write_journeys
 from workflows.io import EVENT_SIGNAL, EventSignal, workflow_id
 
 SHORT = """
@@ -241,17 +241,11 @@ async def test_an_event_stored_but_not_routed_is_routed_on_retry_or_by_the_sweep
         await run.customer(id="a")
         await run.customer(id="b")
         router = run.sim.router
-        real_start = router.starter.start
-
-        async def temporal_down(*args, **kwargs):  # type: ignore[no-untyped-def]
-            raise RuntimeError("Temporal unreachable")
-
-        router.starter.start = temporal_down  # type: ignore[method-assign]
-        for customer in ("a", "b"):
-            with pytest.raises(RuntimeError):
-                await router.route(EventIn(id=f"signup-{customer}", type="signup", customer_id=customer,
-                                           occurred_at=run.sim.clock))
-        router.starter.start = real_start  # type: ignore[method-assign]
+        with temporal_unreachable(router):
+            for customer in ("a", "b"):
+                with pytest.raises(RuntimeError):
+                    await router.route(EventIn(id=f"signup-{customer}", type="signup", customer_id=customer,
+                                               occurred_at=run.sim.clock))
         # The client retries: not a duplicate, the journey starts now.
         retried = await router.route(EventIn(id="signup-a", type="signup", customer_id="a", occurred_at=run.sim.clock))
         assert not retried.duplicate and retried.started == ["short"]

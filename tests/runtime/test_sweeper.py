@@ -13,7 +13,7 @@ from temporalio.api.enums.v1 import EventType
 from core.event import EventIn
 from store.db import session_scope
 from store.tables import Event
-from tests.runtime.support import write_journeys
+from tests.runtime.support import temporal_unreachable, write_journeys
 from workflows.contracts import JOURNEY_TASK_QUEUE
 from workflows.outbox import SWEEPER_ID, EventSweeper, SweeperInput, SweepLoop
 
@@ -31,15 +31,8 @@ async def test_the_sweeper_routes_what_was_stored_and_continues_as_new(journeys_
     async with simulation(catalog) as run:
         await run.customer(id="b")
         router = run.sim.router
-        real_start = router.starter.start
-
-        async def temporal_down(*args, **kwargs):  # type: ignore[no-untyped-def]
-            raise RuntimeError("Temporal unreachable")
-
-        router.starter.start = temporal_down  # type: ignore[method-assign]
-        with pytest.raises(RuntimeError):
+        with temporal_unreachable(router), pytest.raises(RuntimeError):
             await router.route(EventIn(id="signup-b", type="signup", customer_id="b", occurred_at=run.sim.clock))
-        router.starter.start = real_start  # type: ignore[method-assign]
 
         client = run.sim.env.client
         sweeper = SweeperInput(loop=SweepLoop(every_seconds=0.1, for_seconds=0.3, older_than_seconds=0),
