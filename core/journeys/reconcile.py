@@ -45,7 +45,12 @@ async def reconcile(starter: Starter, since: datetime) -> Repairs:
                 repairs.runs_closed += 1
         async for run in starter.client.list_workflows(
                 f"WorkflowType = '{WORKFLOW_NAME}' AND ExecutionStatus = 'Running' AND StartTime > '{stamp}'"):
-            if await asyncio.to_thread(_reopen, starter, run, await run.memo_value(ENROLLMENT_MEMO, None)):
+            enrollment_id = await run.memo_value(ENROLLMENT_MEMO, None)
+            if not enrollment_id or not await asyncio.to_thread(_needs_reopening, starter, enrollment_id):
+                continue
+            # Visibility lags: only the run's own description says it is running now.
+            current = await starter.client.get_workflow_handle(run.id, run_id=run.run_id).describe()
+            if await asyncio.to_thread(_reopen, starter, current, enrollment_id):
                 repairs.rows_reopened += 1
     except RPCError as err:  # a server without visibility (the time-skipping test server)
         log.debug("reconcile: cannot list workflows (%s)", err.message)
@@ -54,8 +59,18 @@ async def reconcile(starter: Starter, since: datetime) -> Repairs:
     return repairs
 
 
+def _needs_reopening(starter: Starter, enrollment_id: str) -> bool:
+    with session_scope(starter.db, readonly=True) as session:
+        row = session.get(Enrollment, enrollment_id)
+        return row is None or (row.status == "active" and row.started_at is None) or row.outcome == "lost"
+
+
 def _reopen(starter: Starter, run: WorkflowExecution, enrollment_id: str | None) -> bool:
-    """A running run's row must say active (and started); True if it had to be changed."""
+    """A running run's row must say active (and started); True if it had to be changed.
+
+    Only rows the engine itself lost track of are reopened: a missing row, or one closed
+    as ``lost``. A row its journey ended (``completed``, ``exited:...``) belongs to a run
+    that is finishing: visibility, which lags, may still list it as running."""
     if not enrollment_id or run.status != WorkflowExecutionStatus.RUNNING:
         return False
     attributes = run.typed_search_attributes
@@ -71,10 +86,15 @@ def _reopen(starter: Starter, run: WorkflowExecution, enrollment_id: str | None)
                                    started_at=run.start_time))
             log.warning("enrollment %s: its run is running; recreated", enrollment_id)
             return True
-        if row.status == "active" and row.started_at is not None:
+        if row.status == "active":
+            if row.started_at is not None:
+                return False
+            row.started_at = run.start_time  # a half-made entry whose start did happen
+        elif row.outcome == "lost":
+            row.status, row.outcome, row.ended_at = "active", None, None
+            row.started_at = row.started_at or run.start_time
+            log.warning("enrollment %s: its run is running; reopened", enrollment_id)
+        else:
             return False
-        row.status, row.outcome, row.ended_at = "active", None, None
-        row.started_at = row.started_at or run.start_time
         session.add(row)
-        log.warning("enrollment %s: its run is running; reopened", enrollment_id)
         return True

@@ -15,6 +15,9 @@ from workflows import activity_names as names
 from workflows.contracts import SMS_TASK_QUEUE, SendInput, SendOutcome, SettleInput
 from workflows.steps.base import Listener, Run
 
+# One attempt: database work and one provider call (whose HTTP timeout is 10 s by
+# default). Short, so a send on a worker that died is retried on another soon.
+SEND_TIMEOUT = timedelta(seconds=30)
 # A customer who no longer exists will not come back: that is not worth retrying.
 SEND_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5),
                          non_retryable_error_types=["UnknownCustomer"])
@@ -63,7 +66,7 @@ async def _attempt(activity: str, call: SendInput | SettleInput, key: str) -> Se
         # run again on every attempt, so it never lands in quiet hours), it never drops it.
         outcome: SendOutcome = await workflow.execute_activity(
             activity, call, result_type=SendOutcome, task_queue=SMS_TASK_QUEUE,
-            start_to_close_timeout=timedelta(seconds=60), retry_policy=SEND_RETRY,
+            start_to_close_timeout=SEND_TIMEOUT, retry_policy=SEND_RETRY,
             summary=f"{'settle' if activity == names.SETTLE_SMS else 'send'} {key}",
         )
     except ActivityError as err:
