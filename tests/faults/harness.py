@@ -47,6 +47,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.engine import Engine, make_url
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from language.durations import parse_duration
 from processes.dev import start_dev_server, wait_for_server
 from processes.temporal import connect_to
 from store.db import normalize_url, open_database, session_scope
@@ -176,7 +177,8 @@ class Verdict:
     journeys_lost: list[str] = field(default_factory=list)
     journeys_doubled: list[str] = field(default_factory=list)
     still_running: list[str] = field(default_factory=list)
-    points_wrong: list[str] = field(default_factory=list)
+    points_doubled: list[str] = field(default_factory=list)
+    points_missing: list[str] = field(default_factory=list)
     records_wrong: list[str] = field(default_factory=list)  # the database disagrees with the provider/Temporal
     notes: list[str] = field(default_factory=list)  # facts for the report, not failures
 
@@ -186,7 +188,8 @@ class Verdict:
                              ("journeys never run", self.journeys_lost),
                              ("journeys run more than once", self.journeys_doubled),
                              ("runs still running after the deadline", self.still_running),
-                             ("points not awarded exactly once", self.points_wrong),
+                             ("customers awarded points more than once", self.points_doubled),
+                             ("customers missing their points", self.points_missing),
                              ("records that disagree with the provider or Temporal", self.records_wrong)):
             if items:
                 shown = ", ".join(items[:12]) + (f", ... ({len(items) - 12} more)" if len(items) > 12 else "")
@@ -218,6 +221,7 @@ class System:
         self.workers: dict[str, subprocess.Popen[bytes]] = {}
         self.api: subprocess.Popen[bytes] | None = None
         self.journeys_dir = workdir / "journeys"
+        self.wait_seconds = parse_duration(wait).total_seconds()
         self._write_journeys(wait)
         self.env = {
             "TEMPORAL_ADDRESS": self.temporal_address, "JOURNEYS_DATABASE_URL": database_url,
@@ -230,6 +234,8 @@ class System:
         if sms_per_second:
             self.env["JOURNEYS_SMS_PER_SECOND"] = str(sms_per_second)
         self.db: Engine = open_database(database_url)
+        self.events_accepted = 0  # by the API, so far: scenarios strike at a chosen point
+        self.notes: list[str] = []  # what a scenario did, for the verdict's notes
         self._client: Client | None = None
 
     @property
@@ -357,6 +363,7 @@ class System:
                     try:
                         answer = await http.post("/events", json=chunk)
                         if answer.status_code == 202:
+                            self.events_accepted += len(chunk)
                             break
                         if answer.status_code < 500:
                             raise AssertionError(f"POST /events refused: {answer.status_code} {answer.text}")
@@ -419,7 +426,7 @@ class System:
     # --- the verdict ---------------------------------------------------------------------
 
     async def verdict(self) -> Verdict:
-        verdict = Verdict(customers=len(self.customer_ids))
+        verdict = Verdict(customers=len(self.customer_ids), notes=list(self.notes))
         verdict.texts_expected = len(self.customer_ids) * len(STEPS)
         ours = set(self.customer_ids)
         # The provider's log: who got what.
@@ -491,8 +498,10 @@ class System:
         awarded = {cid: (count, total) for cid, count, total in points}
         for cid in self.customer_ids:
             count, total = awarded.get(cid, (0, 0))
-            if (count, total) != (1, POINTS):
-                verdict.points_wrong.append(f"{cid}: {count} awards, {total} points")
+            if count > 1 or (total or 0) > POINTS:
+                verdict.points_doubled.append(f"{cid}: {count} awards, {total} points")
+            elif (count, total) != (1, POINTS):
+                verdict.points_missing.append(f"{cid}: {count} awards, {total or 0} points")
         injected = {k: v for k, v in self.provider.status()["injected"].items() if v}
         if injected:
             verdict.notes.append("provider faults injected: " + ", ".join(f"{k} {v}" for k, v in injected.items()))
@@ -577,7 +586,7 @@ async def worker_kill_waits(sut: System) -> None:
     await sut.post_events()
     await sut.until_texts(len(sut.customer_ids))
     sut.kill_worker()
-    await asyncio.sleep(6)  # longer than the wait: the timers fire with no worker
+    await asyncio.sleep(sut.wait_seconds + 1)  # the timers fire with no worker
     await sut.start_worker()
 
 
@@ -592,20 +601,22 @@ async def temporal_kill(sut: System) -> None:
 
 
 async def api_kill(sut: System) -> None:
-    """The API killed while a client streams events one at a time; the client retries what
-    failed with the same ids (as a shop service would) until the restarted API accepts."""
+    """The API killed (three times) while a client streams events one per request; the
+    client retries what failed with the same ids (as a shop service would) until the
+    restarted API accepts."""
     await sut.start()
-    events = sut.events()
+    total = len(sut.customer_ids)
 
     async def strike() -> None:
-        while sum(1 for _ in sut.texts()) < 2:
-            await asyncio.sleep(0.02)
-        sut.kill_api()
-        await asyncio.sleep(1)
-        await sut.start_api()
+        for quarter in (1, 2, 3):
+            while sut.events_accepted < total * quarter // 4:
+                await asyncio.sleep(0.005)
+            sut.kill_api()
+            await asyncio.sleep(0.5)
+            await sut.start_api()
 
     striker = asyncio.create_task(strike())
-    await sut.post_events(events, batch=1)
+    sut.notes.append(f"POST /events retried {await sut.post_events(batch=1)} times")
     await striker
 
 

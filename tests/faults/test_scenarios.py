@@ -53,11 +53,14 @@ async def test_postgres_connections_terminated_mid_run(tmp_path: Path) -> None:
 
 async def test_two_workers_share_the_work_within_one_rate_limit(tmp_path: Path) -> None:
     rate = 5
-    verdict, sut = await run_scenario("two_workers", tmp_path, "sqlite", customers=20, sms_per_second=rate)
+    # 40 first texts at once: a backlog of 8 s at 5/s, but 4 s if each worker had its own 5/s.
+    verdict, sut = await run_scenario("two_workers", tmp_path, "sqlite", customers=40, sms_per_second=rate)
     judged(verdict)
     shares = sut.identities  # type: ignore[attr-defined]
     assert set(shares) == {"worker-1", "worker-2"}, f"sends per worker: {shares}"
     stamps = [m.created_at for m in sut.provider.log]
-    # Temporal's limit is a token bucket on the task queue: allow it one second's burst.
-    assert busiest_window(stamps, 1.0) <= 2 * rate, f"{busiest_window(stamps, 1.0)} sends within one second"
-    assert busiest_window(stamps, 3.0) <= 3 * rate + rate, f"{busiest_window(stamps, 3.0)} sends within 3 s"
+    # Temporal's limit is a token bucket on the task queue, enforced by the server for all
+    # its pollers, that starts full: allow a burst of about two seconds' worth on top.
+    one, four = busiest_window(stamps, 1.0), busiest_window(stamps, 4.0)
+    assert one <= 3 * rate, f"{one} sends within one second at {rate}/s"
+    assert four <= 4 * rate + 2 * rate, f"{four} sends within 4 s at {rate}/s"
