@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from core.clock import utcnow
 from core.events.router import EventRouter
@@ -19,6 +19,9 @@ class Deps:
     db: Database
     sender: SmsSender
     router: EventRouter
+    # How long after an attempt with an unknown outcome the provider's records are
+    # trusted to show the message if it has it (absent then: sent again).
+    settle_after: timedelta = timedelta(minutes=2)
 
 
 def moment(call: StepCall) -> datetime:

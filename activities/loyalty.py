@@ -1,5 +1,5 @@
 """The activity of the daily loyalty job: one page of customers (see
-engine/loyalty_maintenance.py for what it does)."""
+core/loyalty/maintenance.py for what it does)."""
 
 from __future__ import annotations
 

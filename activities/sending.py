@@ -1,9 +1,12 @@
-"""The send activity: the sending rules in order, then the provider, exactly once.
+"""The send activity: the sending rules in order, then the provider, exactly once; and
+the settle activity, which turns an unknown outcome into a known one.
 
 Exactly once rests on the message key (run, step): the row is written before the
-provider is called and marked ``sending``; a retry that finds ``sending`` cannot
-know whether the provider got the request, so it never sends again (the message
-stays ``unconfirmed`` until a delivery receipt says otherwise).
+provider is called and marked ``sending``. A retry that finds ``sending`` (the worker
+died mid-call), a timeout or a 5xx cannot know whether the provider got the request:
+the message is ``unconfirmed`` and the journey waits for ``settle_sms``, which asks the
+provider's own records. Found: ``sent``, with its id. Provably absent after the grace
+period: released (``reserved``) and sent again through the rules. Never sent twice.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ import logging
 import secrets
 import string
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -38,13 +41,14 @@ from messaging.senders.base import (
 from store.db import session_scope
 from store.tables import Coupon, Customer, Enrollment, Event, Link, Message
 from workflows import activity_names as names
-from workflows.contracts import SendInput, SendOutcome
+from workflows.contracts import SendInput, SendOutcome, SettleInput
 
 log = logging.getLogger(__name__)
 
 CREDENTIAL_CODES = ("20003",)  # authentication failed: a configuration problem
 FINAL_STATUSES = ("sent", "delivered", "undelivered", "failed", "skipped", "unconfirmed")
 _ALPHABET = string.ascii_letters + string.digits
+LOOKUP_SKEW = timedelta(minutes=5)  # the provider's clock and ours may differ this much
 
 
 def pick_text(message: MessageSpec, locale: str | None) -> str:
@@ -59,12 +63,16 @@ def pick_text(message: MessageSpec, locale: str | None) -> str:
     return next(iter(texts.values()), "")
 
 
-def outcome_of(row: Message) -> SendOutcome:
+def outcome_of(row: Message, settle_after: timedelta) -> SendOutcome:
     if row.status == "deferred":
         return SendOutcome(status="deferred", reason=row.reason, defer_until=row.defer_until, message_id=row.id)
     if row.status in ("skipped", "failed"):
         return SendOutcome(status="skipped", reason=row.reason, message_id=row.id, encoding=row.encoding,
                            segments=row.segments)
+    if row.status == "unconfirmed":
+        attempted = row.sent_at or row.updated_at or row.created_at
+        return SendOutcome(status="unconfirmed", reason=row.reason, message_id=row.id,
+                           settle_at=attempted + settle_after, encoding=row.encoding, segments=row.segments)
     return SendOutcome(status="sent", message_id=row.id, encoding=row.encoding, segments=row.segments)
 
 
@@ -92,12 +100,12 @@ class SendingActivities:
             existing = session.exec(select(Message).where(Message.key == key)).first()
             # Looked at under the customer's lock, so two overlapping attempts cannot both send.
             if existing is not None and existing.status in FINAL_STATUSES:
-                return outcome_of(existing)
+                return outcome_of(existing, self.deps.settle_after)
             if existing is not None and existing.status == "sending":
                 existing.status, existing.reason = "unconfirmed", "provider_outcome_unknown"
                 session.add(existing)
-                log.warning("message %s: an earlier attempt may have reached the provider; not resending", existing.id)
-                return outcome_of(existing)
+                log.warning("message %s: an earlier attempt may have reached the provider; settling", existing.id)
+                return outcome_of(existing, self.deps.settle_after)
             row = existing or Message(
                 id=uuid.uuid4().hex, key=key, customer_id=customer.id, enrollment_id=input.run.enrollment_id,
                 journey_id=input.run.journey_id, step_id=input.step_key.removesuffix(".reprompt"),
@@ -108,19 +116,19 @@ class SendingActivities:
             if verdict.skip:
                 row.status, row.reason, row.updated_at = "skipped", verdict.skip, at
                 session.add(row)
-                return outcome_of(row)
+                return outcome_of(row, self.deps.settle_after)
             if verdict.defer_until:
                 row.status, row.reason, row.defer_until, row.updated_at = (
                     "deferred", verdict.defer_reason, verdict.defer_until, at)
                 session.add(row)
-                return outcome_of(row)
+                return outcome_of(row, self.deps.settle_after)
             try:
                 body = self._render(session, input, customer, row, at)
             except ExpressionError as err:
                 log.error("message %s could not be rendered: %s", row.id, err)
                 row.status, row.reason, row.updated_at = "skipped", "render_error", at
                 session.add(row)
-                return outcome_of(row)
+                return outcome_of(row, self.deps.settle_after)
             info = analyze(body)
             row.body, row.encoding, row.segments = body, info.encoding, info.segments
             row.status, row.reason, row.sent_at, row.updated_at = "sending", None, at, at
@@ -199,7 +207,7 @@ class SendingActivities:
                                               event_id=f"send:{row.id}:opted_out")
             return self._settle(row.id, "failed", reason=err.reason, error_code=err.code), follow_ups
         except AmbiguousProviderError as err:
-            log.warning("message %s: provider outcome unknown (%s); not resending", row.id, err.reason)
+            log.warning("message %s: provider outcome unknown (%s); settling", row.id, err.reason)
             return self._settle(row.id, "unconfirmed", reason="provider_outcome_unknown"), []
         except RetryableProviderError:
             # The provider certainly did not take it: free the reservation, let Temporal retry
@@ -218,7 +226,52 @@ class SendingActivities:
             if status == "reserved":
                 row.sent_at = None
             session.add(row)
-            return outcome_of(row)
+            return outcome_of(row, self.deps.settle_after)
+
+    # --- settling an unknown outcome ---------------------------------------------------------
+
+    @activity.defn(name=names.SETTLE_SMS)
+    async def settle_sms(self, input: SettleInput) -> SendOutcome:
+        return await asyncio.to_thread(self._settle_unknown, input)
+
+    def _settle_unknown(self, input: SettleInput) -> SendOutcome:
+        at = moment(input)
+        with session_scope(self.deps.db, readonly=True) as session:
+            row = session.get(Message, input.message_id)
+            if row is None or row.status != "unconfirmed":  # a delivery receipt settled it already
+                return self._outcome_or_missing(row, input.message_id)
+            phone = session.exec(select(Customer.phone).where(Customer.id == row.customer_id)).first()
+            attempted = row.sent_at or row.created_at
+        # Simulations run on a journey clock the in-process senders do not share.
+        since = datetime.min.replace(tzinfo=UTC) if input.run.simulated else attempted - LOOKUP_SKEW
+        found = self.deps.sender.lookup(phone, since) if phone else []  # RetryableProviderError: retried
+        with session_scope(self.deps.db) as session:
+            get_customer(session, input.run.customer_id, for_update=True)  # one settlement or send at a time
+            row = session.get(Message, input.message_id)
+            if row is None or row.status != "unconfirmed":
+                return self._outcome_or_missing(row, input.message_id)
+            sids = [m.provider_message_id for m in found]
+            claimed = set(session.exec(select(Message.provider_message_id).where(
+                col(Message.provider_message_id).in_(sids), Message.id != row.id)).all())
+            match = next((m for m in reversed(found)  # oldest first
+                          if m.body == row.body and m.provider_message_id not in claimed), None)
+            if match is None and at < attempted + self.deps.settle_after:
+                return outcome_of(row, self.deps.settle_after)  # too early to trust its absence
+            if match is None:
+                row.status, row.reason, row.sent_at, row.updated_at = "reserved", "provider_never_received", None, at
+                session.add(row)
+                log.warning("message %s settled: the provider never received it; sending it again", row.id)
+                return SendOutcome(status="absent", message_id=row.id)
+            row.status, row.reason, row.updated_at = "sent", None, at
+            row.provider_message_id, row.provider_status = match.provider_message_id, match.status[:16]
+            session.add(row)
+            log.info("message %s settled: the provider has it", row.id)
+            return outcome_of(row, self.deps.settle_after)
+
+    def _outcome_or_missing(self, row: Message | None, message_id: str) -> SendOutcome:
+        if row is None:
+            raise ApplicationError(f"no message {message_id}", non_retryable=True)
+        return outcome_of(row, self.deps.settle_after)
 
 
 def _random_code(length: int, *, upper: bool = False) -> str:

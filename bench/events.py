@@ -43,7 +43,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,7 @@ from temporalio.client import Client
 
 from bench import harness
 from language.catalog import Catalog
-from messaging.senders.base import OutgoingSms, ProviderReceipt
+from messaging.senders.base import OutgoingSms, ProviderMessage, ProviderReceipt
 from processes.temporal import connect_to
 from processes.workers import build_workers
 from store.db import session_scope
@@ -120,6 +120,9 @@ class TimingSender:
         if self.loop is not None and self.changed is not None:
             self.loop.call_soon_threadsafe(self.changed.set)
         return receipt
+
+    def lookup(self, to: str, since: datetime) -> list[ProviderMessage]:
+        return []  # every send is answered at once: no outcome is ever unknown, nothing to settle
 
 
 # --- the processes ------------------------------------------------------------------------

@@ -35,14 +35,14 @@ def explain(err: BaseException) -> str | None:
 
     from language.validate import InvalidJourneys
     from processes.dev import DevError
-    from processes.senders import SenderConfigError
+    from processes.settings import SettingsError
 
     if isinstance(err, ValidationError) and err.title == "ServiceSettings":
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
         return f"the environment is not valid: {problems}"
     if isinstance(err, InvalidJourneys) and any("no such file or directory" in str(p) for p in err.problems):
         return f"{err}\n(no journeys directory there: run from the directory that holds it, or set JOURNEYS_DIR)"
-    if isinstance(err, InvalidJourneys | DevError | SenderConfigError):
+    if isinstance(err, InvalidJourneys | DevError | SettingsError):
         return str(err)
     if isinstance(err, RuntimeError) and "client connect" in str(err).lower():
         return (f"cannot reach the Temporal server ({err}): start `journeys dev`, or set TEMPORAL_ADDRESS "

@@ -3,7 +3,7 @@ expression over the ``customers`` table, so the database (SQLite or PostgreSQL),
 Python loop, finds a segment's members.
 
 The SQL agrees with the runtime (``language.expressions`` over
-``engine.customers.customer_view``) customer by customer:
+``core.customers.records.customer_view``) customer by customer:
 
 * A missing value is ``none``. Every comparison is compiled as "the comparison holds",
   never NULL (SQL's ``NOT (NULL >= 30)`` would be NULL, the runtime's

@@ -11,7 +11,7 @@ import uvicorn
 
 from api.app import create_app
 from api.services import Services
-from processes.settings import ServiceSettings
+from processes.settings import ServiceSettings, SettingsError
 from processes.wiring import wire
 
 
@@ -25,7 +25,7 @@ async def build_services(settings: ServiceSettings, journeys_dir: Path | None = 
 def check_api_settings(settings: ServiceSettings) -> None:
     """Refuse to start (before binding a port) without the token the API requires."""
     if not settings.secret("api_token"):
-        raise ValueError("JOURNEYS_API_TOKEN is not set: the events API needs a bearer token")
+        raise SettingsError("JOURNEYS_API_TOKEN is not set: the events API needs a bearer token")
 
 
 def serve(settings: ServiceSettings, host: str, port: int) -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from language.config import Settings as JourneySettings
 from messaging.senders.base import SmsSender
 from messaging.senders.console import ConsoleSender
-from processes.settings import ServiceSettings
+from processes.settings import ServiceSettings, SettingsError
 
 
-class SenderConfigError(ValueError):
+class SenderConfigError(SettingsError):
     """The environment and settings.yaml do not describe a sender that can work."""
 
 

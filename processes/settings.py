@@ -13,6 +13,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from store.db import DEFAULT_URL
 
 
+class SettingsError(ValueError):
+    """The settings cannot work as given (the message says which and why)."""
+
+
 class ServiceSettings(BaseSettings):
     """The environment of the engine's processes (see the README's Configuration)."""
 
@@ -25,6 +29,9 @@ class ServiceSettings(BaseSettings):
     sms_sender: Literal["console", "twilio"] = Field("console", validation_alias="JOURNEYS_SMS_SENDER")
     sms_per_second: float | None = Field(None, gt=0, validation_alias="JOURNEYS_SMS_PER_SECOND")
     fanout_per_second: float = Field(50.0, ge=0, validation_alias="JOURNEYS_FANOUT_PER_SECOND")
+    # After a send whose outcome is unknown, how long until the provider's records are
+    # trusted to show the message if it has it (then: sent again).
+    settle_after_seconds: float = Field(120.0, gt=0, validation_alias="JOURNEYS_SETTLE_AFTER_SECONDS")
     api_token: SecretStr | None = Field(None, validation_alias="JOURNEYS_API_TOKEN")
     public_url: str | None = Field(None, validation_alias="JOURNEYS_PUBLIC_URL")
     twilio_account_sid: str | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")

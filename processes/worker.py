@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
@@ -51,7 +52,8 @@ async def run_worker(settings: ServiceSettings, *, journeys_dir: Path | None = N
     wiring = await wire(settings, journeys_dir=journeys_dir)
     client, catalog = wiring.client, wiring.catalog
     workers = build_workers(client, catalog, wiring.db, wiring.sender, router=wiring.router,
-                            sms_per_second=settings.sms_per_second)
+                            sms_per_second=settings.sms_per_second,
+                            settle_after=timedelta(seconds=settings.settle_after_seconds))
     try:
         await register_search_attributes(client)
     except RPCError as err:  # e.g. a managed cluster where workers may not change the namespace

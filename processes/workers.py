@@ -38,6 +38,7 @@ from workflows.segment_refresh import SegmentRefreshWorkflow
 def build_workers(client: Client, catalog: Catalog, db: Database, sender: SmsSender, *,
                   router: EventRouter | None = None, simulated: bool = False,
                   clock_offset_seconds: float = 0.0, sms_per_second: float | None = None,
+                  settle_after: timedelta = timedelta(minutes=2),
                   threads: int = 16, graceful_shutdown: timedelta = timedelta(seconds=30)) -> list[Worker]:
     """One worker for journeys (workflows and their local activities), one for SMS.
 
@@ -47,7 +48,7 @@ def build_workers(client: Client, catalog: Catalog, db: Database, sender: SmsSen
     """
     router = router or EventRouter(catalog, db, client, simulated=simulated,
                                    clock_offset_seconds=clock_offset_seconds)
-    deps = Deps(catalog=catalog, db=db, sender=sender, router=router)
+    deps = Deps(catalog=catalog, db=db, sender=sender, router=router, settle_after=settle_after)
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="activity")
     decisions, effects, progress = DecisionActivities(deps), EffectActivities(deps), ProgressActivities(deps)
     journey_activities: list[Callable[..., Any]] = [
@@ -64,9 +65,10 @@ def build_workers(client: Client, catalog: Catalog, db: Database, sender: SmsSen
                       activities=journey_activities, activity_executor=executor,
                       max_concurrent_workflow_tasks=64, max_cached_workflows=2000,
                       graceful_shutdown_timeout=graceful_shutdown)
+    sending = SendingActivities(deps)
     # On shutdown, a send already talking to the provider gets time to finish: cut
     # short, it would end `unconfirmed` (never resent, but never known either).
-    sms = Worker(client, task_queue=SMS_TASK_QUEUE, activities=[SendingActivities(deps).send_sms],
+    sms = Worker(client, task_queue=SMS_TASK_QUEUE, activities=[sending.send_sms, sending.settle_sms],
                  activity_executor=executor, max_task_queue_activities_per_second=sms_per_second,
                  graceful_shutdown_timeout=graceful_shutdown)
     return [journeys, sms]

@@ -104,6 +104,9 @@ class Enrollment(SQLModel, table=True):
     variants: dict = _json(dict)
     outcome: str | None = Field(default=None, max_length=128)
     entered_at: datetime = _ts(nullable=False)
+    # Set once Temporal has the run: an active row without it is a half-made entry, which
+    # whoever finds it next finishes (starts), never discards.
+    started_at: datetime | None = _ts()
     ended_at: datetime | None = _ts()
     last_message_at: datetime | None = _ts()
     converted_at: datetime | None = _ts()

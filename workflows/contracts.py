@@ -85,12 +85,20 @@ class SendInput(StepCall):
 
 
 class SendOutcome(BaseModel):
-    status: Literal["sent", "skipped", "deferred"]
+    """``unconfirmed``: the provider may or may not have the message; settle it (ask the
+    provider) at ``settle_at``. ``absent``: settled, the provider never got it; send again."""
+
+    status: Literal["sent", "skipped", "deferred", "unconfirmed", "absent"]
     reason: str | None = None
     defer_until: datetime | None = None
+    settle_at: datetime | None = None
     message_id: str | None = None
     encoding: str | None = None
     segments: int | None = None
+
+
+class SettleInput(StepCall):
+    message_id: str
 
 
 class AwardPointsInput(StepCall):

@@ -1,4 +1,4 @@
-"""LoyaltyMaintenance: one run of the daily loyalty job (engine/loyalty_maintenance.py),
+"""LoyaltyMaintenance: one run of the daily loyalty job (core/loyalty/maintenance.py),
 started by the ``loyalty-daily`` Temporal Schedule. It works page by page of
 customers, each page one activity, so a big ledger never needs one long activity, and
 after a worker restart the run goes on from the last page done. Every page is safe to

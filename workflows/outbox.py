@@ -1,5 +1,6 @@
 """The event sweeper: finish routing events that were stored but never routed (the
-process died, or Temporal was unreachable, between storing and signalling).
+process died, or Temporal was unreachable, between storing and signalling), and keep
+the enrollments table and Temporal in agreement (core/journeys/reconcile.py).
 
 One long-lived workflow (id ``events-sweeper``) rather than a schedule firing every
 minute: a minute's schedule leaves 1,440 finished workflows a day in the Web UI's list,
@@ -41,6 +42,9 @@ class SweeperInput(BaseModel):
 class SweepReport(BaseModel):
     sweeps: int = 0
     routed: int = 0
+    entries_started: int = 0  # half-made entries finished
+    runs_closed: int = 0  # rows closed for runs that ended outside the journey
+    rows_reopened: int = 0  # rows reopened for runs that are running
 
 
 @workflow.defn(name=SWEEPER_WORKFLOW)

@@ -1,6 +1,6 @@
 """The SegmentRefresh workflow: one refresh of the rule segments, run as one activity.
 
-A Temporal Schedule (``engine.segments.refresh_schedule``) starts it every
+A Temporal Schedule (``core.segments.refresh.refresh_schedule``) starts it every
 ``segments.refresh``; ``journeys segments refresh`` runs the same refresh directly.
 The workflow only hands the activity a refresh id and a moment: all database work
 happens in ``activities.segments``. Its refresh id is the workflow's run id, so a

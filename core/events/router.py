@@ -72,29 +72,35 @@ class EventRouter:
             return None if row is None else EventIn(id=row.id, type=row.type, customer_id=row.customer_id,
                                                     occurred_at=row.occurred_at, properties=row.properties)
 
-    async def sweep(self, older_than: timedelta = timedelta(minutes=1)) -> int:
-        """Finish routing events stored but never routed; returns how many."""
-        pending = await asyncio.to_thread(self.store.unrouted, older_than)
-        routed = 0
-        for event in pending:
-            try:
-                await self.route(event, source="sweeper")
-                routed += 1
-            except Exception:  # one event that cannot be routed must not hold back the others
-                log.exception("event %s could not be routed; it stays in the outbox", event.id)
-        return routed
+    async def sweep(self, older_than: timedelta = timedelta(minutes=1), page_size: int = 200) -> int:
+        """Finish routing events stored but never routed, page by page through the whole
+        outbox (events that keep failing never hide the ones behind them); returns how many."""
+        routed, cursor = 0, None
+        while True:
+            pending, cursor = await asyncio.to_thread(self.store.unrouted, older_than, page_size, cursor)
+            for event in pending:
+                try:
+                    await self.route(event, source="sweeper")
+                    routed += 1
+                except Exception:  # one event that cannot be routed must not hold back the others
+                    log.exception("event %s could not be routed; it stays in the outbox", event.id)
+            if cursor is None:
+                return routed
 
     # --- 4: signals ---------------------------------------------------------------------
 
     async def _signal(self, run: Enrollment, signal: EventSignal) -> bool:
-        try:
-            await self.client.get_workflow_handle(run.workflow_id).signal(EVENT_SIGNAL, signal)
-            return True
-        except RPCError as err:
-            if err.status != RPCStatusCode.NOT_FOUND:
-                raise
-            # The run is gone (terminated by an operator, or its record lagged): heal.
-            await asyncio.to_thread(enrollment.mark_lost, self.db, run.id)
-            return False
+        for _ in range(2):
+            try:
+                await self.client.get_workflow_handle(run.workflow_id).signal(EVENT_SIGNAL, signal)
+                return True
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise
+            # No running workflow: a half-made entry (start it, then signal it), or a run
+            # that ended without the database hearing (close its row).
+            if await self.starter.settle_run(run) == "ended":
+                return False
+        return False
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, and_, col, or_, select
 
 from core.clock import utcnow
 from core.customers.context import expression_context
@@ -25,6 +25,8 @@ from store.db import Database, session_scope
 from store.tables import Customer, Enrollment, Event, JourneyVersion
 
 log = logging.getLogger(__name__)
+
+OutboxCursor = tuple[datetime, str]  # (received_at, id) of the last event of a page
 
 
 @dataclass
@@ -96,14 +98,20 @@ class EventStore:
                 row.routed_at = utcnow()
                 session.add(row)
 
-    def unrouted(self, older_than: timedelta, limit: int = 200) -> list[EventIn]:
-        """Events stored but never routed, oldest first (for the outbox sweeper)."""
+    def unrouted(self, older_than: timedelta, limit: int = 200,
+                 after: OutboxCursor | None = None) -> tuple[list[EventIn], OutboxCursor | None]:
+        """A page of the events stored but never routed, oldest first, from after ``after``;
+        and the cursor of the next page (None after the last)."""
+        query = select(Event).where(col(Event.routed_at).is_(None), col(Event.received_at) < utcnow() - older_than)
+        if after is not None:
+            at, last_id = after
+            query = query.where(or_(col(Event.received_at) > at,
+                                    and_(col(Event.received_at) == at, col(Event.id) > last_id)))
         with session_scope(self.db, readonly=True) as session:
-            rows = session.exec(select(Event).where(col(Event.routed_at).is_(None),
-                                                    col(Event.received_at) < utcnow() - older_than)
-                                 .order_by(col(Event.received_at)).limit(limit)).all()
-            return [EventIn(id=r.id, type=r.type, customer_id=r.customer_id, occurred_at=r.occurred_at,
-                            properties=r.properties) for r in rows]
+            rows = session.exec(query.order_by(col(Event.received_at), col(Event.id)).limit(limit)).all()
+            events = [EventIn(id=r.id, type=r.type, customer_id=r.customer_id, occurred_at=r.occurred_at,
+                              properties=r.properties) for r in rows]
+            return events, ((rows[-1].received_at, rows[-1].id) if len(rows) == limit else None)
 
     def _derive(self, session: Session, customer: Customer, event: Event) -> list[EventIn]:
         if event.type != "purchase":
@@ -116,7 +124,7 @@ class EventStore:
         if customer.last_purchase_at is None or event.occurred_at > customer.last_purchase_at:
             customer.last_purchase_at = event.occurred_at
         customer.updated_at = utcnow()
-        # Points, punch card, referral, coupon redemption, tier: see engine/loyalty_rules.py.
+        # Points, punch card, referral, coupon redemption, tier: see core/loyalty/rules.py.
         return loyalty_rules.on_purchase(session, self.catalog.loyalty, customer, event, amount)
 
     def _record_goals(self, session: Session, customer: Customer, event: Event) -> None:

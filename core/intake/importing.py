@@ -6,7 +6,7 @@ rest go on. Rows are written in chunks, one transaction each. Re-running a file
 updates, never duplicates: customers are keyed by `id`, and consent evidence that is
 already on file (same status, source, disclosure and time) is not recorded again.
 
-A consent change announces itself the way `engine.profiles.upsert_customer` does it:
+A consent change announces itself the way `core.intake.profiles.upsert_customer` does it:
 an `opted_in` / `opted_out` event with the id ``consent:<customer>:<status>:<time>``,
 and only when the status actually changes. No double opt-in `confirm` text is sent:
 the shop collected the consent already, and the row carries its evidence. Unchanged

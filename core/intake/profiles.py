@@ -82,7 +82,7 @@ async def give_consent(router: EventPath, replies: ReplySender, customer_id: str
     """Record a consent decision with its evidence; returns the customer's new status.
 
     An opt-in under ``opt_in: double`` sends the `confirm` text and leaves the customer
-    `pending` until they reply YES (see engine.inbound). A single opt-in sends the
+    `pending` until they reply YES (see core.sms.inbound). A single opt-in sends the
     `welcome` text (CTIA: confirm the program, frequency, HELP and STOP) at once.
     """
     at = at or utcnow()

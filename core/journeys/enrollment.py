@@ -3,6 +3,12 @@
 A customer is never in two runs of one journey: the workflow id is
 ``journey/<journey>/<customer>`` and Temporal refuses a second running workflow with
 the same id; the enrollments table adds the reentry history on top.
+
+An entry is two writes: the enrollment row, then the workflow start. A crash (or an
+unanswered start) between them leaves a half-made entry (``started_at`` unset): whoever
+finds it next, the retried event, another event or the sweeper, finishes it by starting
+its workflow; nothing ever discards it. Each run carries its enrollment id in its memo,
+so the two sides can always be matched (``settle_run``).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -28,7 +34,7 @@ from core.validation import opaque_customer_id
 from language.catalog import Catalog, PinnedJourney
 from language.expressions import ExpressionError, is_true
 from language.models import EventTrigger, Journey, SegmentEnteredTrigger, SegmentExitedTrigger
-from store.db import insert_ignoring_duplicates, session_scope
+from store.db import Database, insert_ignoring_duplicates, session_scope
 from store.tables import Enrollment, Event, JourneyVersion
 from workflows.contracts import JOURNEY_TASK_QUEUE
 from workflows.io import WORKFLOW_NAME, JourneyInput, start_attributes, workflow_id
@@ -40,7 +46,7 @@ log = logging.getLogger(__name__)
 class Admission:
     allowed: bool
     reason: str = ""
-    enrollment_id: str | None = None
+    enrollment: Enrollment | None = None  # the row admitted, not started yet
     active: Enrollment | None = None  # the run that is already in this journey, if any
 
 
@@ -55,16 +61,39 @@ def trigger_matches(journey: Journey, event_type: str, properties: dict[str, Any
     return False
 
 
-def mark_lost(db: Any, enrollment_id: str) -> None:
+ENROLLMENT_MEMO = "enrollment"
+# How a run that ended without its journey's own finish (an operator, a timeout) is recorded.
+CLOSED_OUTCOMES = {
+    WorkflowExecutionStatus.TERMINATED: "terminated",
+    WorkflowExecutionStatus.TIMED_OUT: "timed_out",
+    WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.CANCELED: "cancelled",
+    WorkflowExecutionStatus.CONTINUED_AS_NEW: "lost",
+}
+
+
+def close_run(db: Database, enrollment_id: str, outcome: str) -> bool:
+    """End an active row whose run is over (or gone); True if it changed."""
     with session_scope(db) as session:
         run = session.get(Enrollment, enrollment_id)
-        if run is not None and run.status == "active":
-            run.status, run.outcome, run.ended_at = "ended", "lost", utcnow()
+        if run is None or run.status != "active":
+            return False
+        run.status, run.outcome, run.ended_at = "ended", outcome, utcnow()
+        session.add(run)
+        log.warning("enrollment %s: its run ended outside the journey (%s)", enrollment_id, outcome)
+        return True
+
+
+def mark_started(db: Database, enrollment_id: str) -> None:
+    with session_scope(db) as session:
+        run = session.get(Enrollment, enrollment_id)
+        if run is not None and run.started_at is None:
+            run.started_at = utcnow()
             session.add(run)
 
 
 class Starter:
-    def __init__(self, catalog: Catalog, db: Any, client: Client, *, simulated: bool = False,
+    def __init__(self, catalog: Catalog, db: Database, client: Client, *, simulated: bool = False,
                  clock_offset_seconds: float = 0.0) -> None:
         self.catalog = catalog
         self.db = db
@@ -90,39 +119,116 @@ class Starter:
         time, a simulated clock); audience and reentry are judged at that moment."""
         opaque_customer_id(customer_id)
         admission = await self._admission(pinned, customer_id, trigger_event_id, occasion, check_trigger, at)
-        if admission.active is not None and not await is_running(self.client, admission.active.workflow_id):
-            # Marked active, but the run is gone (terminated by an operator, or a start
-            # that crashed half-way): close it as `lost` so it cannot block reentry.
-            await asyncio.to_thread(mark_lost, self.db, admission.active.id)
-            admission = await self._admission(pinned, customer_id, trigger_event_id, occasion, check_trigger, at)
+        if admission.active is not None:
+            state = await self.settle_run(admission.active)
+            if state == "started":  # a half-made entry, finished now
+                return True
+            if state == "ended":  # its run was over without the database hearing: judge again
+                admission = await self._admission(pinned, customer_id, trigger_event_id, occasion, check_trigger,
+                                                  at)
         if not admission.allowed:
             log.debug("not entering %s: %s", pinned.journey.id, admission.reason)
             return False
-        assert admission.enrollment_id
+        assert admission.enrollment is not None
+        return await self._start_run(admission.enrollment, pinned)
+
+    async def _start_run(self, run: Enrollment, pinned: PinnedJourney) -> bool:
+        """Start the workflow of an admitted enrollment; True once Temporal has it. An error
+        that leaves the start unknown propagates and leaves the entry half-made."""
         journey = pinned.journey
         try:
             await self.client.start_workflow(
                 WORKFLOW_NAME,
-                JourneyInput(enrollment_id=admission.enrollment_id, customer_id=customer_id, pinned=pinned,
-                             trigger_event_id=trigger_event_id, simulated=self.simulated,
+                JourneyInput(enrollment_id=run.id, customer_id=run.customer_id, pinned=pinned,
+                             trigger_event_id=run.trigger_event_id, simulated=self.simulated,
                              clock_offset_seconds=self.clock_offset_seconds),
-                id=workflow_id(journey.id, customer_id),
+                id=run.workflow_id,
                 task_queue=JOURNEY_TASK_QUEUE,
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                search_attributes=start_attributes(journey.id, pinned.version, customer_id),
+                search_attributes=start_attributes(journey.id, pinned.version, run.customer_id),
+                memo={ENROLLMENT_MEMO: run.id},
                 static_summary=f"{journey.name} (v{pinned.version})",
-                static_details=f"Customer `{customer_id}` entered `{journey.id}` version `{pinned.version}`.",
+                static_details=f"Customer `{run.customer_id}` entered `{journey.id}` version `{pinned.version}`.",
                 request_eager_start=not self.simulated,
             )
         except WorkflowAlreadyStartedError:
-            await asyncio.to_thread(self._forget, admission.enrollment_id)
-            return False
-        except BaseException:
-            # Not started: an enrollment left behind would block reentry for good.
-            await asyncio.to_thread(self._forget, admission.enrollment_id)
-            raise
+            owner = await self._running_owner(run.workflow_id)
+            if owner != run.id:
+                # Another run of this journey is running for the customer, which the
+                # database had closed: it is the customer's run; this entry never started.
+                await asyncio.to_thread(self._adopt, owner, run.id)
+                return False
+        await asyncio.to_thread(mark_started, self.db, run.id)
         return True
+
+    async def settle_run(self, run: Enrollment) -> str:
+        """Bring an active row and Temporal into agreement: ``running`` (its run is),
+        ``started`` (a half-made entry, started now) or ``ended`` (its run is over; the
+        row is closed)."""
+        if run.started_at is None:
+            return "started" if await self._start_run(run, self._pinned(run)) else "running"
+        try:
+            description = await self.client.get_workflow_handle(run.workflow_id).describe()
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            await asyncio.to_thread(close_run, self.db, run.id, "lost")  # its history is gone (retention)
+            return "ended"
+        owner = await description.memo_value(ENROLLMENT_MEMO, None)
+        if owner not in (None, run.id):  # the newest run is another entry's: ours ended before it
+            await asyncio.to_thread(close_run, self.db, run.id, "lost")
+            return "ended"
+        if description.status == WorkflowExecutionStatus.RUNNING:
+            return "running"
+        outcome = CLOSED_OUTCOMES.get(description.status) if description.status else None
+        await asyncio.to_thread(close_run, self.db, run.id, outcome or "lost")
+        return "ended"
+
+    async def _running_owner(self, workflow_id_: str) -> str | None:
+        try:
+            description = await self.client.get_workflow_handle(workflow_id_).describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
+        return await description.memo_value(ENROLLMENT_MEMO, None)
+
+    def _adopt(self, owner: str | None, unstarted_id: str) -> None:
+        with session_scope(self.db) as session:
+            running = session.get(Enrollment, owner) if owner else None
+            if running is not None and running.status != "active":
+                running.status, running.outcome, running.ended_at = "active", None, None
+                running.started_at = running.started_at or running.entered_at
+                session.add(running)
+                log.warning("enrollment %s: its run is running; reopened", running.id)
+            unstarted = session.get(Enrollment, unstarted_id)
+            if unstarted is not None and unstarted.started_at is None:
+                session.delete(unstarted)
+
+    def _pinned(self, run: Enrollment) -> PinnedJourney:
+        """The journey version the entry was admitted with (the catalog's, or the stored one)."""
+        current = self.catalog.journeys.get(run.journey_id)
+        if current is not None and current.version == run.journey_version:
+            return current
+        with session_scope(self.db, readonly=True) as session:
+            stored = session.get(JourneyVersion, (run.journey_id, run.journey_version))
+            if stored is None:
+                raise LookupError(f"enrollment {run.id}: journey version {run.journey_version} is not stored")
+            return PinnedJourney(journey=Journey.model_validate(stored.definition), version=run.journey_version)
+
+    async def finish_half_made(self, limit: int = 200) -> int:
+        """The sweeper's part: start every half-made entry; returns how many."""
+        with session_scope(self.db, readonly=True) as session:
+            rows = session.exec(select(Enrollment).where(Enrollment.status == "active",
+                                                         col(Enrollment.started_at).is_(None)).limit(limit)).all()
+        finished = 0
+        for run in rows:
+            try:
+                finished += await self.settle_run(run) == "started"
+            except Exception:  # one that cannot be started must not hold back the others
+                log.exception("enrollment %s: could not be started yet", run.id)
+        return finished
 
     async def _admission(self, pinned: PinnedJourney, customer_id: str, trigger_event_id: str | None,
                          occasion: str | None, check_trigger: bool, at: datetime | None) -> Admission:
@@ -166,7 +272,7 @@ class Starter:
                              trigger_event_id=trigger_event_id, occasion=occasion or trigger_event_id,
                              entered_at=at)
             session.add(run)
-            return Admission(True, enrollment_id=run.id)
+            return Admission(True, enrollment=run)
 
     @staticmethod
     def _holds(expression: str, context: dict[str, Any], journey_id: str) -> bool:
@@ -194,19 +300,3 @@ class Starter:
         if previous[0].entered_at > at - journey.reentry:
             return "reentry window not over", None
         return None, None
-
-    def _forget(self, enrollment_id: str) -> None:
-        with session_scope(self.db) as session:
-            run = session.get(Enrollment, enrollment_id)
-            if run is not None:
-                session.delete(run)
-
-
-async def is_running(client: Client, workflow_id_: str) -> bool:
-    try:
-        description = await client.get_workflow_handle(workflow_id_).describe()
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    return description.status == WorkflowExecutionStatus.RUNNING

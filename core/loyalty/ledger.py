@@ -2,11 +2,11 @@
 
 The ledger (``points_ledger``) is the truth: every award is one row, written once per
 business ``key`` and never changed. A customer's balance at a moment is the sum of
-their entries that have occurred and not yet expired (``engine.customers.points_balance``);
+their entries that have occurred and not yet expired (``core.customers.records.points_balance``);
 their tier follows the points they EARNED (positive entries) in the 365 days up to that
 moment. ``Customer.points`` and ``Customer.tier`` cache both for segment rules and
 expressions: purchases and ``award_points`` refresh them at once, the daily loyalty job
-(``engine.loyalty_maintenance``) refreshes them when points expire or leave the window.
+(``core.loyalty.maintenance``) refreshes them when points expire or leave the window.
 
 This module also holds what the CLI and the API show of a customer's points
 (``account``) and their referral code (``ensure_referral_code``).
@@ -97,7 +97,7 @@ def tier_changed_event(loyalty: Loyalty, customer_id: str, old: str | None, new:
 
 def ensure_referral_code(db: Database, customer_id: str) -> str:
     """``assign_referral_code`` in its own transaction (a read first: most customers
-    already have theirs). Raises engine.customers.UnknownCustomer."""
+    already have theirs). Raises core.customers.records.UnknownCustomer."""
     with session_scope(db, readonly=True) as session:
         code = get_customer(session, customer_id).referral_code
     if code:

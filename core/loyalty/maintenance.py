@@ -83,7 +83,7 @@ def loyalty_schedule(catalog: Catalog) -> tuple[str, Schedule]:
 
 
 def loyalty_schedules(catalog: Catalog) -> dict[str, Schedule]:
-    """``loyalty_schedule`` as an engine.schedules ScheduleSource."""
+    """``loyalty_schedule`` as a core.journeys.schedules ScheduleSource."""
     schedule_id, schedule = loyalty_schedule(catalog)
     return {schedule_id: schedule}
 

@@ -324,7 +324,7 @@ def refresh_schedule(catalog: Catalog) -> tuple[str, Any]:
 
 
 def segment_schedules(catalog: Catalog) -> dict[str, Any]:
-    """For ``engine.schedules.sync_schedules``: the refresh schedule, if there is a rule segment."""
+    """For ``core.journeys.schedules.sync_schedules``: the refresh schedule, if there is a rule segment."""
     if not any(isinstance(s, RuleSegment) for s in catalog.segments.segments.values()):
         return {}
     schedule_id, schedule = refresh_schedule(catalog)

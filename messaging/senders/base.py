@@ -7,6 +7,7 @@ caller, through the class of the error it raises, whether sending again is safe.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 
@@ -25,10 +26,25 @@ class ProviderReceipt:
     status: str  # the provider's word for it: "queued", "accepted", "sent", ...
 
 
+@dataclass(frozen=True, kw_only=True)
+class ProviderMessage:
+    """A message as the provider's own records show it: how an unknown outcome is settled."""
+
+    provider_message_id: str
+    body: str = field(repr=False)
+    status: str
+    created_at: datetime | None
+
+
 class SmsSender(Protocol):
     name: str
 
     def send(self, sms: OutgoingSms) -> ProviderReceipt: ...
+
+    def lookup(self, to: str, since: datetime) -> list[ProviderMessage]:
+        """The messages to ``to`` the provider has created since ``since`` (give or take its
+        clock), newest first. Raises RetryableProviderError when the provider cannot say."""
+        ...
 
 
 class ProviderError(Exception):

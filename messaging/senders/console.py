@@ -1,15 +1,20 @@
-"""A sender that prints messages instead of sending them: for `journeys dev` and simulations."""
+"""A sender that prints messages instead of sending them: for `journeys dev` and simulations.
+
+It keeps what it printed (the newest 10,000), so it answers the lookups that settle an
+unknown outcome like a real provider does."""
 
 from __future__ import annotations
 
 import sys
 import threading
 import uuid
+from collections import deque
+from datetime import UTC, datetime
 from typing import TextIO
 
 from messaging.encoding import analyze
 from messaging.phone import mask
-from messaging.senders.base import OutgoingSms, ProviderReceipt
+from messaging.senders.base import OutgoingSms, ProviderMessage, ProviderReceipt
 
 
 class ConsoleSender:
@@ -18,6 +23,7 @@ class ConsoleSender:
     def __init__(self, stream: TextIO | None = None):
         self._stream = stream  # None: whatever sys.stdout is at send time
         self._lock = threading.Lock()  # one whole line per message, even from many threads
+        self._printed: deque[tuple[str, ProviderMessage]] = deque(maxlen=10_000)
 
     def send(self, sms: OutgoingSms) -> ProviderReceipt:
         receipt = ProviderReceipt(provider_message_id=f"CONSOLE-{uuid.uuid4().hex}", status="sent")
@@ -32,4 +38,11 @@ class ConsoleSender:
             stream = self._stream or sys.stdout
             stream.write(line)
             stream.flush()
+            self._printed.append((sms.to, ProviderMessage(provider_message_id=receipt.provider_message_id,
+                                                          body=sms.body, status="sent", created_at=datetime.now(UTC))))
         return receipt
+
+    def lookup(self, to: str, since: datetime) -> list[ProviderMessage]:
+        with self._lock:
+            return [message for number, message in reversed(self._printed)
+                    if number == to and message.created_at is not None and message.created_at >= since]

@@ -6,6 +6,7 @@ request that certainly created nothing is retryable (see `base.classify`).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,10 +21,14 @@ from messaging.senders.base import (
     AmbiguousProviderError,
     OutgoingSms,
     ProviderError,
+    ProviderMessage,
     ProviderReceipt,
     RetryableProviderError,
     classify,
 )
+
+# Enough for the messages one customer gets around one send.
+LOOKUP_LIMIT = 50
 
 
 class TwilioSender:
@@ -79,6 +84,19 @@ class TwilioSender:
         if not message.sid:
             raise AmbiguousProviderError("Twilio answered without a message sid")
         return ProviderReceipt(provider_message_id=message.sid, status=str(message.status or "queued"))
+
+    def lookup(self, to: str, since: datetime) -> list[ProviderMessage]:
+        """Twilio's Messages list for ``To``, newest first. Not filtered by DateSent: a
+        message still queued has none yet; the caller matches on the body and the time."""
+        try:
+            listed = self._client.messages.list(to=to, limit=LOOKUP_LIMIT, page_size=LOOKUP_LIMIT)
+        except (TwilioRestException, TwilioServiceException) as err:
+            raise RetryableProviderError(f"Twilio could not list messages: HTTP {err.status}") from None
+        except requests.exceptions.RequestException as err:
+            raise RetryableProviderError(f"could not reach Twilio to list messages: {type(err).__name__}") from None
+        found = [ProviderMessage(provider_message_id=m.sid or "", body=m.body or "", status=str(m.status or ""),
+                                 created_at=m.date_created) for m in listed]
+        return [m for m in found if m.provider_message_id and (m.created_at is None or m.created_at >= since)]
 
 
 def _from_http_error(err: TwilioRestException | TwilioServiceException, to: str) -> ProviderError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,11 @@ def journeys_copy(tmp_path: Path) -> Path:
     target = tmp_path / "journeys"
     shutil.copytree(Path(__file__).resolve().parents[2] / "journeys", target)
     return target
+
+
+def afternoon_zone(now: datetime) -> str:
+    """A real zone where it is 14:xx at `now`: mid-way through the shipped sending window
+    (quiet 21:00-08:00), so a live-clock test's marketing text goes out at any time of day.
+    Etc/GMT zones have no daylight saving; their sign is inverted (Etc/GMT-9 is UTC+9)."""
+    offset = 14 - now.hour  # -9..+14 hours: every one is an Etc/GMT zone
+    return f"Etc/GMT{-offset:+d}"

@@ -8,16 +8,19 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
+from core.clock import utcnow
+from core.sms.rules import quiet_hours_end
 from language.validate import load_catalog
 from processes.temporal import connect_to
 from processes.workers import build_workers
 from store.db import open_database, session_scope
 from store.migrate import upgrade
-from store.tables import ConsentRecord, Enrollment, Message
-from tests.e2e.conftest import journeys_copy
+from store.tables import ConsentRecord, Customer, Enrollment, Message
+from tests.e2e.conftest import afternoon_zone, journeys_copy
 from tests.runtime.support import CountingSender
 
 JOURNEYS = Path(sys.executable).parent / "journeys"
@@ -45,13 +48,18 @@ async def test_opt_in_from_the_cli_starts_welcome_and_sends(tmp_path: Path, dev_
     upgrade(db)
     client = await connect_to(dev_address)
     sender = CountingSender()
-    workers = build_workers(client, load_catalog(journeys), db, sender)
+    catalog = load_catalog(journeys)
+    workers = build_workers(client, catalog, db, sender)
+    # The dev server runs on the wall clock and the shipped quiet hours apply: give the
+    # customer a zone where it is now mid-afternoon, so the welcome is due at once.
+    zone = afternoon_zone(utcnow())
+    assert quiet_hours_end(utcnow(), ZoneInfo(zone), catalog.settings.quiet_hours) is None
     tasks = [asyncio.create_task(worker.run()) for worker in workers]
     try:
         bad = cli("customer", "c-e2e", "--phone", "12345", env=env)
         assert bad.returncode == 2 and "--phone" in bad.stderr
         done = cli("customer", "c-e2e", "--phone", "(201) 555-0123", "--first-name", "Ana", "--timezone",
-                   "Asia/Tokyo", "--consent", "opted_in", "--consent-text", "Reply YES for texts", env=env)
+                   zone, "--consent", "opted_in", "--consent-text", "Reply YES for texts", env=env)
         assert done.returncode == 0, done.stderr
         # The shipped settings ask for double opt-in: the confirmation text goes out (the
         # CLI's console sender prints it) and the customer is pending until they say YES.
@@ -73,6 +81,7 @@ async def test_opt_in_from_the_cli_starts_welcome_and_sends(tmp_path: Path, dev_
                                     .order_by(ConsentRecord.id)).all()
             assert [(e.status, e.source) for e in evidence] == [("pending", "cli"), ("opted_in", "sms_keyword")]
             assert evidence[0].disclosure == "Reply YES for texts"
+            assert (customer := session.get(Customer, "c-e2e")) is not None and customer.timezone == zone
         # Ops find the run in the Web UI by journey and customer; no PII in the id.
         found = [w async for w in client.list_workflows('JourneyId = "welcome" AND CustomerId = "c-e2e"')]
         assert [w.id for w in found] == ["journey/welcome/c-e2e"]

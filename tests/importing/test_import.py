@@ -1,4 +1,4 @@
-"""Customer imports from CSV (engine.importing), through the core, `journeys import` and
+"""Customer imports from CSV (core.intake.importing), through the core, `journeys import` and
 `POST /customers/import`, on SQLite and PostgreSQL: E.164 phones, rejected rows and
 their reasons, re-runs that update and never duplicate, and consent that fires
 `opted_in` once, with its evidence and without a double opt-in confirmation text."""

@@ -1,4 +1,4 @@
-"""The daily loyalty job (engine/loyalty_maintenance.py) at explicit moments, on SQLite
+"""The daily loyalty job (core/loyalty/maintenance.py) at explicit moments, on SQLite
 and PostgreSQL: expiry, tier downgrades, points_expiring reminders (when, and once)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The rules a purchase sets off (engine/loyalty_rules.py), through the one event path,
+"""The rules a purchase sets off (core/loyalty/rules.py), through the one event path,
 on SQLite and PostgreSQL: earning, idempotency, tiers up, punch card, referral, coupons."""
 
 from __future__ import annotations

@@ -94,3 +94,13 @@ def test_missing_prism_fails_and_says_how_to_install(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(prism, "PRISM", tmp_path / "prism")
     with pytest.raises(pytest.fail.Exception, match="run `npm ci`"), prism.running_prism():
         pass
+
+
+def test_lookup_lists_the_recipients_messages(prism_url: str) -> None:
+    """Settling an unknown outcome asks Twilio's Messages list; Prism checks the request is
+    one Twilio takes and answers with its documented example."""
+    from datetime import UTC, datetime
+
+    found = _sender(prism_url).lookup("+15005550006", datetime(2000, 1, 1, tzinfo=UTC))
+    assert found and all(re.fullmatch(r"(SM|MM)[0-9a-f]{32}", m.provider_message_id) for m in found)
+    assert all(isinstance(m.body, str) for m in found)

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 
 from language.catalog import Catalog
 from language.validate import load_catalog
-from messaging.senders.base import OutgoingSms, ProviderReceipt
+from messaging.senders.base import OutgoingSms, ProviderMessage, ProviderReceipt
 from processes.simulate import CustomerSpec, Simulation, parse_event_spec
 from store.db import session_scope
 from store.tables import Customer, Enrollment, Message
@@ -73,6 +73,12 @@ class CountingSender:
         with self._lock:
             self.sent.append(sms)
             return ProviderReceipt(provider_message_id=f"SM{len(self.sent):032d}", status="queued")
+
+    def lookup(self, to: str, since: datetime) -> list[ProviderMessage]:
+        """Its own records, as a provider's Messages list (newest first)."""
+        with self._lock:
+            return [ProviderMessage(provider_message_id=f"SM{n + 1:032d}", body=sms.body, status="queued",
+                                    created_at=None) for n, sms in reversed(list(enumerate(self.sent))) if sms.to == to]
 
 
 @dataclass

@@ -274,4 +274,4 @@ async def test_a_run_terminated_by_an_operator_does_not_block_reentry(journeys_d
                                                    occurred_at=run.sim.clock))
         assert again.started == ["short"]
         runs = sorted(run.enrollments("short"), key=lambda e: e.status)
-    assert [(r.status, r.outcome) for r in runs] == [("active", None), ("ended", "lost")]
+    assert [(r.status, r.outcome) for r in runs] == [("active", None), ("ended", "terminated")]

@@ -12,7 +12,7 @@ from temporalio.exceptions import ActivityError
 
 from language.models import AskStep, Message, SendSmsStep
 from workflows import activity_names as names
-from workflows.contracts import SMS_TASK_QUEUE, SendInput, SendOutcome
+from workflows.contracts import SMS_TASK_QUEUE, SendInput, SendOutcome, SettleInput
 from workflows.steps.base import Listener, Run
 
 # A customer who no longer exists will not come back: that is not worth retrying.
@@ -22,33 +22,31 @@ SEND_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval
 
 async def deliver(run: Run, key: str, message: Message, *, reprompt: bool = False,
                   expects_reply: bool = False) -> SendOutcome:
-    """Send one message, waiting out deferrals; record it on the timeline."""
+    """Send one message, waiting out deferrals and settling unknown outcomes (the step is
+    sent only once the provider's own records say so); record it on the timeline."""
     assert run.journey
     purpose = message.purpose or run.journey.sending.purpose
-    while True:
-        try:
-            # No overall deadline: a provider or worker outage delays the text (the rules
-            # run again on every attempt, so it never lands in quiet hours), it never drops it.
-            outcome: SendOutcome = await workflow.execute_activity(
-                names.SEND_SMS,
-                SendInput(**run.call(key), message=message, purpose=purpose,
-                          on_capped=run.journey.sending.on_capped, reprompt=reprompt,
-                          expects_reply=expects_reply),
-                result_type=SendOutcome,
-                task_queue=SMS_TASK_QUEUE,
-                start_to_close_timeout=timedelta(seconds=60),
-                retry_policy=SEND_RETRY,
-                summary=f"send {key}",
-            )
-        except ActivityError as err:
-            # Only a non-retryable failure gets here (a bug, not the provider): the journey
-            # records the skip and goes on rather than fail as a whole.
-            workflow.logger.error("send %s failed for good: %s", key, err.cause)
-            outcome = SendOutcome(status="skipped", reason="send_failed")
-        if outcome.status != "deferred":
-            break
-        assert outcome.defer_until is not None
-        await run.block(outcome.defer_until, waiting_for=f"send window ({outcome.reason})")
+    send = SendInput(**run.call(key), message=message, purpose=purpose, on_capped=run.journey.sending.on_capped,
+                     reprompt=reprompt, expects_reply=expects_reply)
+    outcome = await _attempt(names.SEND_SMS, send, key)
+    while outcome.status in ("deferred", "unconfirmed", "absent"):
+        if outcome.status == "deferred":
+            assert outcome.defer_until is not None
+            await run.block(outcome.defer_until, waiting_for=f"send window ({outcome.reason})")
+            outcome = await _attempt(names.SEND_SMS, send.model_copy(update=run.call(key)), key)
+        elif outcome.status == "unconfirmed":
+            assert outcome.settle_at is not None and outcome.message_id is not None
+            run.record(key, "sms_unconfirmed", message_id=outcome.message_id, reason=outcome.reason)
+            # A plain timer, not run.block: an exit during it must not leave the text unsettled
+            # (events wait in the inbox; the grace is minutes).
+            wait = (outcome.settle_at - run.now()).total_seconds()
+            if wait > 0:
+                await workflow.sleep(wait, summary=f"{key}: the provider's word on the text")
+            outcome = await _attempt(names.SETTLE_SMS, SettleInput(**run.call(key), message_id=outcome.message_id),
+                                     key)
+        else:  # absent: the provider never got it; the rules decide again, now
+            run.record(key, "sms_resend", message_id=outcome.message_id)
+            outcome = await _attempt(names.SEND_SMS, send.model_copy(update=run.call(key)), key)
     details: dict[str, Any] = {"message_id": outcome.message_id, "status": outcome.status,
                                "encoding": outcome.encoding, "segments": outcome.segments}
     if outcome.reason and outcome.status == "skipped":
@@ -56,6 +54,23 @@ async def deliver(run: Run, key: str, message: Message, *, reprompt: bool = Fals
     run.record(key, "sms", **details)
     if outcome.status == "sent" and not reprompt and run.facts and key not in run.facts.sent:
         run.facts.sent.append(key)
+    return outcome
+
+
+async def _attempt(activity: str, call: SendInput | SettleInput, key: str) -> SendOutcome:
+    try:
+        # No overall deadline: a provider or worker outage delays the text (the rules
+        # run again on every attempt, so it never lands in quiet hours), it never drops it.
+        outcome: SendOutcome = await workflow.execute_activity(
+            activity, call, result_type=SendOutcome, task_queue=SMS_TASK_QUEUE,
+            start_to_close_timeout=timedelta(seconds=60), retry_policy=SEND_RETRY,
+            summary=f"{'settle' if activity == names.SETTLE_SMS else 'send'} {key}",
+        )
+    except ActivityError as err:
+        # Only a non-retryable failure gets here (a bug, not the provider): the journey
+        # records the skip and goes on rather than fail as a whole.
+        workflow.logger.error("send %s failed for good: %s", key, err.cause)
+        outcome = SendOutcome(status="skipped", reason="send_failed")
     return outcome
 
 
