@@ -209,7 +209,7 @@ class System:
 
     def __init__(self, workdir: Path, database_url: str, provider: FakeProvider, *, customers: int,
                  wait: str = "5s", sms_per_second: float | None = None, http_timeout: float = 2.0,
-                 prefix: str = "c") -> None:
+                 settle_after: float = 5.0, prefix: str = "c") -> None:
         self.workdir = workdir
         self.database_url = database_url
         self.provider = provider
@@ -230,6 +230,9 @@ class System:
             "TWILIO_API_BASE_URL": provider.url, "TWILIO_HTTP_TIMEOUT": str(http_timeout),
             "TWILIO_MESSAGING_SERVICE_SID": SERVICE_SID, "JOURNEYS_API_TOKEN": API_TOKEN,
             "JOURNEYS_PUBLIC_URL": self.api_url,
+            # How long an unconfirmed text must be missing from the provider's list before it
+            # is sent again: the fake lists a message the moment it exists, so seconds do.
+            "JOURNEYS_SETTLE_AFTER_SECONDS": str(settle_after),
         }
         if sms_per_second:
             self.env["JOURNEYS_SMS_PER_SECOND"] = str(sms_per_second)
