@@ -75,7 +75,8 @@ class Created:
         """Our message id: the status callback carries ``?m=<id>``."""
         if not self.status_callback:
             return None
-        return (parse_qs(urlsplit(self.status_callback).query).get("m") or [None])[0]
+        values = parse_qs(urlsplit(self.status_callback).query).get("m")
+        return values[0] if values else None
 
     def as_json(self) -> dict[str, Any]:
         stamp = _rfc2822(self.created_at)
@@ -112,7 +113,8 @@ class FakeProvider:
         self._messages: list[Created] = []
         self.stats = Stats()
         self._released = threading.Event()  # ends hangs early when the server stops
-        self.set_faults(faults or Faults())
+        self.faults = faults or Faults()
+        self._rng = random.Random(self.faults.seed)
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
         self._server.daemon_threads = True
         self._server.fake = self  # type: ignore[attr-defined]
@@ -122,7 +124,7 @@ class FakeProvider:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> FakeProvider:
         self._thread.start()
@@ -141,11 +143,10 @@ class FakeProvider:
 
     # --- control --------------------------------------------------------------------
 
-    def set_faults(self, faults: Faults | None = None, **fields: Any) -> Faults:
+    def set_faults(self, faults: Faults | None = None, /, **fields: Any) -> Faults:
         """Replace the faults (fields not given keep their values); reseeds the RNG."""
         with self._lock:
-            base = faults or getattr(self, "faults", Faults())
-            self.faults = dataclasses.replace(base, **fields)
+            self.faults = dataclasses.replace(faults or self.faults, **fields)
             self._rng = random.Random(self.faults.seed)
             return self.faults
 
@@ -243,7 +244,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     @property
     def fake(self) -> FakeProvider:
-        return self.server.fake  # type: ignore[attr-defined, no-any-return]
+        return self.server.fake  # type: ignore[attr-defined]
 
     def _reply(self, status: int, payload: Any) -> None:
         body = json.dumps(payload).encode()

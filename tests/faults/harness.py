@@ -521,11 +521,10 @@ class System:
             started: dict[int, str] = {}
             for event in history.events:
                 if event.HasField("activity_task_scheduled_event_attributes"):
-                    attrs = event.activity_task_scheduled_event_attributes
-                    scheduled[event.event_id] = attrs.activity_type.name
+                    scheduled[event.event_id] = event.activity_task_scheduled_event_attributes.activity_type.name
                 elif event.HasField("activity_task_started_event_attributes"):
-                    attrs = event.activity_task_started_event_attributes
-                    started[attrs.scheduled_event_id] = attrs.identity
+                    began = event.activity_task_started_event_attributes
+                    started[began.scheduled_event_id] = began.identity
             for event_id, name in scheduled.items():
                 if name.endswith("send_sms") and event_id in started:
                     identities[started[event_id]] += 1
