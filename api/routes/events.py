@@ -11,13 +11,13 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from api.deps import ServicesDep, require_token
 from api.metrics import EVENT_SECONDS, EVENTS_RECEIVED, event_type_label
-from core.event import EventIn
+from core.event import ExternalEventIn
 
 router = APIRouter(tags=["events"], dependencies=[Depends(require_token)])
 
 MAX_BATCH = 500
-_ONE = TypeAdapter(EventIn)
-_BATCH = TypeAdapter(list[EventIn])
+_ONE = TypeAdapter(ExternalEventIn)
+_BATCH = TypeAdapter(list[ExternalEventIn])
 
 
 class EventResult(BaseModel):
@@ -33,7 +33,7 @@ class EventsAccepted(BaseModel):
     results: list[EventResult]
 
 
-def _parse(payload: Any) -> list[EventIn]:
+def _parse(payload: Any) -> list[ExternalEventIn]:
     try:
         if isinstance(payload, list):
             if len(payload) > MAX_BATCH:
@@ -54,7 +54,9 @@ _EVENT_SCHEMA = _ONE.json_schema()  # inline: the body is parsed by hand, so Fas
 async def post_events(svc: ServicesDep, payload: Annotated[Any, Body()]) -> EventsAccepted:
     """Accept events: each is stored once per `id` (a repeat is accepted and does
     nothing again), updates the customer, signals running journeys and starts the
-    journeys it triggers."""
+    journeys it triggers. An event's `id` is an opaque reference (letters, digits and
+    `_ . : -`, at most 128 characters, never an email or a phone number): it reaches
+    Temporal."""
     events = _parse(payload)
     results = []
     for event in events:
