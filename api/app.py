@@ -6,8 +6,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 
+from api.edge import EdgeRoute
+from api.errors import validation_error
+from api.limits import BODY_LIMITS, DEFAULT_BODY, MAX_BATCH, MAX_JSON_DEPTH
 from api.metrics import REGISTRY, DatabaseCollector
 from api.routes import customers, events, health, imports, links, loyalty, segments, twilio
 from api.services import Services
@@ -32,9 +37,21 @@ def create_app(services: Services | Callable[[], Awaitable[Services]]) -> FastAP
         version="0.1.0",
         description="Events in, SMS out: the HTTP edge of the journey engine. Authenticate with "
                     "`Authorization: Bearer $JOURNEYS_API_TOKEN` (the Twilio webhooks check Twilio's signature "
-                    "instead; tracked links and health checks are public).",
+                    "instead; tracked links and health checks are public).\n\n" + _LIMITS,
         lifespan=lifespan,
     )
+    app.add_exception_handler(RequestValidationError, validation_error)
     for module in (events, customers, imports, loyalty, segments, twilio, links, health):
+        # The token, body limit and strict JSON are checked by the route class: no route without it.
+        assert all(isinstance(r, EdgeRoute) for r in module.router.routes if isinstance(r, APIRoute)), module
         app.include_router(module.router)
     return app
+
+
+_LIMITS = (
+    "Limits: the token is checked before the body is read (401/403); a body larger than its route's limit gets "
+    "413 (" + ", ".join(f"`{path}` {limit.text}" for path, limit in BODY_LIMITS.items())
+    + f", any other {DEFAULT_BODY.text}); `POST /events` takes at most {MAX_BATCH} events; a JSON body with "
+    f"`NaN`, `Infinity`, a lone surrogate or more than {MAX_JSON_DEPTH} levels of nesting gets 400; a 422 names "
+    "the field and repeats at most 100 characters of the value."
+)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Protocol
 
 from pydantic import AfterValidator, BaseModel, Field, ValidationInfo, field_validator
 
-from core.validation import CustomerId, no_nul, purchase_amount, require_timezone
+from core.validation import EVENT_ID_PATTERN, CustomerId, EventId, no_nul, purchase_amount, require_timezone
 from language.catalog import Catalog
 from store.db import Database
 
@@ -37,6 +37,17 @@ class EventIn(BaseModel):
             purchase_amount(properties["amount"])
         return properties
 
+
+class ExternalEventIn(EventIn):
+    """An event as a shop service sends it over the API: its id is checked to be an
+    opaque reference (core.validation.opaque_event_id). Ids the engine builds itself
+    (``consent:<customer>:<status>:<time>``, ``inbound:<MessageSid>``...) come from checked
+    parts and are not held to it; follow_up_id keeps a valid id valid."""
+
+    # The pattern is in the schema; the validator says what is wrong in words.
+    id: EventId = Field(min_length=1, max_length=128, json_schema_extra={"pattern": EVENT_ID_PATTERN},
+                        description="Unique per event; repeats are ignored. An opaque reference (letters, digits "
+                                    "and _ . : -), never an email or a phone number")
 
 
 @dataclass

@@ -24,6 +24,25 @@ def opaque_customer_id(value: str) -> str:
 
 CustomerId = Annotated[str, AfterValidator(opaque_customer_id)]
 
+EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+_EVENT_ID = re.compile(EVENT_ID_PATTERN)
+_DASHED_PHONE = re.compile(r"(?<![A-Za-z0-9])\d{3}[-.]\d{3}[-.]\d{4}(?![A-Za-z0-9])")  # 201-555-0123
+
+
+def opaque_event_id(value: str) -> str:
+    """An event id from outside becomes a signal payload and an event reference in
+    Temporal, which is never encrypted: an opaque reference, never an email or a phone
+    number (no @, +, spaces or brackets; no 201-555-0123)."""
+    if not _EVENT_ID.match(value):
+        raise ValueError("must be 1-128 letters, digits or _ . : - starting with a letter or digit "
+                         "(an opaque reference such as order-1001, not an email or phone)")
+    if _DASHED_PHONE.search(value):
+        raise ValueError("looks like it holds a phone number; use an opaque reference such as order-1001")
+    return value
+
+
+EventId = Annotated[str, AfterValidator(opaque_event_id)]
+
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import uvicorn
 
+from api.access_log import log_config
 from api.app import create_app
 from api.services import Services
 from processes.settings import ServiceSettings, SettingsError
@@ -31,7 +32,8 @@ def check_api_settings(settings: ServiceSettings) -> None:
 def serve(settings: ServiceSettings, host: str, port: int) -> None:
     """`journeys api`: serve until SIGINT or SIGTERM."""
     check_api_settings(settings)
-    uvicorn.run(create_app(lambda: build_services(settings)), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(lambda: build_services(settings)), host=host, port=port, log_level="info",
+                log_config=log_config())  # access lines without query strings (tokens)
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -48,7 +50,8 @@ async def serve_until(settings: ServiceSettings, host: str, port: int, stop: asy
     """Serve in this event loop until ``stop`` is set (``journeys dev`` runs it beside the worker)."""
     check_api_settings(settings)
     server = _EmbeddedServer(uvicorn.Config(create_app(lambda: build_services(settings, journeys_dir)),
-                                            host=host, port=port, log_level="warning"))
+                                            host=host, port=port, log_level="warning",
+                                            log_config=log_config()))
 
     async def stop_when_asked() -> None:
         await stop.wait()

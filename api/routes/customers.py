@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BaseModel, Field, model_validator
 from sqlmodel import col, select
 
 from api.deps import ServicesDep, require_token
+from api.edge import EdgeRoute
 from core.clock import utcnow
 from core.customers.records import customer_view
 from core.intake.profiles import ConsentError, ProfileChange, give_consent, upsert_customer
@@ -20,7 +21,8 @@ from messaging.phone import InvalidPhoneNumber
 from store.db import session_scope
 from store.tables import ConsentRecord, Customer, Enrollment
 
-router = APIRouter(prefix="/customers", tags=["customers"], dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/customers", tags=["customers"], dependencies=[Depends(require_token)],
+                   route_class=EdgeRoute)
 
 CustomerIdPath = Annotated[str, Path(description="Your customer id (opaque: not an email or phone)",
                                      pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]

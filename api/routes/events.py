@@ -10,14 +10,15 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from api.deps import ServicesDep, require_token
+from api.edge import EdgeRoute
+from api.limits import MAX_BATCH, body_limit
 from api.metrics import EVENT_SECONDS, EVENTS_RECEIVED, event_type_label
-from core.event import EventIn
+from core.event import ExternalEventIn
 
-router = APIRouter(tags=["events"], dependencies=[Depends(require_token)])
+router = APIRouter(tags=["events"], dependencies=[Depends(require_token)], route_class=EdgeRoute)
 
-MAX_BATCH = 500
-_ONE = TypeAdapter(EventIn)
-_BATCH = TypeAdapter(list[EventIn])
+_ONE = TypeAdapter(ExternalEventIn)
+_BATCH = TypeAdapter(list[ExternalEventIn])
 
 
 class EventResult(BaseModel):
@@ -33,7 +34,7 @@ class EventsAccepted(BaseModel):
     results: list[EventResult]
 
 
-def _parse(payload: Any) -> list[EventIn]:
+def _parse(payload: Any) -> list[ExternalEventIn]:
     try:
         if isinstance(payload, list):
             if len(payload) > MAX_BATCH:
@@ -48,13 +49,19 @@ def _parse(payload: Any) -> list[EventIn]:
 _EVENT_SCHEMA = _ONE.json_schema()  # inline: the body is parsed by hand, so FastAPI lists no component
 
 
+_LIMIT = body_limit("/events")
+
+
 @router.post("/events", status_code=status.HTTP_202_ACCEPTED, response_model=EventsAccepted,
+             description="Accept events: each is stored once per `id` (a repeat is accepted and does nothing "
+                         "again), updates the customer, signals running journeys and starts the journeys it "
+                         f"triggers.\n\nOne event, or a batch of at most {MAX_BATCH} (422 past it); the body is at "
+                         f"most {_LIMIT.text} (413 past it). An event's `id` is an opaque reference (letters, "
+                         "digits and `_ . : -`, at most 128 characters, never an email or a phone number): it "
+                         "reaches Temporal.",
              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
                  "oneOf": [_EVENT_SCHEMA, {"type": "array", "items": _EVENT_SCHEMA, "maxItems": MAX_BATCH}]}}}}})
 async def post_events(svc: ServicesDep, payload: Annotated[Any, Body()]) -> EventsAccepted:
-    """Accept events: each is stored once per `id` (a repeat is accepted and does
-    nothing again), updates the customer, signals running journeys and starts the
-    journeys it triggers."""
     events = _parse(payload)
     results = []
     for event in events:

@@ -8,10 +8,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from api.deps import ServicesDep
+from api.edge import EdgeRoute
 from api.metrics import REGISTRY
 from store.db import session_scope
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], route_class=EdgeRoute)
 
 
 @router.get("/healthz")

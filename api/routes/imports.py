@@ -11,11 +11,14 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
 from api.deps import ServicesDep, require_token
+from api.edge import EdgeRoute
+from api.limits import body_limit
 from core.intake.importing import ImportFileError, ImportReport, ImportStopped, csv_rows, decode, import_customers
 
-router = APIRouter(prefix="/customers", tags=["customers"], dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/customers", tags=["customers"], dependencies=[Depends(require_token)],
+                   route_class=EdgeRoute)
 
-MAX_BYTES = 20 * 1024 * 1024
+MAX_BYTES = body_limit("/customers/import").bytes
 MEDIA_TYPES = ("text/csv", "application/csv")
 EXAMPLE = (
     "id,phone,first_name,timezone,sms_consent,consent_source,consent_at,consent_text,attr_shoe_size\n"

@@ -7,10 +7,11 @@ from fastapi import APIRouter, Path
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import ServicesDep
+from api.edge import EdgeRoute
 from core.clock import utcnow
 from core.sms.links import record_click
 
-router = APIRouter(tags=["links"])
+router = APIRouter(tags=["links"], route_class=EdgeRoute)
 
 NOT_FOUND_PAGE = """<!doctype html><html lang="en"><meta charset="utf-8"><title>Link not found</title>
 <body style="font-family:sans-serif;max-width:32em;margin:4em auto"><h1>This link does not work</h1>

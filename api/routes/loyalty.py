@@ -10,11 +10,12 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 
 from api.deps import ServicesDep, require_token
+from api.edge import EdgeRoute
 from core.clock import utcnow
 from core.customers.records import UnknownCustomer
 from core.loyalty.ledger import load_account
 
-router = APIRouter(prefix="/customers", tags=["loyalty"], dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/customers", tags=["loyalty"], dependencies=[Depends(require_token)], route_class=EdgeRoute)
 
 CustomerIdPath = Annotated[str, Path(description="Your customer id (opaque: not an email or phone)",
                                      pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]

@@ -16,13 +16,14 @@ from pydantic import BaseModel
 from sqlmodel import select
 
 from api.deps import ServicesDep, require_token
+from api.edge import EdgeRoute
 from api.routes.customers import CustomerIdPath
 from api.services import Services
 from core.segments import refresh as segments
 from store.db import session_scope
 from store.tables import Customer, SegmentMembership
 
-router = APIRouter(prefix="/customers", tags=["segments"], dependencies=[Depends(require_token)])
+router = APIRouter(prefix="/customers", tags=["segments"], dependencies=[Depends(require_token)], route_class=EdgeRoute)
 
 SegmentPath = Annotated[str, Path(description="A manual segment of segments.yaml", pattern=r"^[a-z0-9_]{1,64}$")]
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Response
 
 from api.deps import ServicesDep, TwilioForm
+from api.edge import EdgeRoute
 from core.clock import utcnow
 from core.sms.receipts import apply_receipt
 from messaging.phone import InvalidPhoneNumber, to_e164
 
-router = APIRouter(prefix="/twilio", tags=["twilio"])
+router = APIRouter(prefix="/twilio", tags=["twilio"], route_class=EdgeRoute)
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 

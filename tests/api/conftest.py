@@ -15,6 +15,7 @@ from twilio.request_validator import RequestValidator
 from api.app import create_app
 from api.services import Services
 from processes.simulate import CustomerSpec
+from tests.e2e.conftest import dev_server  # noqa: F401  (a Temporal dev server, for test_limits_process)
 from tests.runtime.support import CountingSender, Run, write_journeys
 
 TOKEN = "test-token"
