@@ -327,6 +327,8 @@ def _report(db: Any, pinned: PinnedJourney, customer: CustomerSpec, start: datet
                     AttributeChange.customer_id == customer.id,
                     col(AttributeChange.key).endswith(f":{entry.step}"))).first()
                 item["values"] = change.values if change else {}
+                if details.get("failed"):
+                    item["failed"] = details["failed"]
             elif entry.action == "answer" and details.get("event_id"):
                 reply = session.get(Event, details["event_id"])
                 item["value"] = (reply.properties or {}).get("body") if reply else None
