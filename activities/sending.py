@@ -154,9 +154,12 @@ class SendingActivities:
             return row, sms
 
     def _refusal(self, body: str, segments: int) -> str | None:
-        """A text that must not go out whatever the rules say: over the configured number of segments."""
+        """A text that must not go out whatever the rules say: over the configured number of
+        segments, or holding a server secret (defence in depth: no text can read one)."""
         if segments > self.deps.catalog.settings.max_segments:
             return "too_long"
+        if any(secret in body for secret in self.deps.secrets):
+            return "secret_in_text"
         return None
 
     def _verdict(self, session: Session, input: SendInput, customer: Customer, at: datetime) -> rules.Verdict:

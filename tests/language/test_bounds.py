@@ -1,5 +1,6 @@
 """Hostile expressions and templates: refused in bounded time and memory, by the validator
-(with positions) and at run time (an ExpressionError, never a worker exhausted)."""
+(with positions) and at run time (an ExpressionError, never a worker exhausted); and
+`${VAR}` in settings.yaml read only where configuration needs it."""
 
 from __future__ import annotations
 
@@ -133,3 +134,45 @@ def test_a_template_file_over_the_length_limit_is_an_error(check, journeys_dir: 
     assert [(Path(p.file).name, p.line, p.column, p.message) for p in report.errors] == [
         ("huge.yaml", 2, 7, "a template is at most 10,000 characters (this one has 10,001)"),
     ]
+
+
+# --- ${VAR} in settings.yaml --------------------------------------------------------------
+
+
+def test_environment_variables_are_read_only_in_the_sender_block(journeys_dir: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "the-auth-token-value")
+    monkeypatch.setenv("JOURNEYS_DATABASE_URL", "postgresql://u:db-password@h/db")
+    monkeypatch.setenv("SHOP_NAME", "Nordic Shoes")
+    monkeypatch.setenv("SMS_FROM", "+15550001111")
+    (journeys_dir / "settings.yaml").write_text(
+        "brand: ${SHOP_NAME}\n"
+        'sender: {from: "${SMS_FROM}", messaging_service_sid: "${TWILIO_AUTH_TOKEN}"}\n'
+        "replies:\n"
+        '  help: "Help: ${TWILIO_AUTH_TOKEN}"\n'
+        '  stop: "${JOURNEYS_DATABASE_URL}"\n'
+    )
+    report = validate_directory(journeys_dir)
+    why = ("is not read here: environment variables are only read in the sender block (messaging_service_sid, "
+           "from), so no text, brand or reply can hold a server's value")
+    assert [(Path(p.file).name, p.line, p.column, p.message) for p in report.errors] == [
+        ("settings.yaml", 1, 8, f"${{SHOP_NAME}} {why}"),
+        ("settings.yaml", 2, 55, "${TWILIO_AUTH_TOKEN} names a secret: secrets are never read into settings.yaml"),
+        ("settings.yaml", 4, 16, f"${{TWILIO_AUTH_TOKEN}} {why}"),
+        ("settings.yaml", 5, 10, f"${{JOURNEYS_DATABASE_URL}} {why}"),
+    ]
+    settings = report.catalog.settings
+    texts = [settings.brand, settings.sender.messaging_service_sid, settings.replies.help, settings.replies.stop]
+    assert not any("the-auth-token-value" in t or "db-password" in t for t in texts if t)
+    assert settings.sender.from_ == "+15550001111"  # where it is allowed, it is still read
+
+
+def test_a_secret_in_a_reply_keeps_the_journeys_from_going_live(journeys_dir: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from language.validate import InvalidJourneys, load_catalog
+
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "the-auth-token-value")
+    (journeys_dir / "settings.yaml").write_text('replies:\n  help: "${TWILIO_AUTH_TOKEN}"\n')
+    with pytest.raises(InvalidJourneys) as refused:
+        load_catalog(journeys_dir)
+    assert "the-auth-token-value" not in str(refused.value)

@@ -1,7 +1,7 @@
 """Hostile expressions and templates through the real workflow and activities: a
 failure is recorded once and the run goes on (never an endless retry), an oversized
 text or value is a failure with a reason (never a send or a write), the log holds no
-customer data."""
+customer data, and no text can carry a server secret."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from processes.simulate import Simulation
 from store.db import session_scope
 from store.tables import AttributeChange, Decision, Event
-from tests.runtime.support import SETTINGS, Run, sms, write_journeys
+from tests.runtime.support import MONDAY_3PM, SETTINGS, Run, sms, write_journeys
 
 # 'Zoraida' is in the customer's first name only: it must never reach a log line.
 NAME = "Zoraida"
@@ -169,3 +170,36 @@ async def test_a_goal_value_too_big_for_a_number_is_no_value(journeys_dir: Path,
         await run.at('purchase@+2d {"amount": 59.5}')
         [enrollment] = run.enrollments("nudge")
     assert enrollment.converted_at is not None and enrollment.conversion_value is None
+
+
+SECRET = "server-secret-token-0123456789"
+LEAKY = """
+id: leaky
+name: Leaky
+trigger: {event: signup}
+steps:
+  - id: note
+    send_sms: {text: "Your note: {{ customer.attributes.note }}"}
+"""
+
+
+async def test_a_text_holding_a_server_secret_is_never_sent(journeys_dir: Path, env, db, sender) -> None:
+    catalog = write_journeys(journeys_dir, {"leaky": LEAKY})
+    async with Simulation(env, catalog, db, start=MONDAY_3PM, sender=sender, secrets=(SECRET,)) as sim:
+        run = Run(sim)
+        await run.customer(attributes={"note": f"token={SECRET}"})
+        assert await run.enter("leaky")
+        timeline = await _timeline(run, "leaky")
+        [message] = run.messages()
+    assert [(e["status"], e.get("reason")) for e in sms(timeline)] == [("skipped", "secret_in_text")]
+    assert sender.sent == [] and message.body is None
+
+
+def test_the_server_secrets_are_the_tokens_and_the_database_password() -> None:
+    from processes.settings import ServiceSettings
+
+    settings = ServiceSettings.from_mapping({
+        "JOURNEYS_API_TOKEN": "api-token-0123456789", "TWILIO_AUTH_TOKEN": "short",
+        "JOURNEYS_DATABASE_URL": "postgresql://journeys:db-password-42@db.internal:5432/journeys"})
+    assert settings.server_secrets() == ("api-token-0123456789", "db-password-42")  # under 8 chars: left out
+    assert ServiceSettings.from_mapping({}).server_secrets() == ()
