@@ -84,6 +84,14 @@ def test_ordinary_uses_of_the_same_operators_still_work() -> None:
     assert evaluate("customer.points * 2 > 20 and 'a' * 2 == 'aa'", CONTEXT) is True
 
 
+def test_work_the_steps_do_not_count_stops_at_the_cpu_limit() -> None:
+    # Each loop turn (a step) slices and compares 10,000 characters 400 times.
+    slow = "{% set s = 'a' * 9999 %}{% for c in s %}" + "{% if s[::-1] == s[::-1] %}{% endif %}" * 200 + "{% endfor %}"
+    with pytest.raises(ExpressionError, match="CPU time") as failed:
+        render(slow, CONTEXT)
+    assert failed.value.kind == "limit"
+
+
 def test_a_text_over_the_output_limit_is_too_long() -> None:
     with pytest.raises(TooLong):
         render("{% for i in range(20) %}{{ 'y' * 9000 }}{% endfor %}", CONTEXT)
