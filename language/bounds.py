@@ -12,7 +12,9 @@ exhaust a worker:
 - every value an operator or method makes is at most ``MAX_SIZE`` characters (or
   items), an integer at most ``MAX_INT_BITS`` bits, an exponent at most ``MAX_EXPONENT``;
 - one evaluation takes at most ``MAX_STEPS`` steps (loop turns, operators, calls,
-  filters, outputs), writes at most ``MAX_OUTPUT`` characters and uses at most
+  filters, outputs), makes values of at most ``MAX_MADE`` characters in all (10,000
+  items of 10,000 characters each would be 100 MB), writes at most ``MAX_OUTPUT``
+  characters and uses at most
   ``MAX_SECONDS`` of CPU time (a last resort: comparisons and slices are not counted
   as steps).
 """
@@ -39,6 +41,7 @@ MAX_INT_BITS = 10_000  # about 3,000 digits
 MAX_EXPONENT = 100
 MAX_STEPS = 100_000
 MAX_OUTPUT = 100_000
+MAX_MADE = 1_000_000  # characters (or items) all the operators, calls and filters of one evaluation make
 MAX_SECONDS = 2.0
 MAX_VALUE_BYTES = 10_000  # a `set` value or `emit` property, as JSON: what a customer record may carry
 
@@ -128,6 +131,7 @@ def bound_tree(tree: nodes.Template) -> nodes.Template:
 class Budget:
     steps: int = MAX_STEPS
     output: int = MAX_OUTPUT
+    made: int = MAX_MADE
     # CPU time of this thread, not the wall clock: waiting for the database in link() or
     # coupon(), or for the GIL on a busy worker, must never fail a text.
     deadline: float = field(default_factory=lambda: time.thread_time() + MAX_SECONDS)
@@ -142,6 +146,13 @@ class Budget:
                 raise TooLong(f"the text is over {MAX_OUTPUT:,} characters")
         if time.thread_time() > self.deadline:
             raise Exceeded(f"took more than {MAX_SECONDS:g} s of CPU time")
+
+    def made_value(self, value: Any) -> None:
+        if isinstance(value, bool | int | float) or value is None:
+            return
+        self.made -= size(value, self.made + 1)
+        if self.made < 0:
+            raise Exceeded(f"values of more than {MAX_MADE:,} characters in all")
 
 
 _BUDGET: contextvars.ContextVar[Budget | None] = contextvars.ContextVar("expression_budget", default=None)
@@ -164,6 +175,14 @@ def charge(chars: int = 0) -> None:
         spent.charge(chars)
 
 
+def made(value: Any) -> Any:
+    """Count what an operator, call or filter made against the evaluation's budget."""
+    spent = _BUDGET.get()
+    if spent is not None:
+        spent.made_value(value)
+    return value
+
+
 def bounded_iter(iterable: Any) -> Iterator[Any]:
     for item in iterable:
         charge()
@@ -180,7 +199,7 @@ def bounded_concat(*parts: Any) -> str:
     texts = [str(part) for part in parts]
     _check_size(sum(len(text) for text in texts), "text")
     charge()
-    return "".join(texts)
+    return made("".join(texts))
 
 
 # --- sizes --------------------------------------------------------------------------------
@@ -387,7 +406,7 @@ def bounded_filter(name: str, original: Callable[..., Any]) -> Callable[..., Any
                 value = list(value)  # read once, here, so it can be measured
                 args = (*args[:passes_context], value, *args[passes_context + 1:])
             guard(value, args[passes_context + 1:], kwargs)
-        return original(*args, **kwargs)
+        return made(original(*args, **kwargs))
 
     return filtered
 

@@ -122,12 +122,12 @@ class _Environment(ImmutableSandboxedEnvironment):
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         bounds.charge()
         bounds.check_binop(operator, left, right)
-        return super().call_binop(context, operator, left, right)
+        return bounds.made(super().call_binop(context, operator, left, right))
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         bounds.charge()
         args = bounds.check_call(__obj, args, kwargs)
-        return super().call(__context, __obj, *args, **kwargs)
+        return bounds.made(super().call(__context, __obj, *args, **kwargs))
 
     def wrap_str_format(self, value: Any) -> Any:
         wrapped = super().wrap_str_format(value)

@@ -51,6 +51,8 @@ HOSTILE_TEMPLATES = [
     "{{ " + " + ".join(["customer.points"] * 250) + " }}",
     "{{" + "(" * 4000 + "x" + ")" * 4000 + "}}",
     "{{ customer.first_name }}" * 1000,
+    "{{ ('a' * 9999)|list|map('center', 9999)|list|length }}",
+    "{% set s = 'a' * 9999 %}{% for c in s %}{% set t = s * 1 %}{% endfor %}",
 ]
 
 
