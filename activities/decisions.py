@@ -4,6 +4,7 @@ They read the customer fresh and write nothing, so retries are harmless."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -16,7 +17,7 @@ from activities.deps import Deps, moment, run_key
 from core.clock import utcnow
 from core.customers.context import expression_context
 from core.customers.records import customer_zone, get_customer
-from language.expressions import is_true
+from language.expressions import ExpressionError, is_true
 from language.models import Expect
 from store.db import session_scope
 from store.tables import Decision, Event
@@ -24,6 +25,19 @@ from workflows import activity_names as names
 from workflows.contracts import EvaluateInput, EventMatch, InspectEventInput, NextLocalTimeInput
 
 _INTEGER = re.compile(r"^\D*?(-?\d+)\D*$")
+log = logging.getLogger(__name__)
+
+
+def holds(expression: str, context: dict[str, Any], journey_id: str, step: str) -> tuple[bool, str | None]:
+    """Whether the condition holds, and why not if it failed. A failing condition counts as
+    false, like a comparison with ``none``: it is the journey's fault, a retry cannot help.
+    The log line says where and what kind of failure, never the values (the error's own
+    message may quote the customer's data)."""
+    try:
+        return is_true(expression, context), None
+    except ExpressionError as err:
+        log.warning("journey %s, step %s: the condition failed (%s) and counts as false", journey_id, step, err.kind)
+        return False, err.kind
 
 
 def parse_answer(text: str, expect: Expect) -> tuple[bool, Any]:
@@ -84,7 +98,8 @@ class DecisionActivities:
                 trigger = session.get(Event, input.run.trigger_event_id) if input.run.trigger_event_id else None
                 context = expression_context(session, self.deps.catalog, customer, at, trigger=trigger,
                                              run=input.run, facts=input.facts)
-                return {"result": is_true(input.expression, context)}
+                result, error = holds(input.expression, context, input.run.journey_id, input.step_key)
+                return {"result": result, "error": error} if error else {"result": result}
 
         return bool(remembered(self.deps.db, f"{run_key(input)}:condition", decide)["result"])
 
@@ -140,5 +155,5 @@ class DecisionActivities:
                 trigger = session.get(Event, input.run.trigger_event_id) if input.run.trigger_event_id else None
                 context = expression_context(session, self.deps.catalog, customer, at, trigger=trigger,
                                              event=event, run=input.run, facts=input.facts)
-                match.matched = is_true(input.where, context)
+                match.matched, _ = holds(input.where, context, input.run.journey_id, input.step_key)
             return match

@@ -22,6 +22,9 @@ class Deps:
     # How long after an attempt with an unknown outcome the provider's records are
     # trusted to show the message if it has it (absent then: sent again).
     settle_after: timedelta = timedelta(minutes=2)
+    # The server's own secrets (API token, Twilio auth token, database password): a text
+    # holding one is never sent. Handed in by the composition code, which reads them.
+    secrets: tuple[str, ...] = ()
 
 
 def moment(call: StepCall) -> datetime:

@@ -6,7 +6,10 @@ engine's one event path."""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from datetime import timedelta
+from typing import Any
 
 from temporalio import activity
 
@@ -17,7 +20,8 @@ from core.customers.records import get_customer
 from core.event import EventIn, follow_up_id
 from core.loyalty import ledger as loyalty
 from core.segments import refresh as segments
-from language.expressions import render
+from language.bounds import MAX_VALUE_BYTES
+from language.expressions import ExpressionError, render
 from store.db import session_scope
 from store.tables import AttributeChange, Event
 from workflows import activity_names as names
@@ -32,6 +36,30 @@ from workflows.contracts import (
     UnsubscribeInput,
     UpdateSegmentsInput,
 )
+
+log = logging.getLogger(__name__)
+
+
+class _Failed(Exception):
+    """A value that cannot be written: the step fails with ``reason``, the run goes on."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _render_values(templates: dict[str, str], context: dict[str, Any], where: str) -> dict[str, str]:
+    """Every value rendered and within MAX_VALUE_BYTES, or _Failed (logged without the values)."""
+    values = {}
+    for name, template in templates.items():
+        try:
+            values[name] = render(template, context)
+        except ExpressionError as err:
+            log.warning("%s: %s could not be rendered (%s); nothing written", where, name, err.kind)
+            raise _Failed("render_error") from None
+        if len(json.dumps(values[name]).encode()) > MAX_VALUE_BYTES:
+            log.warning("%s: %s is over %d bytes; nothing written", where, name, MAX_VALUE_BYTES)
+            raise _Failed("too_long")
+    return values
 
 
 class EffectActivities:
@@ -81,7 +109,11 @@ class EffectActivities:
                 trigger = session.get(Event, input.run.trigger_event_id) if input.run.trigger_event_id else None
                 context = expression_context(session, self.deps.catalog, customer, at, trigger=trigger,
                                              run=input.run, facts=input.facts)
-                values = {name: render(template, context) for name, template in input.values.items()}
+                try:
+                    values = _render_values(input.values, context, f"journey {input.run.journey_id}, step "
+                                                                   f"{input.step_key}")
+                except _Failed as failed:
+                    return SetAttributesOutcome(keys=[], failed=failed.reason)
                 customer.attributes = {**(customer.attributes or {}), **values}
                 customer.updated_at = at
                 session.add(customer)
@@ -103,7 +135,10 @@ class EffectActivities:
 
     @activity.defn(name=names.EMIT)
     async def emit(self, input: EmitInput) -> EmitOutcome:
-        event = await asyncio.to_thread(self._render_event, input)
+        try:
+            event = await asyncio.to_thread(self._render_event, input)
+        except _Failed as failed:
+            return EmitOutcome(event_id=None, failed=failed.reason)
         await self._route([event], input.run.enrollment_id)
         return EmitOutcome(event_id=event.id)
 
@@ -114,7 +149,8 @@ class EffectActivities:
             trigger = session.get(Event, input.run.trigger_event_id) if input.run.trigger_event_id else None
             context = expression_context(session, self.deps.catalog, customer, at, trigger=trigger,
                                          run=input.run, facts=input.facts)
-            properties = {name: render(value, context) for name, value in input.properties.items()}
+            properties: dict[str, Any] = _render_values(
+                input.properties, context, f"journey {input.run.journey_id}, step {input.step_key}")
         properties["journey"] = input.run.journey_id
         return EventIn(id=run_key(input), type=input.event, customer_id=input.run.customer_id, occurred_at=at,
                        properties=properties)

@@ -30,7 +30,7 @@ from core.customers.records import customer_zone, get_customer
 from core.event import EventIn
 from core.sms import rules
 from core.sms.settlement import settle
-from language.expressions import ExpressionError, render
+from language.expressions import ExpressionError, TooLong, render
 from language.models import Message as MessageSpec
 from messaging.encoding import analyze
 from messaging.senders.base import (
@@ -125,11 +125,21 @@ class SendingActivities:
             try:
                 body = self._render(session, input, customer, row, at)
             except ExpressionError as err:
-                log.error("message %s could not be rendered: %s", row.id, err)
-                row.status, row.reason, row.updated_at = "skipped", "render_error", at
+                # The step and the kind of failure, never the message: it may quote customer data.
+                reason = "too_long" if isinstance(err, TooLong) else "render_error"
+                log.error("message %s (step %s) not sent: %s (%s)", row.id, row.step_id, reason, err.kind)
+                row.status, row.reason, row.updated_at = "skipped", reason, at
                 session.add(row)
                 return outcome_of(row, self.deps.settle_after)
             info = analyze(body)
+            refusal = self._refusal(body, info.segments)
+            if refusal:
+                log.error("message %s (step %s) not sent: %s (%d segments)", row.id, row.step_id, refusal,
+                          info.segments)
+                row.status, row.reason, row.updated_at = "skipped", refusal, at
+                row.encoding, row.segments = info.encoding, info.segments  # the body is not kept
+                session.add(row)
+                return outcome_of(row, self.deps.settle_after)
             row.body, row.encoding, row.segments = body, info.encoding, info.segments
             row.status, row.reason, row.sent_at, row.updated_at = "sending", None, at, at
             row.provider = self.deps.sender.name
@@ -142,6 +152,15 @@ class SendingActivities:
             sms = OutgoingSms(to=customer.phone or "", body=body, media_url=input.message.media_url,
                               status_callback=callback, message_key=key)
             return row, sms
+
+    def _refusal(self, body: str, segments: int) -> str | None:
+        """A text that must not go out whatever the rules say: over the configured number of
+        segments, or holding a server secret (defence in depth: no text can read one)."""
+        if segments > self.deps.catalog.settings.max_segments:
+            return "too_long"
+        if any(secret in body for secret in self.deps.secrets):
+            return "secret_in_text"
+        return None
 
     def _verdict(self, session: Session, input: SendInput, customer: Customer, at: datetime) -> rules.Verdict:
         settings = self.deps.catalog.settings

@@ -13,6 +13,7 @@ from typing import Literal
 
 from jinja2 import nodes
 
+from language.bounds import length_problem, tree_problems
 from language.expressions import PARSER, ExpressionError, parse_expression, parse_template
 from language.shape import did_you_mean
 from language.walk import Mode, Scope
@@ -90,6 +91,9 @@ class Analysis:
 def analyze(source: str, mode: Mode, scope: Scope) -> Analysis:
     """Compile ``source`` and check every name, field, function and filter it uses."""
     result = Analysis()
+    if reason := length_problem(source, mode):  # checked first: a long source is not even parsed
+        result.findings.append(Finding(reason, "", value=source[:80] + "..."))
+        return result
     try:
         tree = parse_expression(source) if mode == "expression" else parse_template(source)
     except ExpressionError as err:
@@ -98,7 +102,10 @@ def analyze(source: str, mode: Mode, scope: Scope) -> Analysis:
             hint = " (conditions are written without {{ }}, e.g. customer.points >= 500)"
         result.findings.append(Finding(f"does not compile: {err}{hint}", "", value=source))
         return result
-    _Checker(scope, result, _local_names(tree)).visit(tree)
+    limits = tree_problems(tree)
+    result.findings += [Finding(message, snippet, value=snippet or None) for message, snippet in limits]
+    if not limits:  # a tree too deep to compile is too deep to walk as well
+        _Checker(scope, result, _local_names(tree)).visit(tree)
     return result
 
 

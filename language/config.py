@@ -55,6 +55,8 @@ class Settings(Strict):
     opt_in: OptIn = Field(default_factory=OptIn)
     links: Links = Field(default_factory=Links)
     replies: Replies = Field(default_factory=Replies)
+    # A text over this many segments is skipped (too_long), not sent; Twilio takes at most 10.
+    max_segments: int = Field(default=10, ge=1, le=10)
 
 
 class RuleSegment(Strict):

@@ -27,6 +27,7 @@ SETTINGS, SEGMENTS, LOYALTY, TEMPLATES = "settings.yaml", "segments.yaml", "loya
 CONFIG_FILES = (SETTINGS, SEGMENTS, LOYALTY)
 M = TypeVar("M", bound=BaseModel)
 _ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|DATABASE_URL|CREDENTIAL", re.IGNORECASE)
 _UNSET = object()
 
 
@@ -91,8 +92,11 @@ def _load(
 
 
 def expand_env_vars(doc: YamlDocument, data: Any, path: Path_, problems: list[Problem]) -> Any:
-    """``${VAR}`` -> the environment variable. Unset, it reads as empty; a value that is only
-    an unset variable is left out, so the setting keeps its default (None if optional)."""
+    """``${VAR}`` -> the environment variable, in the ``sender`` block only (the account's
+    service SID or number differ per deployment). Anywhere else, and for a variable that
+    names a secret, it is an error: a brand, reply or text read from the environment could
+    text a server secret to anyone who asks for HELP. Unset, a variable reads as empty; a
+    value that is only an unset variable is left out, so the setting keeps its default."""
     if isinstance(data, dict):
         expanded = {k: expand_env_vars(doc, v, (*path, k), problems) for k, v in data.items()}
         return {k: v for k, v in expanded.items() if v is not _UNSET}
@@ -101,17 +105,32 @@ def expand_env_vars(doc: YamlDocument, data: Any, path: Path_, problems: list[Pr
         return [None if v is _UNSET else v for v in items]
     if not isinstance(data, str) or "${" not in data:
         return data
-    for name in _ENV_VAR.findall(data):
-        if name not in os.environ:
+    names = _ENV_VAR.findall(data)
+    refused = [(name, _refusal(name, path)) for name in names]
+    for name, reason in refused:
+        if reason:
+            problems.append(doc.problem(doc.find(path, "${" + name), reason, "${" + name + "}"))
+        elif name not in os.environ:
             problems.append(
                 doc.problem(
                     doc.find(path, "${" + name), f"environment variable {name} is not set", "${" + name + "}", "warning"
                 )
             )
+    if any(reason for _, reason in refused):
+        return data
     whole = _ENV_VAR.fullmatch(data)
     if whole and whole.group(1) not in os.environ:
         return _UNSET
     return _ENV_VAR.sub(lambda m: os.environ.get(m.group(1), ""), data)
+
+
+def _refusal(name: str, path: Path_) -> str | None:
+    if not path or path[0] != "sender":
+        return (f"${{{name}}} is not read here: environment variables are only read in the sender block "
+                "(messaging_service_sid, from), so no text, brand or reply can hold a server's value")
+    if _SECRET_NAME.search(name):
+        return f"${{{name}}} names a secret: secrets are never read into settings.yaml"
+    return None
 
 
 def _check_settings(doc: YamlDocument) -> list[Problem]:

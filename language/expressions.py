@@ -15,8 +15,13 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import ChainableUndefined, StrictUndefined, nodes
-from jinja2.exceptions import TemplateError
+from jinja2.environment import TemplateExpression
+from jinja2.exceptions import TemplateError, TemplateSyntaxError
+from jinja2.parser import Parser
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from language import bounds
 
 
 class Missing(ChainableUndefined):
@@ -51,7 +56,31 @@ class Missing(ChainableUndefined):
 
 
 class ExpressionError(ValueError):
-    """An expression or template that cannot be compiled or evaluated."""
+    """An expression or template that cannot be compiled or evaluated.
+
+    The message may hold customer data (Python's own messages quote values: "Invalid
+    isoformat string: 'Ana'"): log ``kind``, never the message."""
+
+    def __init__(self, message: str, kind: str = "ExpressionError") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+    @classmethod
+    def of(cls, what: str, source: str, err: BaseException) -> ExpressionError:
+        kind = "limit" if isinstance(err, bounds.Exceeded) else type(err).__name__
+        error = TooLong if isinstance(err, bounds.TooLong) else cls
+        return error(f"cannot {what} {source[:200]!r}: {err}", kind)
+
+
+class TooLong(ExpressionError):
+    """A rendered text over the limit of what one render may write."""
+
+
+# What can go wrong inside Jinja's sandbox, whatever the data and the limits: each is the
+# template's fault, and retrying cannot help. (Database errors in link() or coupon() are
+# none of these: they stay retryable.)
+_FAILURES = (TemplateError, TypeError, ValueError, ArithmeticError, LookupError, RecursionError, MemoryError,
+             SyntaxError)
 
 
 def _is_none(value: Any) -> bool:
@@ -61,6 +90,8 @@ def _is_none(value: Any) -> bool:
 def _number_filter(value: Any, places: int = 0) -> str:
     if _is_none(value):
         return ""
+    if not 0 <= places <= 20:
+        raise bounds.Exceeded("number() takes 0 to 20 places")
     return f"{value:,.{places}f}"
 
 
@@ -75,12 +106,39 @@ def _date_filter(value: Any, fmt: str = "%b %d, %Y") -> str:
 
 
 class _Environment(ImmutableSandboxedEnvironment):
-    """`customer.attributes.items` is the attribute named items, not a dict method."""
+    """`customer.attributes.items` is the attribute named items, not a dict method.
+    Operators, calls and filters that can make big values are bounded (language/bounds.py)."""
+
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+    bounded_iter = staticmethod(bounds.bounded_iter)
+    bounded_output = staticmethod(bounds.bounded_output)
+    bounded_concat = staticmethod(bounds.bounded_concat)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, Namespace):
             return obj[attribute]
         return super().getattr(obj, attribute)
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        bounds.charge()
+        bounds.check_binop(operator, left, right)
+        return bounds.made(super().call_binop(context, operator, left, right))
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        bounds.charge()
+        args = bounds.check_call(__obj, args, kwargs)
+        return bounds.made(super().call(__context, __obj, *args, **kwargs))
+
+    def wrap_str_format(self, value: Any) -> Any:
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+
+        def bounded(*args: Any, **kwargs: Any) -> str:
+            bounds.check_format_spec(value.__self__)
+            return str(wrapped(*args, **kwargs))
+
+        return bounded
 
 
 def _make_environment(undefined: type) -> ImmutableSandboxedEnvironment:
@@ -89,6 +147,9 @@ def _make_environment(undefined: type) -> ImmutableSandboxedEnvironment:
     env.tests["missing"] = _is_none
     env.filters["number"] = _number_filter
     env.filters["date"] = _date_filter
+    env.filters = {name: bounds.bounded_filter(name, f) for name, f in env.filters.items()}
+    # lipsum(10**9) writes a billion paragraphs; the others are not part of the language.
+    env.globals = {"range": bounds.bounded_range, "dict": dict}
     return env
 
 
@@ -128,29 +189,52 @@ def build_context(values: Mapping[str, Any], functions: Mapping[str, Callable[..
     return context
 
 
+def _checked(tree: nodes.Node) -> None:
+    problems = bounds.tree_problems(tree)
+    if problems:
+        raise bounds.Exceeded(problems[0][0])
+
+
 @lru_cache(maxsize=1024)
-def _compiled_expression(source: str) -> Any:
+def _compiled_expression(source: str) -> TemplateExpression:
+    """Compiled within bounds: the source's length and depth are checked before Jinja's
+    code generation, which takes time cubic in the depth (250 chained `+`: 30 s)."""
+    if reason := bounds.length_problem(source, "expression"):
+        raise ExpressionError(reason, "limit")
     try:
-        return RUNTIME.compile_expression(source, undefined_to_none=False)
-    except TemplateError as err:
-        raise ExpressionError(f"cannot compile {source!r}: {err}") from err
+        parser = Parser(RUNTIME, source, state="variable")
+        expr = parser.parse_expression()
+        if not parser.stream.eos:
+            raise TemplateSyntaxError("chunk after expression", parser.stream.current.lineno)
+        _checked(expr)
+        body = [nodes.Assign(nodes.Name("result", "store"), expr, lineno=1)]
+        template = RUNTIME.from_string(bounds.bound_tree(nodes.Template(body, lineno=1)))
+    except _FAILURES as err:
+        raise ExpressionError.of("compile", source, err) from err
+    return TemplateExpression(template, undefined_to_none=False)
 
 
 @lru_cache(maxsize=1024)
 def _compiled_template(source: str) -> Any:
+    if reason := bounds.length_problem(source, "template"):
+        raise ExpressionError(reason, "limit")
     try:
-        return RUNTIME.from_string(source)
-    except TemplateError as err:
-        raise ExpressionError(f"cannot compile template {source!r}: {err}") from err
+        tree = RUNTIME.parse(source)
+        _checked(tree)
+        return RUNTIME.from_string(bounds.bound_tree(tree))
+    except _FAILURES as err:
+        raise ExpressionError.of("compile template", source, err) from err
 
 
 def evaluate(expression: str, context: Mapping[str, Any]) -> Any:
     """The value of an expression; ``Missing`` comes back as None. Raises ExpressionError,
-    never anything else, whatever the data ('abc' >= 3, a division by zero)."""
+    never anything else, whatever the data ('abc' >= 3, a division by zero, a limit)."""
+    compiled = _compiled_expression(expression)
     try:
-        value = _compiled_expression(expression)(**context)
-    except (TemplateError, TypeError, ValueError, ArithmeticError) as err:
-        raise ExpressionError(f"cannot evaluate {expression!r}: {err}") from err
+        with bounds.budget():
+            value = compiled(**context)
+    except _FAILURES as err:
+        raise ExpressionError.of("evaluate", expression, err) from err
     return None if isinstance(value, Missing) else value
 
 
@@ -159,10 +243,13 @@ def is_true(expression: str, context: Mapping[str, Any]) -> bool:
 
 
 def render(template: str, context: Mapping[str, Any]) -> str:
+    """The rendered text; raises ExpressionError (TooLong over bounds.MAX_OUTPUT characters)."""
+    compiled = _compiled_template(template)
     try:
-        return _compiled_template(template).render(**context)
-    except (TemplateError, TypeError, ValueError, ArithmeticError) as err:
-        raise ExpressionError(f"cannot render {template!r}: {err}") from err
+        with bounds.budget():
+            return "".join(compiled.generate(**context))
+    except _FAILURES as err:
+        raise ExpressionError.of("render", template, err) from err
 
 
 def parse_expression(source: str) -> nodes.Expr:
@@ -171,6 +258,8 @@ def parse_expression(source: str) -> nodes.Expr:
         return PARSER.parse("{{ " + source + " }}").body[0].nodes[0]  # type: ignore[attr-defined]
     except TemplateError as err:
         raise ExpressionError(str(err)) from err
+    except RecursionError as err:
+        raise ExpressionError("nested too deeply to read") from err
     except (AttributeError, IndexError) as err:
         raise ExpressionError(f"{source!r} is not a single expression") from err
 
@@ -180,3 +269,5 @@ def parse_template(source: str) -> nodes.Template:
         return PARSER.parse(source)
     except TemplateError as err:
         raise ExpressionError(str(err)) from err
+    except RecursionError as err:
+        raise ExpressionError("nested too deeply to read") from err

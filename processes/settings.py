@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from store.db import DEFAULT_URL
 
@@ -54,3 +56,13 @@ class ServiceSettings(BaseSettings):
     def secret(self, name: Literal["api_token", "twilio_auth_token"]) -> str | None:
         value: SecretStr | None = getattr(self, name)
         return value.get_secret_value() if value is not None else None
+
+    def server_secrets(self) -> tuple[str, ...]:
+        """What no text may ever hold: the tokens and the database password. Values under
+        8 characters are left out (too likely to occur in an ordinary text)."""
+        try:
+            password = make_url(self.database_url).password
+        except ArgumentError:  # not a URL: then there is no password in it either
+            password = None
+        values = (self.secret("api_token"), self.secret("twilio_auth_token"), password)
+        return tuple(value for value in values if value and len(value) >= 8)

@@ -176,8 +176,9 @@ class Simulation:
     """
 
     def __init__(self, env: WorkflowEnvironment, catalog: Catalog, db: Any, *, start: datetime | None = None,
-                 sender: Any = None) -> None:
+                 sender: Any = None, secrets: tuple[str, ...] = ()) -> None:
         self.env = env
+        self.secrets = secrets
         self.catalog = catalog
         self.db = db
         self.start = (start or datetime.now(UTC)).astimezone(UTC)
@@ -193,7 +194,7 @@ class Simulation:
         self._offset = timedelta(seconds=offset)
         self.router = EventRouter(self.catalog, self.db, client, simulated=True, clock_offset_seconds=offset)
         self._workers = build_workers(client, self.catalog, self.db, self.sender, simulated=True,
-                                      clock_offset_seconds=offset)
+                                      clock_offset_seconds=offset, secrets=self.secrets)
         self._tasks = [asyncio.create_task(worker.run()) for worker in self._workers]
         return self
 
@@ -327,6 +328,8 @@ def _report(db: Any, pinned: PinnedJourney, customer: CustomerSpec, start: datet
                     AttributeChange.customer_id == customer.id,
                     col(AttributeChange.key).endswith(f":{entry.step}"))).first()
                 item["values"] = change.values if change else {}
+                if details.get("failed"):
+                    item["failed"] = details["failed"]
             elif entry.action == "answer" and details.get("event_id"):
                 reply = session.get(Event, details["event_id"])
                 item["value"] = (reply.properties or {}).get("body") if reply else None

@@ -53,7 +53,8 @@ async def run_worker(settings: ServiceSettings, *, journeys_dir: Path | None = N
     client, catalog = wiring.client, wiring.catalog
     workers = build_workers(client, catalog, wiring.db, wiring.sender, router=wiring.router,
                             sms_per_second=settings.sms_per_second,
-                            settle_after=timedelta(seconds=settings.settle_after_seconds))
+                            settle_after=timedelta(seconds=settings.settle_after_seconds),
+                            secrets=settings.server_secrets())
     try:
         await register_search_attributes(client)
     except RPCError as err:  # e.g. a managed cluster where workers may not change the namespace

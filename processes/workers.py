@@ -40,7 +40,7 @@ from workflows.segment_refresh import SegmentRefreshWorkflow
 def build_workers(client: Client, catalog: Catalog, db: Database, sender: SmsSender, *,
                   router: EventRouter | None = None, simulated: bool = False,
                   clock_offset_seconds: float = 0.0, sms_per_second: float | None = None,
-                  settle_after: timedelta = timedelta(minutes=2),
+                  settle_after: timedelta = timedelta(minutes=2), secrets: tuple[str, ...] = (),
                   threads: int = 16, graceful_shutdown: timedelta = timedelta(seconds=30)) -> list[Worker]:
     """One worker for journeys (workflows and their local activities), one for SMS.
 
@@ -50,7 +50,7 @@ def build_workers(client: Client, catalog: Catalog, db: Database, sender: SmsSen
     """
     router = router or EventRouter(catalog, db, client, simulated=simulated,
                                    clock_offset_seconds=clock_offset_seconds)
-    deps = Deps(catalog=catalog, db=db, sender=sender, router=router, settle_after=settle_after)
+    deps = Deps(catalog=catalog, db=db, sender=sender, router=router, settle_after=settle_after, secrets=secrets)
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="activity")
     decisions, effects, progress = DecisionActivities(deps), EffectActivities(deps), ProgressActivities(deps)
     journey_activities: list[Callable[..., Any]] = [

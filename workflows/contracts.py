@@ -128,6 +128,7 @@ class SetAttributesInput(StepCall):
 
 class SetAttributesOutcome(BaseModel):
     keys: list[str]
+    failed: str | None = None  # why nothing was written (render_error, too_long)
 
 
 class UnsubscribeInput(StepCall):
@@ -140,7 +141,8 @@ class EmitInput(StepCall):
 
 
 class EmitOutcome(BaseModel):
-    event_id: str
+    event_id: str | None
+    failed: str | None = None  # why nothing was emitted (render_error, too_long)
 
 
 class ProgressInput(BaseModel):

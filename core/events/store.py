@@ -4,6 +4,7 @@ derive the customer's data from it, record goal conversions, in one transaction.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -143,19 +144,25 @@ class EventStore:
                 if not (since <= event.occurred_at <= since + goal.within):
                     continue
                 run.converted_at = event.occurred_at
-                run.conversion_value = self._goal_value(session, customer, event, goal.value)
+                run.conversion_value = self._goal_value(session, customer, event, goal.value, pinned.journey.id)
                 session.add(run)
 
-    def _goal_value(self, session: Session, customer: Customer, event: Event, expr: str | None) -> float | None:
+    def _goal_value(self, session: Session, customer: Customer, event: Event, expr: str | None,
+                    pinned_id: str) -> float | None:
         if not expr:
             return None
         try:
             value = evaluate(expr, expression_context(session, self.catalog, customer, event.occurred_at,
                                                       event=event))
-            return float(value) if value is not None else None
-        except (ExpressionError, TypeError, ValueError):
-            log.warning("goal value of event %s could not be computed", event.id)
+            number = float(value) if value is not None else None
+        except ExpressionError as err:
+            # Where and what kind, never the event id or the values: either may carry customer data.
+            log.warning("goal value of journey %s could not be computed (%s)", pinned_id, err.kind)
             return None
+        except (TypeError, ValueError, ArithmeticError) as err:  # not a number (or too big for one)
+            log.warning("goal value of journey %s is not a number (%s)", pinned_id, type(err).__name__)
+            return None
+        return number if number is None or math.isfinite(number) else None
 
 
 def _amount(properties: dict[str, Any]) -> float:

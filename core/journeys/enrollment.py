@@ -278,8 +278,8 @@ class Starter:
     def _holds(expression: str, context: dict[str, Any], journey_id: str) -> bool:
         try:
             return is_true(expression, context)
-        except ExpressionError:
-            log.warning("entry condition of %s failed to evaluate; not entering", journey_id)
+        except ExpressionError as err:  # the kind, never the message: it may quote customer data
+            log.warning("entry condition of %s failed to evaluate (%s); not entering", journey_id, err.kind)
             return False
 
     def _reentry_refusal(self, session: Session, journey: Journey, customer_id: str,

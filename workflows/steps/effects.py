@@ -3,6 +3,8 @@ Each activity is idempotent by (run, step), so a retry or a replay writes once."
 
 from __future__ import annotations
 
+from typing import Any
+
 from language.models import (
     AwardPointsStep,
     EmitStep,
@@ -53,7 +55,9 @@ async def set_(run: Run, step: SetStep, key: str) -> None:
         names.SET_ATTRIBUTES, SetAttributesInput(**run.call(key), values=step.set),
         result_type=SetAttributesOutcome,
     )
-    run.record(key, "set", keys=result.keys)
+    # A failure is recorded, not raised: the journey goes on (replay-safe: no new command).
+    failed: dict[str, Any] = {"failed": result.failed} if result.failed else {}
+    run.record(key, "set", keys=result.keys, **failed)
 
 
 async def unsubscribe(run: Run, step: UnsubscribeStep, key: str) -> None:
@@ -66,7 +70,8 @@ async def emit(run: Run, step: EmitStep, key: str) -> None:
         names.EMIT, EmitInput(**run.call(key), event=step.emit.event, properties=step.emit.properties),
         result_type=EmitOutcome,
     )
-    run.record(key, "emit", event=step.emit.event, event_id=result.event_id)
+    failed: dict[str, Any] = {"failed": result.failed} if result.failed else {}
+    run.record(key, "emit", event=step.emit.event, event_id=result.event_id, **failed)
 
 
 async def exit_(run: Run, step: ExitStep, key: str) -> None:
