@@ -254,7 +254,8 @@ class InboundMessage(SQLModel, table=True):
 
     sid: str = Field(primary_key=True, max_length=64)
     received_at: datetime = _ts(nullable=False)
-    handled_at: datetime | None = _ts()  # None: a delivery is (or was) handling it and did not finish
+    claimed_at: datetime | None = _ts()  # the delivery handling it now took it then (None: free)
+    handled_at: datetime | None = _ts()  # set once a delivery finished handling it
 
 
 class Decision(SQLModel, table=True):

@@ -19,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import CursorResult, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -33,6 +34,8 @@ from store.db import session_scope
 from store.tables import Customer, InboundMessage, Message, PhoneSuppression
 
 log = logging.getLogger(__name__)
+
+CLAIM_LEASE = timedelta(minutes=2)  # how long a delivery that died holds its message
 
 OPT_OUT = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 OPT_IN = {"START", "UNSTOP"}
@@ -72,11 +75,15 @@ class Inbound:
     async def handle(self, body: str, *, at: datetime, message_sid: str, phone: str | None = None,
                      customer_id: str | None = None) -> InboundResult:
         """``at``: when this delivery arrived; a repeat of a sid keeps its first moment."""
-        at, handled = await asyncio.to_thread(self._claim, message_sid, at)
-        if handled:
+        at, taken = await asyncio.to_thread(self._claim, message_sid, at)
+        if taken:
             log.info("inbound message %s was handled before; this delivery changes nothing", message_sid)
             return InboundResult(None, duplicate=True)
-        result = await self._handle(body, at, message_sid, phone, customer_id)
+        try:
+            result = await self._handle(body, at, message_sid, phone, customer_id)
+        except BaseException:
+            await asyncio.to_thread(self._handled, message_sid, failed=True)
+            raise
         await asyncio.to_thread(self._handled, message_sid)
         return result
 
@@ -169,28 +176,41 @@ class Inbound:
                 session.delete(found)
 
     def _claim(self, sid: str, at: datetime) -> tuple[datetime, bool]:
-        """Record the sid on its first delivery: (its first moment, whether it was handled).
-        A delivery that did not finish (the process died) leaves it unhandled: the next
-        delivery handles it again, which is safe (every effect is keyed by the sid)."""
+        """Take the sid for this delivery: (its first moment, False), or (.., True) when it
+        was handled or another delivery is handling it now. A delivery that failed gives
+        it back; one that died (the process was killed) holds it for CLAIM_LEASE, then
+        the next delivery handles it again, which is safe: every effect is keyed by the sid."""
+        now = utcnow()
         try:
             with session_scope(self.router.db) as session:
                 found = session.get(InboundMessage, sid)
-                if found is not None:
-                    return found.received_at, found.handled_at is not None
-                session.add(InboundMessage(sid=sid, received_at=at))
-            return at, False
-        except IntegrityError:  # the same sid delivered concurrently: the other one recorded it
+                if found is None:
+                    session.add(InboundMessage(sid=sid, received_at=at, claimed_at=now))
+                    return at, False
+                if found.handled_at is not None or (found.claimed_at and found.claimed_at > now - CLAIM_LEASE):
+                    return found.received_at, True
+                # Free, or held by a delivery that died: take it, unless another one just did.
+                taken: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+                    update(InboundMessage).where(col(InboundMessage.sid) == sid,
+                                                 col(InboundMessage.handled_at).is_(None),
+                                                 _same(col(InboundMessage.claimed_at), found.claimed_at))
+                    .values(claimed_at=now))
+                return found.received_at, taken.rowcount != 1
+        except IntegrityError:  # the same sid delivered concurrently: the other one has it
             with session_scope(self.router.db, readonly=True) as session:
                 found = session.get(InboundMessage, sid)
                 if found is None:
                     raise
-                return found.received_at, found.handled_at is not None
+                return found.received_at, True
 
-    def _handled(self, sid: str) -> None:
+    def _handled(self, sid: str, *, failed: bool = False) -> None:
         with session_scope(self.router.db) as session:
             found = session.get(InboundMessage, sid)
             if found is not None and found.handled_at is None:
-                found.handled_at = utcnow()
+                if failed:
+                    found.claimed_at = None  # the next delivery handles it at once
+                else:
+                    found.handled_at = utcnow()
                 session.add(found)
 
     def _not_overtaken(self, customers: list[Customer], at: datetime) -> list[Customer]:
@@ -213,3 +233,7 @@ def _awaiting_reply(db: Any, customer_ids: list[str], at: datetime) -> tuple[str
         session.add(message)
         return message.customer_id, {"enrollment_id": message.enrollment_id, "journey": message.journey_id,
                                      "step": message.step_id, "message_id": message.id}
+
+
+def _same(column: Any, value: datetime | None) -> Any:
+    return column.is_(None) if value is None else column == value

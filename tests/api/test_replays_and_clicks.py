@@ -16,6 +16,7 @@ from core.clock import utcnow
 from store.db import session_scope
 from store.tables import Click, ConsentRecord, Customer, Enrollment, Event, InboundMessage, Link
 from tests.api.conftest import AUTH, Api, eventually
+from tests.runtime.support import temporal_unreachable
 
 PHONE = "+12015550123"
 
@@ -160,3 +161,43 @@ async def test_a_flooded_link_costs_its_run_one_signal_and_every_request_is_coun
                                          "properties": {"amount": 10}}, headers=AUTH)
     result = await api.run.timeline("promo", customer="c1")
     assert result["outcome"] == "clicked"
+
+
+async def test_the_same_message_delivered_at_once_many_times_is_acted_on_once(api: Api) -> None:
+    await api.customer("c1", phone=PHONE)
+    stop = {"From": PHONE, "Body": "STOP", "MessageSid": "SMtwice"}
+    responses = await asyncio.gather(*(api.twilio("/twilio/inbound", stop) for _ in range(8)))
+    assert [r.status_code for r in responses] == [200] * 8
+    assert _consent(api) == ("opted_out", ["opted_in", "opted_out"])
+    assert _count(api, Event, Event.type == "opted_out") == 1
+    assert [m.body for m in api.sender.sent] == [api.run.sim.catalog.settings.replies.stop]
+
+
+async def test_a_delivery_that_failed_gives_the_message_back_to_the_next_one(api: Api) -> None:
+    await api.http.put("/customers/c1", json={"phone": PHONE}, headers=AUTH)
+    await api.http.post("/customers/c1/consent", headers=AUTH, json={
+        "status": "opted_in", "source": "checkout", "disclosure": "Texts from us. Reply STOP to cancel."})
+    yes = {"From": PHONE, "Body": "YES", "MessageSid": "SMflaky"}
+    with temporal_unreachable(api.run.sim.router), pytest.raises(RuntimeError, match="Temporal unreachable"):
+        await api.twilio("/twilio/inbound", yes)  # welcome cannot start: a 500, and Twilio tries again
+    with session_scope(api.run.sim.db) as session:
+        row = session.get(InboundMessage, "SMflaky")
+        assert row is not None and row.claimed_at is None and row.handled_at is None
+    assert (await api.twilio("/twilio/inbound", yes)).status_code == 200
+    with session_scope(api.run.sim.db) as session:
+        row = session.get(InboundMessage, "SMflaky")
+        assert row is not None and row.handled_at is not None
+    assert _consent(api) == ("opted_in", ["pending", "opted_in"])
+    assert [m.body for m in api.sender.sent].count(api.run.sim.catalog.settings.replies.welcome) == 1
+
+
+async def test_a_message_held_by_a_delivery_that_died_is_handled_once_its_lease_is_over(api: Api) -> None:
+    await api.customer("c1", phone=PHONE)
+    now = utcnow()
+    with session_scope(api.run.sim.db) as session:  # two deliveries killed mid-way, 10 s and 5 min ago
+        session.add(InboundMessage(sid="SMbusy", received_at=now, claimed_at=now - timedelta(seconds=10)))
+        session.add(InboundMessage(sid="SMdead", received_at=now, claimed_at=now - timedelta(minutes=5)))
+    await api.twilio("/twilio/inbound", {"From": PHONE, "Body": "HELP", "MessageSid": "SMbusy"})
+    assert api.sender.sent == []  # still held: its own delivery may be handling it
+    await api.twilio("/twilio/inbound", {"From": PHONE, "Body": "HELP", "MessageSid": "SMdead"})
+    assert [m.body for m in api.sender.sent] == [api.run.sim.catalog.settings.replies.help]

@@ -22,6 +22,7 @@ def upgrade() -> None:
     op.create_table('inbound_messages',
     sa.Column('sid', sa.String(length=64), nullable=False),
     sa.Column('received_at', store.types.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('claimed_at', store.types.UtcDateTime(timezone=True), nullable=True),
     sa.Column('handled_at', store.types.UtcDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('sid')
     )
