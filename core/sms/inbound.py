@@ -75,9 +75,10 @@ class Inbound:
     async def handle(self, body: str, *, at: datetime, message_sid: str, phone: str | None = None,
                      customer_id: str | None = None) -> InboundResult:
         """``at``: when this delivery arrived; a repeat of a sid keeps its first moment."""
-        at, taken = await asyncio.to_thread(self._claim, message_sid, at)
-        if taken:
-            log.info("inbound message %s was handled before; this delivery changes nothing", message_sid)
+        at, busy = await asyncio.to_thread(self._claim, message_sid, at)
+        if busy:
+            log.info("inbound message %s was handled before (or is being handled); this delivery changes nothing",
+                     message_sid)
             return InboundResult(None, duplicate=True)
         try:
             result = await self._handle(body, at, message_sid, phone, customer_id)
@@ -176,8 +177,8 @@ class Inbound:
                 session.delete(found)
 
     def _claim(self, sid: str, at: datetime) -> tuple[datetime, bool]:
-        """Take the sid for this delivery: (its first moment, False), or (.., True) when it
-        was handled or another delivery is handling it now. A delivery that failed gives
+        """Take the sid for this delivery: (its first moment, busy), busy when it was
+        handled or another delivery is handling it now. A delivery that failed gives
         it back; one that died (the process was killed) holds it for CLAIM_LEASE, then
         the next delivery handles it again, which is safe: every effect is keyed by the sid."""
         now = utcnow()
