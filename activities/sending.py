@@ -30,6 +30,7 @@ from core.customers.records import customer_zone, get_customer
 from core.event import EventIn
 from core.sms import rules
 from core.sms.settlement import settle
+from language.checks_values import url_problem
 from language.expressions import ExpressionError, TooLong, render
 from language.models import Message as MessageSpec
 from messaging.encoding import analyze
@@ -122,6 +123,10 @@ class SendingActivities:
                     "deferred", verdict.defer_reason, verdict.defer_until, at)
                 session.add(row)
                 return outcome_of(row, self.deps.settle_after)
+            if input.message.media_url and url_problem(input.message.media_url):  # pinned before the check
+                row.status, row.reason, row.updated_at = "skipped", "invalid_media_url", at
+                session.add(row)
+                return outcome_of(row, self.deps.settle_after)
             try:
                 body = self._render(session, input, customer, row, at)
             except ExpressionError as err:
@@ -181,6 +186,8 @@ class SendingActivities:
         coupons = self.deps.catalog.loyalty.coupons
 
         def link(url: str) -> str:
+            if reason := url_problem(str(url)):  # from data: the validator saw only quoted targets
+                raise ExpressionError(f"link() target {reason}")
             found = session.exec(select(Link).where(Link.message_key == row.key, Link.url == url)).first()
             if found is None:
                 found = Link(code=_random_code(7), message_key=row.key, url=str(url), customer_id=customer.id,

@@ -14,6 +14,7 @@ from typing import Literal
 from jinja2 import nodes
 
 from language.bounds import length_problem, tree_problems
+from language.checks_values import url_problem
 from language.expressions import PARSER, ExpressionError, parse_expression, parse_template
 from language.shape import did_you_mean
 from language.walk import Mode, Scope
@@ -133,6 +134,20 @@ def _chain(node: nodes.Node) -> tuple[str, list[str]] | None:
             return None
 
 
+def _literal_targets(node: nodes.Node) -> Iterator[str]:
+    """The quoted URLs an argument may be: itself, a default(...), either branch of an if."""
+    if isinstance(node, nodes.Const) and isinstance(node.value, str):
+        yield node.value
+    elif isinstance(node, nodes.Filter) and node.name == "default":
+        for part in (node.node, *node.args):
+            if part is not None:
+                yield from _literal_targets(part)
+    elif isinstance(node, nodes.CondExpr):
+        for part in (node.expr1, node.expr2):
+            if part is not None:
+                yield from _literal_targets(part)
+
+
 def _dotted(root: str, attrs: list[str]) -> str:
     return ".".join([root, *attrs])
 
@@ -237,6 +252,10 @@ class _Checker:
             return
         fewest, most, kind = FUNCTIONS[name]
         self.quoted_argument(name, node, kind, fewest, most)
+        if name == "link" and node.args:
+            for target in _literal_targets(node.args[0]):
+                if reason := url_problem(target):
+                    self.error(f"link() target {reason}", target, target)
 
     def quoted_argument(self, name: str, node: nodes.Call, kind: str | None, fewest: int, most: int) -> None:
         count = len(node.args) + len(node.kwargs)

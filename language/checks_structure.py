@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from language.checks_values import cron_problem, duration_problem, valid_timezone
+from language.checks_values import cron_problem, duration_problem, url_problem, valid_timezone
 from language.loader import Path_, YamlDocument
 from language.models import SENDING_STEP_TYPES, step_kind
 from language.problems import Problem
@@ -25,6 +25,7 @@ def check_structure(doc: YamlDocument, stem: str) -> Iterator[Problem]:
     yield from _durations(doc)
     yield from _expects(doc)
     yield from _internal_keys(doc)
+    yield from _media_urls(doc)
 
 
 def _journey_id(doc: YamlDocument, stem: str) -> Iterator[Problem]:
@@ -199,3 +200,11 @@ def _internal_keys(doc: YamlDocument) -> Iterator[Problem]:
                 f"unknown key '{key}': write text, or template to use templates/",
                 key,
             )
+
+
+def _media_urls(doc: YamlDocument) -> Iterator[Problem]:
+    for at in iter_steps(doc.data):
+        spec = at.step.get(at.kind) if at.kind in SENDING_STEP_TYPES else None
+        url = spec.get("media_url") if isinstance(spec, dict) else None
+        if isinstance(url, str) and (reason := url_problem(url)):
+            yield doc.problem(doc.position((*at.path, at.kind, "media_url")), f"media_url {reason}", url)

@@ -1,10 +1,12 @@
-"""Checks of single values: time zones, cron expressions, durations that must be positive."""
+"""Checks of single values: time zones, cron expressions, durations that must be positive,
+link and media targets."""
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, available_timezones
 
 from language.durations import DURATION_PATTERN
@@ -56,4 +58,27 @@ def duration_problem(value: Any, *, zero_ok: bool = False) -> str | None:
     amount = int(value.strip()[:-1])
     if amount < 0 or (amount == 0 and not zero_ok):
         return "must be a positive duration" if not zero_ok else "must not be negative"
+    return None
+
+
+URL_SCHEMES = ("http", "https")
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a link() or media_url target, or None. Only absolute
+    http(s) URLs with a host: no javascript:, data:, tel: or scheme-relative //host.
+    The reason never repeats the URL (at run time it may come from customer data)."""
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        return "must be a URL without spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme.lower() not in URL_SCHEMES:
+        written = f"'{parts.scheme}:'" if parts.scheme else ("a scheme-relative URL (//host)" if url.startswith("//")
+                                                              else "a relative URL")
+        return f"must be an http:// or https:// URL, not {written}, e.g. https://shop.example/sale"
+    if not host:
+        return "must name a host, e.g. https://shop.example/sale"
     return None

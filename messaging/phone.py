@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import phonenumbers
-from phonenumbers import NumberParseException, ValidationResult
+from phonenumbers import NumberParseException, PhoneNumberType, ValidationResult
+
+NON_GEO_REGION = "001"  # phonenumbers' region of the non-geographic country codes
 
 
 class InvalidPhoneNumber(ValueError):
@@ -11,7 +13,7 @@ class InvalidPhoneNumber(ValueError):
 
     def __init__(self, reason: str, message: str):
         super().__init__(message)
-        self.reason = reason  # short and stable: not_a_number, too_short, too_long, ...
+        self.reason = reason  # short and stable: not_a_number, too_short, landline, premium_rate, ...
 
 
 _PARSE_ERRORS = {
@@ -51,13 +53,52 @@ def to_e164(raw: str, default_country: str) -> str:
         raise InvalidPhoneNumber(reason, message.format(where=where))
     if not phonenumbers.is_valid_number(number):
         raise InvalidPhoneNumber("invalid_number", f"not a valid number for {where}")
+    if refusal := _cannot_text(number):
+        raise refusal
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# Number types that cannot take a text (phonenumbers.number_type). Texted: MOBILE,
+# FIXED_LINE_OR_MOBILE (most of +1: its plan does not tell them apart), VOIP and
+# UNKNOWN (a valid number of a type the metadata does not know).
+_NO_SMS = {
+    PhoneNumberType.FIXED_LINE: ("landline", "a landline"),
+    PhoneNumberType.PREMIUM_RATE: ("premium_rate", "a premium-rate number"),
+    PhoneNumberType.SHARED_COST: ("shared_cost", "a shared-cost number"),
+    PhoneNumberType.TOLL_FREE: ("toll_free", "a toll-free number"),
+    PhoneNumberType.UAN: ("uan", "a company access number (UAN)"),
+    PhoneNumberType.PAGER: ("pager", "a pager number"),
+    PhoneNumberType.PERSONAL_NUMBER: ("personal_number", "a personal (follow-me) number"),
+    PhoneNumberType.VOICEMAIL: ("voicemail", "a voicemail access number"),
+}
+
+
+def _cannot_text(number: phonenumbers.PhoneNumber) -> InvalidPhoneNumber | None:
+    where = _where(number)
+    if phonenumbers.region_code_for_number(number) == NON_GEO_REGION:
+        # +800, +808, +870, +881, +882, +883, +888, +979: satellite phones and international
+        # networks, billed at premium rates and the favourite targets of SMS pumping.
+        return InvalidPhoneNumber("non_geographic", f"a non-geographic number ({where}): it cannot take a text")
+    known = _NO_SMS.get(phonenumbers.number_type(number))
+    if known is None:
+        return None
+    reason, what = known
+    return InvalidPhoneNumber(reason, f"{what} ({where}): it cannot take a text")
+
+
+def sms_refusal(e164: str) -> InvalidPhoneNumber | None:
+    """Why a stored number cannot take a text (stored before its type was checked), or None."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except NumberParseException:
+        return InvalidPhoneNumber("not_a_number", "not a phone number")
+    return _cannot_text(number)
 
 
 def _where(number: phonenumbers.PhoneNumber) -> str:
     assert number.country_code is not None  # parse() sets it or raises
     region = phonenumbers.region_code_for_country_code(number.country_code)
-    known = region != phonenumbers.UNKNOWN_REGION
+    known = region not in (phonenumbers.UNKNOWN_REGION, NON_GEO_REGION)
     return f"+{number.country_code} ({region})" if known else f"+{number.country_code}"
 
 

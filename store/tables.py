@@ -165,11 +165,15 @@ class Link(SQLModel, table=True):
 
 
 class Click(SQLModel, table=True):
+    """Every request for a tracked link. Only the first one that is a click (not a
+    preview bot) becomes the link's `link_clicked` event: later ones are counted here."""
+
     __tablename__ = "clicks"
 
     id: int | None = Field(default=None, primary_key=True)
     link_code: str = Field(foreign_key="links.code", index=True, max_length=16)
-    event_id: str = Field(max_length=128)
+    event_id: str | None = Field(default=None, max_length=128)  # click:<code>; None for a bot
+    bot: str | None = Field(default=None, max_length=32)  # why it is not a click: head | no_user_agent | <bot>
     clicked_at: datetime = _ts(nullable=False)
 
 
@@ -239,6 +243,19 @@ class PhoneSuppression(SQLModel, table=True):
     reason: str = Field(max_length=32)  # opted_out | unusable
     source: str = Field(max_length=64)
     created_at: datetime = _ts(nullable=False)
+
+
+class InboundMessage(SQLModel, table=True):
+    """Each inbound SMS by its provider id (Twilio's MessageSid): acted on once, however
+    often it is delivered. ``received_at`` is its first delivery: the moment that orders
+    it against other messages (Twilio sends no timestamp)."""
+
+    __tablename__ = "inbound_messages"
+
+    sid: str = Field(primary_key=True, max_length=64)
+    received_at: datetime = _ts(nullable=False)
+    claimed_at: datetime | None = _ts()  # the delivery handling it now took it then (None: free)
+    handled_at: datetime | None = _ts()  # set once a delivery finished handling it
 
 
 class Decision(SQLModel, table=True):

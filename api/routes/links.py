@@ -1,9 +1,12 @@
-"""GET /l/{code}: a tracked short link. The click is recorded and becomes a
-`link_clicked` event; the customer is redirected to the target."""
+"""GET /l/{code}: a tracked short link. The request is counted; the first click becomes
+the link's `link_clicked` event (HEAD requests and preview bots are not clicks: see
+core/sms/links.py); the visitor is redirected to the target."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path
+from typing import Any
+
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import ServicesDep
@@ -18,10 +21,17 @@ NOT_FOUND_PAGE = """<!doctype html><html lang="en"><meta charset="utf-8"><title>
 <p>It may have been mistyped or cut short. Please check the message you received.</p></body></html>"""
 
 
-@router.get("/l/{code}", response_class=RedirectResponse, status_code=302,
-            responses={404: {"content": {"text/html": {}}, "description": "Unknown link"}})
-async def follow_link(svc: ServicesDep, code: str = Path(max_length=16, pattern=r"^[A-Za-z0-9]+$")) -> Response:
-    target = await record_click(svc.router, code, at=utcnow())
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"content": {"text/html": {}}, "description": "Unknown link"}}
+
+
+@router.get("/l/{code}", operation_id="follow_link", response_class=RedirectResponse, status_code=302,
+            responses=_NOT_FOUND)
+@router.head("/l/{code}", operation_id="check_link", response_class=RedirectResponse, status_code=302,
+             responses=_NOT_FOUND, summary="The same redirect; a HEAD request is counted, never a click")
+async def follow_link(request: Request, svc: ServicesDep,
+                      code: str = Path(max_length=16, pattern=r"^[A-Za-z0-9]+$")) -> Response:
+    target = await record_click(svc.router, code, at=utcnow(), user_agent=request.headers.get("user-agent", ""),
+                                method=request.method)
     if target is None:
         return HTMLResponse(NOT_FOUND_PAGE, status_code=404)
     return RedirectResponse(target, status_code=302)

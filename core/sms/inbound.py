@@ -6,6 +6,12 @@ checks consent afresh) and is answered exactly once per inbound message, even wh
 number is not a customer's. YES confirms a pending double opt-in or re-subscribes an
 opted-out customer; from a subscribed customer it is an ordinary reply (it may answer
 an `ask` with choices yes/no).
+
+Replays: a message is acted on once per provider id (Twilio's MessageSid), recorded in
+`inbound_messages`; a second delivery of a handled sid changes nothing. Twilio sends no
+timestamp, so a message's moment is when it first reached us: a consent keyword whose
+moment is before the customer's latest consent statement (a message handled late, after
+a later STOP or YES) changes nothing, sends nothing and adds no evidence.
 """
 
 from __future__ import annotations
@@ -13,18 +19,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import CursorResult, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from core.clock import utcnow
 from core.customers import consent
 from core.event import EventIn, EventPath
 from core.sms.replies import ReplySender
 from store.db import session_scope
-from store.tables import Customer, Message, PhoneSuppression
+from store.tables import Customer, InboundMessage, Message, PhoneSuppression
 
 log = logging.getLogger(__name__)
+
+CLAIM_LEASE = timedelta(minutes=2)  # how long a delivery that died holds its message
 
 OPT_OUT = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 OPT_IN = {"START", "UNSTOP"}
@@ -50,6 +61,8 @@ class InboundResult:
     keyword: str | None
     customers: list[str] = field(default_factory=list)
     event_ids: list[str] = field(default_factory=list)
+    duplicate: bool = False  # this message (by sid) was handled before: nothing was done again
+    overtaken: bool = False  # a consent keyword older than the customer's latest statement
 
 
 @dataclass
@@ -61,6 +74,22 @@ class Inbound:
 
     async def handle(self, body: str, *, at: datetime, message_sid: str, phone: str | None = None,
                      customer_id: str | None = None) -> InboundResult:
+        """``at``: when this delivery arrived; a repeat of a sid keeps its first moment."""
+        at, busy = await asyncio.to_thread(self._claim, message_sid, at)
+        if busy:
+            log.info("inbound message %s was handled before (or is being handled); this delivery changes nothing",
+                     message_sid)
+            return InboundResult(None, duplicate=True)
+        try:
+            result = await self._handle(body, at, message_sid, phone, customer_id)
+        except BaseException:
+            await asyncio.to_thread(self._handled, message_sid, failed=True)
+            raise
+        await asyncio.to_thread(self._handled, message_sid)
+        return result
+
+    async def _handle(self, body: str, at: datetime, message_sid: str, phone: str | None,
+                      customer_id: str | None) -> InboundResult:
         customers = await asyncio.to_thread(self._customers, phone, customer_id)
         phone = phone or (customers[0].phone if customers else None)
         keyword = keyword_of(body)
@@ -69,6 +98,13 @@ class Inbound:
         elif keyword == "yes":
             keyword = None
         result = InboundResult(keyword, [c.id for c in customers])
+        if keyword in ("opt_out", "opt_in") and customers:
+            current = await asyncio.to_thread(self._not_overtaken, customers, at)
+            if not current:
+                log.info("inbound message %s is older than the latest consent statement; ignored", message_sid)
+                result.overtaken = True
+                return result
+            customers = current
         if keyword == "opt_out":
             for customer in customers:
                 result.event_ids += await self._consent(customer.id, "opted_out", message_sid, at, body)
@@ -77,7 +113,7 @@ class Inbound:
             await self._reply("stop", phone, customers, message_sid, at)
         elif keyword == "opt_in":
             if phone:
-                await asyncio.to_thread(self._unsuppress, phone)
+                await asyncio.to_thread(self._unsuppress, phone, at)
             changed = [c for c in customers if await self._record(c.id, "opted_in", at, body)]
             if customers:
                 # The program's confirmation (CTIA) comes before anything a journey sends.
@@ -114,8 +150,8 @@ class Inbound:
         return [await self._announce(customer_id, status, sid, at)]
 
     async def _record(self, customer_id: str, status: str, at: datetime, body: str) -> bool:
-        return await asyncio.to_thread(consent.record, self.router.db, customer_id, status,
-                                       source="sms_keyword", at=at, disclosure=f"customer texted {body.strip()!r}")
+        return await asyncio.to_thread(consent.record, self.router.db, customer_id, status, source="sms_keyword",
+                                       at=at, disclosure=f"customer texted {body.strip()!r}", only_if_newer=True)
 
     async def _announce(self, customer_id: str, status: str, sid: str, at: datetime) -> str:
         event = EventIn(id=f"inbound:{sid}:{customer_id}:{status}", type=status, customer_id=customer_id,
@@ -134,11 +170,53 @@ class Inbound:
             if session.get(PhoneSuppression, phone) is None:
                 session.add(PhoneSuppression(phone=phone, reason="opted_out", source="sms_keyword", created_at=at))
 
-    def _unsuppress(self, phone: str) -> None:
+    def _unsuppress(self, phone: str, at: datetime) -> None:
         with session_scope(self.router.db) as session:
             found = session.get(PhoneSuppression, phone)
-            if found is not None and found.reason == "opted_out":
+            if found is not None and found.reason == "opted_out" and found.created_at <= at:
                 session.delete(found)
+
+    def _claim(self, sid: str, at: datetime) -> tuple[datetime, bool]:
+        """Take the sid for this delivery: (its first moment, busy), busy when it was
+        handled or another delivery is handling it now. A delivery that failed gives
+        it back; one that died (the process was killed) holds it for CLAIM_LEASE, then
+        the next delivery handles it again, which is safe: every effect is keyed by the sid."""
+        now = utcnow()
+        try:
+            with session_scope(self.router.db) as session:
+                found = session.get(InboundMessage, sid)
+                if found is None:
+                    session.add(InboundMessage(sid=sid, received_at=at, claimed_at=now))
+                    return at, False
+                if found.handled_at is not None or (found.claimed_at and found.claimed_at > now - CLAIM_LEASE):
+                    return found.received_at, True
+                # Free, or held by a delivery that died: take it, unless another one just did.
+                taken: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+                    update(InboundMessage).where(col(InboundMessage.sid) == sid,
+                                                 col(InboundMessage.handled_at).is_(None),
+                                                 _same(col(InboundMessage.claimed_at), found.claimed_at))
+                    .values(claimed_at=now))
+                return found.received_at, taken.rowcount != 1
+        except IntegrityError:  # the same sid delivered concurrently: the other one has it
+            with session_scope(self.router.db, readonly=True) as session:
+                found = session.get(InboundMessage, sid)
+                if found is None:
+                    raise
+                return found.received_at, True
+
+    def _handled(self, sid: str, *, failed: bool = False) -> None:
+        with session_scope(self.router.db) as session:
+            found = session.get(InboundMessage, sid)
+            if found is not None and found.handled_at is None:
+                if failed:
+                    found.claimed_at = None  # the next delivery handles it at once
+                else:
+                    found.handled_at = utcnow()
+                session.add(found)
+
+    def _not_overtaken(self, customers: list[Customer], at: datetime) -> list[Customer]:
+        with session_scope(self.router.db, readonly=True) as session:
+            return [c for c in customers if not consent.newer_than(session, c.id, at)]
 
 
 def _awaiting_reply(db: Any, customer_ids: list[str], at: datetime) -> tuple[str, dict[str, Any]] | None:
@@ -156,3 +234,7 @@ def _awaiting_reply(db: Any, customer_ids: list[str], at: datetime) -> tuple[str
         session.add(message)
         return message.customer_id, {"enrollment_id": message.enrollment_id, "journey": message.journey_id,
                                      "step": message.step_id, "message_id": message.id}
+
+
+def _same(column: Any, value: datetime | None) -> Any:
+    return column.is_(None) if value is None else column == value

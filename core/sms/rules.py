@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from language.config import FrequencyCap, QuietHours
+from messaging.phone import sms_refusal
 from store.tables import Customer, Message, PhoneSuppression
 
 # Messages that went out, or may have: they count toward frequency caps.
@@ -41,8 +42,8 @@ def consent(customer: Customer, purpose: str) -> Verdict:
 
 
 def phone(session: Session, customer: Customer) -> Verdict:
-    if not customer.phone or customer.phone_status != "ok":
-        return Verdict(skip="invalid_phone")
+    if not customer.phone or customer.phone_status != "ok" or sms_refusal(customer.phone):
+        return Verdict(skip="invalid_phone")  # a premium-rate number stored before it was refused, ...
     suppression = session.get(PhoneSuppression, customer.phone)
     if suppression is not None:
         return Verdict(skip="opted_out" if suppression.reason == "opted_out" else "invalid_phone")

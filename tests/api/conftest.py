@@ -52,6 +52,18 @@ steps:
     then: [{exit: clicked}]
     else: [{exit: not_clicked}]
 """
+PROMO = """
+id: promo
+name: Promo
+trigger: {event: promo}
+steps:
+  - id: offer
+    send_sms: {text: "New in: {{ link('https://shop.example/new') }}"}
+  - wait_for: {event: purchase, timeout: 30d}
+  - if: "clicked('offer')"
+    then: [{exit: clicked}]
+    else: [{exit: not_clicked}]
+"""
 WELCOME = """
 id: welcome
 name: Welcome
@@ -84,7 +96,7 @@ class Api:
 async def api(tmp_path: Path, env, db) -> AsyncIterator[Api]:  # type: ignore[no-untyped-def]
     from processes.simulate import Simulation
 
-    catalog = write_journeys(tmp_path / "journeys", {"survey": ASK_AND_CLICK, "welcome": WELCOME},
+    catalog = write_journeys(tmp_path / "journeys", {"survey": ASK_AND_CLICK, "welcome": WELCOME, "promo": PROMO},
                              settings=API_SETTINGS)
     sender = CountingSender()
     async with Simulation(env, catalog, db, sender=sender) as sim:  # starts now: the API uses real time
