@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -50,6 +51,13 @@ class ReplySender:
             return session.get(Message, row.id) or row
 
     def _reserve(self, kind: ReplyKind, phone: str, customer_id: str | None, key: str, at: datetime) -> Message:
+        try:
+            return self._insert(kind, phone, customer_id, key, at)
+        except IntegrityError:  # the same reply reserved concurrently: it is that one
+            with session_scope(self.db, readonly=True) as session:
+                return session.exec(select(Message).where(Message.key == f"reply:{kind}:{key}")).one()
+
+    def _insert(self, kind: ReplyKind, phone: str, customer_id: str | None, key: str, at: datetime) -> Message:
         body = getattr(self.settings.replies, kind)
         message_key = f"reply:{kind}:{key}"
         with session_scope(self.db) as session:

@@ -152,3 +152,19 @@ async def test_absence_is_believed_only_after_the_grace_period(journeys_dir: Pat
     again = await activities.send_sms(SendInput(**call, at=START + timedelta(minutes=2, seconds=1),
                                                 message=MessageSpec(text="first text"), purpose="marketing"))
     assert again.status == "sent" and provider.bodies() == ["first text"]
+
+
+async def test_one_reply_reserved_twice_at_once_is_one_message(journeys_dir: Path, env, db) -> None:
+    """Two deliveries of one inbound message racing: one reply row, one text."""
+    import asyncio
+
+    from core.sms.replies import ReplySender
+
+    catalog = write_journeys(journeys_dir, {"promo": TWO_TEXTS})
+    provider = ScriptedProvider([])
+    async with Simulation(env, catalog, db, start=START, sender=provider) as sim:
+        replies = ReplySender(db, sim.env.client, catalog.settings)
+        rows = await asyncio.gather(*(replies.send("help", phone="+12015550123", customer_id=None, key="SM1",
+                                                   at=START) for _ in range(6)))
+    assert len({row.id for row in rows}) == 1
+    assert provider.bodies() == [catalog.settings.replies.help]
