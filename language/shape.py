@@ -84,6 +84,8 @@ def explain(model: type[BaseModel], doc: YamlDocument, err: ValidationError) -> 
     errors = _one_reading_per_union(errors)
     problems, seen = [], set()
     for e in errors:
+        if e.path in doc.reported:
+            continue  # the loader has said what is wrong there
         span = doc.key_position(e.path) if e.on_key else doc.position(e.path)
         value = e.input if isinstance(e.input, str | int | float | bool) else None
         problem = doc.problem(span, e.message, value)
