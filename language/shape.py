@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from language import config, models
+from language.durations import TOO_LONG
 from language.loader import Path_, YamlDocument
 from language.models import STEP_TYPES, TRIGGER_KEYS
 from language.problems import Problem
@@ -241,11 +242,13 @@ def _one_reading_per_union(errors: list[_Error]) -> list[_Error]:
         # Nothing fits: one problem listing what each kind would have needed.
         members = [e for e in errors if any(p == point for p, _ in e.tags)]
         wants = list(dict.fromkeys(e.wants or e.message for e in members))
+        if TOO_LONG in wants:  # a duration, only too long: that is all there is to say
+            wants = [TOO_LONG]
         merged = _Error(
             point,
             False,
             "union",
-            "expected " + ", or ".join(wants),
+            wants[0] if wants == [TOO_LONG] else "expected " + ", or ".join(wants),
             members[0].input,
             tuple(t for t in members[0].tags if len(t[0]) < len(point)),
         )
