@@ -25,8 +25,11 @@ class Strict(BaseModel):
     """Unknown keys are errors: a typo must never be silently ignored."""
 
     # validate_default: defaults written as text ("7d") become the typed value (timedelta).
+    # Only the written spelling of a key is read (`if`, never the field name `if_`, which
+    # would skip every check of `if`), and dumps use it, so a dump reads back.
     model_config = ConfigDict(
-        extra="forbid", populate_by_name=True, frozen=False, validate_default=True
+        extra="forbid", validate_by_name=False, validate_by_alias=True, serialize_by_alias=True, frozen=False,
+        validate_default=True,
     )
 
 
@@ -202,7 +205,7 @@ def _choice_kind(value: Any) -> str | None:
     if isinstance(value, dict):
         if "when" in value:
             return "when"
-        if "else" in value or "else_" in value:
+        if "else" in value:
             return "else"
     return None
 
@@ -303,8 +306,6 @@ def step_kind(value: Any) -> str | None:
         return None
     if isinstance(value, dict):
         for key in value:
-            if key == "if_":
-                return "if"
             if key in STEP_TYPES:
                 return key
     return None
