@@ -22,6 +22,11 @@ from language.shape import validate_model
 from language.walk import iter_steps, message_sites, sites
 
 
+# A run's workflow input carries the whole definition: Temporal warns about a payload
+# over 512 KB and refuses one over 2 MB.
+MAX_DEFINITION_BYTES = 512 * 1024
+
+
 def check_journey(doc: YamlDocument, stem: str, config: Configuration) -> tuple[Journey | None, list[Problem]]:
     """The journey (templates inlined) if it has no errors, and every problem found."""
     problems = list(doc.problems)
@@ -46,6 +51,16 @@ def check_journey(doc: YamlDocument, stem: str, config: Configuration) -> tuple[
     if journey is None or any(p.severity == "error" for p in problems):
         return None, problems
     inline_templates(journey, config)
+    size = len(journey.model_dump_json())
+    if size > MAX_DEFINITION_BYTES:
+        problems.append(
+            doc.problem(
+                doc.key_position(("steps",)),
+                f"the journey is too large to run: {size:,} bytes once its templates are copied in "
+                f"(at most {MAX_DEFINITION_BYTES:,}): every run carries it as its input",
+            )
+        )
+        return None, problems
     return journey, problems
 
 

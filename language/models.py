@@ -235,8 +235,12 @@ class SplitStep(StepBase):
     split: SplitSpec
 
 
+# Points are stored as 32-bit integers (PostgreSQL): one award stays far inside that.
+MAX_POINTS = 1_000_000
+
+
 class AwardPointsSpec(Strict):
-    points: int
+    points: int = Field(ge=-MAX_POINTS, le=MAX_POINTS)
     reason: str
     expires_in: Duration | None = None
 
