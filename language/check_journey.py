@@ -21,7 +21,6 @@ from language.problems import Problem
 from language.shape import validate_model
 from language.walk import iter_steps, message_sites, sites
 
-
 # A run's workflow input carries the whole definition: Temporal warns about a payload
 # over 512 KB and refuses one over 2 MB.
 MAX_DEFINITION_BYTES = 512 * 1024

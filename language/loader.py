@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 from yaml.composer import ComposerError
-from yaml.events import CollectionStartEvent, NodeEvent
+from yaml.events import AliasEvent, CollectionStartEvent, NodeEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.reader import Reader, ReaderError
 
@@ -44,13 +44,8 @@ _SCALAR_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null")}
 _COLLECTION_TAGS: dict[type, str] = {SequenceNode: _CORE + "seq", MappingNode: _CORE + "map"}
 
 
-class _TooDeep(ComposerError):
-    pass
-
-
-class _TooMany(Exception):
-    def __init__(self, node: Node) -> None:
-        self.node = node
+class _Refused(ComposerError):
+    """A file the loader will not read further (too deep, too many values)."""
 
 
 class _CoreLoader(yaml.SafeLoader):
@@ -64,12 +59,20 @@ class _CoreLoader(yaml.SafeLoader):
         super().__init__(stream)
         self.depth = 0
         self.tag_problems: list[tuple[Node, str]] = []
+        # How many values the file holds with its aliases expanded, counted as it is
+        # composed (an alias counts what it repeats): the builder never expands a bomb.
+        self.values = 0
+        self.sizes: dict[int, int] = {}
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         event = self.peek_event()
+        if isinstance(event, AliasEvent):
+            node = super().compose_node(parent, index)
+            self._count(self.sizes.get(id(node), 1), event)  # not yet sized: it refers to itself
+            return node
         if isinstance(event, CollectionStartEvent):
             if self.depth >= MAX_DEPTH:
-                raise _TooDeep(
+                raise _Refused(
                     None, None,
                     f"nested more than {MAX_DEPTH} lists and mappings deep: a journey cannot be run nested this deep",
                     event.start_mark,  # type: ignore[arg-type]
@@ -80,9 +83,30 @@ class _CoreLoader(yaml.SafeLoader):
         finally:
             if isinstance(event, CollectionStartEvent):
                 self.depth -= 1
-        if node is not None and getattr(event, "tag", None) is not None:
+        if node is None:
+            return node
+        self._count(1, event)
+        self.sizes[id(node)] = self._size(node)
+        if getattr(event, "tag", None) is not None:
             self._check_tag(event, node)
         return node
+
+    def _size(self, node: Node) -> int:
+        if isinstance(node, SequenceNode):
+            return 1 + sum(self.sizes.get(id(item), 1) for item in node.value)
+        if isinstance(node, MappingNode):
+            return 1 + sum(self.sizes.get(id(k), 1) + self.sizes.get(id(v), 1) for k, v in node.value)
+        return 1
+
+    def _count(self, values: int, event: Any) -> None:
+        self.values += values
+        if self.values > MAX_VALUES:
+            raise _Refused(
+                None, None,
+                f"the file holds more than {MAX_VALUES:,} values once its aliases (*name) are expanded: "
+                "write it with fewer aliases, or split the journey",
+                event.start_mark,
+            )
 
     def _check_tag(self, event: NodeEvent, node: Node) -> None:
         """Only the core schema's own tags, and only where a plain value would have it."""
@@ -218,7 +242,8 @@ class YamlDocument:
 
     def problem(self, span: Span, message: str, value: Any = None, severity: str = "error") -> Problem:
         shown = None if value is None else show_value(value)
-        return Problem(self.file, span.line, span.column, severity, message, shown)  # type: ignore[arg-type]
+        # A message may quote a written key: bounded and printable like a value.
+        return Problem(self.file, span.line, span.column, severity, show_value(message, 1000), shown)  # type: ignore[arg-type]
 
 
 def _child(node: Any, part: Any) -> Any:
@@ -240,13 +265,9 @@ class _Builder:
         self.loader = loader
         self.doc = doc
         self.active: set[int] = set()  # guards against recursive aliases
-        self.count = 0
         self.tagged = {id(node) for node, _ in loader.tag_problems}
 
     def build(self, node: Node, path: Path_) -> Any:
-        self.count += 1
-        if self.count > MAX_VALUES:
-            raise _TooMany(node)
         self.doc.values[path] = _span(node)
         if id(node) in self.tagged:
             self.doc.reported.add(path)
@@ -350,19 +371,10 @@ def load_text(text: str, file: str) -> YamlDocument:
             doc.problems.append(doc.problem(_span(at), message))
         if node is not None:
             doc.data = _Builder(loader, doc).build(node, ())
-    except _TooMany as err:
-        doc.problems.append(
-            doc.problem(
-                _span(err.node),
-                f"the file holds more than {MAX_VALUES:,} values once its aliases (*name) are expanded: "
-                "write it with fewer aliases, or split the journey",
-            )
-        )
-        doc.data = None
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         span = Span(mark.line + 1, mark.column + 1, mark.index, mark.index) if mark else Span(1, 1)
-        doc.problems.append(doc.problem(span, str(err.problem) if isinstance(err, _TooDeep) else _reason(err)))
+        doc.problems.append(doc.problem(span, str(err.problem) if isinstance(err, _Refused) else _reason(err)))
         doc.data = None
     except yaml.YAMLError as err:
         doc.problems.append(doc.problem(Span(1, 1), _reason(err)))
