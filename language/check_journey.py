@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from language.checks_expressions import analyze
+from language.checks_expressions import Analysis, analyze
 from language.checks_length import length_warning
 from language.checks_references import (
     JourneyNames,
@@ -66,8 +66,10 @@ def check_journey(doc: YamlDocument, stem: str, config: Configuration) -> tuple[
 def _texts(doc: YamlDocument, config: Configuration) -> Iterator[Problem]:
     """Expressions and templates: they compile, use known names, refer to real things."""
     names = JourneyNames.of(doc.data)
+    analyses: dict[tuple[str, str, str], Analysis] = {}  # a text written (or aliased) many times: once
     for site in sites(doc.data):
-        analysis = analyze(site.source, site.mode, site.scope)
+        key = (site.source, site.mode, site.scope)
+        analysis = analyses.get(key) or analyses.setdefault(key, analyze(*key))
         for finding in analysis.findings:
             yield doc.problem(doc.find(site.path, finding.snippet), finding.message, finding.value, finding.severity)
         for ref in analysis.references:
@@ -114,6 +116,7 @@ def _segments(doc: YamlDocument, config: Configuration) -> Iterator[Problem]:
 def _templates(doc: YamlDocument, config: Configuration) -> Iterator[Problem]:
     """A named template exists, and its texts refer to this journey's steps and splits."""
     names = JourneyNames.of(doc.data)
+    found: dict[str, list[tuple[str, str]]] = {}  # per template: the same for every step using it
     for at in iter_steps(doc.data):
         spec = at.step.get(at.kind) if at.kind in ("send_sms", "ask") else None
         name = spec.get("template") if isinstance(spec, dict) else None
@@ -124,11 +127,15 @@ def _templates(doc: YamlDocument, config: Configuration) -> Iterator[Problem]:
         if reason:
             yield doc.problem(doc.position(path), reason, name)
             continue
-        for locale, text in config.templates[name].text.items():
-            for ref in analyze(text, "template", "message").references:
-                reason = check_reference(ref, config.known, names)
-                if reason:
-                    yield doc.problem(doc.position(path), f"template '{name}' ({locale}): {reason}", ref.name)
+        if name not in found:
+            found[name] = [
+                (f"template '{name}' ({locale}): {reason}", ref.name)
+                for locale, text in config.templates[name].text.items()
+                for ref in analyze(text, "template", "message").references
+                if (reason := check_reference(ref, config.known, names))
+            ]
+        for message, ref_name in found[name]:
+            yield doc.problem(doc.position(path), message, ref_name)
 
 
 def inline_templates(journey: Journey, config: Configuration) -> None:
