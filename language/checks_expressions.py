@@ -92,13 +92,14 @@ def analyze(source: str, mode: Mode, scope: Scope) -> Analysis:
     result = Analysis()
     try:
         tree = parse_expression(source) if mode == "expression" else parse_template(source)
+        _Checker(scope, result, _local_names(tree)).visit(tree)
     except ExpressionError as err:
         hint = ""
         if mode == "expression" and "{{" in source:
             hint = " (conditions are written without {{ }}, e.g. customer.points >= 500)"
-        result.findings.append(Finding(f"does not compile: {err}{hint}", "", value=source))
-        return result
-    _Checker(scope, result, _local_names(tree)).visit(tree)
+        result.findings[:] = [Finding(f"does not compile: {err}{hint}", "", value=source)]
+    except RecursionError:  # the parser and the checks recurse: hundreds of brackets inside each other
+        result.findings[:] = [Finding("does not compile: brackets or parentheses nested too deeply", "", value=source)]
     return result
 
 
