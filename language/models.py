@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_val
 from language.durations import Duration, TimeOfDay
 
 IDENTIFIER = r"^[a-z0-9_]+$"
-Identifier = Annotated[str, Field(pattern=IDENTIFIER)]
+# Ids are stored in columns of 64 characters (journeys, steps, events, segments).
+Identifier = Annotated[str, Field(pattern=IDENTIFIER, max_length=64)]
 Expression = Annotated[str, Field(min_length=1, description="A condition, e.g. customer.points >= 500")]
 Template = Annotated[str, Field(description="Message text; may use {{ ... }} placeholders")]
 
