@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from language.checks_expressions import analyze
+from language.checks_expressions import Analysis, analyze
 from language.checks_length import length_warning
 from language.checks_references import (
     JourneyNames,
@@ -20,6 +20,10 @@ from language.models import AskSpec, Journey, Message, StepBase, children
 from language.problems import Problem
 from language.shape import validate_model
 from language.walk import iter_steps, message_sites, sites
+
+# A run's workflow input carries the whole definition: Temporal warns about a payload
+# over 512 KB and refuses one over 2 MB.
+MAX_DEFINITION_BYTES = 512 * 1024
 
 
 def check_journey(doc: YamlDocument, stem: str, config: Configuration) -> tuple[Journey | None, list[Problem]]:
@@ -46,14 +50,26 @@ def check_journey(doc: YamlDocument, stem: str, config: Configuration) -> tuple[
     if journey is None or any(p.severity == "error" for p in problems):
         return None, problems
     inline_templates(journey, config)
+    size = len(journey.model_dump_json())
+    if size > MAX_DEFINITION_BYTES:
+        problems.append(
+            doc.problem(
+                doc.key_position(("steps",)),
+                f"the journey is too large to run: {size:,} bytes once its templates are copied in "
+                f"(at most {MAX_DEFINITION_BYTES:,}): every run carries it as its input",
+            )
+        )
+        return None, problems
     return journey, problems
 
 
 def _texts(doc: YamlDocument, config: Configuration) -> Iterator[Problem]:
     """Expressions and templates: they compile, use known names, refer to real things."""
     names = JourneyNames.of(doc.data)
+    analyses: dict[tuple[str, str, str], Analysis] = {}  # a text written (or aliased) many times: once
     for site in sites(doc.data):
-        analysis = analyze(site.source, site.mode, site.scope)
+        key = (site.source, site.mode, site.scope)
+        analysis = analyses.get(key) or analyses.setdefault(key, analyze(*key))
         for finding in analysis.findings:
             yield doc.problem(doc.find(site.path, finding.snippet), finding.message, finding.value, finding.severity)
         for ref in analysis.references:
@@ -100,6 +116,7 @@ def _segments(doc: YamlDocument, config: Configuration) -> Iterator[Problem]:
 def _templates(doc: YamlDocument, config: Configuration) -> Iterator[Problem]:
     """A named template exists, and its texts refer to this journey's steps and splits."""
     names = JourneyNames.of(doc.data)
+    found: dict[str, list[tuple[str, str]]] = {}  # per template: the same for every step using it
     for at in iter_steps(doc.data):
         spec = at.step.get(at.kind) if at.kind in ("send_sms", "ask") else None
         name = spec.get("template") if isinstance(spec, dict) else None
@@ -110,11 +127,15 @@ def _templates(doc: YamlDocument, config: Configuration) -> Iterator[Problem]:
         if reason:
             yield doc.problem(doc.position(path), reason, name)
             continue
-        for locale, text in config.templates[name].text.items():
-            for ref in analyze(text, "template", "message").references:
-                reason = check_reference(ref, config.known, names)
-                if reason:
-                    yield doc.problem(doc.position(path), f"template '{name}' ({locale}): {reason}", ref.name)
+        if name not in found:
+            found[name] = [
+                (f"template '{name}' ({locale}): {reason}", ref.name)
+                for locale, text in config.templates[name].text.items()
+                for ref in analyze(text, "template", "message").references
+                if (reason := check_reference(ref, config.known, names))
+            ]
+        for message, ref_name in found[name]:
+            yield doc.problem(doc.position(path), message, ref_name)
 
 
 def inline_templates(journey: Journey, config: Configuration) -> None:

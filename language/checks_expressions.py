@@ -103,10 +103,18 @@ def analyze(source: str, mode: Mode, scope: Scope) -> Analysis:
             hint = " (conditions are written without {{ }}, e.g. customer.points >= 500)"
         result.findings.append(Finding(f"does not compile: {err}{hint}", "", value=source))
         return result
+    except RecursionError:  # the parser recurses: hundreds of brackets inside each other
+        result.findings.append(Finding("does not compile: brackets or parentheses nested too deeply", "",
+                                       value=source))
+        return result
     limits = tree_problems(tree)
     result.findings += [Finding(message, snippet, value=snippet or None) for message, snippet in limits]
     if not limits:  # a tree too deep to compile is too deep to walk as well
-        _Checker(scope, result, _local_names(tree)).visit(tree)
+        try:
+            _Checker(scope, result, _local_names(tree)).visit(tree)
+        except RecursionError:
+            result.findings[:] = [Finding("does not compile: brackets or parentheses nested too deeply", "",
+                                          value=source)]
     return result
 
 

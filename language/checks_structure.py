@@ -11,7 +11,7 @@ from language.loader import Path_, YamlDocument
 from language.models import SENDING_STEP_TYPES, step_kind
 from language.problems import Problem
 from language.shape import INTERNAL_KEYS, did_you_mean
-from language.walk import iter_steps, step_lists, variants
+from language.walk import iter_steps, nested, step_lists, variants
 
 
 def check_structure(doc: YamlDocument, stem: str) -> Iterator[Problem]:
@@ -26,6 +26,7 @@ def check_structure(doc: YamlDocument, stem: str) -> Iterator[Problem]:
     yield from _expects(doc)
     yield from _internal_keys(doc)
     yield from _media_urls(doc)
+    yield from _step_keys(doc)
 
 
 def _journey_id(doc: YamlDocument, stem: str) -> Iterator[Problem]:
@@ -208,3 +209,46 @@ def _media_urls(doc: YamlDocument) -> Iterator[Problem]:
         url = spec.get("media_url") if isinstance(spec, dict) else None
         if isinstance(url, str) and (reason := url_problem(url)):
             yield doc.problem(doc.position((*at.path, at.kind, "media_url")), f"media_url {reason}", url)
+
+
+# A step is known by its id, else by its position from the nearest ancestor with one
+# (steps.2.then.0): that key, with the run's id, makes the keys of its messages, events
+# and decisions, all stored in columns of 128 to 240 characters.
+MAX_STEP_KEY = 64
+
+
+def _step_keys(doc: YamlDocument) -> Iterator[Problem]:
+    steps = doc.data.get("steps")
+    if isinstance(steps, list):
+        yield from _keys_in(doc, ("steps",), "steps", steps)
+
+
+def _keys_in(doc: YamlDocument, path: Path_, label: str, steps: list) -> Iterator[Problem]:
+    for index, step in enumerate(steps):
+        if not isinstance(step, dict):
+            continue
+        at = (*path, index)
+        key = step["id"] if isinstance(step.get("id"), str) else f"{label}.{index}"
+        if len(key) > MAX_STEP_KEY:
+            yield doc.problem(
+                doc.position(at),
+                f"this step is known as '{key[:40]}...' ({len(key)} characters, at most {MAX_STEP_KEY}): "
+                "give it, or a step it is nested in, an id",
+            )
+            continue  # the steps inside it say the same
+        for sub_path, sub in nested(at, step):
+            rest = sub_path[len(at):]
+            if rest[0] in ("then", "else"):
+                sub_label = f"{key}.{rest[0]}"
+            elif rest[0] == "choose":
+                sub_label = f"{key}.choose.{rest[1]}"
+            else:  # split.variants.<i>.steps
+                name = _at(step, rest[:-1]).get("name")
+                sub_label = f"{key}.variant.{name}"
+            yield from _keys_in(doc, sub_path, sub_label, sub)
+
+
+def _at(node: Any, path: Path_) -> Any:
+    for part in path:
+        node = node[part]
+    return node

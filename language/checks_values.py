@@ -53,9 +53,14 @@ def cron_problem(cron: str) -> str | None:
 
 def duration_problem(value: Any, *, zero_ok: bool = False) -> str | None:
     """Why a written duration is not positive, or None (shape errors are reported elsewhere)."""
-    if not (isinstance(value, str) and re.fullmatch(DURATION_PATTERN, value.strip())):
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        amount = value  # a bare number, read as seconds
+    elif isinstance(value, str) and re.fullmatch(DURATION_PATTERN, value.strip()):
+        text = value.strip()
+        nonzero = text[:-1].lstrip("-").strip("0") != ""  # no int(): the digits may be thousands long
+        amount = (-1 if text.startswith("-") else 1) if nonzero else 0
+    else:
         return None
-    amount = int(value.strip()[:-1])
     if amount < 0 or (amount == 0 and not zero_ok):
         return "must be a positive duration" if not zero_ok else "must not be negative"
     return None

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from language.durations import Duration, TimeOfDay
-from language.models import Expression, Identifier, Strict
+from language.models import MAX_POINTS, Expression, Identifier, Strict
 
 
 class Sender(Strict):
@@ -88,12 +88,12 @@ class Tier(Strict):
 
 class PunchCard(Strict):
     every: int = Field(ge=1)
-    reward_points: int = Field(ge=0)
+    reward_points: int = Field(ge=0, le=MAX_POINTS)
 
 
 class Referral(Strict):
-    referrer_points: int = Field(default=0, ge=0)
-    referee_points: int = Field(default=0, ge=0)
+    referrer_points: int = Field(default=0, ge=0, le=MAX_POINTS)
+    referee_points: int = Field(default=0, ge=0, le=MAX_POINTS)
 
 
 class CouponSeries(Strict):

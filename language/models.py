@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_val
 from language.durations import Duration, TimeOfDay
 
 IDENTIFIER = r"^[a-z0-9_]+$"
-Identifier = Annotated[str, Field(pattern=IDENTIFIER)]
+# Ids are stored in columns of 64 characters (journeys, steps, events, segments).
+Identifier = Annotated[str, Field(pattern=IDENTIFIER, max_length=64)]
 Expression = Annotated[str, Field(min_length=1, description="A condition, e.g. customer.points >= 500")]
 Template = Annotated[str, Field(description="Message text; may use {{ ... }} placeholders")]
 
@@ -25,8 +26,11 @@ class Strict(BaseModel):
     """Unknown keys are errors: a typo must never be silently ignored."""
 
     # validate_default: defaults written as text ("7d") become the typed value (timedelta).
+    # Only the written spelling of a key is read (`if`, never the field name `if_`, which
+    # would skip every check of `if`), and dumps use it, so a dump reads back.
     model_config = ConfigDict(
-        extra="forbid", populate_by_name=True, frozen=False, validate_default=True
+        extra="forbid", validate_by_name=False, validate_by_alias=True, serialize_by_alias=True, frozen=False,
+        validate_default=True,
     )
 
 
@@ -202,7 +206,7 @@ def _choice_kind(value: Any) -> str | None:
     if isinstance(value, dict):
         if "when" in value:
             return "when"
-        if "else" in value or "else_" in value:
+        if "else" in value:
             return "else"
     return None
 
@@ -232,8 +236,12 @@ class SplitStep(StepBase):
     split: SplitSpec
 
 
+# Points are stored as 32-bit integers (PostgreSQL): one award stays far inside that.
+MAX_POINTS = 1_000_000
+
+
 class AwardPointsSpec(Strict):
-    points: int
+    points: int = Field(ge=-MAX_POINTS, le=MAX_POINTS)
     reason: str
     expires_in: Duration | None = None
 
@@ -303,8 +311,6 @@ def step_kind(value: Any) -> str | None:
         return None
     if isinstance(value, dict):
         for key in value:
-            if key == "if_":
-                return "if"
             if key in STEP_TYPES:
                 return key
     return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -32,8 +33,12 @@ class Problem:
         }
 
 
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
 def show_value(value: object, limit: int = 80) -> str:
-    """A short, one-line rendering of the offending value."""
+    """A short, one-line rendering of the offending value (control characters escaped:
+    printed raw they would drive the terminal, a lone surrogate cannot be printed at all)."""
     text = value if isinstance(value, str) else repr(value)
-    text = " ".join(text.split())
+    text = _UNPRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", " ".join(text.split()))
     return text if len(text) <= limit else text[: limit - 3] + "..."
