@@ -94,8 +94,9 @@ def event(
                                         journeys_dir=journeys_dir))
     except ValidationError as err:
         first = err.errors()[0]
-        raise typer.BadParameter(first["msg"], param_hint="--customer" if first["loc"] == ("customer_id",)
-                                 else "TYPE") from None
+        hints: dict[tuple[int | str, ...], str] = {("customer_id",): "--customer", ("id",): "--id"}
+        hint = hints.get(tuple(first["loc"]), "TYPE")
+        raise typer.BadParameter(first["msg"], param_hint=hint) from None
     if result.duplicate:
         console.print(f"event {result.event_id} was already received: nothing done again")
         return

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core.clock import utcnow
-from core.event import EventIn, RouteResult
+from core.event import ExternalEventIn, RouteResult
 from core.intake.importing import ImportReport, ImportStopped, csv_rows, import_customers
 from core.intake.profiles import ProfileChange, give_consent, upsert_customer
 from core.loyalty.ledger import Account, load_account
@@ -36,9 +36,10 @@ async def wired(settings: ServiceSettings, journeys_dir: Path | None = None) -> 
 async def send_event(settings: ServiceSettings, event_type: str, customer_id: str, properties: dict[str, Any], *,
                      event_id: str | None = None, occurred_at: datetime | None = None,
                      journeys_dir: Path | None = None) -> RouteResult:
-    """Raises pydantic.ValidationError for a bad type or customer id."""
-    event = EventIn(id=event_id or f"cli:{uuid.uuid4().hex}", type=event_type, customer_id=customer_id,
-                    occurred_at=occurred_at or utcnow(), properties=properties)
+    """Raises pydantic.ValidationError for a bad id, type or customer id (an id is held to
+    the same rule as the API's: an opaque reference)."""
+    event = ExternalEventIn(id=event_id or f"cli:{uuid.uuid4().hex}", type=event_type, customer_id=customer_id,
+                            occurred_at=occurred_at or utcnow(), properties=properties)
     async with wired(settings, journeys_dir) as wiring:
         return await wiring.router.route(event, source="cli")
 
