@@ -16,7 +16,8 @@ from temporalio import activity
 from activities.deps import Deps, moment, run_key
 from core.clock import utcnow
 from core.customers.context import expression_context
-from core.customers.records import customer_zone, get_customer
+from core.customers.records import get_customer
+from core.sms.zones import send_zones
 from language.expressions import ExpressionError, is_true
 from language.models import Expect
 from store.db import session_scope
@@ -114,7 +115,8 @@ class DecisionActivities:
         at = moment(input)
         with session_scope(self.deps.db, readonly=True) as session:
             customer = get_customer(session, input.run.customer_id)
-            zone = customer_zone(customer, self.deps.catalog.settings.default_timezone)
+            # The recipient's clock, as for quiet hours; a number across zones: its first zone.
+            zone = send_zones(customer, self.deps.catalog.settings.default_timezone).zones[0]
         hours, minutes = (int(part) for part in input.time_of_day.split(":"))
         local = at.astimezone(zone)
         target = local.replace(hour=hours, minute=minutes, second=0, microsecond=0)

@@ -26,10 +26,12 @@ from activities.deps import Deps, moment, run_key
 from core.clock import utcnow
 from core.customers.context import expression_context
 from core.customers.numbers import apply_provider_error
-from core.customers.records import customer_zone, get_customer
+from core.customers.records import get_customer
 from core.event import EventIn
 from core.sms import rules
 from core.sms.settlement import settle
+from core.sms.zones import quiet_hours as zones_quiet_hours
+from core.sms.zones import send_zones
 from language.checks_values import url_problem
 from language.expressions import ExpressionError, TooLong, render
 from language.models import Message as MessageSpec
@@ -65,16 +67,19 @@ def pick_text(message: MessageSpec, locale: str | None) -> str:
 
 
 def outcome_of(row: Message, settle_after: timedelta) -> SendOutcome:
+    zone = {"send_zone": row.send_zone, "send_rule": row.send_rule}
     if row.status == "deferred":
-        return SendOutcome(status="deferred", reason=row.reason, defer_until=row.defer_until, message_id=row.id)
+        return SendOutcome(status="deferred", reason=row.reason, defer_until=row.defer_until, message_id=row.id,
+                           **zone)
     if row.status in ("skipped", "failed"):
         return SendOutcome(status="skipped", reason=row.reason, message_id=row.id, encoding=row.encoding,
-                           segments=row.segments)
+                           segments=row.segments, **zone)
     if row.status == "unconfirmed":
         attempted = row.sent_at or row.updated_at or row.created_at
         return SendOutcome(status="unconfirmed", reason=row.reason, message_id=row.id,
-                           settle_at=attempted + settle_after, encoding=row.encoding, segments=row.segments)
-    return SendOutcome(status="sent", message_id=row.id, encoding=row.encoding, segments=row.segments)
+                           settle_at=attempted + settle_after, encoding=row.encoding, segments=row.segments,
+                           **zone)
+    return SendOutcome(status="sent", message_id=row.id, encoding=row.encoding, segments=row.segments, **zone)
 
 
 class SendingActivities:
@@ -113,7 +118,7 @@ class SendingActivities:
                 purpose=input.purpose, counts_toward_caps=not input.reprompt,
                 expects_reply=input.expects_reply, created_at=at,
             )
-            verdict = self._verdict(session, input, customer, at)
+            verdict = self._verdict(session, input, customer, row, at)
             if verdict.skip:
                 row.status, row.reason, row.updated_at = "skipped", verdict.skip, at
                 session.add(row)
@@ -167,7 +172,8 @@ class SendingActivities:
             return "secret_in_text"
         return None
 
-    def _verdict(self, session: Session, input: SendInput, customer: Customer, at: datetime) -> rules.Verdict:
+    def _verdict(self, session: Session, input: SendInput, customer: Customer, row: Message,
+                 at: datetime) -> rules.Verdict:
         settings = self.deps.catalog.settings
         for verdict in (rules.consent(customer, input.purpose), rules.phone(session, customer)):
             if not verdict.go:
@@ -175,8 +181,9 @@ class SendingActivities:
         # A reprompt answers the customer who just wrote: no quiet hours, no caps.
         if input.purpose != "marketing" or input.reprompt:
             return rules.GO
-        zone = customer_zone(customer, settings.default_timezone)
-        verdict = rules.quiet_hours(at, zone, settings.quiet_hours)
+        zones = send_zones(customer, settings.default_timezone)
+        row.send_zone, row.send_rule = zones.name, zones.rule  # kept on the row: which clock decided
+        verdict = zones_quiet_hours(at, zones, settings.quiet_hours)
         if not verdict.go:
             return verdict
         return rules.frequency_caps(session, customer.id, at, settings.frequency_caps, input.on_capped)

@@ -107,3 +107,15 @@ def mask(e164: str) -> str:
     digits = "".join(ch for ch in e164 if ch.isdigit())
     keep = 3 if len(digits) >= 8 else 2 if len(digits) >= 5 else 0
     return "***" + (digits[-keep:] if keep else "")
+
+
+def time_zones_of(e164: str) -> tuple[str, ...]:
+    """The IANA zones phonenumbers places a number in (by area code, else country), sorted;
+    empty when it knows none. One number may map to several zones."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except NumberParseException:
+        return ()
+    from phonenumbers import timezone  # the zone tables load on first use, not at import
+
+    return tuple(sorted(name for name in timezone.time_zones_for_number(number) if name != "Etc/Unknown"))

@@ -323,6 +323,8 @@ def _report(db: Any, pinned: PinnedJourney, customer: CustomerSpec, start: datet
                             segments=details.get("segments"), status=details.get("status"))
                 if details.get("reason"):
                     item["reason"] = details["reason"]
+                if details.get("send_rule"):  # whose clock quiet hours followed
+                    item.update(send_zone=details.get("send_zone"), send_rule=details["send_rule"])
             elif entry.action == "set":
                 change = session.exec(select(AttributeChange).where(
                     AttributeChange.customer_id == customer.id,

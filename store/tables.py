@@ -139,6 +139,10 @@ class Message(SQLModel, table=True):
     status: str = Field(default="reserved", max_length=16, index=True)
     reason: str | None = Field(default=None, max_length=64)
     defer_until: datetime | None = _ts()
+    # Whose clock quiet hours followed (marketing texts): the zone(s), comma-joined, and how
+    # they were chosen: customer_timezone | number | default_timezone.
+    send_zone: str | None = Field(default=None, max_length=500)
+    send_rule: str | None = Field(default=None, max_length=32)
     provider: str | None = Field(default=None, max_length=16)
     provider_message_id: str | None = Field(default=None, max_length=64, index=True)
     error_code: str | None = Field(default=None, max_length=16)

@@ -95,6 +95,8 @@ class SendOutcome(BaseModel):
     message_id: str | None = None
     encoding: str | None = None
     segments: int | None = None
+    send_zone: str | None = None  # whose clock quiet hours followed, and why (marketing texts)
+    send_rule: str | None = None
 
 
 class SettleInput(StepCall):

@@ -54,6 +54,8 @@ async def deliver(run: Run, key: str, message: Message, *, reprompt: bool = Fals
                                "encoding": outcome.encoding, "segments": outcome.segments}
     if outcome.reason and outcome.status == "skipped":
         details["reason"] = outcome.reason
+    if outcome.send_rule:  # whose clock quiet hours followed: details only, no new command
+        details["send_zone"], details["send_rule"] = outcome.send_zone, outcome.send_rule
     run.record(key, "sms", **details)
     if outcome.status == "sent" and not reprompt and run.facts and key not in run.facts.sent:
         run.facts.sent.append(key)
