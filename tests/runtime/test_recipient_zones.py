@@ -4,12 +4,14 @@ timeline and the message row say which clock decided."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.sms.zones import send_zones
+from core.sms.zones import SendZones, quiet_hours, send_zones
+from language.config import QuietHours
 from store.tables import Customer
 from tests.runtime.support import around, sms, write_journeys
 
@@ -88,3 +90,14 @@ async def test_transactional_texts_record_no_clock(journeys_dir: Path, simulatio
 def test_send_zones(timezone: str | None, phone: str | None, zones: str, rule: str) -> None:
     found = send_zones(Customer(id="c", timezone=timezone, phone=phone), "Europe/Paris")
     assert (found.name, found.rule) == (zones, rule)
+
+
+def test_zones_with_no_common_free_moment_fall_back_to_the_first_zone() -> None:
+    # Allowed 10:00-20:00 local: 10:00-20:00 UTC in London, 21:00-07:00 UTC in Auckland
+    # (NZDT, +13): never both. The text is not held forever: London alone decides.
+    quiet = QuietHours(start="20:00", end="10:00")
+    zones = SendZones((ZoneInfo("Europe/London"), ZoneInfo("Pacific/Auckland")), "number")
+    at = datetime(2026, 3, 2, 22, 0, tzinfo=UTC)
+    verdict = quiet_hours(at, zones, quiet)
+    assert verdict.defer_until == at + timedelta(hours=12)  # 10:00 in London
+    assert quiet_hours(datetime(2026, 3, 2, 12, 0, tzinfo=UTC), zones, quiet).go  # 12:00 in London
