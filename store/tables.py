@@ -141,7 +141,7 @@ class Message(SQLModel, table=True):
     defer_until: datetime | None = _ts()
     # Whose clock quiet hours followed (marketing texts): the zone(s), comma-joined, and how
     # they were chosen: customer_timezone | number | default_timezone.
-    send_zone: str | None = Field(default=None, max_length=500)
+    send_zone: str | None = None  # unbounded: all of +1 is 42 zones
     send_rule: str | None = Field(default=None, max_length=32)
     provider: str | None = Field(default=None, max_length=16)
     provider_message_id: str | None = Field(default=None, max_length=64, index=True)

@@ -15,7 +15,8 @@ from messaging.phone import time_zones_of
 from store.tables import Customer
 
 # Windows follow one another at most a few times before a common free moment, when there
-# is one; past this many hops the zones share none and the first zone alone decides.
+# is one; past this many hops the zones share none (a country-level fallback such as all
+# of +1, Guam to Samoa) and the fallback zone alone decides.
 _MAX_HOPS = 16
 
 
@@ -23,6 +24,7 @@ _MAX_HOPS = 16
 class SendZones:
     zones: tuple[ZoneInfo, ...]
     rule: str  # customer_timezone | number | default_timezone
+    fallback: ZoneInfo | None = None  # when the zones share no free moment; else the first
 
     @property
     def name(self) -> str:
@@ -43,8 +45,9 @@ def send_zones(customer: Customer, default_timezone: str) -> SendZones:
         return SendZones((zone,), "customer_timezone")
     if customer.phone:
         found = tuple(zone for zone in map(_zone, time_zones_of(customer.phone)) if zone is not None)
-        if found:
-            return SendZones(found, "number")
+        default = _zone(default_timezone)
+        if found:  # the shop's own zone, when the number may be there, else the first
+            return SendZones(found, "number", default if default in found else found[0])
     return SendZones((_zone(default_timezone) or ZoneInfo("UTC"),), "default_timezone")
 
 
@@ -59,4 +62,4 @@ def quiet_hours(at: datetime, zones: SendZones, quiet: QuietHours) -> rules.Verd
         if not ends:
             return rules.GO if moment == at else rules.Verdict(defer_until=moment, defer_reason="quiet_hours")
         moment = max(ends)  # before it, some zone is still quiet
-    return rules.quiet_hours(at, zones.zones[0], quiet)
+    return rules.quiet_hours(at, zones.fallback or zones.zones[0], quiet)

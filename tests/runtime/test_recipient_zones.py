@@ -57,6 +57,23 @@ async def test_without_a_time_zone_the_number_decides(
     assert (message.send_zone, message.send_rule) == (zone, "number")
 
 
+async def test_a_country_level_number_waits_for_a_moment_allowed_in_all_its_zones(
+        journeys_dir: Path, simulation) -> None:
+    # phonenumbers places +1 876 (Jamaica) only by its country code, +1: 42 zones from
+    # Guam (UTC+10) to Samoa (UTC-11). The first moment outside 21:00-08:00 in all of
+    # them is 22:00 UTC: 08:00 in Guam, 11:00 in Pago Pago, 17:00 in New York.
+    catalog = write_journeys(journeys_dir, {"promo": PROMO})
+    async with simulation(catalog, start=EARLY) as run:
+        await run.customer(phone="+18762345678", timezone=None)
+        assert await run.enter("promo")
+        [text] = sms(await run.timeline("promo"))
+        [message] = run.messages()
+    assert text["status"] == "sent" and text["at"] == around("2026-03-02T22:00:00Z")
+    zones = text["send_zone"].split(",")
+    assert len(zones) > 40 and {"Pacific/Guam", "Pacific/Pago_Pago", "America/New_York"} <= set(zones)
+    assert message.send_zone == text["send_zone"] and message.send_rule == "number"
+
+
 async def test_the_customers_time_zone_wins_over_the_number(journeys_dir: Path, simulation) -> None:
     catalog = write_journeys(journeys_dir, {"promo": PROMO})
     async with simulation(catalog, start=EARLY) as run:
@@ -94,10 +111,17 @@ def test_send_zones(timezone: str | None, phone: str | None, zones: str, rule: s
 
 def test_zones_with_no_common_free_moment_fall_back_to_the_first_zone() -> None:
     # Allowed 10:00-20:00 local: 10:00-20:00 UTC in London, 21:00-07:00 UTC in Auckland
-    # (NZDT, +13): never both. The text is not held forever: London alone decides.
+    # (NZDT, +13): never both. The text is not held forever: the fallback zone decides.
     quiet = QuietHours(start="20:00", end="10:00")
-    zones = SendZones((ZoneInfo("Europe/London"), ZoneInfo("Pacific/Auckland")), "number")
+    zones = SendZones((ZoneInfo("Europe/London"), ZoneInfo("Pacific/Auckland")), "number",
+                      fallback=ZoneInfo("Europe/London"))
     at = datetime(2026, 3, 2, 22, 0, tzinfo=UTC)
     verdict = quiet_hours(at, zones, quiet)
     assert verdict.defer_until == at + timedelta(hours=12)  # 10:00 in London
     assert quiet_hours(datetime(2026, 3, 2, 12, 0, tzinfo=UTC), zones, quiet).go  # 12:00 in London
+
+
+def test_the_fallback_is_the_shops_zone_when_the_number_may_be_there() -> None:
+    customer = Customer(id="c", phone="+18762345678")  # all of +1
+    assert send_zones(customer, "America/New_York").fallback == ZoneInfo("America/New_York")
+    assert send_zones(customer, "Europe/Paris").fallback == ZoneInfo("America/Adak")  # the first

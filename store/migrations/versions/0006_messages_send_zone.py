@@ -8,6 +8,7 @@ Create Date: 2026-12-15 10:00:00
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+import sqlmodel
 
 from alembic import op
 
@@ -19,7 +20,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table('messages', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('send_zone', sa.String(length=500), nullable=True))
+        batch_op.add_column(sa.Column('send_zone', sqlmodel.sql.sqltypes.AutoString(), nullable=True))
         batch_op.add_column(sa.Column('send_rule', sa.String(length=32), nullable=True))
 
 
