@@ -115,8 +115,9 @@ class DecisionActivities:
         at = moment(input)
         with session_scope(self.deps.db, readonly=True) as session:
             customer = get_customer(session, input.run.customer_id)
-            # The recipient's clock, as for quiet hours; a number across zones: its first zone.
-            zone = send_zones(customer, self.deps.catalog.settings.default_timezone).zones[0]
+            # The recipient's clock, as for quiet hours; a number across zones: its fallback zone.
+            zones = send_zones(customer, self.deps.catalog.settings.default_timezone)
+            zone = zones.fallback or zones.zones[0]
         hours, minutes = (int(part) for part in input.time_of_day.split(":"))
         local = at.astimezone(zone)
         target = local.replace(hour=hours, minute=minutes, second=0, microsecond=0)
