@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
 from fastapi import APIRouter, Depends, HTTPException, Path, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 from sqlmodel import col, select
@@ -14,6 +15,7 @@ from sqlmodel import col, select
 from api.deps import ServicesDep, require_token
 from api.edge import EdgeRoute
 from core.clock import utcnow
+from core.customers.export import UnknownCustomer, export_customer
 from core.customers.records import customer_view
 from core.intake.profiles import ConsentError, ProfileChange, give_consent, upsert_customer
 from core.validation import no_nul, opaque_customer_id, require_timezone
@@ -143,6 +145,17 @@ async def put_customer(customer_id: CustomerIdPath, body: CustomerIn, svc: Servi
 async def get_customer(customer_id: CustomerIdPath, svc: ServicesDep) -> CustomerOut:
     """The profile with consent and its evidence, points, tier, segments and active journeys."""
     return _profile(svc.db, customer_id)
+
+
+@router.get("/{customer_id}/export")
+async def export_customer_data(customer_id: CustomerIdPath, svc: ServicesDep) -> dict[str, Any]:
+    """Everything held about the customer, as one JSON document (access and portability):
+    profile, consent evidence, messages, clicks, answers, events, points, coupons,
+    segments, journeys and suppressions of their number. See docs/operations.md."""
+    try:
+        return await run_in_threadpool(export_customer, svc.db, customer_id)
+    except UnknownCustomer as err:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(err)) from None
 
 
 @router.post("/{customer_id}/consent", response_model=ConsentOut)
