@@ -36,6 +36,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from tests.local_server import LocalServer
+
 _MESSAGES = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC\w+)/Messages(?:/(?P<sid>SM\w+))?\.json$")
 FAULTS = ("fail_before", "fail_after", "rate_limit", "hang")
 
@@ -105,41 +107,16 @@ class Stats:
     lists: int = 0  # list requests (the engine asking what was sent)
 
 
-class FakeProvider:
+class FakeProvider(LocalServer):
     """The fake on ``127.0.0.1`` (a free port unless given), serving from a thread."""
 
     def __init__(self, port: int = 0, faults: Faults | None = None) -> None:
         self._lock = threading.Lock()
         self._messages: list[Created] = []
         self.stats = Stats()
-        self._released = threading.Event()  # ends hangs early when the server stops
         self.faults = faults or Faults()
         self._rng = random.Random(self.faults.seed)
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _Handler)
-        self._server.daemon_threads = True
-        self._server.fake = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> FakeProvider:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._released.set()
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> FakeProvider:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().__init__(_Handler, port)
 
     # --- control --------------------------------------------------------------------
 

@@ -12,11 +12,12 @@ import contextlib
 import json
 import socket
 import struct
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
+
+from tests.local_server import LocalServer
 
 Reply = Callable[["_Handler"], None]
 
@@ -29,39 +30,13 @@ class RecordedRequest:
     headers: dict[str, str]
 
 
-class FakeTwilio:
+class FakeTwilio(LocalServer):
     """Answers every request with the reply set last (by default: message created)."""
 
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
         self._reply: Reply = _created("SM" + "f" * 32, "queued")
-        self._released = threading.Event()  # ends stalls early when the server stops
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._server.fake = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeTwilio:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._released.set()
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> FakeTwilio:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().__init__(_Handler)
 
     # --- what the next requests get -------------------------------------------------
 
