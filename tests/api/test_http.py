@@ -189,9 +189,12 @@ async def test_receipt_errors_opt_out_or_retire_the_number(api: Api) -> None:
     await api.customer("c1", phone="+12015550123")
     await api.customer("c2", phone="+12015550124")
     await api.http.post("/events", json=[PURCHASE, {**PURCHASE, "id": "order-2", "customer_id": "c2"}], headers=AUTH)
-    messages = await eventually(lambda: [m for c in ("c1", "c2") for m in api.run.messages(c)
-                                         if m.provider_message_id] if len(api.sender.sent) >= 2 else None)
-    by_customer = {m.customer_id: m for m in messages}
+
+    def both_recorded() -> dict | None:  # the provider is called before the row gets its id
+        found = {m.customer_id: m for c in ("c1", "c2") for m in api.run.messages(c) if m.provider_message_id}
+        return found if len(found) == 2 else None
+
+    by_customer = await eventually(both_recorded)
     await api.twilio("/twilio/status", {"MessageSid": by_customer["c1"].provider_message_id or "",
                                         "MessageStatus": "failed", "ErrorCode": "21610"})
     await api.twilio("/twilio/status", {"MessageSid": by_customer["c2"].provider_message_id or "",
