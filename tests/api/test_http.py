@@ -22,6 +22,12 @@ def _events(api: Api, event_type: str) -> list[Event]:
         return list(session.exec(select(Event).where(Event.type == event_type)).all())
 
 
+def _a_text_recorded_sent(api: Api) -> bool:
+    """The provider is called before the row says `sent`: wait for the row."""
+    with session_scope(api.run.sim.db) as session:
+        return session.exec(select(Message).where(Message.status == "sent")).first() is not None
+
+
 PURCHASE = {"id": "order-1", "type": "purchase", "customer_id": "c1", "properties": {"amount": 40}}
 
 
@@ -113,7 +119,7 @@ async def test_forged_webhooks_change_nothing(api: Api) -> None:
 async def test_stop_in_any_case_with_spaces_opts_out_everywhere_and_is_answered_once(api: Api) -> None:
     await api.customer("c1", phone="+12015550123")
     assert (await api.http.post("/events", json=PURCHASE, headers=AUTH)).status_code == 202
-    await eventually(lambda: api.sender.sent)  # the survey question went out
+    await eventually(lambda: _a_text_recorded_sent(api))  # the survey question went out
     stop = {"From": "+12015550123", "Body": "  sToP ", "MessageSid": "SMstop"}
     for _ in range(2):  # Twilio retries webhooks: one opt-out, one reply
         assert (await api.twilio("/twilio/inbound", stop)).status_code == 200
@@ -150,7 +156,7 @@ async def test_help_is_answered(api: Api) -> None:
 async def test_a_reply_reaches_the_ask_and_a_click_reaches_clicked(api: Api) -> None:
     await api.customer("c1", phone="+12015550123")
     await api.http.post("/events", json=PURCHASE, headers=AUTH)
-    await eventually(lambda: api.sender.sent)
+    await eventually(lambda: _a_text_recorded_sent(api))
     await api.twilio("/twilio/inbound", {"From": "+12015550123", "Body": "9", "MessageSid": "SMr"})
 
     def review_link() -> Link | None:
@@ -232,12 +238,7 @@ async def test_health_and_metrics(api: Api) -> None:
     before = await _samples(api)  # counters are per process: compare, do not assume zero
     await api.customer("c1", phone="+12015550123")
     await api.http.post("/events", json=PURCHASE, headers=AUTH)
-
-    def recorded_sent() -> bool:  # the provider is called before the row says `sent`
-        with session_scope(api.run.sim.db) as session:
-            return session.exec(select(Message).where(Message.status == "sent")).first() is not None
-
-    await eventually(recorded_sent)
+    await eventually(lambda: _a_text_recorded_sent(api))
     after = await _samples(api)
     assert after[received] - before.get(received, 0) == 1
     assert after[handled] - before.get(handled, 0) == 1
