@@ -182,3 +182,30 @@ def temporal_unreachable(router: Any) -> Iterator[None]:
         yield
     finally:
         router.starter.start = real_start
+
+
+DIRECT_MOMENT = datetime(2026, 3, 2, 15, tzinfo=UTC)
+
+
+def consented_sender_activities(db: Any, catalog: Any, sender: Any, **deps: Any) -> Any:
+    """The send activities called directly, as a retry or a replay would, for customer
+    `c1` (opted in, a US number) at DIRECT_MOMENT."""
+    from activities.deps import Deps
+    from activities.sending import SendingActivities
+    from core.customers import consent
+    from store.tables import Customer
+
+    with session_scope(db) as session:
+        session.add(Customer(id="c1", phone="+12015550123", created_at=DIRECT_MOMENT, updated_at=DIRECT_MOMENT))
+    consent.record(db, "c1", "opted_in", source="test", at=DIRECT_MOMENT)
+    return SendingActivities(Deps(catalog=catalog, db=db, sender=sender, router=None, **deps))
+
+
+def direct_call(message: Any, *, at: datetime = DIRECT_MOMENT, step_key: str = "text") -> Any:
+    """The SendInput of one step of run `e1` for customer `c1`."""
+    from workflows.contracts import Facts, RunRef, SendInput
+
+    return SendInput(run=RunRef(enrollment_id="e1", customer_id="c1", journey_id="promo", journey_version="v",
+                                simulated=True),
+                     at=at, step_key=step_key, facts=Facts(entered_at=DIRECT_MOMENT), message=message,
+                     purpose="marketing")

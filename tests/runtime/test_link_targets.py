@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from language.checks_values import url_problem
 from language.validate import validate_directory
 from store.db import session_scope
 from store.tables import Link
-from tests.runtime.support import sms, write_journeys
+from tests.runtime.support import consented_sender_activities, direct_call, sms, write_journeys
 
 BAD_TARGETS = """
 id: demo
@@ -95,22 +94,10 @@ async def test_a_link_target_from_data_must_be_http_at_run_time(journeys_dir: Pa
 
 
 async def test_a_media_url_pinned_before_the_check_is_not_sent(journeys_dir: Path, db, sender) -> None:
-    from activities.deps import Deps
-    from activities.sending import SendingActivities
-    from core.customers import consent
     from language.models import Message as MessageSpec
-    from store.tables import Customer
-    from workflows.contracts import Facts, RunRef, SendInput
 
     catalog = write_journeys(journeys_dir, {"promo": FROM_DATA})
-    moment = datetime(2026, 3, 2, 15, tzinfo=UTC)
-    with session_scope(db) as session:
-        session.add(Customer(id="c1", phone="+12015550123", created_at=moment, updated_at=moment))
-    consent.record(db, "c1", "opted_in", source="test", at=moment)
-    activities = SendingActivities(Deps(catalog=catalog, db=db, sender=sender, router=None))  # type: ignore[arg-type]
-    call = SendInput(run=RunRef(enrollment_id="e1", customer_id="c1", journey_id="promo", journey_version="v",
-                                simulated=True),
-                     at=moment, step_key="text", facts=Facts(entered_at=moment),
-                     message=MessageSpec(text="Look", media_url="javascript:alert(1)"), purpose="marketing")
+    activities = consented_sender_activities(db, catalog, sender)
+    call = direct_call(MessageSpec(text="Look", media_url="javascript:alert(1)"))
     outcome = await activities.send_sms(call)
     assert outcome.status == "skipped" and outcome.reason == "invalid_media_url" and sender.sent == []

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.runtime.support import around, at, sms, write_journeys
+from tests.runtime.support import (
+    DIRECT_MOMENT,
+    around,
+    at,
+    consented_sender_activities,
+    direct_call,
+    sms,
+    write_journeys,
+)
 
 ONE_TEXT = """
 id: {id}
@@ -223,24 +231,12 @@ async def test_a_retried_send_never_sends_twice(journeys_dir: Path, env, db) -> 
 
 async def test_send_activity_called_again_returns_the_first_outcome(journeys_dir: Path, db, sender) -> None:
     """A worker that sent, recorded, then died before reporting: the retry is a no-op."""
-    from activities.deps import Deps
-    from activities.sending import SendingActivities
-    from core.customers import consent
     from language.models import Message as MessageSpec
-    from store.db import session_scope
-    from store.tables import Customer
-    from workflows.contracts import Facts, RunRef, SendInput
 
     catalog = write_journeys(journeys_dir, {"promo": one_text("promo")})
-    moment = datetime(2026, 3, 2, 15, tzinfo=UTC)
-    with session_scope(db) as session:
-        session.add(Customer(id="c1", phone="+12015550123", created_at=moment, updated_at=moment))
-    consent.record(db, "c1", "opted_in", source="test", at=moment)
-    activities = SendingActivities(Deps(catalog=catalog, db=db, sender=sender, router=None))  # type: ignore[arg-type]
-    call = SendInput(run=RunRef(enrollment_id="e1", customer_id="c1", journey_id="promo", journey_version="v",
-                                simulated=True),
-                     at=moment, step_key="text", facts=Facts(entered_at=moment),
-                     message=MessageSpec(text="Hello"), purpose="marketing")
+    moment = DIRECT_MOMENT
+    activities = consented_sender_activities(db, catalog, sender)
+    call = direct_call(MessageSpec(text="Hello"))
     first = await activities.send_sms(call)
     again = await activities.send_sms(call.model_copy(update={"at": moment + timedelta(minutes=5)}))
     assert first.status == again.status == "sent" and first.message_id == again.message_id
