@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.events.router import EventRouter
+from core.intake.text_to_join import TextToJoin
 from core.sms.inbound import Inbound
 from core.sms.replies import ReplySender
 from language.catalog import Catalog
@@ -32,7 +33,8 @@ class Services:
             raise ValueError("JOURNEYS_API_TOKEN is not set: the events API needs a bearer token")
         replies = ReplySender(db, router.client, catalog.settings)
         return cls(
-            catalog=catalog, db=db, router=router, replies=replies, inbound=Inbound(router, replies),
+            catalog=catalog, db=db, router=router, replies=replies,
+            inbound=Inbound(router, replies, TextToJoin(router, replies)),
             api_token=api_token, twilio_auth_token=twilio_auth_token,
             public_url=(public_url or catalog.settings.links.base_url).rstrip("/"),
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from language.durations import Duration, TimeOfDay
 from language.models import MAX_POINTS, Expression, Identifier, Strict
@@ -43,6 +43,40 @@ class Replies(Strict):
     stop: str = "You're unsubscribed and will get no more messages. Reply START to resubscribe."
 
 
+# The words the engine itself answers (core/sms/inbound.py): STOP and its synonyms,
+# START, YES and HELP. A text-to-join keyword may not be one of them.
+RESERVED_KEYWORDS = frozenset({
+    "STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT",
+    "START", "UNSTOP", "YES", "HELP", "INFO",
+})
+
+
+class TextToJoin(Strict):
+    """Keywords that sign a number up by text (e.g. "Text JOIN to ..."): the whole
+    message, any case and spacing. Off (no keywords) unless set: a sign-up by text is
+    answered with the `confirm` or `welcome` reply, so set those to compliant texts
+    (brand, message frequency, rates, HELP, STOP) before turning it on."""
+
+    keywords: list[str] = Field(default_factory=list, max_length=20)
+
+    @field_validator("keywords")
+    @classmethod
+    def _single_words(cls, keywords: list[str]) -> list[str]:
+        words: list[str] = []
+        for raw in keywords:
+            word = raw.strip().upper()
+            if not word or not word.isalnum() or len(word) > 32:
+                raise ValueError(f"text_to_join keyword {raw!r} must be one word of letters and digits (at most "
+                                 "32), e.g. JOIN: the whole message is the keyword")
+            if word in RESERVED_KEYWORDS:
+                raise ValueError(f"text_to_join keyword {raw!r} is one the engine already answers "
+                                 f"({', '.join(sorted(RESERVED_KEYWORDS))}): choose another, e.g. JOIN")
+            if word in words:
+                raise ValueError(f"text_to_join keyword {raw!r} is listed twice")
+            words.append(word)
+        return words
+
+
 class Settings(Strict):
     brand: str = "Our shop"
     sender: Sender = Field(default_factory=Sender)
@@ -55,6 +89,7 @@ class Settings(Strict):
     opt_in: OptIn = Field(default_factory=OptIn)
     links: Links = Field(default_factory=Links)
     replies: Replies = Field(default_factory=Replies)
+    text_to_join: TextToJoin = Field(default_factory=TextToJoin)
     # A text over this many segments is skipped (too_long), not sent; Twilio takes at most 10.
     max_segments: int = Field(default=10, ge=1, le=10)
 

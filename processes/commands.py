@@ -15,6 +15,7 @@ from core.clock import utcnow
 from core.event import ExternalEventIn, RouteResult
 from core.intake.importing import ImportReport, ImportStopped, csv_rows, import_customers
 from core.intake.profiles import ProfileChange, give_consent, upsert_customer
+from core.intake.text_to_join import TextToJoin
 from core.loyalty.ledger import Account, load_account
 from core.loyalty.maintenance import PageResult, run_daily
 from core.segments import refresh as segments
@@ -71,8 +72,8 @@ async def receive_sms(settings: ServiceSettings, phone: str, body: str, *,
     """An inbound SMS as if it came through Twilio's webhook (for local runs)."""
     async with wired(settings, journeys_dir) as wiring:
         e164 = to_e164(phone, wiring.catalog.settings.default_country)
-        return await Inbound(wiring.router, wiring.replies).handle(body, at=utcnow(),
-                                                                   message_sid=f"cli-{uuid.uuid4().hex}", phone=e164)
+        inbound = Inbound(wiring.router, wiring.replies, TextToJoin(wiring.router, wiring.replies))
+        return await inbound.handle(body, at=utcnow(), message_sid=f"cli-{uuid.uuid4().hex}", phone=e164)
 
 
 async def import_file(settings: ServiceSettings, path: Path, *, source: str = "import:cli",

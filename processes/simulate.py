@@ -27,6 +27,7 @@ from core.customers import consent
 from core.event import EventIn
 from core.events.router import EventRouter
 from core.events.store import EventStore
+from core.intake.text_to_join import TextToJoin
 from core.loyalty import ledger as loyalty
 from core.sms.inbound import Inbound
 from core.sms.links import record_click
@@ -295,7 +296,7 @@ async def _deliver(router: EventRouter, replies: ReplySender, db: Any, customer_
             return {**entry, "event": "link_clicked", "step": item.step, "note": "no link was sent by that step"}
         await record_click(router, code, at=at)
         return {**entry, "event": "link_clicked", "step": item.step}
-    inbound = Inbound(router, replies)
+    inbound = Inbound(router, replies, TextToJoin(router, replies))
     result = await inbound.handle(item.text, at=at, message_sid=f"sim-{uuid.uuid4().hex}", customer_id=customer_id)
     kind = "stop" if item.kind == "stop" else "sms_replied"
     return {**entry, "event": kind if result.keyword is None else f"inbound_{result.keyword}",

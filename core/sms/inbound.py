@@ -5,7 +5,8 @@ for every journey (consent becomes opted_out before anything else, and every lat
 checks consent afresh) and is answered exactly once per inbound message, even when the
 number is not a customer's. YES confirms a pending double opt-in or re-subscribes an
 opted-out customer; from a subscribed customer it is an ordinary reply (it may answer
-an `ask` with choices yes/no).
+an `ask` with choices yes/no). The `text_to_join` keywords of settings.yaml (e.g. JOIN)
+sign the number up, creating its customer if need be: core/intake/text_to_join.py.
 
 Replays: a message is acted on once per provider id (Twilio's MessageSid), recorded in
 `inbound_messages`; a second delivery of a handled sid changes nothing. Twilio sends no
@@ -20,7 +21,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import CursorResult, update
 from sqlalchemy.exc import IntegrityError
@@ -42,9 +43,12 @@ OPT_IN = {"START", "UNSTOP"}
 HELP = {"HELP", "INFO"}
 
 
-def keyword_of(body: str) -> str | None:
-    """'opt_out' | 'opt_in' | 'yes' | 'help' | None for an ordinary reply."""
+def keyword_of(body: str, join: frozenset[str] | set[str] = frozenset()) -> str | None:
+    """'opt_out' | 'opt_in' | 'yes' | 'help' | 'join' (one of ``join``, the text-to-join
+    keywords) | None for an ordinary reply."""
     word = "".join(body.split()).upper()
+    if word in join:
+        return "join"
     if word in OPT_OUT:  # "opt out" with a space folds to OPTOUT
         return "opt_out"
     if word in OPT_IN:
@@ -65,12 +69,22 @@ class InboundResult:
     overtaken: bool = False  # a consent keyword older than the customer's latest statement
 
 
+class Joiner(Protocol):
+    """Text-to-join (core/intake/text_to_join.py): signs the number up; returns the ids of
+    the customers it acted on (the one it created, if the number was nobody's)."""
+
+    async def join(self, keyword: str, *, phone: str, customers: list[Customer], at: datetime,
+                   message_sid: str) -> list[str]: ...
+
+
 @dataclass
 class Inbound:
-    """Handles one inbound message. ``replies`` may be None where no reply can go out."""
+    """Handles one inbound message. ``replies`` may be None where no reply can go out;
+    without a ``joiner`` the text-to-join keywords are ordinary replies."""
 
     router: EventPath
     replies: ReplySender | None = None
+    joiner: Joiner | None = None
 
     async def handle(self, body: str, *, at: datetime, message_sid: str, phone: str | None = None,
                      customer_id: str | None = None) -> InboundResult:
@@ -92,13 +106,13 @@ class Inbound:
                       customer_id: str | None) -> InboundResult:
         customers = await asyncio.to_thread(self._customers, phone, customer_id)
         phone = phone or (customers[0].phone if customers else None)
-        keyword = keyword_of(body)
+        keyword = keyword_of(body, self._join_keywords())
         if keyword == "yes" and any(c.sms_consent in ("pending", "opted_out", "none") for c in customers):
             keyword = "opt_in"
         elif keyword == "yes":
             keyword = None
         result = InboundResult(keyword, [c.id for c in customers])
-        if keyword in ("opt_out", "opt_in") and customers:
+        if keyword in ("opt_out", "opt_in", "join") and customers:
             current = await asyncio.to_thread(self._not_overtaken, customers, at)
             if not current:
                 log.info("inbound message %s is older than the latest consent statement; ignored", message_sid)
@@ -120,6 +134,9 @@ class Inbound:
                 await self._reply("welcome", phone, customers, message_sid, at)
             for customer in changed:
                 result.event_ids.append(await self._announce(customer.id, "opted_in", message_sid, at))
+        elif keyword == "join" and self.joiner is not None and phone:
+            result.customers = await self.joiner.join("".join(body.split()).upper(), phone=phone,
+                                                      customers=customers, at=at, message_sid=message_sid)
         elif keyword == "help":
             await self._reply("help", phone, customers, message_sid, at)
         elif customers:
@@ -133,6 +150,11 @@ class Inbound:
         else:
             log.info("inbound message %s from an unknown number ignored", message_sid)
         return result
+
+    def _join_keywords(self) -> frozenset[str]:
+        if self.joiner is None:
+            return frozenset()
+        return frozenset(self.router.catalog.settings.text_to_join.keywords)
 
     def _customers(self, phone: str | None, customer_id: str | None) -> list[Customer]:
         with session_scope(self.router.db) as session:
@@ -171,10 +193,7 @@ class Inbound:
                 session.add(PhoneSuppression(phone=phone, reason="opted_out", source="sms_keyword", created_at=at))
 
     def _unsuppress(self, phone: str, at: datetime) -> None:
-        with session_scope(self.router.db) as session:
-            found = session.get(PhoneSuppression, phone)
-            if found is not None and found.reason == "opted_out" and found.created_at <= at:
-                session.delete(found)
+        lift_opt_out(self.router.db, phone, at)
 
     def _claim(self, sid: str, at: datetime) -> tuple[datetime, bool]:
         """Take the sid for this delivery: (its first moment, busy), busy when it was
@@ -217,6 +236,15 @@ class Inbound:
     def _not_overtaken(self, customers: list[Customer], at: datetime) -> list[Customer]:
         with session_scope(self.router.db, readonly=True) as session:
             return [c for c in customers if not consent.newer_than(session, c.id, at)]
+
+
+def lift_opt_out(db: Any, phone: str, at: datetime) -> None:
+    """A new express consent from the number lifts its opt-out suppression (one made
+    after ``at`` stays: an older message cannot undo it)."""
+    with session_scope(db) as session:
+        found = session.get(PhoneSuppression, phone)
+        if found is not None and found.reason == "opted_out" and found.created_at <= at:
+            session.delete(found)
 
 
 def _awaiting_reply(db: Any, customer_ids: list[str], at: datetime) -> tuple[str, dict[str, Any]] | None:
