@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from api.app import create_app
 from api.services import Services
 from cli.main import app as cli_app
+from core.clock import utcnow
 from core.sms.inbound import HELP, OPT_IN, OPT_OUT
 from language.config import RESERVED_KEYWORDS, Settings
 from processes.simulate import Simulation
@@ -159,6 +160,19 @@ async def test_join_after_stop_is_a_new_consent_confirmed_by_yes(api: Api) -> No
     assert _bodies(api) == [replies.stop, replies.confirm, replies.welcome, "Welcome aboard"]
 
 
+async def test_a_join_received_before_the_latest_stop_cannot_undo_it(api: Api) -> None:
+    """Its first delivery came before the STOP but never finished: delivered again after
+    the STOP, it is older, and loses (no consent change, no reply, no evidence)."""
+    await api.customer("c1", phone=NUMBER)
+    with session_scope(api.run.sim.db) as session:
+        session.add(InboundMessage(sid="SMearly", received_at=utcnow() - timedelta(seconds=30)))
+    await _text(api, "STOP", "SMstop")
+    evidence, sent = len(_evidence(api, "c1")), len(api.sender.sent)
+    await _text(api, "JOIN", "SMearly")
+    assert _customers(api)[0].sms_consent == "opted_out"
+    assert len(_evidence(api, "c1")) == evidence and len(api.sender.sent) == sent
+
+
 async def test_join_from_a_suppressed_unknown_number_needs_yes_to_lift_the_suppression(api: Api) -> None:
     await _text(api, "STOP", "SMstop")  # nobody's number: remembered as suppressed
     await _text(api, "JOIN", "SMjoin")
@@ -174,8 +188,6 @@ async def test_join_from_a_suppressed_unknown_number_needs_yes_to_lift_the_suppr
 
 
 async def test_an_unusable_number_is_not_signed_up(api: Api) -> None:
-    from core.clock import utcnow
-
     with session_scope(api.run.sim.db) as session:
         session.add(PhoneSuppression(phone=NUMBER, reason="unusable", source="provider:21614", created_at=utcnow()))
     await _text(api, "JOIN", "SMjoin")
