@@ -153,10 +153,11 @@ def dev_settings(settings: ServiceSettings, data_dir: Path) -> ServiceSettings:
 async def run_dev(settings: ServiceSettings, data_dir: Path, journeys_dir: Path, ports: DevPorts = DevPorts()) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     catalog = load_catalog(journeys_dir)  # an invalid directory stops here, before anything starts
-    settings = dev_settings(settings, data_dir)
     encrypted = settings.payload_keys is not None  # then the codec server runs too, and the Web UI uses it
-    if encrypted:  # the Web UI calls it from the browser, from its own origin
-        settings = settings.with_defaults(codec_cors_origins=f"http://localhost:{ports.ui},http://127.0.0.1:{ports.ui}")
+    if encrypted and "codec_cors_origins" not in settings.model_fields_set:  # the Web UI calls it from its origin
+        settings = settings.model_copy(update={"codec_cors_origins": f"http://localhost:{ports.ui},"
+                                                                     f"http://127.0.0.1:{ports.ui}"})
+    settings = dev_settings(settings, data_dir)
     wanted = [(ports.temporal, "Temporal"), (ports.ui, "Temporal Web UI"), (ports.api, "HTTP API")]
     for port, what in wanted + ([(ports.codec, "payload codec server")] if encrypted else []):
         check_port_free(port, what)
