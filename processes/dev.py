@@ -172,7 +172,9 @@ async def run_dev(settings: ServiceSettings, data_dir: Path, journeys_dir: Path,
         loop.add_signal_handler(sig, stop.set)
     try:
         await wait_for_server(address, server, namespace=settings.temporal_namespace)
-        settings = settings.model_copy(update={"temporal_address": address})
+        settings = settings.model_copy(update={  # the local dev server: plain TCP, whatever the shell says
+            "temporal_address": address, "temporal_tls": False, "temporal_tls_ca": None, "temporal_tls_cert": None,
+            "temporal_tls_key": None, "temporal_tls_server_name": None, "temporal_api_key": None})
         worker_ready = asyncio.Event()
         worker = asyncio.create_task(run_worker(settings, journeys_dir=journeys_dir, stop=stop, ready=worker_ready))
         api = asyncio.create_task(serve_until(settings, "127.0.0.1", ports.api, stop, journeys_dir=journeys_dir))

@@ -9,8 +9,10 @@ import httpx
 import pytest
 from google.protobuf.json_format import MessageToDict
 from temporalio.api.common.v1 import Payload
+from temporalio.api.failure.v1 import Failure
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DefaultFailureConverterWithEncodedAttributes
+from temporalio.exceptions import ApplicationError
 
 from processes.codec import ENCODING, KEY_ID, EncryptionCodec, PayloadDecryptionError, PayloadKeys, codec_from
 from processes.codec_server import codec_app_from
@@ -90,6 +92,16 @@ def test_every_client_gets_the_codec_from_the_settings_and_none_without_keys() -
     assert converter.failure_converter_class is DefaultFailureConverterWithEncodedAttributes
     assert converter.payload_converter_class is pydantic_data_converter.payload_converter_class  # still pydantic
     assert K1 not in repr(settings) and {K1, K2} <= set(settings.server_secrets())
+
+
+async def test_failure_messages_and_stack_traces_are_sealed_and_read_back() -> None:
+    converter = data_converter(ServiceSettings.from_mapping({"JOURNEYS_PAYLOAD_KEYS": f"k1:{K1}"}))
+    failure = Failure()
+    await converter.encode_failure(ApplicationError("customer c-42 has no phone", type="NoPhone"), failure)
+    assert b"c-42" not in failure.SerializeToString()
+    assert failure.encoded_attributes.metadata["encoding"] == ENCODING
+    back = await converter.decode_failure(failure)
+    assert isinstance(back, ApplicationError) and back.message == "customer c-42 has no phone" and back.type == "NoPhone"
 
 
 def codec_http(settings: ServiceSettings) -> httpx.AsyncClient:

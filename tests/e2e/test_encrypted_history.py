@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,19 +24,20 @@ from temporalio.client import Client
 from core.clock import utcnow
 from language.validate import load_catalog
 from processes.codec import ENCODING, KEY_ID
-from processes.codec_server import codec_app_from
+from processes.codec_server import codec_app_from, serve_codec_until
 from processes.settings import ServiceSettings
 from processes.temporal import connect, connect_to
 from processes.workers import build_workers
 from store.db import open_database, session_scope
 from store.migrate import upgrade
 from store.tables import Message
-from tests.e2e.conftest import afternoon_zone, journeys_copy
+from tests.e2e.conftest import afternoon_zone, free_port, journeys_copy
 from tests.e2e.test_cli_on_dev_server import cli, eventually
 from tests.runtime.support import CountingSender
 
 KEY = base64.b64encode(bytes(range(32))).decode()
 CUSTOMER = "c-sealed-7"
+TEMPORAL = Path(sys.executable).parent / "temporal"
 
 
 def payloads_in(message: ProtoMessage) -> Iterator[Payload]:
@@ -116,7 +120,8 @@ async def test_histories_on_the_server_hold_no_readable_payload(tmp_path: Path, 
     assert CUSTOMER.encode() not in plain_bookkeeping and b"2015550123" not in plain_bookkeeping
 
     # With the key, the same history reads: the welcome run's input names its customer.
-    [welcome] = [history for workflow_id, history in found.items() if workflow_id.startswith("journey/welcome/")]
+    [(welcome_id, welcome)] = [(key.split("@")[0], history) for key, history in found.items()
+                               if key.startswith("journey/welcome/")]
     started = welcome.events[0].workflow_execution_started_event_attributes
     opened = await sealed_client.data_converter.payload_codec.decode(list(started.input.payloads))  # type: ignore[union-attr]
     assert opened[0].metadata["encoding"] == b"json/plain" and CUSTOMER.encode() in b"".join(p.data for p in opened)
@@ -129,3 +134,28 @@ async def test_histories_on_the_server_hold_no_readable_payload(tmp_path: Path, 
     assert answer.status_code == 200 and answer.headers["access-control-allow-origin"] == "http://localhost:8233"
     [decoded] = answer.json()["payloads"]
     assert CUSTOMER in base64.b64decode(decoded["data"]).decode()
+
+    # The `temporal` CLI speaks the same protocol to a running `journeys codec-server`.
+    codec_port = free_port()
+    served = ServiceSettings.from_mapping({**env, "JOURNEYS_CODEC_TOKEN": "codec-token-1"})
+    stop = asyncio.Event()
+    server = asyncio.create_task(serve_codec_until(served, "127.0.0.1", codec_port, stop))
+    try:
+        show = [str(TEMPORAL), "workflow", "show", "--address", dev_address, "--output", "json",
+                "--workflow-id", welcome_id]
+        sealed_json = await asyncio.to_thread(subprocess.run, show, capture_output=True, text=True, timeout=60)
+        opened_json = await asyncio.to_thread(
+            subprocess.run, [*show, "--codec-endpoint", f"http://127.0.0.1:{codec_port}",
+                             "--codec-auth", "Bearer codec-token-1"], capture_output=True, text=True, timeout=60)
+    finally:
+        stop.set()
+        await server
+    assert sealed_json.returncode == 0 and opened_json.returncode == 0, sealed_json.stderr + opened_json.stderr
+
+    def first_input(shown: str) -> tuple[bytes, bytes]:
+        [payload] = json.loads(shown)["events"][0]["workflowExecutionStartedEventAttributes"]["input"]["payloads"]
+        return base64.b64decode(payload["metadata"]["encoding"]), base64.b64decode(payload["data"])
+
+    assert first_input(sealed_json.stdout)[0] == ENCODING
+    encoding, data = first_input(opened_json.stdout)
+    assert encoding == b"json/plain" and CUSTOMER.encode() in data
