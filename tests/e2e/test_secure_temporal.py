@@ -3,16 +3,25 @@ dev server, set up only through the settings (TEMPORAL_TLS_*), as every process 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
 import pytest
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.client import Client
 
 from cli.main import explain
+from language.validate import load_catalog
 from processes.settings import ServiceSettings, SettingsError
 from processes.temporal import connect, tls_config
+from processes.workers import build_workers
+from store.db import open_database
+from store.migrate import upgrade
+from tests.e2e.conftest import journeys_copy
+from tests.e2e.test_cli_on_dev_server import cli, eventually
 from tests.e2e.tls_proxy import SERVER_NAME, Authority, tls_proxy
+from tests.runtime.support import CountingSender
 
 
 def settings_for(address: str, **tls: Path | str) -> ServiceSettings:
@@ -52,9 +61,42 @@ async def test_mtls_refuses_a_client_without_a_certificate_and_accepts_one_with(
         with pytest.raises(RuntimeError, match="Failed client connect"):  # a certificate from another CA
             await connect(settings_for(address, ca=ca.cert, server_name=SERVER_NAME, cert=intruder.cert,
                                        key=intruder.key))
-        client = await connect(settings_for(address, ca=ca.cert, server_name=SERVER_NAME, cert=worker.cert,
-                                            key=worker.key))
+        settings = settings_for(address, ca=ca.cert, server_name=SERVER_NAME, cert=worker.cert, key=worker.key)
+        client = await connect(settings)
         assert await client.count_workflows() is not None
+        await a_command_and_the_worker_run_a_workflow_through(tmp_path, settings, client)
+
+
+async def a_command_and_the_worker_run_a_workflow_through(tmp_path: Path, settings: ServiceSettings,
+                                                          client: Client) -> None:
+    """`journeys customer` (its own process, its settings from the environment) opts a
+    customer in; the double opt-in text is a workflow the worker here runs: both over mTLS."""
+    journeys = journeys_copy(tmp_path)
+    database = f"sqlite:///{tmp_path / 'journeys.db'}"
+    db = open_database(database)
+    upgrade(db)
+    sender = CountingSender()
+    workers = build_workers(client, load_catalog(journeys), db, sender)
+    running = [asyncio.create_task(worker.run()) for worker in workers]
+    env = {name: str(value) for name, value in {
+        "TEMPORAL_ADDRESS": settings.temporal_address, "TEMPORAL_TLS_CA": settings.temporal_tls_ca,
+        "TEMPORAL_TLS_CERT": settings.temporal_tls_cert, "TEMPORAL_TLS_KEY": settings.temporal_tls_key,
+        "TEMPORAL_TLS_SERVER_NAME": settings.temporal_tls_server_name,
+        "JOURNEYS_DATABASE_URL": database, "JOURNEYS_DIR": journeys}.items()}
+    try:
+        done = await cli("customer", "c-tls-1", "--phone", "(201) 555-0123", "--consent", "opted_in",
+                         "--consent-text", "Reply YES", env=env)
+        assert done.returncode == 0, done.stderr
+        assert await eventually(lambda: any("reply YES" in sms.body for sms in sender.sent))
+        refused = await cli("customer", "c-tls-2", "--phone", "(201) 555-0124", "--consent", "opted_in",
+                            env={**env, "TEMPORAL_TLS_CERT": "", "TEMPORAL_TLS_KEY": str(tmp_path / "nope.key")})
+        assert refused.returncode == 1 and "error: TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together" in refused.stderr
+    finally:
+        for worker in workers:
+            await worker.shutdown()
+        for task in running:
+            await task
+        db.dispose()
 
 
 def test_tls_settings_say_what_is_wrong(tmp_path: Path) -> None:
