@@ -44,6 +44,9 @@ def explain(err: BaseException) -> str | None:
         return f"{err}\n(no journeys directory there: run from the directory that holds it, or set JOURNEYS_DIR)"
     if isinstance(err, InvalidJourneys | DevError | SettingsError):
         return str(err)
+    if isinstance(err, RuntimeError) and "client connect" in str(err).lower() and "certificate" in str(err).lower():
+        return (f"the Temporal server's TLS certificate was refused ({err}): check TEMPORAL_TLS_CA (the CA that "
+                "signed it) and TEMPORAL_TLS_SERVER_NAME (a name the certificate is for)")
     if isinstance(err, RuntimeError) and "client connect" in str(err).lower():
         return (f"cannot reach the Temporal server ({err}): start `journeys dev`, or set TEMPORAL_ADDRESS "
                 "to a running server")

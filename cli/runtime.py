@@ -218,17 +218,28 @@ def api(
     serve(load_settings(), host, port)
 
 
+def codec_server(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8888,
+) -> None:
+    """Decode encrypted payloads for the Temporal Web UI and CLI (needs JOURNEYS_PAYLOAD_KEYS)."""
+    from processes.codec_server import serve_codec
+
+    serve_codec(load_settings(), host, port)
+
+
 def dev(
     data_dir: Annotated[Path, typer.Option(help="Where the dev server and database keep their files")] = Path(".data"),
     journeys_dir: Annotated[Path, typer.Option("--journeys", help="Journeys directory")] = Path("journeys"),
     temporal_port: Annotated[int, typer.Option(help="Temporal frontend port")] = 7233,
     ui_port: Annotated[int, typer.Option(help="Temporal Web UI port")] = 8233,
     api_port: Annotated[int, typer.Option(help="HTTP API port")] = 8000,
+    codec_port: Annotated[int, typer.Option(help="Payload codec server port (with JOURNEYS_PAYLOAD_KEYS)")] = 8888,
 ) -> None:
     """Everything locally: Temporal dev server with Web UI, worker, HTTP API, embedded database."""
     from processes.dev import DevPorts, run_dev
 
-    ports = DevPorts(temporal=temporal_port, ui=ui_port, api=api_port)
+    ports = DevPorts(temporal=temporal_port, ui=ui_port, api=api_port, codec=codec_port)
     raise typer.Exit(asyncio.run(run_dev(load_settings(), data_dir, journeys_dir, ports)))
 
 
@@ -263,5 +274,6 @@ def register(app: typer.Typer) -> None:
     app.command()(enroll)
     app.command()(worker)
     app.command()(api)
+    app.command("codec-server")(codec_server)
     app.command()(dev)
     app.add_typer(db_app, name="db")

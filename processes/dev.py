@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from language.validate import load_catalog
+from processes.codec_server import serve_codec_until
 from processes.http import serve_until
 from processes.settings import ServiceSettings
 from processes.temporal import connect_to, dev_server_flags
@@ -34,6 +35,7 @@ from store.db import normalize_url
 UI_PORT = 8233
 FRONTEND_PORT = 7233
 API_PORT = 8000
+CODEC_PORT = 8888
 DEV_TOKEN = "dev-token"  # local runs only; production sets JOURNEYS_API_TOKEN
 DEV_TWILIO_TOKEN = "dev-twilio-token"  # signs local webhook calls; production uses the real auth token
 
@@ -79,9 +81,11 @@ def check_port_free(port: int, what: str) -> None:
 
 
 def start_dev_server(data_dir: Path, log_file: Path, *, port: int = FRONTEND_PORT, ui_port: int = UI_PORT,
-                     namespace: str = "default", state_file: Path | None = None) -> subprocess.Popen[bytes]:
+                     namespace: str = "default", state_file: Path | None = None,
+                     codec_endpoint: str | None = None) -> subprocess.Popen[bytes]:
     """The Temporal dev server, persistent in ``state_file`` (default: ``data_dir/temporal.db``),
-    search attributes registered. It stops when the process that started it dies."""
+    search attributes registered; its Web UI decodes payloads at ``codec_endpoint`` if given.
+    It stops when the process that started it dies."""
     data_dir.mkdir(parents=True, exist_ok=True)
     command = [
         _temporal_cli(), "server", "start-dev",
@@ -90,6 +94,7 @@ def start_dev_server(data_dir: Path, log_file: Path, *, port: int = FRONTEND_POR
         "--log-level", "warn",
         "--namespace", namespace,
         *dev_server_flags(),
+        *(["--ui-codec-endpoint", codec_endpoint] if codec_endpoint else []),
     ]
     with log_file.open("ab") as log_stream:
         return subprocess.Popen(command, stdout=log_stream, stderr=subprocess.STDOUT, start_new_session=True,
@@ -126,11 +131,16 @@ async def _until_listening(port: int, tasks: list[asyncio.Task[None]], timeout: 
         return
 
 
+async def _until_set(stop: asyncio.Event) -> None:
+    await stop.wait()
+
+
 @dataclass(frozen=True)
 class DevPorts:
     temporal: int = FRONTEND_PORT
     ui: int = UI_PORT
     api: int = API_PORT
+    codec: int = CODEC_PORT
 
 
 def dev_settings(settings: ServiceSettings, data_dir: Path) -> ServiceSettings:
@@ -143,23 +153,33 @@ def dev_settings(settings: ServiceSettings, data_dir: Path) -> ServiceSettings:
 async def run_dev(settings: ServiceSettings, data_dir: Path, journeys_dir: Path, ports: DevPorts = DevPorts()) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     catalog = load_catalog(journeys_dir)  # an invalid directory stops here, before anything starts
+    encrypted = settings.payload_keys is not None  # then the codec server runs too, and the Web UI uses it
+    if encrypted and "codec_cors_origins" not in settings.model_fields_set:  # the Web UI calls it from its origin
+        settings = settings.model_copy(update={"codec_cors_origins": f"http://localhost:{ports.ui},"
+                                                                     f"http://127.0.0.1:{ports.ui}"})
     settings = dev_settings(settings, data_dir)
-    for port, what in ((ports.temporal, "Temporal"), (ports.ui, "Temporal Web UI"), (ports.api, "HTTP API")):
+    wanted = [(ports.temporal, "Temporal"), (ports.ui, "Temporal Web UI"), (ports.api, "HTTP API")]
+    for port, what in wanted + ([(ports.codec, "payload codec server")] if encrypted else []):
         check_port_free(port, what)
     address = f"localhost:{ports.temporal}"
     state = temporal_state_file(data_dir, settings.database_url)
+    codec_url = f"http://localhost:{ports.codec}" if encrypted else None
     server = start_dev_server(data_dir, data_dir / "temporal.log", port=ports.temporal, ui_port=ports.ui,
-                              namespace=settings.temporal_namespace, state_file=state)
+                              namespace=settings.temporal_namespace, state_file=state, codec_endpoint=codec_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     try:
         await wait_for_server(address, server, namespace=settings.temporal_namespace)
-        settings = settings.model_copy(update={"temporal_address": address})
+        settings = settings.model_copy(update={  # the local dev server: plain TCP, whatever the shell says
+            "temporal_address": address, "temporal_tls": False, "temporal_tls_ca": None, "temporal_tls_cert": None,
+            "temporal_tls_key": None, "temporal_tls_server_name": None, "temporal_api_key": None})
         worker_ready = asyncio.Event()
         worker = asyncio.create_task(run_worker(settings, journeys_dir=journeys_dir, stop=stop, ready=worker_ready))
         api = asyncio.create_task(serve_until(settings, "127.0.0.1", ports.api, stop, journeys_dir=journeys_dir))
+        codec = asyncio.create_task(serve_codec_until(settings, "127.0.0.1", ports.codec, stop) if encrypted
+                                    else _until_set(stop))
         print(
             f"\n  Temporal Web UI   http://localhost:{ports.ui}   (namespace '{settings.temporal_namespace}')\n"
             f"  Temporal server   {address}   (state: {state})\n"
@@ -167,16 +187,17 @@ async def run_dev(settings: ServiceSettings, data_dir: Path, journeys_dir: Path,
             f"  HTTP API          http://localhost:{ports.api}  (docs: /docs)\n"
             f"  API token         {settings.secret('api_token')}\n"
             f"  Journeys          {', '.join(sorted(catalog.journeys))}\n"
-            "  SMS               printed here (console sender)\n\n"
+            "  SMS               printed here (console sender)\n"
+            f"  Payloads          {f'encrypted; Web UI decodes them through {codec_url}' if encrypted else 'plain'}\n\n"
             "  Try the commands in the README's 'Try it' section. Ctrl-C stops everything.\n",
             flush=True,
         )
-        await _until_listening(ports.api, [worker, api])
+        await _until_listening(ports.api, [worker, api, codec])
         await asyncio.wait([worker, asyncio.create_task(worker_ready.wait())], return_when=asyncio.FIRST_COMPLETED)
-        if worker.done() or api.done():  # one failed to start: its error, not a ready line
-            await asyncio.gather(worker, api)
+        if worker.done() or api.done() or codec.done():  # one failed to start: its error, not a ready line
+            await asyncio.gather(worker, api, codec)
         print(f"ready: Web UI http://localhost:{ports.ui}  API http://localhost:{ports.api}", flush=True)
-        await asyncio.gather(worker, api)
+        await asyncio.gather(worker, api, codec)
         return 0
     finally:
         server.terminate()

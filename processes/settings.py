@@ -40,6 +40,18 @@ class ServiceSettings(BaseSettings):
     twilio_auth_token: SecretStr | None = Field(None, validation_alias="TWILIO_AUTH_TOKEN")
     twilio_api_base_url: str | None = Field(None, validation_alias="TWILIO_API_BASE_URL")
     twilio_http_timeout: float = Field(10.0, gt=0, validation_alias="TWILIO_HTTP_TIMEOUT")
+    # Connecting to a secured Temporal (a self-hosted cluster with TLS/mTLS, Temporal Cloud):
+    # unset TEMPORAL_TLS means "TLS if any TLS file, server name or API key is given".
+    temporal_tls: bool | None = Field(None, validation_alias="TEMPORAL_TLS")
+    temporal_tls_ca: Path | None = Field(None, validation_alias="TEMPORAL_TLS_CA")
+    temporal_tls_cert: Path | None = Field(None, validation_alias="TEMPORAL_TLS_CERT")
+    temporal_tls_key: Path | None = Field(None, validation_alias="TEMPORAL_TLS_KEY")
+    temporal_tls_server_name: str | None = Field(None, validation_alias="TEMPORAL_TLS_SERVER_NAME")
+    temporal_api_key: SecretStr | None = Field(None, validation_alias="TEMPORAL_API_KEY")
+    # "id:base64 key,..." (processes/codec.py): the first encrypts, all decrypt. Unset: no encryption.
+    payload_keys: SecretStr | None = Field(None, validation_alias="JOURNEYS_PAYLOAD_KEYS")
+    codec_token: SecretStr | None = Field(None, validation_alias="JOURNEYS_CODEC_TOKEN")
+    codec_cors_origins: str = Field("http://localhost:8233", validation_alias="JOURNEYS_CODEC_CORS_ORIGINS")
 
     @classmethod
     def from_mapping(cls, environ: Mapping[str, str]) -> ServiceSettings:
@@ -53,7 +65,8 @@ class ServiceSettings(BaseSettings):
         unset = {name: value for name, value in defaults.items() if name not in self.model_fields_set}
         return type(self).model_validate({**dict(self), **unset})  # validated: "token" becomes a SecretStr
 
-    def secret(self, name: Literal["api_token", "twilio_auth_token"]) -> str | None:
+    def secret(self, name: Literal["api_token", "twilio_auth_token", "temporal_api_key", "payload_keys",
+                                   "codec_token"]) -> str | None:
         value: SecretStr | None = getattr(self, name)
         return value.get_secret_value() if value is not None else None
 
@@ -64,5 +77,21 @@ class ServiceSettings(BaseSettings):
             password = make_url(self.database_url).password
         except ArgumentError:  # not a URL: then there is no password in it either
             password = None
-        values = (self.secret("api_token"), self.secret("twilio_auth_token"), password)
+        values = [self.secret("api_token"), self.secret("twilio_auth_token"), password,
+                  self.secret("temporal_api_key"), self.secret("codec_token")]
+        keys = self.secret("payload_keys") or ""
+        values += [part.partition(":")[2].strip() for part in keys.split(",")]  # each key, without its id
         return tuple(value for value in values if value and len(value) >= 8)
+
+    def uses_tls(self) -> bool:
+        """TLS to Temporal: as TEMPORAL_TLS says, else implied by any TLS setting or an API key
+        (Temporal Cloud takes API keys over TLS only)."""
+        implied = any((self.temporal_tls_ca, self.temporal_tls_cert, self.temporal_tls_key,
+                       self.temporal_tls_server_name, self.temporal_api_key))
+        if self.temporal_tls is False and any((self.temporal_tls_ca, self.temporal_tls_cert, self.temporal_tls_key)):
+            raise SettingsError("TEMPORAL_TLS is false but TEMPORAL_TLS_CA, TEMPORAL_TLS_CERT or TEMPORAL_TLS_KEY "
+                                "is set: unset the files, or TEMPORAL_TLS")
+        if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
+            raise SettingsError("TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together (the client certificate "
+                                "for mTLS and its private key): set both or neither")
+        return self.temporal_tls if self.temporal_tls is not None else implied

@@ -3,6 +3,9 @@ port in use, the Temporal state kept per database, everything stopped by SIGHUP.
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
 import os
 import signal
 import socket
@@ -12,6 +15,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+from google.protobuf.json_format import MessageToDict
+from temporalio.api.common.v1 import Payload
+
+from processes.codec import EncryptionCodec, PayloadKeys
 from processes.dev import temporal_state_file
 from tests.e2e.conftest import free_port, journeys_copy
 
@@ -57,6 +64,47 @@ def test_dev_says_ready_serves_and_stops_everything_on_sighup(tmp_path: Path) ->
     assert dev.returncode == 0, rest
     assert "stopped: worker, API and Temporal dev server" in rest
     assert not _accepts(ports["temporal"]) and not _accepts(ports["api"])
+
+
+def _until_ready(dev: subprocess.Popen[str]) -> list[str]:
+    assert dev.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        line = dev.stdout.readline()
+        assert line, "journeys dev ended before it was ready:\n" + "".join(lines)
+        lines.append(line)
+        if line.startswith("ready:"):
+            break
+    return lines
+
+
+def test_dev_with_payload_keys_runs_the_codec_server_and_the_web_ui_uses_it(tmp_path: Path) -> None:
+    ports = {"temporal": free_port(), "ui": free_port(), "api": free_port(), "codec": free_port()}
+    key = base64.b64encode(bytes(32)).decode()
+    dev = _dev(tmp_path, ports, {"JOURNEYS_PAYLOAD_KEYS": f"dev:{key}"})
+    try:
+        lines = _until_ready(dev)
+        assert f"  Payloads          encrypted; Web UI decodes them through http://localhost:{ports['codec']}\n" in lines
+        assert key not in "".join(lines)
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['ui']}/api/v1/settings", timeout=10) as answer:
+            assert json.load(answer)["Codec"]["Endpoint"] == f"http://localhost:{ports['codec']}"
+        [sealed] = asyncio.run(EncryptionCodec(PayloadKeys.parse(f"dev:{key}")).encode(
+            [Payload(metadata={"encoding": b"json/plain"}, data=b'"c-1"')]))
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{ports['codec']}/decode", method="POST",
+            data=json.dumps({"payloads": [MessageToDict(sealed)]}).encode(),
+            headers={"Content-Type": "application/json", "Origin": f"http://localhost:{ports['ui']}"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert answer.headers["Access-Control-Allow-Origin"] == f"http://localhost:{ports['ui']}"
+            assert base64.b64decode(json.load(answer)["payloads"][0]["data"]) == b'"c-1"'
+        os.killpg(dev.pid, signal.SIGTERM)
+        rest, _ = dev.communicate(timeout=60)
+    finally:
+        if dev.poll() is None:
+            os.killpg(dev.pid, signal.SIGKILL)
+    assert dev.returncode == 0, rest
+    assert not _accepts(ports["codec"])
 
 
 def test_a_port_in_use_is_a_clear_error_and_starts_nothing(tmp_path: Path) -> None:
