@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from language.durations import Duration, TimeOfDay
 from language.models import MAX_POINTS, Expression, Identifier, Strict
@@ -43,6 +44,30 @@ class Replies(Strict):
     stop: str = "You're unsubscribed and will get no more messages. Reply START to resubscribe."
 
 
+MIN_RETENTION = timedelta(days=7)
+
+
+class Retention(Strict):
+    """How long personal data is kept (docs/operations.md "Retention"). ``null``: forever.
+    Rows of running enrollments and events not yet routed are never touched, whatever
+    the period; messages, links and events are anonymised (reports keep their totals),
+    decisions and inbound-message ids deleted."""
+
+    # Written as text so the JSON schema shows it so; validate_default parses it.
+    events: Duration | None = "730d"  # type: ignore[assignment]
+    messages: Duration | None = "730d"  # type: ignore[assignment]
+    clicks: Duration | None = "730d"  # type: ignore[assignment]
+    decisions: Duration | None = "90d"  # type: ignore[assignment]
+    inbound: Duration | None = "730d"  # type: ignore[assignment]
+
+    @field_validator("*")
+    @classmethod
+    def _at_least_a_week(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value < MIN_RETENTION:
+            raise ValueError("a retention period is at least 7d (null keeps the data forever)")
+        return value
+
+
 class Settings(Strict):
     brand: str = "Our shop"
     sender: Sender = Field(default_factory=Sender)
@@ -57,6 +82,7 @@ class Settings(Strict):
     replies: Replies = Field(default_factory=Replies)
     # A text over this many segments is skipped (too_long), not sent; Twilio takes at most 10.
     max_segments: int = Field(default=10, ge=1, le=10)
+    retention: Retention = Field(default_factory=Retention)
 
 
 class RuleSegment(Strict):
