@@ -1,0 +1,256 @@
+"""Retention (core/retention.py) on SQLite and PostgreSQL, at fixed instants: rows seeded
+through the real paths (the event path, the send activity, a click) long ago and lately;
+the job anonymises or deletes the old ones, leaves the new ones, the rows of a running
+enrollment and events not yet routed, keeps every count the reports read, works in
+batches, and a second run finds nothing to do."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import ValidationError
+from sqlmodel import select
+
+from activities import decisions as decision_activities
+from api.routes import links as link_routes
+from core.event import EventIn
+from core.events import store as event_store
+from core.events.router import EventRouter
+from core.retention import KINDS, non_personal, origin_only, run_all, run_batch
+from core.sms.links import record_click
+from language.config import Settings
+from language.models import Message as MessageSpec
+from store.db import session_scope
+from store.tables import Click, Decision, Enrollment, Event, InboundMessage, Link, Message
+from tests.runtime.support import DIRECT_MOMENT, consented_sender_activities, direct_call, write_journeys
+
+OLD = DIRECT_MOMENT  # 2026-03-02 15:00 UTC
+NOW = OLD + timedelta(days=800)  # past every default period (730d, 90d) for OLD
+NEW = NOW - timedelta(days=10)  # within every period
+CART = "https://shop.example/cart/A?c=42&email=ana%40example.com"
+PERSONAL = {"amount": 120, "currency": "USD", "email": "ana@example.com", "cart_url": CART,
+            "note": "call me on +12015550123", "category": "shoes", "sku": "x" * 80}
+ENDED = ["ended-1", "ended-2", "ended-3"]
+RUNNING = "running"
+
+
+def catalog_for(root: Path, retention: str = "") -> Any:
+    settings = """
+brand: Nordic Shoes
+default_country: US
+default_timezone: America/New_York
+quiet_hours: {start: "21:00", end: "08:00"}
+frequency_caps: [{max: 1, per: 24h}, {max: 4, per: 7d}]
+""" + retention
+    return write_journeys(root, {}, settings=settings)
+
+
+class Clock:
+    """The event path's and the decisions' wall clock, pinned where the test says."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.at = OLD
+        monkeypatch.setattr(event_store, "utcnow", lambda: self.at)
+        monkeypatch.setattr(decision_activities, "utcnow", lambda: self.at)
+
+
+async def send(activities: Any, enrollment_id: str, at: Any) -> Message:
+    call = direct_call(MessageSpec(text=f"Your cart: {{{{ link('{CART}') }}}}"), at=at)
+    call = call.model_copy(update={"run": call.run.model_copy(update={"enrollment_id": enrollment_id})})
+    outcome = await activities.send_sms(call)
+    assert outcome.status == "sent", outcome
+    with session_scope(activities.deps.db) as session:
+        return session.exec(select(Message).where(Message.enrollment_id == enrollment_id)).one()
+
+
+async def seed(db: Any, catalog: Any, sender: Any, clock: Clock) -> EventRouter:
+    """Three ended runs texted long ago (one link clicked), a running one texted as long
+    ago, one ended lately; old and new events, one unrouted, one the running run's
+    trigger; decisions and inbound-message ids old and new; an old reply text."""
+    router = EventRouter(catalog, db, None)  # no journeys: routing never calls Temporal
+    activities = consented_sender_activities(db, catalog, sender)
+    for n, enrollment_id in enumerate([*ENDED, RUNNING]):
+        await send(activities, enrollment_id, OLD + timedelta(days=3 * n))
+    recent = await send(activities, "ended-new", NEW)
+    for n in range(3):
+        clock.at = OLD + timedelta(minutes=n)
+        await router.route(EventIn(id=f"order-old-{n}", type="purchase", customer_id="c1", occurred_at=clock.at,
+                                   properties=PERSONAL))
+    await router.route(EventIn(id="order-running", type="purchase", customer_id="c1", occurred_at=OLD,
+                               properties=PERSONAL))
+    with session_scope(db) as session:
+        first = session.exec(select(Link).where(Link.enrollment_id == ENDED[0])).one()
+    clock.at = OLD + timedelta(hours=1)
+    assert await record_click(router, first.code, at=clock.at, user_agent="Mozilla/5.0") == CART
+    assert await record_click(router, first.code, at=clock.at, user_agent="Slackbot 1.0") == CART
+    clock.at = NEW
+    await router.route(EventIn(id="order-new", type="purchase", customer_id="c1", occurred_at=NEW,
+                               properties=PERSONAL))
+    for key, at in [(f"{ENDED[0]}:check:condition", OLD), (f"{RUNNING}:check:condition", OLD),
+                    ("ended-new:check:condition", NEW)]:
+        clock.at = at
+        decision_activities.remembered(db, key, lambda: {"result": True})
+    with session_scope(db) as session:
+        session.add(Event(id="order-unrouted", customer_id="c1", type="purchase", occurred_at=OLD, received_at=OLD,
+                          properties=PERSONAL))  # stored, never routed (Temporal was down)
+        session.add(Decision(key=f"segments:{ENDED[1]}:tag", value={"added": ["vip"], "removed": []}, decided_at=OLD))
+        session.add(Decision(key="segment-outbox:t1:vip:in:0", value={"segment": "vip"}, decided_at=OLD))
+        session.add(InboundMessage(sid="SMold", received_at=OLD, handled_at=OLD))
+        session.add(InboundMessage(sid="SMnew", received_at=NEW, handled_at=NEW))
+        session.add(Message(id="reply-old", key="reply:help:SMold", customer_id="c1", purpose="reply",
+                            body="HELP text", reply_to="+12015550123", status="sent", created_at=OLD, sent_at=OLD))
+        for enrollment_id in [*ENDED, "ended-new"]:
+            session.add(Enrollment(id=enrollment_id, journey_id="promo", journey_version="v", customer_id="c1",
+                                   workflow_id=f"wf-{enrollment_id}", status="ended", entered_at=OLD, ended_at=OLD))
+        session.add(Enrollment(id=RUNNING, journey_id="promo", journey_version="v", customer_id="c1",
+                               workflow_id="wf-running", trigger_event_id="order-running", status="active",
+                               entered_at=OLD))
+    assert recent.body and recent.created_at == NEW
+    return router
+
+
+def plain(row: Any) -> SimpleNamespace:
+    return SimpleNamespace(**row.model_dump())  # compared by value
+
+
+def snapshot(db: Any) -> dict[str, Any]:
+    with session_scope(db, readonly=True) as session:
+        return {
+            "messages": {m.id: plain(m) for m in session.exec(select(Message)).all()},
+            "links": {link.enrollment_id: plain(link) for link in session.exec(select(Link)).all()},
+            "events": {e.id: plain(e) for e in session.exec(select(Event)).all()},
+            "decisions": set(session.exec(select(Decision.key)).all()),
+            "inbound": set(session.exec(select(InboundMessage.sid)).all()),
+            "clicks": Counter((c.link_code, c.bot) for c in session.exec(select(Click)).all()),
+        }
+
+
+def report_counts(state: dict[str, Any]) -> dict[str, Any]:
+    """What reports count: messages per journey, step, status and segments; clicks per link."""
+    return {"messages": Counter((m.journey_id, m.step_id, m.status, m.segments, m.purpose)
+                                for m in state["messages"].values()),
+            "clicks": state["clicks"], "events": Counter(e.type for e in state["events"].values())}
+
+
+@pytest.fixture
+async def seeded(journeys_dir: Path, db, sender, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    catalog = catalog_for(journeys_dir)
+    router = await seed(db, catalog, sender, Clock(monkeypatch))
+    return SimpleNamespace(catalog=catalog, router=router, before=snapshot(db))
+
+
+async def test_old_rows_go_new_and_running_ones_stay_and_the_reports_keep_their_totals(seeded, db) -> None:
+    before = seeded.before
+    old_events = {i for i, e in before["events"].items() if e.received_at < NOW - timedelta(days=730)}
+    assert {"order-old-0", "order-running", "order-unrouted", "click:" + before["links"][ENDED[0]].code} <= old_events
+    dry = run_all(db, seeded.catalog.settings.retention, NOW, batch_size=2, dry_run=True)
+    assert snapshot(db) == before  # a dry run changes nothing...
+    report = run_all(db, seeded.catalog.settings.retention, NOW, batch_size=2)
+    assert dry.changed == report.changed  # ...and counts what the real run does
+    after = snapshot(db)
+    # Events: the old routed ones keep only their non-personal properties; the running
+    # run's trigger, the unrouted event and the new one are as they were.
+    anonymised = {i for i, e in after["events"].items() if e.anonymised_at is not None}
+    assert anonymised == old_events - {"order-running", "order-unrouted"}
+    assert report.changed["events"] == len(anonymised)
+    assert after["events"]["order-old-0"].properties == {"amount": 120, "currency": "USD", "category": "shoes"}
+    assert after["events"]["order-old-0"].anonymised_at == NOW
+    click = after["events"]["click:" + before["links"][ENDED[0]].code].properties
+    assert "url" not in click and click["code"] == before["links"][ENDED[0]].code and click["journey"] == "promo"
+    for kept in ("order-running", "order-unrouted", "order-new"):
+        assert after["events"][kept].properties == PERSONAL and after["events"][kept].anonymised_at is None
+    # Messages: the old texts of ended runs and the old reply lose body and reply_to.
+    for message_id, message in after["messages"].items():
+        old_and_done = message.created_at < NOW - timedelta(days=730) and message.enrollment_id != RUNNING
+        assert (message.body is None and message.reply_to is None) == old_and_done, message_id
+        assert (message.anonymised_at == NOW) == old_and_done
+    assert report.changed["messages"] == 4  # three ended runs' texts and the reply
+    kept = {m.enrollment_id: m for m in after["messages"].values()}
+    assert kept[RUNNING].body == before["messages"][kept[RUNNING].id].body and CART not in kept[RUNNING].body
+    # Links: the old ones of ended runs keep only their origin.
+    for enrollment_id, link in after["links"].items():
+        if enrollment_id in ENDED:
+            assert link.url == f"https://shop.example#{link.code}" and link.anonymised_at == NOW
+        else:
+            assert link.url == CART and link.anonymised_at is None
+    assert report.changed["clicks"] == 3
+    # Decisions of ended runs go (step answers and update_segments answers); the running
+    # run's, the segment outbox and the new one stay. Old inbound ids go.
+    assert after["decisions"] == {f"{RUNNING}:check:condition", "segment-outbox:t1:vip:in:0",
+                                  "ended-new:check:condition"}
+    assert (report.changed["decisions"], report.changed["inbound"]) == (2, 1)
+    assert after["inbound"] == {"SMnew"}
+    assert report_counts(after) == report_counts(before)
+    # A second run, or one the day after, finds nothing to do.
+    assert run_all(db, seeded.catalog.settings.retention, NOW).changed == dict.fromkeys(KINDS, 0)
+    assert run_all(db, seeded.catalog.settings.retention, NOW + timedelta(days=1)).changed == dict.fromkeys(KINDS, 0)
+    assert snapshot(db) == after
+
+
+async def test_batches_go_in_order_and_a_run_cut_short_is_finished_by_the_next(seeded, db) -> None:
+    retention = seeded.catalog.settings.retention
+    first = run_batch(db, retention, "messages", NOW, limit=2)  # 5 old texts: the running run's among them
+    assert first.changed == 2 and first.next_after is not None
+    second = run_batch(db, retention, "messages", NOW, after=first.next_after, limit=2)
+    assert second.next_after is not None and second.next_after.at > first.next_after.at
+    last = run_batch(db, retention, "messages", NOW, after=second.next_after, limit=2)
+    assert last.next_after is None and first.changed + second.changed + last.changed == 4
+    # Stopped after the first events batch (a crash): the next run does the rest, once.
+    assert run_batch(db, retention, "events", NOW, limit=2).changed == 2
+    report = run_all(db, retention, NOW, batch_size=2)
+    assert report.changed["messages"] == 0
+    assert report.changed["events"] == sum(1 for e in snapshot(db)["events"].values() if e.anonymised_at) - 2
+
+
+async def test_a_link_past_retention_answers_410_gone(seeded, db) -> None:
+    app = FastAPI()
+    app.include_router(link_routes.router)
+    app.state.services = SimpleNamespace(catalog=seeded.catalog, db=db, router=seeded.router, api_token="t")
+    links = seeded.before["links"]
+    run_all(db, seeded.catalog.settings.retention, NOW)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        gone = await client.get(f"/l/{links[ENDED[1]].code}", headers={"User-Agent": "Mozilla/5.0"})
+        assert gone.status_code == 410 and "expired" in gone.text
+        live = await client.get(f"/l/{links['ended-new'].code}", headers={"User-Agent": "Slackbot 1.0"})
+        assert live.status_code == 302 and live.headers["location"] == CART
+        assert (await client.get("/l/nosuchcode")).status_code == 404
+    clicks = snapshot(db)["clicks"]
+    assert clicks[(links[ENDED[1]].code, None)] == 0  # an expired link's request is not counted
+    assert clicks[(links["ended-new"].code, "slackbot")] == 1
+
+
+async def test_null_keeps_a_kind_forever_and_longer_periods_keep_more(journeys_dir: Path, db, sender,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    catalog = catalog_for(journeys_dir, "retention: {events: null, messages: 900d, decisions: 730d}\n")
+    await seed(db, catalog, sender, Clock(monkeypatch))
+    report = run_all(db, catalog.settings.retention, NOW)
+    assert report.kept_forever == ["events"]
+    assert (report.changed["events"], report.changed["messages"], report.changed["decisions"]) == (0, 0, 2)
+    assert report.changed["clicks"] == 3  # the default 730d
+
+
+@pytest.mark.parametrize(("written", "words"), [
+    ({"messages": "1d"}, "retention.messages"), ({"events": "soon"}, "retention.events"),
+    ({"clicks": "99999d"}, "retention.clicks"), ({"forever": "1d"}, "retention.forever"),
+])
+def test_bad_retention_settings_name_the_field(written: dict[str, Any], words: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        Settings.model_validate({"retention": written})
+    assert words in str(err.value)
+
+
+def test_the_defaults_and_what_an_event_keeps() -> None:
+    retention = Settings().retention
+    assert {k: getattr(retention, k).days for k in KINDS} == {"events": 730, "messages": 730, "clicks": 730,
+                                                              "decisions": 90, "inbound": 730}
+    assert non_personal({"amount": 9.5, "to": "gold", "email": "a@b.example", "name": "Ana", "sku": ["a"],
+                         "paid": True}) == {"amount": 9.5, "to": "gold"}
+    assert origin_only("HTTPS://Shop.Example:8443/a?b=c#d", "AbC") == "https://shop.example#AbC"
+    assert origin_only("not a url", "AbC") == "#AbC"
