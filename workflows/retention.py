@@ -30,6 +30,7 @@ class RetentionInput(BaseModel):
     # Set when continuing as new, or by hand; otherwise the schedule's nominal time.
     moment: datetime | None = None
     batch_size: int = 1000
+    budget_seconds: float = 60.0  # per activity call
     kind: str = KINDS[0]
     after: Cursor | None = None
     changed: dict[str, int] = {}
@@ -66,7 +67,8 @@ class Retention:
             while True:
                 step: ApplyRetentionResult = await workflow.execute_activity(
                     APPLY_RETENTION, ApplyRetentionInput(moment=moment, kind=kind, after=state.after,
-                                                         batch_size=input.batch_size),
+                                                         batch_size=input.batch_size,
+                                                         budget_seconds=input.budget_seconds),
                     result_type=ApplyRetentionResult, start_to_close_timeout=timedelta(minutes=10),
                     heartbeat_timeout=timedelta(minutes=2),
                     retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=1)))
