@@ -32,7 +32,7 @@ def run(
     """Run the retention job now (safe to repeat): what the retention-daily schedule runs at 04:30.
 
     Events, messages and links past their period are anonymised (the rows stay, so
-    reports keep their totals); old decisions and inbound-message ids are deleted.
+    reports keep their totals); old decisions of ended runs are deleted.
     Rows of running enrollments and events not yet routed are never touched."""
     from core.retention import ACTIONS, KINDS
     from language.validate import InvalidJourneys

@@ -6,8 +6,9 @@ Per kind, rows older than the period (``moment - period``, by the time named bel
 
 - events (``received_at``): ``properties`` keep only NON_PERSONAL keys with plain
   values; the row stays (its id is the sender's idempotency key: a late repeat must stay
-  a duplicate). Never touched: events not yet routed, and the trigger event of a
-  running enrollment (its run may still read ``trigger.properties``).
+  a duplicate). Never touched: events not yet routed, the trigger event of a running
+  enrollment (its run may still read ``trigger.properties``) and the ``sms_replied``
+  events of a customer with a running enrollment (``answer()`` reads their text).
 - messages (``created_at``): ``body`` and ``reply_to`` become NULL; status, reason,
   journey, step, segments, times and the rest stay, so counts per status, journey and
   step do not change.
@@ -17,8 +18,11 @@ Per kind, rows older than the period (``moment - period``, by the time named bel
 - decisions (``decided_at``): deleted. They are remembered answers of a run's steps,
   needed while the run may replay; rows whose enrollment is running, or that belong to
   no enrollment (the segment outbox), are never touched.
-- inbound (``received_at``): deleted. The rows only hold a provider's message id, to
-  act once on a retried delivery; providers retry within hours.
+
+``inbound_messages`` is not a kind: its rows hold a provider's message id and times,
+nothing personal, and deleting one would let a replay of that delivery (a captured,
+signed webhook) act again, e.g. an old YES undoing a later STOP. The text of an
+inbound message lives in its ``sms_replied`` event.
 
 Messages and links of a running enrollment are never touched either. Each batch is
 one transaction of at most ``batch_size`` rows in (time, key) order; anonymised rows
@@ -48,7 +52,7 @@ from temporalio.client import (
 from language.catalog import Catalog
 from language.config import Retention
 from store.db import Database, session_scope
-from store.tables import Decision, Enrollment, Event, InboundMessage, Link, Message
+from store.tables import Decision, Enrollment, Event, Link, Message
 from workflows.contracts import JOURNEY_TASK_QUEUE
 from workflows.retention import KINDS, RETENTION_WORKFLOW, Cursor, RetentionInput
 
@@ -65,8 +69,7 @@ NON_PERSONAL = frozenset({
 })  # fmt: skip
 MAX_KEPT_TEXT = 64  # a longer text under a kept key is dropped all the same (free text, not a code)
 
-ACTIONS = {"events": "anonymised", "messages": "anonymised", "clicks": "anonymised", "decisions": "deleted",
-           "inbound": "deleted"}
+ACTIONS = {"events": "anonymised", "messages": "anonymised", "clicks": "anonymised", "decisions": "deleted"}
 
 
 def retention_schedule(catalog: Catalog) -> tuple[str, Schedule]:
@@ -178,10 +181,13 @@ def _active(session: Session, enrollment_ids: Iterable[str | None]) -> set[str]:
 
 
 def _choose_events(session: Session, rows: list[Any]) -> list[Any]:
-    ids = [row.id for row in rows]
     triggers = set(session.exec(select(Enrollment.trigger_event_id).where(
-        col(Enrollment.trigger_event_id).in_(ids), Enrollment.status == "active")).all())
-    return [row for row in rows if row.id not in triggers]
+        col(Enrollment.trigger_event_id).in_([row.id for row in rows]), Enrollment.status == "active")).all())
+    replies = {row.customer_id for row in rows if row.type == "sms_replied"}
+    answering = set(session.exec(select(Enrollment.customer_id).where(
+        col(Enrollment.customer_id).in_(replies), Enrollment.status == "active")).all()) if replies else set()
+    return [row for row in rows if row.id not in triggers
+            and not (row.type == "sms_replied" and row.customer_id in answering)]
 
 
 def non_personal(properties: dict[str, Any]) -> dict[str, Any]:
@@ -242,10 +248,6 @@ def _delete_decisions(session: Session, rows: list[Any], moment: datetime) -> No
     session.execute(delete(Decision).where(col(Decision.key).in_([row.key for row in rows])))
 
 
-def _delete_inbound(session: Session, rows: list[Any], moment: datetime) -> None:
-    session.execute(delete(InboundMessage).where(col(InboundMessage.sid).in_([row.sid for row in rows])))
-
-
 @dataclass(frozen=True)
 class _Table:
     row: Any
@@ -265,6 +267,4 @@ _TABLES = {
                      _choose_of_ended_runs, _anonymise_links),
     "decisions": _Table(Decision, col(Decision.decided_at), col(Decision.key), None,
                         _choose_decisions, _delete_decisions),
-    "inbound": _Table(InboundMessage, col(InboundMessage.received_at), col(InboundMessage.sid), None,
-                      lambda _session, rows: rows, _delete_inbound),
 }

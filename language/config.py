@@ -51,14 +51,14 @@ class Retention(Strict):
     """How long personal data is kept (docs/operations.md "Retention"). ``null``: forever.
     Rows of running enrollments and events not yet routed are never touched, whatever
     the period; messages, links and events are anonymised (reports keep their totals),
-    decisions and inbound-message ids deleted."""
+    decisions deleted. ``inbound_messages`` holds no personal data and is kept: a
+    deleted MessageSid could be replayed as a new message."""
 
     # Written as text so the JSON schema shows it so; validate_default parses it.
     events: Duration | None = "730d"  # type: ignore[assignment]
     messages: Duration | None = "730d"  # type: ignore[assignment]
     clicks: Duration | None = "730d"  # type: ignore[assignment]
     decisions: Duration | None = "90d"  # type: ignore[assignment]
-    inbound: Duration | None = "730d"  # type: ignore[assignment]
 
     @field_validator("*")
     @classmethod

@@ -268,7 +268,7 @@ class InboundMessage(SQLModel, table=True):
     __tablename__ = "inbound_messages"
 
     sid: str = Field(primary_key=True, max_length=64)
-    received_at: datetime = _ts(nullable=False, index=True)
+    received_at: datetime = _ts(nullable=False)
     claimed_at: datetime | None = _ts()  # the delivery handling it now took it then (None: free)
     handled_at: datetime | None = _ts()  # set once a delivery finished handling it
 

@@ -1,6 +1,6 @@
 """Retention: one run of the daily retention job (core/retention.py), started by the
 ``retention-daily`` Temporal Schedule. Kind after kind (events, messages, clicks,
-decisions, inbound), it calls the retention activity, which works batch after batch
+decisions), it calls the retention activity, which works batch after batch
 for a bounded time and returns where it stopped; the next call goes on from there.
 Every batch is its own transaction and safe to repeat (anonymised rows are marked,
 deleted rows are gone), so a crash or a worker restart loses nothing."""
@@ -15,7 +15,7 @@ from temporalio.common import RetryPolicy, SearchAttributeKey
 
 RETENTION_WORKFLOW = "Retention"
 APPLY_RETENTION = "retention.apply"
-KINDS = ("events", "messages", "clicks", "decisions", "inbound")
+KINDS = ("events", "messages", "clicks", "decisions")
 SCHEDULED_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 
 
@@ -52,7 +52,7 @@ class ApplyRetentionResult(BaseModel):
 
 class RetentionResult(BaseModel):
     moment: datetime
-    changed: dict[str, int]  # per kind: rows anonymised (events, messages, clicks) or deleted (the others)
+    changed: dict[str, int]  # per kind: rows anonymised (events, messages, clicks) or deleted (decisions)
 
 
 @workflow.defn(name=RETENTION_WORKFLOW)

@@ -64,7 +64,8 @@ async def send(activities: Any, enrollment_id: str, at: Any) -> Message:
 async def seed(db: Any, catalog: Any, sender: Any, clock: Clock) -> EventRouter:
     """Three ended runs texted long ago (one link clicked), a running one texted as long
     ago, one ended lately; old and new events, one unrouted, one the running run's
-    trigger; decisions and inbound-message ids old and new; an old reply text."""
+    trigger, two old answers (sms_replied); decisions and inbound-message ids old and new;
+    an old reply text."""
     router = EventRouter(catalog, db, None)  # no journeys: routing never calls Temporal
     activities = consented_sender_activities(db, catalog, sender)
     for n, enrollment_id in enumerate([*ENDED, RUNNING]):
@@ -76,6 +77,9 @@ async def seed(db: Any, catalog: Any, sender: Any, clock: Clock) -> EventRouter:
                                    properties=PERSONAL))
     await router.route(EventIn(id="order-running", type="purchase", customer_id="c1", occurred_at=OLD,
                                properties=PERSONAL))
+    for customer_id in ("c1", "c2"):  # c1's answer may still be read by its running run; c2 has none
+        await router.route(EventIn(id=f"inbound:SM-{customer_id}", type="sms_replied", customer_id=customer_id,
+                                   occurred_at=clock.at, properties={"body": "Call me, Ana", "reply_to": None}))
     with session_scope(db) as session:
         first = session.exec(select(Link).where(Link.enrollment_id == ENDED[0])).one()
     clock.at = OLD + timedelta(hours=1)

@@ -64,28 +64,27 @@ async def test_the_command_prints_the_figures_and_a_dry_run_changes_nothing(jour
     monkeypatch.setattr("processes.commands.utcnow", lambda: NOW)
     dry = await asyncio.to_thread(runner.invoke, cli_app, ["retention", "run", "--dry-run"])
     assert dry.exit_code == 0, dry.output
-    assert dry.output.split("\n")[:2] == ["events             5 would be anonymised",
+    assert dry.output.split("\n")[:2] == ["events             6 would be anonymised",
                                           "messages           4 would be anonymised"]
     assert "decisions          2 would be deleted" in dry.output and "dry run: nothing changed" in dry.output
     assert snapshot(db) == seeded.before
     done = await asyncio.to_thread(runner.invoke, cli_app, ["retention", "run"])
     assert done.exit_code == 0, done.output
-    assert done.output.strip().split("\n") == ["events             5 anonymised", "messages           4 anonymised",
-                                               "clicks             3 anonymised", "decisions          2 deleted",
-                                               "inbound            1 deleted"]
+    assert done.output.strip().split("\n") == ["events             6 anonymised", "messages           4 anonymised",
+                                               "clicks             3 anonymised", "decisions          2 deleted"]
     again = await asyncio.to_thread(runner.invoke, cli_app, ["retention", "run"])
     assert [line.split()[1] for line in again.output.strip().split("\n")] == ["0"] * len(KINDS)
 
 
 def test_the_command_says_which_kinds_are_kept_forever(journeys_dir: Path, db,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    catalog_for(journeys_dir, "retention: {events: null, inbound: null}\n")
+    catalog_for(journeys_dir, "retention: {events: null, decisions: null}\n")
     monkeypatch.setenv("JOURNEYS_DATABASE_URL", _url(db))
     monkeypatch.setenv("JOURNEYS_DIR", str(journeys_dir))
     result = runner.invoke(cli_app, ["retention", "run", "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "events     kept forever (retention.events: null)" in result.output
-    assert "inbound    kept forever (retention.inbound: null)" in result.output
+    assert "decisions  kept forever (retention.decisions: null)" in result.output
     assert "messages           0 would be anonymised" in result.output
 
 

@@ -29,11 +29,9 @@ def upgrade() -> None:
             batch_op.add_column(sa.Column('anonymised_at', store.types.UtcDateTime(timezone=True), nullable=True))
             batch_op.create_index(index, ['anonymised_at', at], unique=False)
     op.create_index('ix_decisions_decided_at', 'decisions', ['decided_at'], unique=False)
-    op.create_index('ix_inbound_messages_received_at', 'inbound_messages', ['received_at'], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index('ix_inbound_messages_received_at', table_name='inbound_messages')
     op.drop_index('ix_decisions_decided_at', table_name='decisions')
     for table, index, _ in reversed(RETENTION):
         with op.batch_alter_table(table, schema=None) as batch_op:
