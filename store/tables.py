@@ -79,7 +79,7 @@ class Event(SQLModel, table=True):
     # Set when retention reduced ``properties`` to their non-personal keys (core/retention.py).
     anonymised_at: datetime | None = _ts()
 
-    __table_args__ = (Index("ix_events_retention", "anonymised_at", "received_at"),)
+    __table_args__ = (Index("ix_events_retention", "anonymised_at", "received_at", "id"),)
 
 
 class JourneyVersion(SQLModel, table=True):
@@ -158,7 +158,7 @@ class Message(SQLModel, table=True):
     # Set when retention emptied ``body`` and ``reply_to`` (core/retention.py): the row stays for the reports.
     anonymised_at: datetime | None = _ts()
 
-    __table_args__ = (Index("ix_messages_retention", "anonymised_at", "created_at"),)
+    __table_args__ = (Index("ix_messages_retention", "anonymised_at", "created_at", "id"),)
 
 
 class Link(SQLModel, table=True):
@@ -176,7 +176,7 @@ class Link(SQLModel, table=True):
     anonymised_at: datetime | None = _ts()
 
     __table_args__ = (UniqueConstraint("message_key", "url", name="uq_link_per_message"),
-                      Index("ix_links_retention", "anonymised_at", "created_at"))
+                      Index("ix_links_retention", "anonymised_at", "created_at", "code"))
 
 
 class Click(SQLModel, table=True):
