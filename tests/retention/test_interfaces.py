@@ -6,6 +6,7 @@ the retention-daily schedule, and that schedule made at worker start running the
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from sqlmodel import select
 from temporalio.client import ScheduleActionStartWorkflow, ScheduleOverlapPolicy, WorkflowExecutionStatus
+from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
 from typer.testing import CliRunner
 
@@ -21,7 +23,7 @@ from activities.deps import Deps
 from activities.retention import RetentionActivities
 from cli.main import app as cli_app
 from core.clock import utcnow
-from core.retention import KINDS, retention_schedule, retention_schedules, run_all
+from core.retention import KINDS, retention_schedule, retention_schedules, run_all, run_batch
 from processes.settings import ServiceSettings
 from store.db import open_database, session_scope
 from store.migrate import upgrade
@@ -29,7 +31,14 @@ from store.tables import Message
 from tests.e2e.conftest import dev_address, dev_server  # noqa: F401  (fixtures)
 from tests.retention.support import NOW, catalog_for, snapshot
 from tests.runtime.support import CountingSender
-from workflows.retention import RETENTION_WORKFLOW, Retention, RetentionInput, RetentionResult
+from workflows.retention import (
+    RETENTION_WORKFLOW,
+    ApplyRetentionInput,
+    Cursor,
+    Retention,
+    RetentionInput,
+    RetentionResult,
+)
 
 runner = CliRunner()
 
@@ -144,3 +153,22 @@ async def test_the_worker_makes_the_schedule_and_a_firing_runs_the_job(tmp_path:
         stop.set()
         await asyncio.wait_for(worker, 60)
         db.dispose()
+
+
+async def test_the_activity_heartbeats_its_batches_and_a_retry_goes_on_from_the_last_beat(seeded, db) -> None:
+    activities = RetentionActivities(Deps(catalog=seeded.catalog, db=db, sender=CountingSender(),
+                                          router=seeded.router))
+    retention = seeded.catalog.settings.retention
+    first = run_batch(db, retention, "messages", NOW, limit=2, dry_run=True)
+    assert first.changed == 2 and first.next_after is not None
+    # A retry of a call that had heartbeated after its first batch: it starts after that
+    # batch, not from the call's own cursor (the start).
+    retry = ActivityEnvironment()
+    retry.info = dataclasses.replace(retry.info, heartbeat_details=[first.next_after.model_dump(mode="json")])
+    beats: list[Any] = []
+    retry.on_heartbeat = lambda *details: beats.append(details[0])
+    result = await retry.run(activities.apply, ApplyRetentionInput(moment=NOW, kind="messages", batch_size=2))
+    assert (result.changed, result.next_after) == (2, None)  # the 5 old texts: 2 skipped, the running one kept
+    assert [Cursor.model_validate(beat).at > first.next_after.at for beat in beats] == [True]
+    bodies = sorted((m.created_at, m.body is None) for m in snapshot(db)["messages"].values())
+    assert [gone for _, gone in bodies[:2]] == [False, False]  # the first batch's rows: untouched by the retry
