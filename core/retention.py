@@ -50,7 +50,7 @@ from temporalio.client import (
 )
 
 from language.catalog import Catalog
-from language.config import Retention
+from language.config import RetentionPeriods
 from store.db import Database, session_scope
 from store.tables import Decision, Enrollment, Event, Link, Message
 from workflows.contracts import JOURNEY_TASK_QUEUE
@@ -104,13 +104,13 @@ class Report:
     kept_forever: list[str] = field(default_factory=list)  # kinds whose period is null
 
 
-def cutoff(retention: Retention, kind: str, moment: datetime) -> datetime | None:
+def cutoff(retention: RetentionPeriods, kind: str, moment: datetime) -> datetime | None:
     """Rows of ``kind`` older than this go; None: kept forever."""
     period: timedelta | None = getattr(retention, kind)
     return None if period is None else moment - period
 
 
-def run_all(db: Database, retention: Retention, moment: datetime, *, batch_size: int = BATCH_SIZE,
+def run_all(db: Database, retention: RetentionPeriods, moment: datetime, *, batch_size: int = BATCH_SIZE,
             dry_run: bool = False) -> Report:
     """Every kind, batch after batch, until done (what ``journeys retention run`` does)."""
     report = Report(moment=moment, dry_run=dry_run,
@@ -126,7 +126,7 @@ def run_all(db: Database, retention: Retention, moment: datetime, *, batch_size:
     return report
 
 
-def run_for(db: Database, retention: Retention, kind: str, moment: datetime, *, after: Cursor | None,
+def run_for(db: Database, retention: RetentionPeriods, kind: str, moment: datetime, *, after: Cursor | None,
             batch_size: int, budget_seconds: float, on_batch: Callable[[Cursor], None] = lambda _: None) -> Batch:
     """Batches of ``kind`` from ``after`` until done or ``budget_seconds`` are spent (at
     least one batch); ``on_batch`` hears each cursor (the activity heartbeats it)."""
@@ -140,7 +140,7 @@ def run_for(db: Database, retention: Retention, kind: str, moment: datetime, *, 
         on_batch(after)
 
 
-def run_batch(db: Database, retention: Retention, kind: str, moment: datetime, *, after: Cursor | None = None,
+def run_batch(db: Database, retention: RetentionPeriods, kind: str, moment: datetime, *, after: Cursor | None = None,
               limit: int = BATCH_SIZE, dry_run: bool = False) -> Batch:
     """One batch of ``kind``: at most ``limit`` rows past the period after ``after``, in
     one transaction. Safe to repeat."""

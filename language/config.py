@@ -47,7 +47,7 @@ class Replies(Strict):
 MIN_RETENTION = timedelta(days=7)
 
 
-class Retention(Strict):
+class RetentionPeriods(Strict):
     """How long personal data is kept (docs/operations.md "Retention"). ``null``: forever.
     Rows of running enrollments and events not yet routed are never touched, whatever
     the period; messages, links and events are anonymised (reports keep their totals),
@@ -82,7 +82,7 @@ class Settings(Strict):
     replies: Replies = Field(default_factory=Replies)
     # A text over this many segments is skipped (too_long), not sent; Twilio takes at most 10.
     max_segments: int = Field(default=10, ge=1, le=10)
-    retention: Retention = Field(default_factory=Retention)
+    retention: RetentionPeriods = Field(default_factory=RetentionPeriods)
 
 
 class RuleSegment(Strict):
