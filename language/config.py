@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -77,6 +78,30 @@ class TextToJoin(Strict):
         return words
 
 
+MIN_RETENTION = timedelta(days=7)
+
+
+class RetentionPeriods(Strict):
+    """How long personal data is kept (docs/operations.md "Retention"). ``null``: forever.
+    Rows of running enrollments and events not yet routed are never touched, whatever
+    the period; messages, links and events are anonymised (reports keep their totals),
+    decisions deleted. ``inbound_messages`` holds no personal data and is kept: a
+    deleted MessageSid could be replayed as a new message."""
+
+    # Written as text so the JSON schema shows it so; validate_default parses it.
+    events: Duration | None = "730d"  # type: ignore[assignment]
+    messages: Duration | None = "730d"  # type: ignore[assignment]
+    clicks: Duration | None = "730d"  # type: ignore[assignment]
+    decisions: Duration | None = "90d"  # type: ignore[assignment]
+
+    @field_validator("*")
+    @classmethod
+    def _at_least_a_week(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value < MIN_RETENTION:
+            raise ValueError("a retention period is at least 7d (null keeps the data forever)")
+        return value
+
+
 class Settings(Strict):
     brand: str = "Our shop"
     sender: Sender = Field(default_factory=Sender)
@@ -92,6 +117,7 @@ class Settings(Strict):
     text_to_join: TextToJoin = Field(default_factory=TextToJoin)
     # A text over this many segments is skipped (too_long), not sent; Twilio takes at most 10.
     max_segments: int = Field(default=10, ge=1, le=10)
+    retention: RetentionPeriods = Field(default_factory=RetentionPeriods)
 
 
 class RuleSegment(Strict):

@@ -18,6 +18,7 @@ from core.intake.profiles import ProfileChange, give_consent, upsert_customer
 from core.intake.text_to_join import TextToJoin
 from core.loyalty.ledger import Account, load_account
 from core.loyalty.maintenance import PageResult, run_daily
+from core.retention import Report, run_all
 from core.segments import refresh as segments
 from core.sms.inbound import Inbound, InboundResult
 from messaging.phone import to_e164
@@ -106,6 +107,18 @@ async def refresh_segments(settings: ServiceSettings, names: list[str] | None, *
     async with wired(settings, journeys_dir) as wiring:
         return await segments.refresh(wiring.catalog, wiring.db, wiring.router, segments=names or None,
                                       announce=announce)
+
+
+def run_retention_now(settings: ServiceSettings, *, dry_run: bool = False,
+                      journeys_dir: Path | None = None, at: datetime | None = None) -> Report:
+    """``journeys retention run``: the retention job now, in this process (no Temporal
+    needed); ``dry_run`` counts what it would anonymise or delete and changes nothing."""
+    catalog = open_catalog(settings, journeys_dir)
+    db = open_migrated_database(settings)
+    try:
+        return run_all(db, catalog.settings.retention, at or utcnow(), dry_run=dry_run)
+    finally:
+        db.dispose()
 
 
 def points_account(settings: ServiceSettings, customer_id: str, *, limit: int,

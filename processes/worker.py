@@ -17,6 +17,7 @@ from temporalio.service import RPCError
 
 from core.journeys.schedules import ScheduleSource, journey_schedules, sync_schedules
 from core.loyalty.maintenance import loyalty_schedules
+from core.retention import retention_schedules
 from core.segments.refresh import segment_schedules
 from processes.settings import ServiceSettings
 from processes.temporal import register_search_attributes
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 def schedule_sources(settings: ServiceSettings) -> list[ScheduleSource]:
     """Every schedule the engine keeps in step with the journeys directory."""
     return [partial(journey_schedules, fanout_per_second=settings.fanout_per_second), loyalty_schedules,
-            segment_schedules]
+            segment_schedules, retention_schedules]
 
 
 async def ensure_sweeper(client: Client) -> None:

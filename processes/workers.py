@@ -22,6 +22,7 @@ from activities.loyalty import LoyaltyActivities
 from activities.outbox import OutboxActivities
 from activities.progress import ProgressActivities
 from activities.replies import ReplyActivities
+from activities.retention import RetentionActivities
 from activities.segments import SegmentActivities
 from activities.sending import SendingActivities
 from core.events.router import EventRouter
@@ -34,6 +35,7 @@ from workflows.journey import JourneyWorkflow
 from workflows.loyalty_maintenance import LoyaltyMaintenance
 from workflows.outbox import EventSweep, EventSweeper
 from workflows.reply import ReplyWorkflow
+from workflows.retention import Retention
 from workflows.segment_refresh import SegmentRefreshWorkflow
 
 
@@ -60,10 +62,11 @@ def build_workers(client: Client, catalog: Catalog, db: Database, sender: SmsSen
     ]
     fanout, outbox = FanoutActivities(deps), OutboxActivities(deps)
     journey_activities += [fanout.select_due, fanout.enter_batch, LoyaltyActivities(deps).maintain_page,
-                           outbox.sweep_for, outbox.sweep, SegmentActivities(deps).refresh]
+                           outbox.sweep_for, outbox.sweep, SegmentActivities(deps).refresh,
+                           RetentionActivities(deps).apply]
     journeys = Worker(client, task_queue=JOURNEY_TASK_QUEUE,
                       workflows=[JourneyWorkflow, ReplyWorkflow, JourneyFanout, LoyaltyMaintenance, EventSweeper,
-                                 EventSweep, SegmentRefreshWorkflow],
+                                 EventSweep, SegmentRefreshWorkflow, Retention],
                       activities=journey_activities, activity_executor=executor,
                       max_concurrent_workflow_tasks=64, max_cached_workflows=2000,
                       graceful_shutdown_timeout=graceful_shutdown)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from store.types import UtcDateTime
@@ -76,6 +76,10 @@ class Event(SQLModel, table=True):
     # ones it triggers: a repeat of an event stored but not routed (Temporal was down)
     # is routed again, rather than taken for a duplicate.
     routed_at: datetime | None = _ts()
+    # Set when retention reduced ``properties`` to their non-personal keys (core/retention.py).
+    anonymised_at: datetime | None = _ts()
+
+    __table_args__ = (Index("ix_events_retention", "anonymised_at", "received_at", "id"),)
 
 
 class JourneyVersion(SQLModel, table=True):
@@ -151,6 +155,10 @@ class Message(SQLModel, table=True):
     sent_at: datetime | None = _ts(index=True)
     updated_at: datetime | None = _ts()
     replied_at: datetime | None = _ts()
+    # Set when retention emptied ``body`` and ``reply_to`` (core/retention.py): the row stays for the reports.
+    anonymised_at: datetime | None = _ts()
+
+    __table_args__ = (Index("ix_messages_retention", "anonymised_at", "created_at", "id"),)
 
 
 class Link(SQLModel, table=True):
@@ -164,8 +172,11 @@ class Link(SQLModel, table=True):
     journey_id: str | None = Field(default=None, max_length=64)
     step_id: str | None = Field(default=None, max_length=64)
     created_at: datetime = _ts(nullable=False)
+    # Set when retention cut ``url`` down to its origin (core/retention.py): the link answers 410 Gone.
+    anonymised_at: datetime | None = _ts()
 
-    __table_args__ = (UniqueConstraint("message_key", "url", name="uq_link_per_message"),)
+    __table_args__ = (UniqueConstraint("message_key", "url", name="uq_link_per_message"),
+                      Index("ix_links_retention", "anonymised_at", "created_at", "code"))
 
 
 class Click(SQLModel, table=True):
@@ -275,4 +286,4 @@ class Decision(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=240)
     value: dict = _json(dict)
-    decided_at: datetime = _ts(nullable=False)
+    decided_at: datetime = _ts(nullable=False, index=True)

@@ -32,6 +32,10 @@ BOT_AGENTS = (
 MAX_AGENT = 512  # characters of a User-Agent looked at
 
 
+class LinkExpired(Exception):
+    """The link is past retention (core/retention.py): its target is gone."""
+
+
 def bot_of(user_agent: str | None, method: str = "GET") -> str | None:
     """Why a request for a link is not a click (``head``, ``no_user_agent``, the bot's
     name), or None for a click. ``user_agent`` None: not an HTTP request (a simulation)."""
@@ -47,18 +51,21 @@ def bot_of(user_agent: str | None, method: str = "GET") -> str | None:
 
 async def record_click(router: EventPath, code: str, *, at: datetime, user_agent: str | None = None,
                        method: str = "GET") -> str | None:
-    """Count a request for ``code``; returns the target URL, or None for an unknown code."""
+    """Count a request for ``code``; returns the target URL, or None for an unknown code.
+    Raises LinkExpired for a link retention anonymised (not counted: its run is long over)."""
     bot = bot_of(user_agent, method)
     event_id = f"click:{code}"  # one event per link: a repeat is a duplicate for the event path
 
     def store() -> Link | None:
         with session_scope(router.db) as session:
             link = session.get(Link, code)
-            if link is not None:
+            if link is not None and link.anonymised_at is None:
                 session.add(Click(link_code=code, event_id=None if bot else event_id, bot=bot, clicked_at=at))
             return link
 
     link = await asyncio.to_thread(store)
+    if link is not None and link.anonymised_at is not None:
+        raise LinkExpired(code)
     if link is None or bot is not None:
         return None if link is None else link.url
     await router.route(EventIn(id=event_id, type="link_clicked", customer_id=link.customer_id,

@@ -35,8 +35,9 @@ from language.catalog import Catalog
 from language.validate import load_catalog
 from processes.simulate import CustomerSpec, Simulation, parse_event_spec
 from processes.temporal import quiet_runtime
-from store.db import open_database
+from store.db import open_database, session_scope
 from store.migrate import upgrade
+from store.tables import Message
 from tests.replay import fakes
 from workflows.contracts import JOURNEY_TASK_QUEUE
 from workflows.fanout import FanoutInput, JourneyFanout
@@ -44,6 +45,7 @@ from workflows.io import workflow_id
 from workflows.loyalty_maintenance import LoyaltyMaintenance, LoyaltyMaintenanceInput
 from workflows.outbox import SWEEPER_ID, EventSweep, EventSweeper, SweeperInput, SweepLoop
 from workflows.reply import reply_workflow_id
+from workflows.retention import Retention, RetentionInput
 from workflows.segment_refresh import SegmentRefreshInput, SegmentRefreshWorkflow
 from workflows.steps.branching import assign_variant
 
@@ -227,6 +229,19 @@ async def record_segments(sim: Simulation) -> WorkflowHistory:
                           lambda report: report.started == 1)
 
 
+async def record_retention(sim: Simulation) -> WorkflowHistory:
+    """The daily retention job over three old reply texts, two a batch and one batch an
+    activity call (budget 0), so the workflow goes on from a cursor."""
+    old = MONDAY_3PM - timedelta(days=800)
+    with session_scope(sim.db) as session:
+        for n in (1, 2, 3):
+            session.add(Message(id=f"replay-retention-{n}", key=f"reply:help:replay-{n}", customer_id=f"replay-{n}",
+                                purpose="reply", body="HELP", status="sent", created_at=old, sent_at=old))
+    job = RetentionInput(moment=MONDAY_3PM, batch_size=2, budget_seconds=0)
+    return await finished(sim.env.client, Retention.run, job, "replay-retention",
+                          lambda result: result.changed["messages"] == 3)
+
+
 SYSTEM: dict[str, tuple[datetime, Callable[[Simulation], Awaitable[WorkflowHistory]]]] = {
     "system-fanout": (FRIDAY_10AM, record_fanout),
     "system-loyalty_maintenance": (MONDAY_3PM, record_loyalty),
@@ -234,6 +249,7 @@ SYSTEM: dict[str, tuple[datetime, Callable[[Simulation], Awaitable[WorkflowHisto
     "system-event_sweeper": (MONDAY_3PM, record_sweeper),
     "system-reply": (MONDAY_3PM, record_reply),
     "system-segment_refresh": (MONDAY_3PM, record_segments),
+    "system-retention": (MONDAY_3PM, record_retention),
 }
 
 

@@ -23,13 +23,14 @@ from workflows.journey import JourneyWorkflow
 from workflows.loyalty_maintenance import LoyaltyMaintenance
 from workflows.outbox import EventSweep, EventSweeper
 from workflows.reply import ReplyWorkflow
+from workflows.retention import Retention
 from workflows.segment_refresh import SegmentRefreshWorkflow
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 SHIPPED = Path(__file__).resolve().parents[2] / "journeys"
 FILES = sorted(HISTORIES.glob("*.json"))
 WORKFLOWS = [JourneyWorkflow, ReplyWorkflow, JourneyFanout, LoyaltyMaintenance, EventSweeper, EventSweep,
-             SegmentRefreshWorkflow]
+             SegmentRefreshWorkflow, Retention]
 RECORD = ".venv/bin/python -m tests.replay.record"
 
 
