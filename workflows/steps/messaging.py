@@ -56,6 +56,8 @@ async def deliver(run: Run, key: str, message: Message, *, reprompt: bool = Fals
         details["reason"] = outcome.reason
     if outcome.send_rule:  # whose clock quiet hours followed: details only, no new command
         details["send_zone"], details["send_rule"] = outcome.send_zone, outcome.send_rule
+        if outcome.send_region:  # and the state or country rules on top of the shop's window
+            details["send_region"] = outcome.send_region
     run.record(key, "sms", **details)
     if outcome.status == "sent" and not reprompt and run.facts and key not in run.facts.sent:
         run.facts.sent.append(key)
