@@ -40,7 +40,7 @@ def region_problem(code: str) -> str | None:
                 "or US- and a state's USPS code (US-FL)")
     country, _, state = code.partition("-")
     if country not in phonenumbers.SUPPORTED_REGIONS:
-        return f"{code!r}: {country} is not a country code phonenumbers knows"
+        return f"{code!r}: {country} is not an ISO 3166 country code"
     if state and country != "US":
         return f"{code!r}: only US states have rules of their own (US-XX); write the country alone"
     if state and state not in US_STATES:
