@@ -35,7 +35,9 @@ async def deliver(run: Run, key: str, message: Message, *, reprompt: bool = Fals
     while outcome.status in ("deferred", "unconfirmed", "absent"):
         if outcome.status == "deferred":
             assert outcome.defer_until is not None
-            await run.block(outcome.defer_until, waiting_for=f"send window ({outcome.reason})")
+            # The Web UI's details name the region rules too (absent from older histories).
+            regions = f"; region rules {outcome.send_region}" if outcome.send_region else ""
+            await run.block(outcome.defer_until, waiting_for=f"send window ({outcome.reason}{regions})")
             outcome = await _attempt(names.SEND_SMS, send.model_copy(update=run.call(key)), key)
         elif outcome.status == "unconfirmed":
             assert outcome.settle_at is not None and outcome.message_id is not None
