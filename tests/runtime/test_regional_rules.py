@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 import pytest
 
 from core.sms.regional_defaults import SHIPPED
@@ -18,7 +19,7 @@ from core.sms.windows import Window
 from core.sms.zones import SendZones, quiet_hours, send_zones
 from language.config import QuietHours, RegionRule, Settings
 from language.configuration import load_configuration
-from messaging.regions import regions_of_number
+from messaging.regions import AREA_CODES, regions_of_number, state_by_geocoder
 from store.tables import Customer
 from tests.runtime.support import SETTINGS, around, sms, write_journeys
 
@@ -220,6 +221,22 @@ def test_the_number_of_every_shipped_state_is_placed_in_it() -> None:
     assert set(numbers) == set(SHIPPED)
     for region, phone in numbers.items():
         assert regions_of_number(phone) == ("US", region)
+
+
+def test_the_area_code_table_is_the_geocoders() -> None:
+    # Every US area code the installed phonenumbers places in a state, over a spread of
+    # exchanges; an upgrade that adds one must add it to the table too.
+    table = {code: state for state, codes in AREA_CODES.items() for code in codes.split()}
+    found = {}
+    for area in range(200, 1000):
+        for exchange in range(201, 1000, 53):
+            e164 = f"+1{area}{exchange}0123"
+            number = phonenumbers.parse(e164, None)
+            us = phonenumbers.is_valid_number(number) and phonenumbers.region_code_for_number(number) == "US"
+            if us and (state := state_by_geocoder(e164)):
+                found[str(area)] = state
+                break
+    assert found == table
 
 
 def test_region_keys_are_checked_with_their_position(tmp_path: Path) -> None:
