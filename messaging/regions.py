@@ -16,6 +16,8 @@ import re
 import phonenumbers
 from phonenumbers import NumberParseException
 
+from messaging.phone import NON_GEO_REGION
+
 # USPS codes of the 50 states and DC, by the name phonenumbers' geocoder gives them.
 US_STATES: dict[str, str] = {
     "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California",
@@ -125,7 +127,7 @@ def regions_of_number(e164: str) -> tuple[str, ...]:
     except NumberParseException:
         return ()
     country = phonenumbers.region_code_for_number(number)
-    if not country or country in (phonenumbers.UNKNOWN_REGION, "001"):
+    if not country or country in (phonenumbers.UNKNOWN_REGION, NON_GEO_REGION):
         return ()
     if country != "US":
         return (country,)
