@@ -29,6 +29,7 @@ from core.customers.numbers import apply_provider_error
 from core.customers.records import get_customer
 from core.event import EventIn
 from core.sms import rules
+from core.sms.regions import send_regions
 from core.sms.settlement import settle
 from core.sms.zones import quiet_hours as zones_quiet_hours
 from core.sms.zones import send_zones
@@ -67,7 +68,7 @@ def pick_text(message: MessageSpec, locale: str | None) -> str:
 
 
 def outcome_of(row: Message, settle_after: timedelta) -> SendOutcome:
-    zone = {"send_zone": row.send_zone, "send_rule": row.send_rule}
+    zone = {"send_zone": row.send_zone, "send_rule": row.send_rule, "send_region": row.send_region}
     if row.status == "deferred":
         return SendOutcome(status="deferred", reason=row.reason, defer_until=row.defer_until, message_id=row.id,
                            **zone)
@@ -182,11 +183,14 @@ class SendingActivities:
         if input.purpose != "marketing" or input.reprompt:
             return rules.GO
         zones = send_zones(customer, settings.default_timezone)
-        row.send_zone, row.send_rule = zones.name, zones.rule  # kept on the row: which clock decided
-        verdict = zones_quiet_hours(at, zones, settings.quiet_hours)
+        regions = send_regions(customer, settings)  # the number's and the profile's state/country rules
+        # Kept on the row: which clock decided, and which region rules applied on top of the shop's.
+        row.send_zone, row.send_rule, row.send_region = zones.name, zones.rule, regions.name
+        verdict = zones_quiet_hours(at, zones, settings.quiet_hours, regions.windows)
         if not verdict.go:
             return verdict
-        return rules.frequency_caps(session, customer.id, at, settings.frequency_caps, input.on_capped)
+        caps = [*settings.frequency_caps, *regions.caps]  # every cap counts: the stricter wins
+        return rules.frequency_caps(session, customer.id, at, caps, input.on_capped)
 
     def _render(self, session: Session, input: SendInput, customer: Customer, row: Message, at: datetime) -> str:
         settings = self.deps.catalog.settings

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from language.durations import Duration, TimeOfDay
 from language.models import MAX_POINTS, Expression, Identifier, Strict
@@ -24,6 +24,41 @@ class QuietHours(Strict):
 class FrequencyCap(Strict):
     max: int = Field(ge=1)
     per: Duration
+
+
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+WEEKDAYS: tuple[Weekday, ...] = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _region_code(code: str) -> str:
+    from messaging.regions import region_problem  # phonenumbers: not at import (workflow sandbox)
+
+    if problem := region_problem(code):
+        raise ValueError(problem)
+    return code
+
+
+RegionCode = Annotated[str, AfterValidator(_region_code)]
+
+
+class RegionRule(Strict):
+    """A country's or US state's own rule for marketing texts, on top of the shop's
+    window and caps: a text goes only when every rule that applies allows it.
+
+    Read by local calendar day: on a day, the quiet times are those of ``quiet_hours``
+    (21:00-08:00 is quiet from midnight to 08:00 and from 21:00 to midnight), or of that
+    weekday's entry in ``weekday_quiet_hours``; a day in ``quiet_days`` is quiet all day."""
+
+    quiet_hours: QuietHours | None = None
+    weekday_quiet_hours: dict[Weekday, QuietHours] = Field(default_factory=dict)
+    quiet_days: list[Weekday] = Field(default_factory=list)
+    frequency_caps: list[FrequencyCap] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _some_day_left(self) -> RegionRule:
+        if set(self.quiet_days) >= set(WEEKDAYS):
+            raise ValueError("quiet_days names every day of the week: no text could ever go")
+        return self
 
 
 class OptIn(Strict):
@@ -111,6 +146,9 @@ class Settings(Strict):
     frequency_caps: list[FrequencyCap] = Field(
         default_factory=lambda: [FrequencyCap(max=1, per="24h"), FrequencyCap(max=4, per="7d")]
     )
+    # Rules per country ("DE") or US state ("US-FL"), added to the shipped state rules
+    # (core/sms/regional_defaults.py): both apply, the stricter wins; none can loosen them.
+    regions: dict[RegionCode, RegionRule] = Field(default_factory=dict)
     opt_in: OptIn = Field(default_factory=OptIn)
     links: Links = Field(default_factory=Links)
     replies: Replies = Field(default_factory=Replies)

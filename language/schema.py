@@ -39,6 +39,12 @@ INTERNAL_FIELDS = {"texts"}  # filled by the loader from templates/, never writt
 # (model name, key) -> hover text. Only where the models themselves say nothing.
 DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("Journey", "id"): "Journey id: lowercase letters, digits and _; equals the file name.",
+    ("Settings", "regions"): "Rules per country (DE) or US state (US-FL), on top of the shop's and the shipped "
+                             "state rules; the stricter wins (docs/compliance.md).",
+    ("RegionRule", "quiet_hours"): "The region's quiet hours, local time, e.g. {start: '20:00', end: '08:00'}.",
+    ("RegionRule", "weekday_quiet_hours"): "A weekday's own quiet hours, replacing quiet_hours on that day.",
+    ("RegionRule", "quiet_days"): "Whole weekdays without marketing texts, e.g. [sunday].",
+    ("RegionRule", "frequency_caps"): "Caps counted with the shop's, over all marketing texts.",
     ("Journey", "name"): "A human name for reports.",
     ("Journey", "description"): "What the journey does and why.",
     ("Journey", "trigger"): "Exactly one trigger: event, segment_entered, segment_exited, date, schedule or manual.",

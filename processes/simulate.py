@@ -326,6 +326,8 @@ def _report(db: Any, pinned: PinnedJourney, customer: CustomerSpec, start: datet
                     item["reason"] = details["reason"]
                 if details.get("send_rule"):  # whose clock quiet hours followed
                     item.update(send_zone=details.get("send_zone"), send_rule=details["send_rule"])
+                    if details.get("send_region"):  # the state or country rules that applied too
+                        item["send_region"] = details["send_region"]
             elif entry.action == "set":
                 change = session.exec(select(AttributeChange).where(
                     AttributeChange.customer_id == customer.id,

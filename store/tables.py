@@ -147,6 +147,7 @@ class Message(SQLModel, table=True):
     # they were chosen: customer_timezone | number | default_timezone.
     send_zone: str | None = None  # unbounded: all of +1 is 42 zones
     send_rule: str | None = Field(default=None, max_length=32)
+    send_region: str | None = Field(default=None, max_length=64)  # region rules applied: "US,US-FL"
     provider: str | None = Field(default=None, max_length=16)
     provider_message_id: str | None = Field(default=None, max_length=64, index=True)
     error_code: str | None = Field(default=None, max_length=16)

@@ -97,6 +97,7 @@ class SendOutcome(BaseModel):
     segments: int | None = None
     send_zone: str | None = None  # whose clock quiet hours followed, and why (marketing texts)
     send_rule: str | None = None
+    send_region: str | None = None  # the region rules that applied too, e.g. "US,US-FL"
 
 
 class SettleInput(StepCall):

@@ -35,7 +35,9 @@ async def deliver(run: Run, key: str, message: Message, *, reprompt: bool = Fals
     while outcome.status in ("deferred", "unconfirmed", "absent"):
         if outcome.status == "deferred":
             assert outcome.defer_until is not None
-            await run.block(outcome.defer_until, waiting_for=f"send window ({outcome.reason})")
+            # The Web UI's details name the region rules too (absent from older histories).
+            regions = f"; region rules {outcome.send_region}" if outcome.send_region else ""
+            await run.block(outcome.defer_until, waiting_for=f"send window ({outcome.reason}{regions})")
             outcome = await _attempt(names.SEND_SMS, send.model_copy(update=run.call(key)), key)
         elif outcome.status == "unconfirmed":
             assert outcome.settle_at is not None and outcome.message_id is not None
@@ -56,6 +58,8 @@ async def deliver(run: Run, key: str, message: Message, *, reprompt: bool = Fals
         details["reason"] = outcome.reason
     if outcome.send_rule:  # whose clock quiet hours followed: details only, no new command
         details["send_zone"], details["send_rule"] = outcome.send_zone, outcome.send_rule
+        if outcome.send_region:  # and the state or country rules on top of the shop's window
+            details["send_region"] = outcome.send_region
     run.record(key, "sms", **details)
     if outcome.status == "sent" and not reprompt and run.facts and key not in run.facts.sent:
         run.facts.sent.append(key)

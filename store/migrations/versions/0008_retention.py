@@ -1,7 +1,7 @@
 """retention: anonymised_at on events, messages and links; indexes on the times retention filters on
 
-Revision ID: 0009
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-02 01:00:00
 """
 
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 import store.types
 from alembic import op
 
-revision: str = '0009'
-down_revision: str | None = '0006'
+revision: str = '0008'
+down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
