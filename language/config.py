@@ -43,6 +43,19 @@ class Replies(Strict):
     stop: str = "You're unsubscribed and will get no more messages. Reply START to resubscribe."
 
 
+class Costs(Strict):
+    """What a text costs, for reports: the provider's price per segment."""
+
+    sms_per_segment: float = Field(default=0.0, ge=0)
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+
+
+class ReportSettings(Strict):
+    # A reply or a STOP counts for the last journey text the customer got before it, if
+    # that text went out at most this long before. Written as text so the schema shows it so.
+    attribution_window: Duration = "48h"  # type: ignore[assignment]
+
+
 class Settings(Strict):
     brand: str = "Our shop"
     sender: Sender = Field(default_factory=Sender)
@@ -57,6 +70,8 @@ class Settings(Strict):
     replies: Replies = Field(default_factory=Replies)
     # A text over this many segments is skipped (too_long), not sent; Twilio takes at most 10.
     max_segments: int = Field(default=10, ge=1, le=10)
+    costs: Costs = Field(default_factory=Costs)
+    reports: ReportSettings = Field(default_factory=ReportSettings)
 
 
 class RuleSegment(Strict):

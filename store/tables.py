@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from store.types import UtcDateTime
@@ -77,6 +77,8 @@ class Event(SQLModel, table=True):
     # is routed again, rather than taken for a duplicate.
     routed_at: datetime | None = _ts()
 
+    __table_args__ = (Index("ix_events_type_occurred", "type", "occurred_at"),)  # reports: purchases per period
+
 
 class JourneyVersion(SQLModel, table=True):
     __tablename__ = "journey_versions"
@@ -112,7 +114,10 @@ class Enrollment(SQLModel, table=True):
     converted_at: datetime | None = _ts()
     conversion_value: float | None = None
 
-    __table_args__ = (UniqueConstraint("journey_id", "customer_id", "occasion", name="uq_enrollment_occasion"),)
+    __table_args__ = (
+        UniqueConstraint("journey_id", "customer_id", "occasion", name="uq_enrollment_occasion"),
+        Index("ix_enrollments_report", "journey_id", "journey_version", "entered_at"),  # reports: runs per version
+    )
 
 
 class Message(SQLModel, table=True):
@@ -152,6 +157,9 @@ class Message(SQLModel, table=True):
     updated_at: datetime | None = _ts()
     replied_at: datetime | None = _ts()
 
+    # Reports: a reply or STOP is attributed to the customer's last text before it.
+    __table_args__ = (Index("ix_messages_customer_sent", "customer_id", "sent_at"),)
+
 
 class Link(SQLModel, table=True):
     __tablename__ = "links"
@@ -165,7 +173,10 @@ class Link(SQLModel, table=True):
     step_id: str | None = Field(default=None, max_length=64)
     created_at: datetime = _ts(nullable=False)
 
-    __table_args__ = (UniqueConstraint("message_key", "url", name="uq_link_per_message"),)
+    __table_args__ = (
+        UniqueConstraint("message_key", "url", name="uq_link_per_message"),
+        Index("ix_links_enrollment", "enrollment_id"),  # reports: clicks per run
+    )
 
 
 class Click(SQLModel, table=True):
@@ -194,6 +205,8 @@ class PointsEntry(SQLModel, table=True):
     occurred_at: datetime = _ts(nullable=False)
     expires_at: datetime | None = _ts()
     source: str = Field(default="journey", max_length=64)
+
+    __table_args__ = (Index("ix_points_ledger_occurred", "occurred_at"),)  # reports: points per period
 
 
 class SegmentMembership(SQLModel, table=True):
