@@ -229,7 +229,7 @@ class _Queries:
             .join(Message, and_(col(Message.customer_id) == customer, col(Message.sent_at) <= moment,
                                 col(Message.sent_at) > shifted(self.db, moment, -window)))
             .join(Enrollment, col(Enrollment.id) == col(Message.enrollment_id))
-            .where(which, col(Message.status).in_(SENT), ~newer_text)
+            .where(which, col(Message.journey_id) == self.journey_id, col(Message.status).in_(SENT), ~newer_text)
         ).group_by(col(Enrollment.journey_version), col(Message.step_id))
         return {(r[0], r[1]): r[2] for r in self._rows(query)}
 
