@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.services import Services
+from core.customers import consent
 from core.loyalty.ledger import ensure_referral_code
 from core.reports.journey import journey_report
 from core.reports.program import program_report
@@ -315,6 +316,16 @@ async def test_a_held_out_run_is_reported_with_the_numbers_that_happened(tmp_pat
     assert {(m["from_tier"], m["to_tier"]): m["customers"] for m in loyalty["tier_moves"]} == {
         k: len(v) for k, v in moves.items()}
     assert moves, "purchases moved customers into a tier"
+    # April, through the API's consent path: an opt-out, an opt-in, and a second YES
+    # (more evidence, no new subscriber). A period of its own: nothing else happened in it.
+    for status, source, day in (("opted_out", "api", 10), ("opted_in", "api", 20), ("opted_in", "checkout", 21)):
+        consent.record(db, "u1", status, source=source, at=datetime(2026, 4, day, 12, tzinfo=UTC))
+    april = program_report(db, since=UNTIL, until=datetime(2026, 5, 1, tzinfo=UTC)).model_dump(mode="json")
+    assert april["subscribers"] == [{"month": "2026-04", "opt_ins": 1, "opt_outs": 1, "net": 0, "subscribers": 9}]
+    assert april["cohorts"] == [] and april["loyalty"]["coupons"] == []
+    assert april["purchases"] == {"orders": 0, "revenue": 0.0, "buyers": 0, "repeat_buyers": 0,
+                                  "repeat_purchase_rate": None, "average_order_value": None}
+    assert (april["loyalty"]["points_issued"], april["loyalty"]["points_expired"]) == (0, 0)
     # The API's program report, to the end of 31 March, is the same.
     assert api_program["purchases"] == program["purchases"]
     assert api_program["cohorts"] == program["cohorts"]
