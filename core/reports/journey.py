@@ -156,11 +156,11 @@ class _Queries:
         self.messages = self._messages()
         self.clicks = self._clicks()
         window = settings.reports.attribution_window
-        self.replies = self._attributed(col(Event.customer_id), col(Event.occurred_at),
-                                        col(Event.type) == "sms_replied", window, distinct=False)
-        self.opt_outs = self._attributed(col(ConsentRecord.customer_id), col(ConsentRecord.occurred_at),
+        self.replies = self._attributed(Event, col(Event.customer_id), col(Event.occurred_at),
+                                        col(Event.type) == "sms_replied", window, once_per_text=False)
+        self.opt_outs = self._attributed(ConsentRecord, col(ConsentRecord.customer_id), col(ConsentRecord.occurred_at),
                                          and_(col(ConsentRecord.status) == "opted_out",
-                                              col(ConsentRecord.source) == "sms_keyword"), window, distinct=True)
+                                              col(ConsentRecord.source) == "sms_keyword"), window, once_per_text=True)
         self.coupons = self._coupons()
 
     # --- the runs -------------------------------------------------------------------------
@@ -212,17 +212,16 @@ class _Queries:
         ).group_by(col(Enrollment.journey_version), col(Link.step_id)))
         return {(r[0], r[1]): (r[2], r[3]) for r in rows}
 
-    def _attributed(self, customer: Any, moment: Any, which: Any, window: timedelta,
-                    *, distinct: bool) -> dict[tuple[str, str], int]:
-        """Inbound facts (replies, STOPs) per text: each counts for the customer's last
-        journey text sent at most ``window`` before it (any journey: a later text of
-        another journey takes it), once per text for STOPs."""
+    def _attributed(self, source: Any, customer: Any, moment: Any, which: Any, window: timedelta,
+                    *, once_per_text: bool) -> dict[tuple[str, str], int]:
+        """Rows of ``source`` (replies, STOPs) per text: each counts for the customer's
+        last journey text sent at most ``window`` before it (any journey's: a later text
+        of another journey takes it)."""
         later = aliased(Message)
         newer_text = exists().where(
             col(later.customer_id) == col(Message.customer_id), col(later.enrollment_id).is_not(None),
             col(later.status).in_(SENT), col(later.sent_at) > col(Message.sent_at), col(later.sent_at) <= moment)
-        counted = func.count(func.distinct(col(Message.id))) if distinct else func.count()
-        source = ConsentRecord if distinct else Event
+        counted = func.count(func.distinct(col(Message.id))) if once_per_text else func.count()
         query = self._entered(
             select(col(Enrollment.journey_version), col(Message.step_id), counted)
             .select_from(source)

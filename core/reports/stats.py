@@ -1,4 +1,3 @@
-# mypy: disable-error-code="import-untyped"
 """The statistics of a split: how a variant's conversion rate compares with its holdout's.
 
 Chosen for small shops, whose holdouts are small (see docs/reports.md):
