@@ -109,19 +109,19 @@ def _print_journey(report: Any) -> None:
                       f"{v.segments} segments, cost {_money(v.cost, report.currency)}")
         if v.outcomes:
             console.print("outcomes: " + ", ".join(f"{escape(k)} {n}" for k, n in v.outcomes.items()))
-        table = Table("step", "reached", "sent", "delivered", "failed", "skipped", "clicks (unique/total)", "CTR",
-                      "replies", "opt-outs", "coupons (issued/redeemed)", "cost")
+        table = Table("step", "what", "reached", "sent", "delivered", "failed", "skipped", "clicks (unique/total)",
+                      "CTR", "replies", "opt-outs", "coupons (issued/redeemed)", "cost")
         for s in v.steps:
             name = "  " * s.depth + escape(s.key)
             reached = "-" if s.reached is None else str(s.reached)
             if s.send is None:
-                table.add_row(name, reached, *[""] * 10)
+                table.add_row(name, escape(s.summary), reached, *[""] * 10)
                 continue
             m = s.send
             skipped = ", ".join(f"{k} {n}" for k, n in m.skipped.items()) or "0"
-            table.add_row(name, reached, str(m.sent), str(m.delivered), str(m.failed), escape(skipped),
-                          f"{m.unique_clicks}/{m.total_clicks}", _pct(m.click_through_rate), str(m.replies),
-                          str(m.opt_outs), f"{m.coupons_issued}/{m.coupons_redeemed}", _money(m.cost))
+            table.add_row(name, escape(s.summary), reached, str(m.sent), str(m.delivered), str(m.failed),
+                          escape(skipped), f"{m.unique_clicks}/{m.total_clicks}", _pct(m.click_through_rate),
+                          str(m.replies), str(m.opt_outs), f"{m.coupons_issued}/{m.coupons_redeemed}", _money(m.cost))
         console.print(table)
         if v.goal is not None:
             g = v.goal
@@ -138,7 +138,8 @@ def _print_journey(report: Any) -> None:
                     cells = [f"{lf.absolute * 100:+.1f} pp",
                              f"{lf.absolute_interval.low * 100:+.1f} to {lf.absolute_interval.high * 100:+.1f} pp",
                              f"{lf.p_value:.3f} ({lf.test})", str(lf.required_per_arm or "-")]
-                table.add_row(escape(var.name) + (" (holdout)" if var.holdout else ""), str(var.entered),
+                marked = " (holdout)" if var.holdout and var.name != "holdout" else ""
+                table.add_row(escape(var.name) + marked, str(var.entered),
                               str(var.converted), _pct(var.conversion_rate), _money(var.revenue_per_customer),
                               *cells)
             console.print(table)
