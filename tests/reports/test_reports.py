@@ -221,15 +221,20 @@ async def test_a_held_out_run_is_reported_with_the_numbers_that_happened(tmp_pat
     assert bad.status_code == 422 and "since" in bad.text
     assert missing.status_code == 404
 
-    # An edit: a new version, two new customers. Its runs never blur the first version's numbers.
+    # An edit: a new version, two new customers in `text`, one of them never opted in.
+    # Its runs never blur the first version's numbers.
     catalog2 = _catalog(tmp_path / "v2", "25% off")
     v2 = catalog2.journey("promo").version
     assert v2 != v1
+    variants = catalog2.journey("promo").journey.steps[0].split.variants
+    u1, u2 = [cid for cid in (f"u{i}" for i in range(100))
+              if assign_variant("promo", "offer", cid, variants).name == "text"][:2]
     async with simulation(catalog2, start=MONDAY_3PM + timedelta(days=14)) as run:
-        for n, cid in enumerate(("u1", "u2")):
-            await run.customer(id=cid, phone=_phone(50 + n))
+        await run.customer(id=u1, phone=_phone(50))
+        await run.customer(id=u2, phone=_phone(51), sms_consent="none")
+        for cid in (u1, u2):
             assert await run.enter("promo", customer=cid)
-        for cid in ("u1", "u2"):
+        for cid in (u1, u2):
             await run.timeline("promo", customer=cid)
 
     report = journey_report(db, "promo", settings=catalog2.settings, current=catalog2.journey("promo").journey,
@@ -261,10 +266,10 @@ async def test_a_held_out_run_is_reported_with_the_numbers_that_happened(tmp_pat
     assert arms["text"]["lift"] == _approx(_reference_lift(2, 5, 1, 4))
 
     second = report.versions[0]
-    assert second.current and second.entries == 2 and second.messages_sent == sum(
-        1 for cid in ("u1", "u2") if assign_variant("promo", "offer", cid,
-                                                    catalog2.journey("promo").journey.steps[0].split.variants
-                                                    ).name == "text")
+    assert (second.current, second.entries, second.messages_sent, second.outcomes) == (True, 2, 1, {"no_click": 2})
+    offer = next(s for s in second.steps if s.key == "offer")
+    assert offer.reached == 2 and offer.send is not None
+    assert (offer.send.sent, offer.send.skipped, offer.send.coupons_issued) == (1, {"no_consent": 1}, 1)
     assert second.goal is not None and second.goal.conversions == 0
 
     # Filters: by version, and by when runs entered.
@@ -280,8 +285,9 @@ async def test_a_held_out_run_is_reported_with_the_numbers_that_happened(tmp_pat
 
     # --- the program report (t1..t5 text, h1..h4 holdout, as in _history) ---------------
     program = program_report(db, until=UNTIL).model_dump(mode="json")
-    assert program["subscribers"] == [{"month": "2026-03", "opt_ins": 11, "opt_outs": 2, "net": 9,
-                                       "subscribers": 9}]
+    # Opted in at the start: the nine, and u1 (u2 never did). Out: t3 and h3 (STOP).
+    assert program["subscribers"] == [{"month": "2026-03", "opt_ins": 10, "opt_outs": 2, "net": 8,
+                                       "subscribers": 8}]
     jan = MONDAY_3PM - timedelta(days=40)
     assert (jan.year, jan.month) == (2026, 1)
     assert program["cohorts"] == [
@@ -302,8 +308,7 @@ async def test_a_held_out_run_is_reported_with_the_numbers_that_happened(tmp_pat
     assert loyalty["points_issued"] == 275 + 20 + 150
     assert loyalty["points_expired"] == 35  # h4's points from 400 days ago
     assert (loyalty["punch_card_rewards"], loyalty["punch_card_points"], loyalty["referrals_converted"]) == (2, 20, 1)
-    assert loyalty["coupons"] == [{"series": "WELCOME10", "issued": 5 + second.messages_sent, "redeemed": 1,
-                                   "redemption_rate": 1 / (5 + second.messages_sent)}]
+    assert loyalty["coupons"] == [{"series": "WELCOME10", "issued": 6, "redeemed": 1, "redemption_rate": 1 / 6}]
     with session_scope(db) as session:  # tiers: the reference is the rows themselves
         tiers: dict[str, int] = {}
         for customer in session.exec(select(Customer)):
@@ -319,9 +324,9 @@ async def test_a_held_out_run_is_reported_with_the_numbers_that_happened(tmp_pat
     # April, through the API's consent path: an opt-out, an opt-in, and a second YES
     # (more evidence, no new subscriber). A period of its own: nothing else happened in it.
     for status, source, day in (("opted_out", "api", 10), ("opted_in", "api", 20), ("opted_in", "checkout", 21)):
-        consent.record(db, "u1", status, source=source, at=datetime(2026, 4, day, 12, tzinfo=UTC))
+        consent.record(db, u1, status, source=source, at=datetime(2026, 4, day, 12, tzinfo=UTC))
     april = program_report(db, since=UNTIL, until=datetime(2026, 5, 1, tzinfo=UTC)).model_dump(mode="json")
-    assert april["subscribers"] == [{"month": "2026-04", "opt_ins": 1, "opt_outs": 1, "net": 0, "subscribers": 9}]
+    assert april["subscribers"] == [{"month": "2026-04", "opt_ins": 1, "opt_outs": 1, "net": 0, "subscribers": 8}]
     assert april["cohorts"] == [] and april["loyalty"]["coupons"] == []
     assert april["purchases"] == {"orders": 0, "revenue": 0.0, "buyers": 0, "repeat_buyers": 0,
                                   "repeat_purchase_rate": None, "average_order_value": None}
