@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Float, and_, case, cast, func, select
+from sqlalchemy import Float, and_, case, cast, exists, func, select
 from sqlmodel import col
 
 from core.reports.sql import index_of, month_index, month_of
@@ -140,9 +140,11 @@ def _subscribers(rows: Any, since: datetime | None, until: datetime) -> list[Sub
 def _cohorts(rows: Any, since: datetime | None, until: datetime) -> list[Cohort]:
     cohort = month_index(col(Customer.first_purchase_at))
     in_period = _in(col(Customer.first_purchase_at), since, until)
+    # Churned: no purchase in the CHURN_AFTER before `until` (whatever came after it).
+    recent = exists().where(col(Event.customer_id) == col(Customer.id), col(Event.type) == "purchase",
+                            col(Event.occurred_at) >= _before(until, CHURN_AFTER), col(Event.occurred_at) < until)
     sizes = {m: (n, churned) for m, n, churned in rows(
-        select(cohort, func.count(), func.sum(case((col(Customer.last_purchase_at) < _before(until, CHURN_AFTER), 1),
-                                                   else_=0)))
+        select(cohort, func.count(), func.sum(case((~recent, 1), else_=0)))
         .where(in_period).group_by(cohort))}
     offset = (month_index(col(Event.occurred_at)) - cohort).label("offset")
     active: dict[int, dict[int, int]] = defaultdict(dict)
