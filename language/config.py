@@ -137,6 +137,19 @@ class RetentionPeriods(Strict):
         return value
 
 
+class Costs(Strict):
+    """What a text costs, for reports: the provider's price per segment."""
+
+    sms_per_segment: float = Field(default=0.0, ge=0)
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+
+
+class ReportSettings(Strict):
+    # A reply or a STOP counts for the last journey text the customer got before it, if
+    # that text went out at most this long before. Written as text so the schema shows it so.
+    attribution_window: Duration = "48h"  # type: ignore[assignment]
+
+
 class Settings(Strict):
     brand: str = "Our shop"
     sender: Sender = Field(default_factory=Sender)
@@ -156,6 +169,10 @@ class Settings(Strict):
     # A text over this many segments is skipped (too_long), not sent; Twilio takes at most 10.
     max_segments: int = Field(default=10, ge=1, le=10)
     retention: RetentionPeriods = Field(default_factory=RetentionPeriods)
+
+
+    costs: Costs = Field(default_factory=Costs)
+    reports: ReportSettings = Field(default_factory=ReportSettings)
 
 
 class RuleSegment(Strict):

@@ -79,7 +79,10 @@ class Event(SQLModel, table=True):
     # Set when retention reduced ``properties`` to their non-personal keys (core/retention.py).
     anonymised_at: datetime | None = _ts()
 
-    __table_args__ = (Index("ix_events_retention", "anonymised_at", "received_at", "id"),)
+    __table_args__ = (
+        Index("ix_events_retention", "anonymised_at", "received_at", "id"),
+        Index("ix_events_type_occurred", "type", "occurred_at"),  # reports: purchases per period
+    )
 
 
 class JourneyVersion(SQLModel, table=True):
@@ -116,7 +119,10 @@ class Enrollment(SQLModel, table=True):
     converted_at: datetime | None = _ts()
     conversion_value: float | None = None
 
-    __table_args__ = (UniqueConstraint("journey_id", "customer_id", "occasion", name="uq_enrollment_occasion"),)
+    __table_args__ = (
+        UniqueConstraint("journey_id", "customer_id", "occasion", name="uq_enrollment_occasion"),
+        Index("ix_enrollments_report", "journey_id", "journey_version", "entered_at"),  # reports: runs per version
+    )
 
 
 class Message(SQLModel, table=True):
@@ -159,7 +165,11 @@ class Message(SQLModel, table=True):
     # Set when retention emptied ``body`` and ``reply_to`` (core/retention.py): the row stays for the reports.
     anonymised_at: datetime | None = _ts()
 
-    __table_args__ = (Index("ix_messages_retention", "anonymised_at", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_messages_retention", "anonymised_at", "created_at", "id"),
+        # Reports: a reply or STOP is attributed to the customer's last text before it.
+        Index("ix_messages_customer_sent", "customer_id", "sent_at"),
+    )
 
 
 class Link(SQLModel, table=True):
@@ -176,8 +186,11 @@ class Link(SQLModel, table=True):
     # Set when retention cut ``url`` down to its origin (core/retention.py): the link answers 410 Gone.
     anonymised_at: datetime | None = _ts()
 
-    __table_args__ = (UniqueConstraint("message_key", "url", name="uq_link_per_message"),
-                      Index("ix_links_retention", "anonymised_at", "created_at", "code"))
+    __table_args__ = (
+        UniqueConstraint("message_key", "url", name="uq_link_per_message"),
+        Index("ix_links_retention", "anonymised_at", "created_at", "code"),
+        Index("ix_links_enrollment", "enrollment_id"),  # reports: clicks per run
+    )
 
 
 class Click(SQLModel, table=True):
@@ -206,6 +219,8 @@ class PointsEntry(SQLModel, table=True):
     occurred_at: datetime = _ts(nullable=False)
     expires_at: datetime | None = _ts()
     source: str = Field(default="journey", max_length=64)
+
+    __table_args__ = (Index("ix_points_ledger_occurred", "occurred_at"),)  # reports: points per period
 
 
 class SegmentMembership(SQLModel, table=True):

@@ -1,0 +1,33 @@
+"""The few expressions that SQLite and PostgreSQL spell differently."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Integer, cast, extract, func, literal_column
+
+from store.db import Database
+
+
+def shifted(db: Database, column: Any, delta: timedelta) -> Any:
+    """``column + delta``, computed in the database (``delta`` in whole seconds)."""
+    seconds = int(delta.total_seconds())
+    if db.dialect.name == "sqlite":
+        # Stored as 'YYYY-MM-DD HH:MM:SS.ffffff': this spelling compares as text with it.
+        return func.strftime("%Y-%m-%d %H:%M:%f", column, f"{seconds:+d} seconds")
+    return column + literal_column(f"interval '{seconds} seconds'")
+
+
+def month_index(column: Any) -> Any:
+    """year * 12 + month - 1 of a UTC timestamp: months count by subtraction."""
+    return cast(extract("year", column), Integer) * 12 + cast(extract("month", column), Integer) - 1
+
+
+def month_of(index: int) -> str:
+    """'2026-03' for a month_index."""
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def index_of(moment: datetime) -> int:
+    return moment.year * 12 + moment.month - 1
