@@ -40,6 +40,8 @@ class ServiceSettings(BaseSettings):
     twilio_auth_token: SecretStr | None = Field(None, validation_alias="TWILIO_AUTH_TOKEN")
     twilio_api_base_url: str | None = Field(None, validation_alias="TWILIO_API_BASE_URL")
     twilio_http_timeout: float = Field(10.0, gt=0, validation_alias="TWILIO_HTTP_TIMEOUT")
+    # The key of erased numbers' keyed hashes (unset: one generated and kept in the database).
+    pseudonym_key: SecretStr | None = Field(None, min_length=16, validation_alias="JOURNEYS_PSEUDONYM_KEY")
 
     @classmethod
     def from_mapping(cls, environ: Mapping[str, str]) -> ServiceSettings:
@@ -53,16 +55,16 @@ class ServiceSettings(BaseSettings):
         unset = {name: value for name, value in defaults.items() if name not in self.model_fields_set}
         return type(self).model_validate({**dict(self), **unset})  # validated: "token" becomes a SecretStr
 
-    def secret(self, name: Literal["api_token", "twilio_auth_token"]) -> str | None:
+    def secret(self, name: Literal["api_token", "twilio_auth_token", "pseudonym_key"]) -> str | None:
         value: SecretStr | None = getattr(self, name)
         return value.get_secret_value() if value is not None else None
 
     def server_secrets(self) -> tuple[str, ...]:
-        """What no text may ever hold: the tokens and the database password. Values under
+        """What no text may ever hold: the tokens, the pseudonym key and the database password. Values under
         8 characters are left out (too likely to occur in an ordinary text)."""
         try:
             password = make_url(self.database_url).password
         except ArgumentError:  # not a URL: then there is no password in it either
             password = None
-        values = (self.secret("api_token"), self.secret("twilio_auth_token"), password)
+        values = (self.secret("api_token"), self.secret("twilio_auth_token"), self.secret("pseudonym_key"), password)
         return tuple(value for value in values if value and len(value) >= 8)

@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from core.clock import utcnow
-from core.customers import consent
+from core.customers import consent, suppressions
 from core.event import EventIn, EventPath
 from core.sms.replies import ReplySender
 from store.db import session_scope
@@ -167,14 +167,12 @@ class Inbound:
 
     def _suppress(self, phone: str, at: datetime) -> None:
         with session_scope(self.router.db) as session:
-            if session.get(PhoneSuppression, phone) is None:
+            if suppressions.find(session, phone) is None:  # an erased number stays under its hash only
                 session.add(PhoneSuppression(phone=phone, reason="opted_out", source="sms_keyword", created_at=at))
 
     def _unsuppress(self, phone: str, at: datetime) -> None:
         with session_scope(self.router.db) as session:
-            found = session.get(PhoneSuppression, phone)
-            if found is not None and found.reason == "opted_out" and found.created_at <= at:
-                session.delete(found)
+            suppressions.lift_opt_out(session, phone, at)  # an erased number's hash too: its owner asked
 
     def _claim(self, sid: str, at: datetime) -> tuple[datetime, bool]:
         """Take the sid for this delivery: (its first moment, busy), busy when it was
