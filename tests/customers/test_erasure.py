@@ -8,17 +8,18 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlmodel import SQLModel, col
 from typer.testing import CliRunner, Result
 
 from cli.main import app
 from core.customers import pseudonyms, suppressions
-from core.customers.erasure import ERASED_TABLES
+from core.customers.erasure import ERASED_TABLES, UnknownCustomer, erase_customer
 from store.db import session_scope
-from store.tables import Erasure, PhoneSuppression, PseudonymKey
+from store.tables import Customer, Enrollment, Erasure, Message, PhoneSuppression, PseudonymKey
 from tests.api.conftest import Api
-from tests.api.conftest import api as api  # noqa: F401  (the fixture)
+from tests.api.conftest import api as api  # the fixture, for the CLI tests
 from tests.customers.erasure_support import PHONE, aggregates, check_erased, check_number_stays_suppressed, seed
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -103,3 +104,42 @@ def test_an_erased_number_is_found_by_either_key_and_never_kept_plain(db) -> Non
     with session_scope(db) as session:
         suppressions.lift_opt_out(session, PHONE, T0)  # START from the number: its owner asked
     assert _suppressed(db, PHONE) is None
+
+
+class Stopper:
+    """A RunStopper whose Temporal is down (``fail``), or that stops what it is asked to."""
+
+    def __init__(self, *, fail: bool) -> None:
+        self.fail, self.asked = fail, []
+
+    async def stop(self, workflow_id: str, reason: str) -> bool:
+        self.asked.append((workflow_id, reason))
+        if self.fail:
+            raise RuntimeError("Temporal is unreachable")
+        return True
+
+
+async def test_a_run_temporal_cannot_stop_leaves_the_erasure_open_until_it_is_erased_again(db) -> None:
+    with session_scope(db) as session:
+        session.add(Customer(id="c1", phone=PHONE, first_name="Ada", sms_consent="opted_in", created_at=T0))
+        session.add(Enrollment(id="run1", journey_id="promo", journey_version="v1", customer_id="c1",
+                               workflow_id="journey/promo/c1", entered_at=T0, started_at=T0))
+        session.add(Message(id="m1", key="run1:offer", customer_id="c1", enrollment_id="run1", journey_id="promo",
+                            step_id="offer", body="Hi Ada", status="deferred", reason="quiet_hours", created_at=T0))
+    down = Stopper(fail=True)
+    report = await erase_customer(db, down, "c1", source="cli")
+    assert down.asked == [("journey/promo/c1", "erased")]
+    assert report.completed_at is None and report.runs_not_stopped == ["journey/promo/c1"]
+    with session_scope(db, readonly=True) as session:
+        customer, message = session.get(Customer, "c1"), session.get(Message, "m1")
+        assert customer is not None and message is not None
+        # Erased all the same, and nothing can go out: the deferred text never will.
+        assert (customer.phone, customer.first_name, customer.sms_consent) == (None, None, "opted_out")
+        assert (message.status, message.reason, message.body) == ("skipped", "erased", None)
+        assert session.get(Erasure, report.erasure_id).completed_at is None  # type: ignore[union-attr]
+    up = Stopper(fail=False)
+    again = await erase_customer(db, up, "c1", source="api")
+    assert up.asked == [("journey/promo/c1", "erased")]  # the run an earlier erasure ended, stopped now
+    assert again.completed_at is not None and again.runs_not_stopped == [] and again.counts["runs_stopped"] == 1
+    with pytest.raises(UnknownCustomer, match="no customer 'nobody'"):
+        await erase_customer(db, up, "nobody", source="api")
