@@ -20,7 +20,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from core.clock import utcnow
-from store.db import session_scope
 from store.tables import PseudonymKey
 
 PREFIX = "hmac:"
@@ -70,7 +69,3 @@ def candidates(session: Session, phone: str) -> list[str]:
     keys = [_configured.get(_name(session.get_bind())), _stored_key(session, create=False)]
     return [_digest(key, phone) for key in keys if key]
 
-
-def key_exists(db: Any) -> bool:
-    with session_scope(db, readonly=True) as session:
-        return _name(db) in _configured or _stored_key(session, create=False) is not None
