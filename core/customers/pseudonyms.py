@@ -43,12 +43,11 @@ def use_key(db: Any, key: str | None) -> None:
 def _stored_key(session: Session, *, create: bool) -> bytes | None:
     row = session.get(PseudonymKey, _STORED)
     if row is None and create:
-        with session.begin_nested():  # two first erasures at once: one key wins, both use it
-            try:
+        try:  # two first erasures at once: one key wins, both use it
+            with session.begin_nested():
                 session.add(PseudonymKey(id=_STORED, key=secrets.token_hex(32), created_at=utcnow()))
-                session.flush()
-            except IntegrityError:
-                pass
+        except IntegrityError:
+            pass
         row = session.get(PseudonymKey, _STORED)
     return bytes.fromhex(row.key) if row is not None else None
 

@@ -13,6 +13,11 @@ from core.customers import pseudonyms
 from store.tables import PhoneSuppression
 
 
+def of_erased_number(row: PhoneSuppression) -> bool:
+    """Whether this row is an erased customer's number (kept under its hash)."""
+    return row.phone.startswith(pseudonyms.PREFIX)
+
+
 def find(session: Session, phone: str) -> PhoneSuppression | None:
     """The suppression of ``phone``, by number or by hash; None if it may be texted."""
     return find_many(session, [phone]).get(phone)

@@ -533,7 +533,9 @@ class _Importer:
                                        "customer")
             suppression = suppressed.get(phone)
             if suppression is not None and suppression.reason == "opted_out":
-                return reject("sms_consent", f"this number texted STOP on {suppression.created_at:%Y-%m-%d}: only "
+                erased = suppressions.of_erased_number(suppression)
+                how = "opted out (its customer was erased)" if erased else "texted STOP"
+                return reject("sms_consent", f"this number {how} on {suppression.created_at:%Y-%m-%d}: only "
                                              "the customer can opt back in, by texting START")
         return _Consent(record=self._record(row, source, at),
                         event=_event(row.id, row.consent, at, source) if row.consent in _ANNOUNCED else None)

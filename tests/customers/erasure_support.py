@@ -172,6 +172,7 @@ async def check_number_stays_suppressed(api: Api) -> None:
     report = await import_customers(api.run.sim.router, csv_rows(io.StringIO(
         "id,phone,sms_consent,consent_text\nc3,+1 201 555 0123,opted_in,Texts please\n")), source="import:cli")
     assert [(r.customer_id, r.field) for r in report.rejected] == [("c3", "sms_consent")]
+    assert "its customer was erased" in report.rejected[0].reason
 
 
 __all__ = ["PHONE", "CustomerSpec", "aggregates", "check_erased", "check_number_stays_suppressed", "metrics_lines",
