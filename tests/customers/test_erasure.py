@@ -17,7 +17,7 @@ from cli.main import app
 from core.customers import pseudonyms, suppressions
 from core.customers.erasure import ERASED_TABLES, UnknownCustomer, erase_customer
 from store.db import session_scope
-from store.tables import Customer, Enrollment, Erasure, Message, PhoneSuppression, PseudonymKey
+from store.tables import Customer, Enrollment, Erasure, Message, PhoneSuppression, PseudonymKey, SegmentMembership
 from tests.api.conftest import Api
 from tests.api.conftest import api as api  # the fixture, for the CLI tests
 from tests.customers.erasure_support import PHONE, aggregates, check_erased, check_number_stays_suppressed, seed
@@ -143,3 +143,34 @@ async def test_a_run_temporal_cannot_stop_leaves_the_erasure_open_until_it_is_er
     assert again.completed_at is not None and again.runs_not_stopped == [] and again.counts["runs_stopped"] == 1
     with pytest.raises(UnknownCustomer, match="no customer 'nobody'"):
         await erase_customer(db, up, "nobody", source="api")
+
+
+AGAIN = """
+id: again
+name: Every promo
+trigger: {event: promo}
+reentry: always
+steps:
+  - id: offer
+    send_sms: {text: "New in"}
+"""
+
+
+async def test_an_erased_customer_enters_no_journey_and_no_segment_later(journeys_dir, simulation) -> None:  # type: ignore[no-untyped-def]
+    from core.event import EventIn
+    from core.journeys.stopping import TemporalRunStopper
+    from core.segments.refresh import refresh
+    from tests.runtime.support import write_journeys
+
+    catalog = write_journeys(journeys_dir, {"again": AGAIN})
+    async with simulation(catalog) as run:
+        await run.customer(orders=[{"at": "-40d", "amount": 30}])  # lapsed_30d's rule holds for them
+        promo = [EventIn(id=f"promo-{n}", type="promo", customer_id="sim-customer", occurred_at=run.sim.clock)
+                 for n in range(2)]
+        assert (await run.sim.router.route(promo[0])).started == ["again"]  # `reentry: always`: it would again
+        await erase_customer(run.sim.db, TemporalRunStopper(run.sim.env.client), "sim-customer", source="cli")
+        assert (await run.sim.router.route(promo[1])).started == []
+        await refresh(catalog, run.sim.db, run.sim.router, at=run.sim.clock)
+        with session_scope(run.sim.db, readonly=True) as session:
+            assert session.execute(select(SegmentMembership)).all() == []
+            assert len(session.execute(select(Enrollment)).all()) == 1
