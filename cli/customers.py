@@ -40,7 +40,7 @@ def erase(customer_id: Annotated[str, typer.Argument(metavar="ID", help="The cus
           yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False) -> None:
     """Erase the customer for good: personal data removed or made anonymous in every table,
     their runs ended, their number's opt-out kept under a keyed hash, an audit record
-    written. Prints what was changed, per table. Needs the database and Temporal."""
+    written. Prints the rows erased or made anonymous, per table. Needs the database and Temporal."""
     from core.customers.erasure import UnknownCustomer
     from processes.commands import ErasureStopped
     from processes.commands import erase as erase_command

@@ -282,7 +282,7 @@ class Decision(SQLModel, table=True):
 
 class Erasure(SQLModel, table=True):
     """The audit record of one erasure request (GDPR art. 17): who asked, when it was done
-    and how many rows of each table it changed. It holds no personal data: the customer
+    and how many rows of each table it covered. It holds no personal data: the customer
     id is the shop's pseudonymous reference, the counts are numbers."""
 
     __tablename__ = "erasures"
@@ -292,7 +292,7 @@ class Erasure(SQLModel, table=True):
     source: str = Field(max_length=16)  # cli | api
     requested_at: datetime = _ts(nullable=False)
     completed_at: datetime | None = _ts()  # set once every run of the customer is stopped too
-    counts: dict = _json(dict)  # table -> rows changed (and runs_stopped)
+    counts: dict = _json(dict)  # table -> rows erased or made anonymous (and runs_stopped)
 
 
 class PseudonymKey(SQLModel, table=True):

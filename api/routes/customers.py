@@ -165,7 +165,8 @@ class ErasureOut(BaseModel):
     erasure_id: int = Field(description="The audit record (table `erasures`)")
     requested_at: datetime
     completed_at: datetime | None = Field(description="Unset while a run could not be stopped: erase again")
-    counts: dict[str, int] = Field(description="Rows changed per table, rows kept (`*_kept`) and runs stopped")
+    counts: dict[str, int] = Field(description="Rows erased or made anonymous per table, rows kept (`*_kept`) "
+                                   "and runs stopped")
     runs_not_stopped: list[str] = Field(description="Workflow ids Temporal did not answer for (retry the erasure)")
 
 

@@ -110,47 +110,57 @@ async def erase_customer(db: Database, runs: RunStopper, customer_id: str, *, so
             failed.append(workflow_id)
     counts["runs_stopped"] = stopped
     completed_at = None if failed else utcnow()
-    await asyncio.to_thread(_complete, db, erasure_id, counts, completed_at)
+    await asyncio.to_thread(_complete, db, erasure_id, customer_id, source, counts, completed_at, again=stopped > 0)
     return ErasureReport(customer_id=customer_id, erasure_id=erasure_id, requested_at=at, completed_at=completed_at,
                          counts=counts, runs_not_stopped=failed)
 
 
-def _complete(db: Database, erasure_id: int, counts: dict[str, int], completed_at: datetime | None) -> None:
+def _erase_rows(db: Database, customer_id: str, source: str, at: datetime) -> tuple[int, dict[str, int], list[str]]:
     with session_scope(db) as session:
+        customer = get_customer(session, customer_id, for_update=True)
+        runs = session.exec(select(Enrollment).where(Enrollment.customer_id == customer_id)).all()
+        # Runs this erasure ends, and those an earlier one ended whose workflow may still run.
+        workflows = sorted({run.workflow_id for run in runs if run.status == "active" or run.outcome == OUTCOME})
+        counts = _scrub(session, customer, source, at)
+        audit = Erasure(customer_id=customer_id, source=source, requested_at=at, counts=counts)
+        session.add(audit)
+        session.flush()
+        assert audit.id is not None
+        return audit.id, counts, workflows
+
+
+def _complete(db: Database, erasure_id: int, customer_id: str, source: str, counts: dict[str, int],
+              completed_at: datetime | None, *, again: bool) -> None:
+    with session_scope(db) as session:
+        if again:  # a step a run took before it was stopped (a `set`, a reply) may have written since
+            _scrub(session, get_customer(session, customer_id, for_update=True), source, utcnow())
         row = session.get(Erasure, erasure_id)
         assert row is not None
         row.counts, row.completed_at = dict(counts), completed_at
         session.add(row)
 
 
-def _erase_rows(db: Database, customer_id: str, source: str, at: datetime) -> tuple[int, dict[str, int], list[str]]:
-    with session_scope(db) as session:
-        customer = get_customer(session, customer_id, for_update=True)
-        phone = customer.phone
-        runs = session.exec(select(Enrollment).where(Enrollment.customer_id == customer_id)).all()
-        # Runs this erasure ends, and those an earlier one ended whose workflow may still run.
-        workflows = sorted({run.workflow_id for run in runs if run.status == "active" or run.outcome == OUTCOME})
-        counts = {
-            "customers": _customer(session, customer, at),
-            "enrollments": _runs(session, runs, at),
-            "messages": _messages(session, customer_id, phone, at),
-            "events": _events(session, customer_id),
-            "links": _links(session, customer_id),
-            "decisions": _decisions(session, [run.id for run in runs]),
-            "segment_memberships": _removed(session, SegmentMembership, customer_id),
-            "attribute_changes": _attribute_changes(session, customer_id),
-            "phone_suppressions": suppressions.keep_only_hashed(session, phone, at, source=f"erasure:{source}")
-                                  if phone else 0,
-        }
-        # Kept as they are (see ERASED_TABLES): counted, so the audit says what remains.
-        for table in (ConsentRecord, PointsEntry, Coupon):
-            counts[f"{table.__tablename__}_kept"] = len(session.exec(
-                select(table).where(table.customer_id == customer_id)).all())
-        audit = Erasure(customer_id=customer_id, source=source, requested_at=at, counts=counts)
-        session.add(audit)
-        session.flush()
-        assert audit.id is not None
-        return audit.id, counts, workflows
+def _scrub(session: Session, customer: Customer, source: str, at: datetime) -> dict[str, int]:
+    """Every table, in the caller's transaction: the rows covered per table (idempotent)."""
+    phone, customer_id = customer.phone, customer.id
+    run_ids = list(session.exec(select(Enrollment.id).where(Enrollment.customer_id == customer_id)).all())
+    counts = {
+        "customers": _customer(session, customer, at),
+        "enrollments": _runs(session, customer_id, at),
+        "messages": _messages(session, customer_id, phone, at),
+        "events": _events(session, customer_id),
+        "links": _links(session, customer_id),
+        "decisions": _decisions(session, run_ids),
+        "segment_memberships": _removed(session, SegmentMembership, customer_id),
+        "attribute_changes": _attribute_changes(session, customer_id),
+        "phone_suppressions": suppressions.keep_only_hashed(session, phone, at, source=f"erasure:{source}")
+                              if phone else 0,
+    }
+    # Kept as they are (see ERASED_TABLES): counted, so the audit says what remains.
+    for table in (ConsentRecord, PointsEntry, Coupon):
+        counts[f"{table.__tablename__}_kept"] = len(session.exec(
+            select(table).where(table.customer_id == customer_id)).all())
+    return counts
 
 
 def _customer(session: Session, customer: Customer, at: datetime) -> int:
@@ -167,13 +177,14 @@ def _customer(session: Session, customer: Customer, at: datetime) -> int:
     return 1
 
 
-def _runs(session: Session, runs: list[Enrollment] | Any, at: datetime) -> int:
+def _runs(session: Session, customer_id: str, at: datetime) -> int:
+    """The active runs end as erased (their workflows are terminated after the commit)."""
     ended = 0
-    for run in runs:
-        if run.status == "active":
-            run.status, run.outcome, run.ended_at, run.current_step = "ended", OUTCOME, at, None
-            session.add(run)
-            ended += 1
+    for run in session.exec(select(Enrollment).where(Enrollment.customer_id == customer_id,
+                                                     Enrollment.status == "active")):
+        run.status, run.outcome, run.ended_at, run.current_step = "ended", OUTCOME, at, None
+        session.add(run)
+        ended += 1
     return ended
 
 
@@ -196,24 +207,24 @@ def _plain_numbers(properties: dict[str, Any]) -> dict[str, Any]:
 
 
 def _events(session: Session, customer_id: str) -> int:
-    changed = 0
+    covered = 0
     for event in session.exec(select(Event).where(Event.customer_id == customer_id)):
         kept = _plain_numbers(event.properties or {})
         if kept != event.properties:
             event.properties = kept
             session.add(event)
-        changed += 1
-    return changed
+        covered += 1
+    return covered
 
 
 def _links(session: Session, customer_id: str) -> int:
-    changed = 0
+    covered = 0
     for link in session.exec(select(Link).where(Link.customer_id == customer_id)):
         parts = urlsplit(link.url)
         link.url = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
         session.add(link)
-        changed += 1
-    return changed
+        covered += 1
+    return covered
 
 
 def _decisions(session: Session, run_ids: list[str]) -> int:
