@@ -38,9 +38,11 @@ def export(customer_id: Annotated[str, typer.Argument(metavar="ID", help="The cu
 @customers_app.command("erase")
 def erase(customer_id: Annotated[str, typer.Argument(metavar="ID", help="The customer id")],
           yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")] = False) -> None:
-    """Erase the customer for good: personal data removed or made anonymous in every table,
-    their runs ended, their number's opt-out kept under a keyed hash, an audit record
-    written. Prints the rows erased or made anonymous, per table. Needs the database and Temporal."""
+    """Erase the customer for good (right to erasure).
+
+    Personal data removed or made anonymous in every table, their runs ended, their
+    number's opt-out kept under a keyed hash, an audit record written. Prints the rows
+    erased or made anonymous, per table. Needs the database and Temporal."""
     from core.customers.erasure import UnknownCustomer
     from processes.commands import ErasureStopped
     from processes.commands import erase as erase_command
