@@ -1,5 +1,5 @@
 """The one-shot commands behind the command line (`event`, `enroll`, `customer`,
-`inbound`, `import`, `loyalty run`, `segments refresh`) and `starter.py`: wire the
+`inbound`, `import`, `loyalty run`, `segments refresh`, `customers erase`) and `starter.py`: wire the
 configured database, Temporal and SMS sender, then take the same paths as the HTTP API."""
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from core.clock import utcnow
+from core.customers.erasure import ErasureReport, erase_customer
 from core.event import ExternalEventIn, RouteResult
 from core.intake.importing import ImportReport, ImportStopped, csv_rows, import_customers
 from core.intake.profiles import ProfileChange, give_consent, upsert_customer
 from core.intake.text_to_join import TextToJoin
+from core.journeys.stopping import TemporalRunStopper
 from core.loyalty.ledger import Account, load_account
 from core.loyalty.maintenance import PageResult, run_daily
 from core.retention import Report, run_all
@@ -23,6 +25,7 @@ from core.segments import refresh as segments
 from core.sms.inbound import Inbound, InboundResult
 from messaging.phone import to_e164
 from processes.settings import ServiceSettings
+from processes.temporal import connect
 from processes.wiring import Wiring, open_catalog, open_migrated_database, wire
 
 
@@ -129,5 +132,25 @@ def points_account(settings: ServiceSettings, customer_id: str, *, limit: int,
     try:
         return load_account(db, customer_id, catalog.loyalty, utcnow(),
                             default_timezone=catalog.settings.default_timezone, limit=limit)
+    finally:
+        db.dispose()
+
+
+class ErasureStopped(RuntimeError):
+    """Erasure could not begin (Temporal unreachable): nothing was changed."""
+
+
+async def erase(settings: ServiceSettings, customer_id: str) -> ErasureReport:
+    """`journeys customers erase ID`. Raises UnknownCustomer, or ErasureStopped when
+    Temporal cannot be reached (the customer's runs must be stopped with it)."""
+    try:
+        client = await connect(settings)
+    except RuntimeError as err:
+        raise ErasureStopped(f"cannot reach Temporal at {settings.temporal_address} ({err}); nothing was erased. "
+                             "Erasure stops the customer's runs, so it needs the Temporal server: start "
+                             "`journeys dev`, or set TEMPORAL_ADDRESS") from err
+    db = open_migrated_database(settings)
+    try:
+        return await erase_customer(db, TemporalRunStopper(client), customer_id, source="cli")
     finally:
         db.dispose()

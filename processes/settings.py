@@ -52,6 +52,8 @@ class ServiceSettings(BaseSettings):
     payload_keys: SecretStr | None = Field(None, validation_alias="JOURNEYS_PAYLOAD_KEYS")
     codec_token: SecretStr | None = Field(None, validation_alias="JOURNEYS_CODEC_TOKEN")
     codec_cors_origins: str = Field("http://localhost:8233", validation_alias="JOURNEYS_CODEC_CORS_ORIGINS")
+    # The key of erased numbers' keyed hashes (unset: one generated and kept in the database).
+    pseudonym_key: SecretStr | None = Field(None, min_length=16, validation_alias="JOURNEYS_PSEUDONYM_KEY")
 
     @classmethod
     def from_mapping(cls, environ: Mapping[str, str]) -> ServiceSettings:
@@ -66,19 +68,19 @@ class ServiceSettings(BaseSettings):
         return type(self).model_validate({**dict(self), **unset})  # validated: "token" becomes a SecretStr
 
     def secret(self, name: Literal["api_token", "twilio_auth_token", "temporal_api_key", "payload_keys",
-                                   "codec_token"]) -> str | None:
+                                   "codec_token", "pseudonym_key"]) -> str | None:
         value: SecretStr | None = getattr(self, name)
         return value.get_secret_value() if value is not None else None
 
     def server_secrets(self) -> tuple[str, ...]:
-        """What no text may ever hold: the tokens and the database password. Values under
+        """What no text may ever hold: the tokens, the pseudonym key and the database password. Values under
         8 characters are left out (too likely to occur in an ordinary text)."""
         try:
             password = make_url(self.database_url).password
         except ArgumentError:  # not a URL: then there is no password in it either
             password = None
         values = [self.secret("api_token"), self.secret("twilio_auth_token"), password,
-                  self.secret("temporal_api_key"), self.secret("codec_token")]
+                  self.secret("temporal_api_key"), self.secret("codec_token"), self.secret("pseudonym_key")]
         keys = self.secret("payload_keys") or ""
         values += [part.partition(":")[2].strip() for part in keys.split(",")]  # each key, without its id
         return tuple(value for value in values if value and len(value) >= 8)

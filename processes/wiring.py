@@ -9,6 +9,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
+from core.customers import pseudonyms
 from core.events.router import EventRouter
 from core.sms.replies import ReplySender
 from language.catalog import Catalog
@@ -44,6 +45,7 @@ def open_catalog(settings: ServiceSettings, journeys_dir: Path | None = None) ->
 def open_migrated_database(settings: ServiceSettings) -> Database:
     db = open_database(settings.database_url)
     upgrade(db)
+    pseudonyms.use_key(db, settings.secret("pseudonym_key"))
     return db
 
 

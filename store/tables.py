@@ -266,11 +266,13 @@ class AttributeChange(SQLModel, table=True):
 class PhoneSuppression(SQLModel, table=True):
     """A number we must not text, whoever it belongs to: an opt-out from a number we do
     not know, a carrier-level opt-out, a number that cannot receive SMS. It is also what
-    remains of a customer after erasure (GDPR): the minimal record that keeps them safe."""
+    remains of a customer after erasure (GDPR): the minimal record that keeps them safe,
+    and then ``phone`` holds no number but its keyed hash, ``hmac:<hex>``
+    (core/customers/pseudonyms.py)."""
 
     __tablename__ = "phone_suppressions"
 
-    phone: str = Field(primary_key=True, max_length=20)
+    phone: str = Field(primary_key=True, max_length=80)  # E.164, or hmac:<64 hex> for an erased number
     reason: str = Field(max_length=32)  # opted_out | unusable
     source: str = Field(max_length=64)
     created_at: datetime = _ts(nullable=False)
@@ -303,3 +305,29 @@ class Decision(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=240)
     value: dict = _json(dict)
     decided_at: datetime = _ts(nullable=False, index=True)
+
+
+class Erasure(SQLModel, table=True):
+    """The audit record of one erasure request (GDPR art. 17): who asked, when it was done
+    and how many rows of each table it covered. It holds no personal data: the customer
+    id is the shop's pseudonymous reference, the counts are numbers."""
+
+    __tablename__ = "erasures"
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: str = Field(index=True, max_length=64)
+    source: str = Field(max_length=16)  # cli | api
+    requested_at: datetime = _ts(nullable=False)
+    completed_at: datetime | None = _ts()  # set once every run of the customer is stopped too
+    counts: dict = _json(dict)  # table -> rows erased or made anonymous (and runs_stopped)
+
+
+class PseudonymKey(SQLModel, table=True):
+    """The key of the numbers' keyed hashes when JOURNEYS_PSEUDONYM_KEY is not set:
+    generated once, on first need (see docs/operations.md, Erasure, for the trade-off)."""
+
+    __tablename__ = "pseudonym_keys"
+
+    id: str = Field(primary_key=True, max_length=16)  # "default"
+    key: str = Field(max_length=128)  # hex
+    created_at: datetime = _ts(nullable=False)

@@ -29,3 +29,27 @@ def test_dev_fills_in_only_what_the_environment_left_unset(tmp_path) -> None:  #
     assert mine.secret("api_token") == "mine" and mine.sms_sender == "console"
     assert mine.database_url == f"sqlite:///{tmp_path / 'journeys.db'}"
     assert dev_settings(ServiceSettings.from_mapping({}), tmp_path).secret("api_token") == "dev-token"
+
+
+def test_the_pseudonym_key_is_a_secret_and_the_wiring_hashes_with_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import hashlib
+    import hmac
+
+    from core.customers import pseudonyms
+    from processes.wiring import open_migrated_database
+    from store.db import session_scope
+
+    key = "k3y-from-the-environment"
+    settings = ServiceSettings.from_mapping({"JOURNEYS_PSEUDONYM_KEY": key,
+                                             "JOURNEYS_DATABASE_URL": f"sqlite:///{tmp_path}/j.db"})
+    assert key not in repr(settings) and key in settings.server_secrets()  # never in a text either
+    with pytest.raises(ValidationError, match="JOURNEYS_PSEUDONYM_KEY"):
+        ServiceSettings.from_mapping({"JOURNEYS_PSEUDONYM_KEY": "short"})
+    db = open_migrated_database(settings)
+    try:
+        with session_scope(db) as session:
+            expected = hmac.new(key.encode(), b"+12015550123", hashlib.sha256).hexdigest()
+            assert pseudonyms.hashed(session, "+12015550123") == f"hmac:{expected}"
+    finally:
+        pseudonyms.use_key(db, None)
+        db.dispose()

@@ -1,4 +1,4 @@
-"""Customer profiles and SMS consent."""
+"""Customer profiles and SMS consent; a person's data exported or erased."""
 
 from __future__ import annotations
 
@@ -15,9 +15,11 @@ from sqlmodel import col, select
 from api.deps import ServicesDep, require_token
 from api.edge import EdgeRoute
 from core.clock import utcnow
+from core.customers.erasure import erase_customer
 from core.customers.export import UnknownCustomer, export_customer
 from core.customers.records import customer_view
 from core.intake.profiles import ConsentError, ProfileChange, give_consent, upsert_customer
+from core.journeys.stopping import TemporalRunStopper
 from core.validation import no_nul, opaque_customer_id, require_timezone
 from messaging.phone import InvalidPhoneNumber
 from store.db import session_scope
@@ -156,6 +158,30 @@ async def export_customer_data(customer_id: CustomerIdPath, svc: ServicesDep) ->
         return await run_in_threadpool(export_customer, svc.db, customer_id)
     except UnknownCustomer as err:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(err)) from None
+
+
+class ErasureOut(BaseModel):
+    customer_id: str
+    erasure_id: int = Field(description="The audit record (table `erasures`)")
+    requested_at: datetime
+    completed_at: datetime | None = Field(description="Unset while a run could not be stopped: erase again")
+    counts: dict[str, int] = Field(description="Rows erased or made anonymous per table, rows kept (`*_kept`) "
+                                   "and runs stopped")
+    runs_not_stopped: list[str] = Field(description="Workflow ids Temporal did not answer for (retry the erasure)")
+
+
+@router.delete("/{customer_id}", response_model=ErasureOut)
+async def delete_customer(customer_id: CustomerIdPath, svc: ServicesDep) -> ErasureOut:
+    """Erase the customer (right to erasure): personal data removed or made anonymous in
+    every table, active runs ended, the number's opt-out kept under a keyed hash, an audit
+    record written. Erasing again is safe. See docs/operations.md."""
+    try:
+        report = await erase_customer(svc.db, TemporalRunStopper(svc.router.client), customer_id, source="api")
+    except UnknownCustomer as err:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(err)) from None
+    return ErasureOut(customer_id=report.customer_id, erasure_id=report.erasure_id,
+                      requested_at=report.requested_at, completed_at=report.completed_at, counts=report.counts,
+                      runs_not_stopped=report.runs_not_stopped)
 
 
 @router.post("/{customer_id}/consent", response_model=ConsentOut)

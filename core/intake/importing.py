@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from core.clock import utcnow
+from core.customers import suppressions
 from core.event import EventIn, EventPath
 from core.validation import opaque_customer_id
 from messaging.phone import InvalidPhoneNumber, to_e164
@@ -494,8 +495,7 @@ class _Importer:
                 phones.add(customer.phone)
         if not phones:
             return {}
-        return {s.phone: s for s in session.exec(select(PhoneSuppression).where(col(PhoneSuppression.phone)
-                                                                                .in_(sorted(phones))))}
+        return suppressions.find_many(session, phones)  # by number, or by hash for an erased one
 
     def _consent(self, row: _Row, customer: Customer | None, last: ConsentRecord | None,
                  suppressed: dict[str, PhoneSuppression]) -> _Consent:
@@ -533,7 +533,9 @@ class _Importer:
                                        "customer")
             suppression = suppressed.get(phone)
             if suppression is not None and suppression.reason == "opted_out":
-                return reject("sms_consent", f"this number texted STOP on {suppression.created_at:%Y-%m-%d}: only "
+                erased = suppressions.of_erased_number(suppression)
+                how = "opted out (its customer was erased)" if erased else "texted STOP"
+                return reject("sms_consent", f"this number {how} on {suppression.created_at:%Y-%m-%d}: only "
                                              "the customer can opt back in, by texting START")
         return _Consent(record=self._record(row, source, at),
                         event=_event(row.id, row.consent, at, source) if row.consent in _ANNOUNCED else None)

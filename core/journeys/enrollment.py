@@ -251,6 +251,8 @@ class Starter:
                 return Admission(False, "trigger does not match")
             at = trigger.occurred_at if trigger else (entry_at or now)
             customer = ensure_customer(session, customer_id, now)
+            if customer.phone_status == "erased":  # a late event for an erased person starts nothing
+                return Admission(False, "customer erased")
             context = expression_context(session, self.catalog, customer, at, trigger=trigger, event=trigger)
             where = getattr(journey.trigger, "where", None)
             if check_trigger and where and not self._holds(where, context, journey.id):

@@ -161,7 +161,8 @@ def _changes(db: Database, name: str, rule: str, at: datetime) -> tuple[list[str
     matches = compile_rule(rule, at)
     members = MEMBERSHIPS.alias("members")
     entering = select(CUSTOMERS.c.id).where(
-        matches, ~exists().where(members.c.segment == name, members.c.customer_id == CUSTOMERS.c.id))
+        matches, CUSTOMERS.c.phone_status != "erased",  # an erased customer (core/customers/erasure.py) joins none
+        ~exists().where(members.c.segment == name, members.c.customer_id == CUSTOMERS.c.id))
     leaving = (select(members.c.customer_id, CUSTOMERS.c.id.is_(None))
                .select_from(members.outerjoin(CUSTOMERS, CUSTOMERS.c.id == members.c.customer_id))
                .where(members.c.segment == name, or_(CUSTOMERS.c.id.is_(None), not_(matches))))

@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from core.clock import utcnow
-from core.customers import consent
+from core.customers import consent, suppressions
 from core.event import EventIn, EventPath
 from core.sms.replies import ReplySender
 from store.db import session_scope
@@ -189,7 +189,7 @@ class Inbound:
 
     def _suppress(self, phone: str, at: datetime) -> None:
         with session_scope(self.router.db) as session:
-            if session.get(PhoneSuppression, phone) is None:
+            if suppressions.find(session, phone) is None:  # an erased number stays under its hash only
                 session.add(PhoneSuppression(phone=phone, reason="opted_out", source="sms_keyword", created_at=at))
 
     def _unsuppress(self, phone: str, at: datetime) -> None:
@@ -242,9 +242,7 @@ def lift_opt_out(db: Any, phone: str, at: datetime) -> None:
     """A new express consent from the number lifts its opt-out suppression (one made
     after ``at`` stays: an older message cannot undo it)."""
     with session_scope(db) as session:
-        found = session.get(PhoneSuppression, phone)
-        if found is not None and found.reason == "opted_out" and found.created_at <= at:
-            session.delete(found)
+        suppressions.lift_opt_out(session, phone, at)  # an erased number's hash too: its owner asked
 
 
 def _awaiting_reply(db: Any, customer_ids: list[str], at: datetime) -> tuple[str, dict[str, Any]] | None:

@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from core.customers import suppressions
 from language.config import FrequencyCap, QuietHours
 from messaging.phone import sms_refusal
-from store.tables import Customer, Message, PhoneSuppression
+from store.tables import Customer, Message
 
 # Messages that went out, or may have: they count toward frequency caps.
 COUNTED_STATUSES = ("sending", "sent", "delivered", "undelivered", "unconfirmed")
@@ -44,7 +45,7 @@ def consent(customer: Customer, purpose: str) -> Verdict:
 def phone(session: Session, customer: Customer) -> Verdict:
     if not customer.phone or customer.phone_status != "ok" or sms_refusal(customer.phone):
         return Verdict(skip="invalid_phone")  # a premium-rate number stored before it was refused, ...
-    suppression = session.get(PhoneSuppression, customer.phone)
+    suppression = suppressions.find(session, customer.phone)  # by number, or by hash if it was erased
     if suppression is not None:
         return Verdict(skip="opted_out" if suppression.reason == "opted_out" else "invalid_phone")
     return GO
