@@ -104,10 +104,10 @@ def _item_text(item: dict[str, Any], key: str, where: str) -> str | None:
 
 
 def purchase_items(value: Any) -> list[dict[str, Any]]:
-    """A purchase's ``items``: a list of ``{product, category, quantity, price}`` (product:
-    its name or SKU), each
-    with a product or a category (or both); quantity a whole number >= 1 (default 1),
-    price a number >= 0. Returns them normalized; raises ValueError naming the item."""
+    """A purchase's ``items``: a list of ``{product, category, quantity, price}``, each with
+    a product (its name or SKU) or a category or both; quantity a whole number >= 1
+    (default 1), price a number >= 0. Returns them normalized; raises ValueError naming
+    the item (``items[1].category ...``)."""
     if not isinstance(value, list):
         raise ValueError('items must be a list of line items, e.g. [{"product": "latte", "category": "coffee"}]')
     if len(value) > MAX_ITEMS:
