@@ -22,14 +22,21 @@ The SQL agrees with the runtime (``language.expressions`` over
   none, so ``average.avg_order_value`` is over customers with orders, and
   ``average.days_since_last_purchase`` over customers who bought.
 * ``in_segment('x')`` and ``'x' in customer.segments`` read the stored memberships.
+* Windows and habits (``language.habits``) are correlated subqueries over the
+  ``purchases``, ``purchase_items``, ``clicks``/``links``, ``events`` and ``messages``
+  rows of the customer, bounded by ``now``: a window is ``now - w < moment <= now``;
+  whole days and ``purchase_interval_days`` in exact integer microseconds, floored as
+  at runtime; ``age`` from the birthday's year and month-day against ``now``'s UTC date.
 * ``/`` is true division; division by zero is none (the runtime would stop).
 * Text is ordered by code point, as in Python (PostgreSQL: ``COLLATE "C"``).
 
 Supported: ``and``, ``or``, ``not``, ``== != < <= > >=`` (chained too), ``in`` /
 ``not in`` with a list of literals or ``customer.segments``, ``+ - * /``, unary
 ``-``, literals (numbers, text, true/false, none), ``is none`` / ``is not none``
-(also ``is defined`` / ``is undefined``), ``| default(<literal>)``, and
-``in_segment('<name>')``. Anything else is a compile problem, reported by
+(also ``is defined`` / ``is undefined``), ``| default(<literal>)``,
+``in_segment('<name>')``, and the habit methods with literal arguments
+(``customer.orders_in('90d')``, ``customer.bought('coffee'[, '30d'])``) and
+``'<text>' in customer.categories``. Anything else is a compile problem, reported by
 ``compile_problems`` when a journeys directory is validated.
 """
 
