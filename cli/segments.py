@@ -1,5 +1,6 @@
 """`journeys segments`: each segment with its size and last refresh; `journeys segments
-refresh [NAME]...` refreshes rule segments now, against JOURNEYS_DATABASE_URL and Temporal."""
+refresh [NAME]...` refreshes rule segments now, against JOURNEYS_DATABASE_URL and Temporal;
+`journeys segments preview RULE` counts who a rule matches now, changing nothing."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from cli.settings import load_settings
 console = Console()
 errors = Console(stderr=True)
 
-segments_app = typer.Typer(help="Segments: sizes and last refresh; refresh rule segments now.",
+segments_app = typer.Typer(help="Segments: sizes and last refresh; refresh rule segments now; preview a rule.",
                            invoke_without_command=True)
 
 JourneysDir = Annotated[Path | None, typer.Option("--journeys", help="Journeys directory (default: JOURNEYS_DIR or "
@@ -102,6 +103,49 @@ def refresh_segments(
     console.print(table)
     console.print(f"{report.events:,} events routed, {report.started:,} journeys started, in {report.seconds:.2f}s",
                   highlight=False)
+
+
+@segments_app.command("preview")
+def preview_rule(
+    rule: Annotated[str, typer.Argument(metavar="RULE",
+                                        help="A segment rule, e.g. \"customer.orders_in('90d') >= 2\"")],
+    sample: Annotated[int, typer.Option("--sample", min=0, max=100, help="How many customer ids to show")] = 5,
+    at: Annotated[str | None, typer.Option("--at", help="Evaluate at this moment (ISO 8601 with a zone; "
+                                           "default: now)")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """How many customers RULE matches now, and a few of their ids: the audience before it goes live."""
+    from datetime import datetime
+
+    from core.segments.preview import preview
+    from language.segment_sql import RuleError
+    from processes.wiring import open_migrated_database
+
+    moment = None
+    if at is not None:
+        try:
+            moment = datetime.fromisoformat(at)
+        except ValueError:
+            raise typer.BadParameter(f"{at!r} is not a moment: write e.g. 2026-03-02T09:00:00Z",
+                                     param_hint="--at") from None
+        if moment.tzinfo is None:
+            raise typer.BadParameter("needs a time zone, e.g. 2026-03-02T09:00:00Z", param_hint="--at")
+    db = open_migrated_database(load_settings())
+    try:
+        result = preview(db, rule, at=moment, sample=sample)
+    except RuleError as err:
+        raise typer.BadParameter(str(err), param_hint="RULE") from None
+    finally:
+        db.dispose()
+    if as_json:
+        print(json.dumps(asdict(result), indent=2, default=str))
+        return
+    share = f" ({result.matches / result.customers:.1%})" if result.customers else ""
+    console.print(f"{result.matches:,} of {result.customers:,} customers match{share} as of {_when(result.at)}",
+                  highlight=False)
+    if result.sample:
+        more = ", ..." if result.matches > len(result.sample) else ""
+        console.print(f"e.g. {', '.join(result.sample)}{more}", highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -14,7 +14,15 @@ from typing import Annotated, Any, Protocol
 
 from pydantic import AfterValidator, BaseModel, Field, ValidationInfo, field_validator
 
-from core.validation import EVENT_ID_PATTERN, CustomerId, EventId, no_nul, purchase_amount, require_timezone
+from core.validation import (
+    EVENT_ID_PATTERN,
+    CustomerId,
+    EventId,
+    no_nul,
+    purchase_amount,
+    purchase_items,
+    require_timezone,
+)
 from language.catalog import Catalog
 from store.db import Database
 
@@ -33,8 +41,11 @@ class EventIn(BaseModel):
     @classmethod
     def _purchase_amount(cls, properties: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         # The loyalty program computes with it: refuse what it cannot (inf, nan, absurd).
+        # Line items feed customer.bought() and customer.categories: refuse what they cannot store.
         if info.data.get("type") == "purchase" and properties.get("amount") is not None:
             purchase_amount(properties["amount"])
+        if info.data.get("type") == "purchase" and properties.get("items") is not None:
+            purchase_items(properties["items"])
         return properties
 
 

@@ -85,3 +85,53 @@ def purchase_amount(value: Any) -> float:
     if not math.isfinite(amount) or abs(amount) > MAX_AMOUNT:
         raise ValueError(f"amount must be a finite number of at most {MAX_AMOUNT:,}")
     return amount
+
+
+MAX_ITEMS = 200  # line items of one purchase
+MAX_ITEM_TEXT = 64  # a product or category name (the purchase_items columns)
+MAX_QUANTITY = 100_000
+
+
+def _item_text(item: dict[str, Any], key: str, where: str) -> str | None:
+    value = item.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{where}.{key} must be non-empty text, e.g. \"coffee\"")
+    if len(value) > MAX_ITEM_TEXT:
+        raise ValueError(f"{where}.{key} must be at most {MAX_ITEM_TEXT} characters")
+    return value
+
+
+def purchase_items(value: Any) -> list[dict[str, Any]]:
+    """A purchase's ``items``: a list of ``{product, category, quantity, price}``, each with
+    a product (its name or SKU) or a category or both; quantity a whole number >= 1
+    (default 1), price a number >= 0. Returns them normalized; raises ValueError naming
+    the item (``items[1].category ...``)."""
+    if not isinstance(value, list):
+        raise ValueError('items must be a list of line items, e.g. [{"product": "latte", "category": "coffee"}]')
+    if len(value) > MAX_ITEMS:
+        raise ValueError(f"items holds at most {MAX_ITEMS} line items")
+    items = []
+    for index, item in enumerate(value):
+        where = f"items[{index}]"
+        if not isinstance(item, dict):
+            raise ValueError(f"{where} must be an object with a product and/or a category")
+        unknown = sorted(set(item) - {"product", "category", "quantity", "price"})
+        if unknown:
+            raise ValueError(f"{where} has unknown field(s) {', '.join(unknown)} "
+                             "(known: product, category, quantity, price)")
+        product, category = _item_text(item, "product", where), _item_text(item, "category", where)
+        if product is None and category is None:
+            raise ValueError(f"{where} needs a product or a category")
+        quantity = item.get("quantity", 1)
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= MAX_QUANTITY:
+            raise ValueError(f"{where}.quantity must be a whole number from 1 to {MAX_QUANTITY:,}")
+        price = item.get("price")
+        if price is not None:
+            if isinstance(price, bool) or not isinstance(price, int | float) or not math.isfinite(price) \
+                    or not 0 <= price <= MAX_AMOUNT:
+                raise ValueError(f"{where}.price must be a number from 0 to {MAX_AMOUNT:,}")
+            price = float(price)
+        items.append({"product": product, "category": category, "quantity": quantity, "price": price})
+    return items

@@ -16,6 +16,8 @@ from jinja2 import nodes
 from language.bounds import length_problem, tree_problems
 from language.checks_values import url_problem
 from language.expressions import PARSER, ExpressionError, parse_expression, parse_template
+from language.habits import FIELDS as HABIT_FIELDS
+from language.habits import METHODS, example, parse_window
 from language.shape import did_you_mean
 from language.walk import Mode, Scope
 
@@ -23,6 +25,7 @@ CUSTOMER_FIELDS = (
     "id", "first_name", "last_name", "email", "locale", "timezone", "birthday", "attributes",
     "points", "tier", "total_spent", "orders_count", "avg_order_value", "first_purchase_at",
     "last_purchase_at", "days_since_last_purchase", "segments", "sms_consent", "referral_code",
+    *HABIT_FIELDS, *METHODS,
 )  # fmt: skip
 NUMERIC_CUSTOMER_FIELDS = (
     "points", "total_spent", "orders_count", "avg_order_value", "days_since_last_purchase",
@@ -224,6 +227,8 @@ class _Checker:
             self.error("the customer's phone number is never exposed to templates or expressions", snippet, snippet)
         elif name not in fields:
             self.error(f"{root} has no field '{name}'" + did_you_mean(name, fields), snippet, snippet)
+        elif root == "customer" and name in METHODS:
+            self.error(f"customer.{name} is a function: call it, e.g. {example(name)}", snippet, snippet)
         elif root == "journey" and name == "variant":
             self.error("journey.variant is a function: journey.variant('<split name>')", snippet, snippet)
         elif len(attrs) > 1 and root in ("trigger", "event") and name in ("id", "type"):
@@ -241,11 +246,40 @@ class _Checker:
             if self.name_allowed("journey", "journey.variant"):
                 self.quoted_argument("journey.variant", node, "split", 1, 1)
             return
+        if chain is not None and chain[0] == "customer" and len(chain[1]) == 1 and chain[1][0] in METHODS:
+            if self.name_allowed("customer", "customer"):
+                self.habit(chain[1][0], node)
+            return
         if chain is not None and chain[1]:
             # A method on a value (customer.first_name.upper()): check the value itself.
             self.value(chain[0], chain[1][:-1] if len(chain[1]) > 1 else chain[1])
             return
         self.visit(callee)
+
+    def habit(self, method: str, node: nodes.Call) -> None:
+        """customer.orders_in('90d'), customer.bought('coffee'[, '90d']): see language.habits."""
+        snippet = f"customer.{method}("
+        takes = METHODS[method]
+        fewest = sum(required for _, required in takes)
+        if node.kwargs or node.dyn_args or node.dyn_kwargs or not fewest <= len(node.args) <= len(takes):
+            counts = f"{fewest}" if fewest == len(takes) else f"{fewest} or {len(takes)}"
+            self.error(f"customer.{method}() takes {counts} argument(s), e.g. {example(method)}", snippet,
+                       f"customer.{method}")
+            return
+        for (kind, _), arg in zip(takes, node.args, strict=False):
+            if kind == "name":  # a product or category: quoted, or a value such as trigger.properties.category
+                if isinstance(arg, nodes.Const) and not isinstance(arg.value, str):
+                    self.error(f"customer.{method}() takes a product or category as quoted text, e.g. "
+                               f"{example(method)}", snippet, f"customer.{method}")
+                continue
+            if not (isinstance(arg, nodes.Const) and isinstance(arg.value, str)):
+                self.error(f"customer.{method}() takes a quoted window such as '90d' (a duration)", snippet,
+                           f"customer.{method}")
+                continue
+            try:
+                parse_window(arg.value)
+            except ValueError as err:
+                self.error(f"customer.{method}(): {err}", arg.value, arg.value)
 
     def _arguments(self, node: nodes.Call) -> Iterator[nodes.Node]:
         yield from node.args

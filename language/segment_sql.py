@@ -22,14 +22,21 @@ The SQL agrees with the runtime (``language.expressions`` over
   none, so ``average.avg_order_value`` is over customers with orders, and
   ``average.days_since_last_purchase`` over customers who bought.
 * ``in_segment('x')`` and ``'x' in customer.segments`` read the stored memberships.
+* Windows and habits (``language.habits``) are correlated subqueries over the
+  ``purchases``, ``purchase_items``, ``clicks``/``links``, ``events`` and ``messages``
+  rows of the customer, bounded by ``now``: a window is ``now - w < moment <= now``;
+  whole days and ``purchase_interval_days`` in exact integer microseconds, floored as
+  at runtime; ``age`` from the birthday's year and month-day against ``now``'s UTC date.
 * ``/`` is true division; division by zero is none (the runtime would stop).
 * Text is ordered by code point, as in Python (PostgreSQL: ``COLLATE "C"``).
 
 Supported: ``and``, ``or``, ``not``, ``== != < <= > >=`` (chained too), ``in`` /
 ``not in`` with a list of literals or ``customer.segments``, ``+ - * /``, unary
 ``-``, literals (numbers, text, true/false, none), ``is none`` / ``is not none``
-(also ``is defined`` / ``is undefined``), ``| default(<literal>)``, and
-``in_segment('<name>')``. Anything else is a compile problem, reported by
+(also ``is defined`` / ``is undefined``), ``| default(<literal>)``,
+``in_segment('<name>')``, and the habit methods with literal arguments
+(``customer.orders_in('90d')``, ``customer.bought('coffee'[, '30d'])``) and
+``'<text>' in customer.categories``. Anything else is a compile problem, reported by
 ``compile_problems`` when a journeys directory is validated.
 """
 
@@ -39,7 +46,7 @@ import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -69,18 +76,38 @@ from sqlalchemy.sql.visitors import InternalTraversal
 from sqlmodel import SQLModel
 
 from language.expressions import ExpressionError, parse_expression
-from store.tables import Customer, PointsEntry, SegmentMembership
+from language.habits import METHODS, NUMBER_METHODS, REPLY_EVENT, SENT_STATUSES, example, parse_window
+from store.tables import (
+    Click,
+    Customer,
+    Event,
+    Link,
+    Message,
+    PointsEntry,
+    Purchase,
+    PurchaseItem,
+    SegmentMembership,
+)
 
 __all__ = ["RuleError", "compile_problems", "compile_rule", "rule_segments"]
 
 CUSTOMERS = SQLModel.metadata.tables[Customer.__tablename__]
 MEMBERSHIPS = SQLModel.metadata.tables[SegmentMembership.__tablename__]
 LEDGER = SQLModel.metadata.tables[PointsEntry.__tablename__]
+PURCHASES = SQLModel.metadata.tables[Purchase.__tablename__]
+ITEMS = SQLModel.metadata.tables[PurchaseItem.__tablename__]
+CLICKS = SQLModel.metadata.tables[Click.__tablename__]
+LINKS = SQLModel.metadata.tables[Link.__tablename__]
+MESSAGES = SQLModel.metadata.tables[Message.__tablename__]
+EVENTS = SQLModel.metadata.tables[Event.__tablename__]
 
-NUMBER, TEXT, DATETIME, DATE, JSON, SEGMENTS, ATTRIBUTES, BOOL, NONE = (
-    "number", "text", "datetime", "date", "json", "segments", "attributes", "condition", "none")  # fmt: skip
+NUMBER, TEXT, DATETIME, DATE, JSON, SEGMENTS, ATTRIBUTES, BOOL, NONE, CATEGORIES = (
+    "number", "text", "datetime", "date", "json", "segments", "attributes", "condition", "none",
+    "categories")  # fmt: skip
 _KIND_NAMES = {NUMBER: "a number", TEXT: "text", DATETIME: "a date and time", DATE: "a date",
-               SEGMENTS: "a list of segments", ATTRIBUTES: "the attributes", BOOL: "a condition", NONE: "none"}
+               SEGMENTS: "a list of segments", ATTRIBUTES: "the attributes", BOOL: "a condition", NONE: "none",
+               CATEGORIES: "a list of categories"}
+_LISTS = (SEGMENTS, CATEGORIES)
 
 TEXT_FIELDS = ("id", "first_name", "last_name", "email", "locale", "timezone", "tier", "sms_consent")
 NUMBER_FIELDS = ("points", "total_spent", "orders_count", "avg_order_value", "days_since_last_purchase")
@@ -193,6 +220,12 @@ def _json_postgresql(element: _JsonAttribute, compiler: Any, **kw: Any) -> str:
             f"WHEN 'object' THEN EXISTS (SELECT 1 FROM json_object_keys({node()})) ELSE FALSE END)")
 
 
+def _sqlite_micros(col: str) -> str:
+    """Microseconds since 1970 of a UTC moment SQLite keeps as 'YYYY-MM-DD HH:MM:SS.ffffff' text."""
+    return (f"(CAST(strftime('%s', {col}) AS INTEGER) * 1000000 "
+            f"+ CAST(substr(substr({col}, 21) || '000000', 1, 6) AS INTEGER))")
+
+
 class _DaysSince(ColumnElement):
     """Whole days from ``column`` to a fixed moment, floored like timedelta.days; NULL if NULL."""
 
@@ -214,10 +247,7 @@ def _days_sqlite(element: _DaysSince, compiler: Any, **kw: Any) -> str:
     # SQLite keeps UTC as 'YYYY-MM-DD HH:MM:SS.ffffff' text: whole seconds from
     # strftime, microseconds from the text, all in exact integer arithmetic.
     def diff() -> str:
-        col = compiler.process(element.column, **kw)
-        micros = (f"(CAST(strftime('%s', {col}) AS INTEGER) * 1000000 "
-                  f"+ CAST(substr(substr({col}, 21) || '000000', 1, 6) AS INTEGER))")
-        return f"({int(element.now_micros)} - {micros})"
+        return f"({int(element.now_micros)} - {_sqlite_micros(compiler.process(element.column, **kw))})"
 
     day = _MICROS_PER_DAY
     return f"(CASE WHEN {diff()} >= 0 THEN {diff()} / {day} ELSE -(({day - 1} - {diff()}) / {day}) END)"
@@ -229,6 +259,68 @@ def _days_postgresql(element: _DaysSince, compiler: Any, **kw: Any) -> str:
     now = Decimal(int(element.now_micros)).scaleb(-6)
     col = compiler.process(element.column, **kw)
     return f"CAST(floor((CAST('{now}' AS NUMERIC) - EXTRACT(EPOCH FROM {col})) / 86400) AS BIGINT)"
+
+
+class _Age(ColumnElement):
+    """Whole years from the date ``column`` to ``today``, as ``language.habits.whole_years``; NULL if NULL."""
+
+    inherit_cache = False
+    _traverse_internals = [("column", InternalTraversal.dp_clauseelement), ("today", InternalTraversal.dp_plain_obj)]
+    type = Integer()
+
+    def __init__(self, column: Any, today: date) -> None:
+        self.column = column
+        self.today = today
+
+    def get_children(self, **_: Any) -> list[Any]:
+        return [self.column]
+
+
+@compiles(_Age, "sqlite")
+def _age_sqlite(element: _Age, compiler: Any, **kw: Any) -> str:
+    col = compiler.process(element.column, **kw)  # a date is 'YYYY-MM-DD' text
+    today = element.today
+    return (f"({today.year} - CAST(substr({col}, 1, 4) AS INTEGER) - "
+            f"(CASE WHEN substr({col}, 6, 2) || substr({col}, 9, 2) > '{today:%m%d}' THEN 1 ELSE 0 END))")
+
+
+@compiles(_Age, "postgresql")
+def _age_postgresql(element: _Age, compiler: Any, **kw: Any) -> str:
+    col = compiler.process(element.column, **kw)
+    today = element.today
+    return (f"({today.year} - CAST(EXTRACT(YEAR FROM {col}) AS INTEGER) - "
+            f"(CASE WHEN to_char({col}, 'MMDD') > '{today:%m%d}' THEN 1 ELSE 0 END))")
+
+
+class _Interval(ColumnElement):
+    """floor((last - first) / (count - 1)) in whole days, exactly; only used when count >= 2."""
+
+    inherit_cache = False
+    _traverse_internals = [("first", InternalTraversal.dp_clauseelement), ("last", InternalTraversal.dp_clauseelement),
+                           ("count", InternalTraversal.dp_clauseelement)]
+    type = BigInteger()
+
+    def __init__(self, first: Any, last: Any, count: Any) -> None:
+        self.first, self.last, self.count = first, last, count
+
+    def get_children(self, **_: Any) -> list[Any]:
+        return [self.first, self.last, self.count]
+
+
+@compiles(_Interval, "sqlite")
+def _interval_sqlite(element: _Interval, compiler: Any, **kw: Any) -> str:
+    first, last, count = (compiler.process(part, **kw) for part in (element.first, element.last, element.count))
+    # last >= first: integer division floors.
+    return f"(({_sqlite_micros(last)} - {_sqlite_micros(first)}) / (NULLIF({count} - 1, 0) * {_MICROS_PER_DAY}))"
+
+
+@compiles(_Interval, "postgresql")
+def _interval_postgresql(element: _Interval, compiler: Any, **kw: Any) -> str:
+    first, last, count = (compiler.process(part, **kw) for part in (element.first, element.last, element.count))
+    def micros(col: str) -> str:  # EXTRACT(EPOCH ...) is exact numeric (PostgreSQL 14+): so is this
+        return f"CAST(EXTRACT(EPOCH FROM {col}) * 1000000 AS BIGINT)"
+
+    return f"(({micros(last)} - {micros(first)}) / (NULLIF({count} - 1, 0) * CAST({_MICROS_PER_DAY} AS BIGINT)))"
 
 
 class _CodePointOrder(ColumnElement):
@@ -318,6 +410,8 @@ class _Compiler:
         if v.kind == SEGMENTS:
             self.segments.add("*")
             return exists().where(MEMBERSHIPS.c.customer_id == self.table.c.id)
+        if v.kind == CATEGORIES:
+            return exists().where(*self.items_of(v.table), ITEMS.c.category.is_not(None))
         raise RuleError(f"{v.text} is not a condition: compare it, e.g. customer.attributes.vip == true")
 
     # -- values ----------------------------------------------------------------------------
@@ -342,6 +436,9 @@ class _Compiler:
         if isinstance(node, nodes.Neg | nodes.Pos):
             return self.unary(node)
         if isinstance(node, nodes.Call):
+            if isinstance(node.node, nodes.Getattr) and isinstance(node.node.node, nodes.Name) \
+                    and node.node.node.name == "customer":
+                return self.habit(node.node.attr, node)
             return _Value(BOOL, sql=self.call(node), text="in_segment(...)")
         if isinstance(node, nodes.Filter):
             return self.filter(node)
@@ -429,7 +526,90 @@ class _Compiler:
             return _Value(NUMBER, sql=balance, text=text)
         if name == "segments":
             return _Value(SEGMENTS, text=text)
+        if name == "categories":
+            return _Value(CATEGORIES, table=table, text=text)
+        if name == "age":
+            return _Value(NUMBER, sql=_Age(table.c.birthday, self.now.astimezone(UTC).date()), text=text)
+        if name in ("purchase_interval_days", "days_until_due"):
+            return _Value(NUMBER, sql=self.interval(table, until_due=name == "days_until_due"), text=text)
+        if name == "days_since_last_click":
+            last = (select(func.max(CLICKS.c.clicked_at)).select_from(self.clicks())
+                    .where(LINKS.c.customer_id == table.c.id, CLICKS.c.bot.is_(None), CLICKS.c.clicked_at <= self.now)
+                    .scalar_subquery())
+            return _Value(NUMBER, sql=_DaysSince(last, self.now), text=text)
+        if name in METHODS:
+            raise RuleError(f"customer.{name} is a function: call it, e.g. {example(name)}")
         raise RuleError(f"customer has no field '{name}'")
+
+    # -- windows and habits (language.habits) -------------------------------------------------
+
+    def clicks(self) -> Any:
+        return CLICKS.join(LINKS, LINKS.c.code == CLICKS.c.link_code)
+
+    def items_of(self, table: Any) -> list[Any]:
+        return [ITEMS.c.customer_id == table.c.id, ITEMS.c.occurred_at <= self.now]
+
+    def interval(self, table: Any, until_due: bool) -> Any:
+        """Whole days between orders on average ((last - first) / (orders - 1), floored);
+        with ``until_due``, that less the whole days since the last order. None under 2 orders."""
+        mine = (PURCHASES.c.customer_id == table.c.id, PURCHASES.c.occurred_at <= self.now)
+        count = select(func.count()).where(*mine).scalar_subquery()
+        first = select(func.min(PURCHASES.c.occurred_at)).where(*mine).scalar_subquery()
+        last = select(func.max(PURCHASES.c.occurred_at)).where(*mine).scalar_subquery()
+        days: Any = _Interval(first, last, count)
+        if until_due:
+            days = days - _DaysSince(last, self.now)
+        return case((count >= 2, days))
+
+    def window(self, method: str, node: nodes.Node | None) -> datetime:
+        """The start of the window an argument names (the window ends at now)."""
+        if not (isinstance(node, nodes.Const) and isinstance(node.value, str)):
+            raise RuleError(f"customer.{method}() takes a quoted window such as '90d'")
+        try:
+            return self.now - parse_window(node.value)
+        except ValueError as err:
+            raise RuleError(f"customer.{method}(): {err}") from None
+        except OverflowError:
+            raise RuleError(f"customer.{method}(): the window reaches before the calendar") from None
+
+    def habit(self, method: str, node: nodes.Call) -> _Value:
+        text = f"customer.{method}(...)"
+        if method not in METHODS:
+            raise RuleError(f"customer.{method}() cannot be used in segment rules")
+        takes = METHODS[method]
+        fewest = sum(required for _, required in takes)
+        if node.kwargs or node.dyn_args or node.dyn_kwargs or not fewest <= len(node.args) <= len(takes):
+            counts = f"{fewest}" if fewest == len(takes) else f"{fewest} or {len(takes)}"
+            raise RuleError(f"customer.{method}() takes {counts} argument(s), e.g. {example(method)}")
+        if method == "bought":
+            name = node.args[0]
+            if not (isinstance(name, nodes.Const) and isinstance(name.value, str)):
+                raise RuleError("customer.bought() takes a quoted product or category, e.g. customer.bought('coffee')")
+            where = [*self.items_of(self.table),
+                     or_(ITEMS.c.category == name.value, ITEMS.c.product == name.value)]
+            if len(node.args) == 2:
+                where.append(ITEMS.c.occurred_at > self.window(method, node.args[1]))
+            return _Value(BOOL, sql=exists().where(*where), text=text)
+        start = self.window(method, node.args[0])
+        assert method in NUMBER_METHODS
+        me = self.table.c.id
+        if method in ("orders_in", "spent_in"):
+            span = (PURCHASES.c.customer_id == me, PURCHASES.c.occurred_at > start, PURCHASES.c.occurred_at <= self.now)
+            if method == "orders_in":
+                return _Value(NUMBER, sql=select(func.count()).where(*span).scalar_subquery(), text=text)
+            spent = select(func.coalesce(func.sum(PURCHASES.c.total), 0.0)).where(*span).scalar_subquery()
+            return _Value(NUMBER, sql=spent, text=text)
+        if method == "clicks_in":
+            query = (select(func.count()).select_from(self.clicks())
+                     .where(LINKS.c.customer_id == me, CLICKS.c.bot.is_(None), CLICKS.c.clicked_at > start,
+                            CLICKS.c.clicked_at <= self.now))
+        elif method == "replies_in":
+            query = select(func.count()).where(EVENTS.c.customer_id == me, EVENTS.c.type == REPLY_EVENT,
+                                               EVENTS.c.occurred_at > start, EVENTS.c.occurred_at <= self.now)
+        else:
+            query = select(func.count()).where(MESSAGES.c.customer_id == me, MESSAGES.c.status.in_(SENT_STATUSES),
+                                               MESSAGES.c.sent_at > start, MESSAGES.c.sent_at <= self.now)
+        return _Value(NUMBER, sql=query.scalar_subquery(), text=text)
 
     def average(self, parts: list[tuple[str, bool]], text: str) -> _Value:
         if len(parts) != 1 or parts[0][0] not in NUMBER_FIELDS:
@@ -529,9 +709,11 @@ class _Compiler:
 
     def compare_pair(self, op: str, a: _Value, b: _Value) -> Any:
         for v in (a, b):
-            if v.kind in (BOOL, ATTRIBUTES, SEGMENTS):
+            if v.kind in (BOOL, ATTRIBUTES, *_LISTS):
                 raise RuleError(f"{v.text} cannot be compared with {_SYMBOL[op]}"
-                                + (": use 'in', e.g. 'vip' in customer.segments" if v.kind == SEGMENTS else ""))
+                                + (": use 'in', e.g. 'vip' in customer.segments" if v.kind == SEGMENTS else "")
+                                + (": use 'in', e.g. 'coffee' in customer.categories" if v.kind == CATEGORIES
+                                   else ""))
         if op in ("eq", "ne"):
             same = self.equal(a, b)
             return not_(same) if op == "ne" else same
@@ -587,15 +769,20 @@ class _Compiler:
                 if not isinstance(item, nodes.Const):
                     raise RuleError("'in' takes a list of literals, e.g. customer.tier in ['gold', 'platinum']")
                 items.append(self.const(item.value))
-            if left.kind in (BOOL, ATTRIBUTES, SEGMENTS):
+            if left.kind in (BOOL, ATTRIBUTES, *_LISTS):
                 raise RuleError(f"{left.text} cannot be looked up in a list")
             if not items:
                 return false()
             return or_(*(self.equal(left, item) for item in items))
         right = self.value(right_node)
+        if right.kind == CATEGORIES:
+            if left.kind not in (TEXT, JSON):
+                raise RuleError(f"categories are text: {left.text} is {_KIND_NAMES[left.kind]}")
+            category = self.sql(left) if left.is_const else self.as_kind(left, TEXT, "in").sql
+            return exists().where(*self.items_of(right.table), ITEMS.c.category == category)
         if right.kind != SEGMENTS:
-            raise RuleError("'in' needs a list (customer.tier in ['gold', 'platinum']) or customer.segments "
-                            f"('vip' in customer.segments), not {right.text}")
+            raise RuleError("'in' needs a list (customer.tier in ['gold', 'platinum']), customer.segments "
+                            f"('vip' in customer.segments) or customer.categories, not {right.text}")
         if left.kind == TEXT and left.is_const:
             return self.member_of(left.const)
         if left.kind not in (TEXT, JSON):
@@ -631,7 +818,7 @@ class _Compiler:
             return true() if v.const is None else false()
         if v.kind == JSON:
             return _JsonAttribute(v.table.c.attributes, v.path, "missing")
-        if v.kind in (BOOL, SEGMENTS, ATTRIBUTES):
+        if v.kind in (BOOL, ATTRIBUTES, *_LISTS):
             return false()  # a condition or a list is never none
         return v.sql.is_(None)
 

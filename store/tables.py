@@ -48,6 +48,39 @@ class Customer(SQLModel, table=True):
     updated_at: datetime | None = _ts()
 
 
+class Purchase(SQLModel, table=True):
+    """Each purchase event, kept so segment rules can count orders and spend in a window
+    (``customer.orders_in('90d')``) as SQL; written with the event, in its transaction."""
+
+    __tablename__ = "purchases"
+
+    event_id: str = Field(primary_key=True, max_length=128)
+    customer_id: str = Field(max_length=64)
+    occurred_at: datetime = _ts(nullable=False)
+    total: float = 0.0
+
+    __table_args__ = (Index("ix_purchases_customer_occurred", "customer_id", "occurred_at"),)
+
+
+class PurchaseItem(SQLModel, table=True):
+    """One line item of a purchase (its ``items`` property): what ``customer.bought('coffee')``
+    and ``customer.categories`` read."""
+
+    __tablename__ = "purchase_items"
+
+    event_id: str = Field(primary_key=True, max_length=128)
+    line: int = Field(primary_key=True)  # the item's place in the purchase's list
+    customer_id: str = Field(max_length=64)
+    product: str | None = Field(default=None, max_length=64)
+    category: str | None = Field(default=None, max_length=64)
+    quantity: int = 1
+    price: float | None = None
+    occurred_at: datetime = _ts(nullable=False)
+
+    __table_args__ = (Index("ix_purchase_items_customer_category", "customer_id", "category"),
+                      Index("ix_purchase_items_customer_product", "customer_id", "product"))
+
+
 class ConsentRecord(SQLModel, table=True):
     """Evidence for every consent change: who, when, how, and the exact text shown."""
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from core.customers.habits import habit_values
 from core.customers.records import customer_view
 from language.catalog import Catalog
 from language.expressions import Namespace, build_context
@@ -42,7 +43,7 @@ def expression_context(
     facts: Facts | None = None,
     extra_functions: dict[str, Callable[..., Any]] | None = None,
 ) -> dict[str, Any]:
-    view = customer_view(session, customer, at)
+    view = {**customer_view(session, customer, at), **habit_values(session, customer, at)}
     facts = facts or Facts(entered_at=at)
     values: dict[str, Any] = {
         "customer": view,

@@ -70,7 +70,8 @@ def segments_of(session: Session, customer_id: str) -> list[str]:
 
 
 def customer_view(session: Session, customer: Customer, at: datetime) -> dict[str, Any]:
-    """The `customer` of expressions and templates. Never includes the phone number."""
+    """The `customer` of expressions and templates (``expression_context`` adds the windows and
+    habits of core.customers.habits). Never includes the phone number."""
     days_since = None
     if customer.last_purchase_at is not None:
         days_since = (at - customer.last_purchase_at).days

@@ -14,6 +14,7 @@ from sqlmodel import Session, and_, col, or_, select
 
 from core.clock import utcnow
 from core.customers.context import expression_context
+from core.customers.purchases import record_purchase
 from core.customers.records import ensure_customer
 from core.event import EventIn
 from core.loyalty import rules as loyalty_rules
@@ -125,6 +126,7 @@ class EventStore:
         if customer.last_purchase_at is None or event.occurred_at > customer.last_purchase_at:
             customer.last_purchase_at = event.occurred_at
         customer.updated_at = utcnow()
+        record_purchase(session, event, amount)  # for windows and line items: customer.orders_in('90d')
         # Points, punch card, referral, coupon redemption, tier: see core/loyalty/rules.py.
         return loyalty_rules.on_purchase(session, self.catalog.loyalty, customer, event, amount)
 

@@ -72,9 +72,9 @@ def announced(db: Any, kind: str) -> dict[str, list[str]]:
 
 
 def expected_members(db: Any, catalog: Catalog, at: Any) -> dict[str, set[str]]:
-    contexts = runtime_contexts(db, at)
-    return {name: runtime_members(spec.rule, contexts)[0] for name, spec in catalog.segments.segments.items()
-            if hasattr(spec, "rule")}
+    with runtime_contexts(db, at) as contexts:
+        return {name: runtime_members(spec.rule, contexts)[0] for name, spec in catalog.segments.segments.items()
+                if hasattr(spec, "rule")}
 
 
 async def test_refresh_stores_what_the_rules_select_and_announces_the_difference(db, tmp_path: Path) -> None:

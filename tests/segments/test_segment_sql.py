@@ -156,12 +156,71 @@ EDGES = [
     "customer.birthday is none",
     "customer.birthday",
 ]
-ALL_RULES = list(dict.fromkeys(DOC_RULES + _doc_rules() + SHIPPED_RULES + CONDITIONS + EDGES))
+# Windows and habits (language/habits.py): every field and method, windows at their edges.
+HABITS = [
+    "customer.orders_in('30d') >= 1",
+    "customer.orders_in('90d') == 0",
+    "customer.orders_in('365d') > 2",
+    "customer.orders_in('1h')",
+    "not customer.orders_in('2w')",
+    "customer.orders_in('30d') < customer.orders_in('90d')",
+    "customer.spent_in('365d') >= 100",
+    "customer.spent_in('30d') == 0",
+    "customer.spent_in('90d') > customer.total_spent / 2",
+    "customer.spent_in('365d') / customer.orders_in('365d') > 50",
+    "customer.bought('coffee')",
+    "customer.bought('latte')",
+    "customer.bought('Coffee') and not customer.bought('tea')",
+    "customer.bought('coffee', '30d')",
+    "customer.bought('mugs', '365d') or customer.bought('sencha', '90d')",
+    "not customer.bought('beans', '2w')",
+    "'coffee' in customer.categories",
+    "'tea' not in customer.categories",
+    "customer.categories",
+    "not customer.categories",
+    "customer.tier in customer.categories",
+    "customer.attributes.store in customer.categories",
+    "customer.age >= 18",
+    "customer.age == 36",
+    "customer.age < 1",
+    "customer.age is none",
+    "customer.age > 30 and customer.age < 40",
+    "customer.age",
+    "customer.purchase_interval_days <= 30",
+    "customer.purchase_interval_days == 0",
+    "customer.purchase_interval_days is none",
+    "customer.purchase_interval_days > 90",
+    "customer.purchase_interval_days == 6",
+    "customer.purchase_interval_days == 7",
+    "customer.purchase_interval_days == 13",
+    "customer.purchase_interval_days == 29",
+    "customer.purchase_interval_days + 0 == 30",
+    "customer.days_until_due == 0",
+    "customer.days_until_due == -1",
+    "customer.days_until_due <= 0",
+    "customer.days_until_due <= 3 and customer.days_until_due >= -7",
+    "customer.days_until_due is not none",
+    "customer.days_until_due > 100",
+    "customer.clicks_in('30d') >= 1",
+    "customer.clicks_in('90d') == 0",
+    "customer.clicks_in('1h')",
+    "customer.replies_in('30d') > 0",
+    "customer.replies_in('365d') == 0",
+    "customer.messages_in('30d') >= 2",
+    "customer.messages_in('14d') == 0",
+    "customer.messages_in('30d') > 0 and customer.clicks_in('30d') == 0",
+    "customer.days_since_last_click >= 30",
+    "customer.days_since_last_click < 14",
+    "customer.days_since_last_click == 0",
+    "customer.days_since_last_click is none",
+    "customer.days_since_last_click + 0 == 30",
+]
+ALL_RULES = list(dict.fromkeys(DOC_RULES + _doc_rules() + SHIPPED_RULES + CONDITIONS + EDGES + HABITS))
 
 
 def test_the_documented_rules_are_all_covered() -> None:
     assert _doc_rules() == DOC_RULES  # the example is read, and this list keeps up with it
-    assert len(SHIPPED_RULES) == 5
+    assert len(SHIPPED_RULES) == 8
 
 
 def test_every_rule_compiles_for_both_databases() -> None:
@@ -175,9 +234,8 @@ def test_every_rule_compiles_for_both_databases() -> None:
 @pytest.mark.parametrize("seed_value", [1, 2])
 def test_sql_selects_exactly_the_customers_the_runtime_does(db, seed_value: int) -> None:
     seed(db, seed_value, 300)
-    contexts = runtime_contexts(db)
     wrong = {}
-    with session_scope(db, readonly=True) as session:
+    with runtime_contexts(db) as contexts, session_scope(db, readonly=True) as session:
         for rule in ALL_RULES:
             selected = set(session.execute(select(CUSTOMERS.c.id).where(compile_rule(rule, NOW))).scalars())
             expected, undefined = runtime_members(rule, contexts)
@@ -191,8 +249,7 @@ def test_days_since_last_purchase_in_general_form_agrees_to_the_microsecond(db) 
     """The general (arithmetic) form of days_since_last_purchase, which does not use
     the index-friendly rewrite, floors like timedelta.days on both databases."""
     seed(db, 3, 200)
-    contexts = runtime_contexts(db)
-    with session_scope(db, readonly=True) as session:
+    with runtime_contexts(db) as contexts, session_scope(db, readonly=True) as session:
         for days in (-2, -1, 0, 1, 29, 30, 31, 180):
             rule = f"customer.days_since_last_purchase + 0 == {days}"
             selected = set(session.execute(select(CUSTOMERS.c.id).where(compile_rule(rule, NOW))).scalars())
