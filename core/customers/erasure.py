@@ -44,6 +44,8 @@ from store.tables import (
     Link,
     Message,
     PointsEntry,
+    Purchase,
+    PurchaseItem,
     SegmentMembership,
 )
 
@@ -66,6 +68,8 @@ ERASED_TABLES = {
     "decisions": "removed: they only serve a running run's replay, and the runs are over",
     "points_ledger": "kept: points and reasons, for the loyalty totals",
     "coupons": "kept: codes, series and redemptions, for the counts",
+    "purchases": "kept: amounts and times, for revenue and order totals",
+    "purchase_items": "removed: what the person bought says who they are (tastes, needs)",
     "segment_memberships": "removed",
     "attribute_changes": "values emptied (they are the customer's attributes)",
     "phone_suppressions": "the number's rows replaced by one opt-out under its keyed hash",
@@ -152,12 +156,13 @@ def _scrub(session: Session, customer: Customer, source: str, at: datetime) -> d
         "links": _links(session, customer_id),
         "decisions": _decisions(session, run_ids),
         "segment_memberships": _removed(session, SegmentMembership, customer_id),
+        "purchase_items": _removed(session, PurchaseItem, customer_id),
         "attribute_changes": _attribute_changes(session, customer_id),
         "phone_suppressions": suppressions.keep_only_hashed(session, phone, at, source=f"erasure:{source}")
                               if phone else 0,
     }
     # Kept as they are (see ERASED_TABLES): counted, so the audit says what remains.
-    for table in (ConsentRecord, PointsEntry, Coupon):
+    for table in (ConsentRecord, PointsEntry, Coupon, Purchase):
         counts[f"{table.__tablename__}_kept"] = len(session.exec(
             select(table).where(table.customer_id == customer_id)).all())
     return counts

@@ -26,6 +26,8 @@ from store.tables import (
     Message,
     PhoneSuppression,
     PointsEntry,
+    Purchase,
+    PurchaseItem,
     SegmentMembership,
 )
 
@@ -98,6 +100,8 @@ def _sections(session: Session, customer_id: str, phone: str | None) -> dict[str
         "attribute_changes": of(AttributeChange, col(AttributeChange.changed_at)),
         "points_ledger": of(PointsEntry, col(PointsEntry.occurred_at)),
         "coupons": of(Coupon, col(Coupon.issued_at)),
+        "purchases": of(Purchase, col(Purchase.occurred_at)),
+        "purchase_items": of(PurchaseItem, col(PurchaseItem.occurred_at)),
         "segments": of(SegmentMembership, col(SegmentMembership.segment)),
         "phone_suppressions": _rows(suppressions),
         # Inbound messages are stored by provider id and time only (no number, no text):

@@ -42,7 +42,8 @@ async def seed(api: Api) -> None:
     await api.twilio("/twilio/inbound", {"From": PHONE, "Body": "YES", "MessageSid": "SMyes"})
     await api.http.post("/events", headers=AUTH, json={
         "id": "order-1", "type": "purchase", "customer_id": "c1",
-        "properties": {"amount": 40, "ship_to": f"{NAME} {SURNAME}, {ADDRESS}", "gift": False}})
+        "properties": {"amount": 40, "ship_to": f"{NAME} {SURNAME}, {ADDRESS}", "gift": False,
+                       "items": [{"product": "trail-runner-42", "category": "shoes", "price": 40}]}})
     # The provider is called before the row says `sent`: a reply waits for the row.
     await eventually(lambda: any(m.step_id == "nps" and m.status == "sent" for m in api.run.messages("c1")))
     await api.twilio("/twilio/inbound", {"From": PHONE, "Body": "9", "MessageSid": "SMr"})
@@ -146,6 +147,9 @@ async def check_erased(api: Api, before: dict[str, Any], *, source: str) -> None
     assert not any(needle in json.dumps(export) for needle in PERSONAL)
     assert [e["properties"] for e in export["events"] if e["id"] == "order-1"] == [{"amount": 40, "gift": False}]
     assert all(m["body"] is None for m in export["messages"])
+    # What they bought goes; that they spent 40 then stays, for revenue totals.
+    assert export["purchase_items"] == []
+    assert [(p["event_id"], p["total"]) for p in export["purchases"]] == [("order-1", 40.0)]
     assert export["consent_history"][-1]["status"] == "opted_out"  # the proof of consent is kept
 
     history = await histories(api.run.sim.env.client, db, "c1")

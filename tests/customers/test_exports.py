@@ -35,6 +35,8 @@ from store.tables import (
     Message,
     PhoneSuppression,
     PointsEntry,
+    Purchase,
+    PurchaseItem,
     SegmentMembership,
 )
 
@@ -80,6 +82,9 @@ def _seed(db: Any) -> None:
             session.add(AttributeChange(key=f"{run}:set", customer_id=cid, values={"vip": True}, changed_at=T0))
         session.add(Event(id="order-1", customer_id="c1", type="purchase", occurred_at=T0, received_at=T0,
                           properties={"amount": 40}))
+        session.add(Purchase(event_id="order-1", customer_id="c1", occurred_at=T0, total=40))
+        session.add(PurchaseItem(event_id="order-1", line=0, customer_id="c1", category="shoes", occurred_at=T0))
+        session.add(PurchaseItem(event_id="order-2", line=0, customer_id="c2", category="socks", occurred_at=T0))
         session.add(Decision(key="run10:nps:answer", value={"answer": 1}, decided_at=T0))  # a prefix, not c1's run
         session.add(PhoneSuppression(phone=PHONE, reason="opted_out", source="sms_keyword", created_at=T0))
     with session_scope(db) as session:
@@ -110,6 +115,8 @@ def test_customer_export_holds_every_section_and_only_their_rows(db) -> None:
     assert sorted(e["id"] for e in doc["events"]) == ["inbound:run1", "order-1"]
     assert [(p["points"], p["reason"]) for p in doc["points_ledger"]] == [(50, "signup")]
     assert [c["code"] for c in doc["coupons"]] == ["Cc1"]
+    assert [(p["event_id"], p["total"]) for p in doc["purchases"]] == [("order-1", 40.0)]
+    assert [i["category"] for i in doc["purchase_items"]] == ["shoes"]
     assert [s["segment"] for s in doc["segments"]] == ["vip"]
     assert [(j["id"], j["journey_id"], j["outcome"]) for j in doc["journeys"]] == [("run1", "survey", "answered")]
     assert [a["values"] for a in doc["attribute_changes"]] == [{"vip": True}]

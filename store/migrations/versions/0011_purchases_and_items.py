@@ -1,8 +1,8 @@
 """purchases and purchase_items: windows and line items for segment rules (customer.orders_in('90d'),
 customer.bought('coffee')), backfilled from the purchase events already stored
 
-Revision ID: 0012
-Revises: 0006
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-02 01:00:00
 """
 
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 import store.types
 from alembic import op
 
-revision: str = '0012'
-down_revision: str | None = '0006'
+revision: str = '0011'
+down_revision: str | None = '0010'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
