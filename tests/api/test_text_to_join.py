@@ -24,6 +24,7 @@ from api.app import create_app
 from api.services import Services
 from cli.main import app as cli_app
 from core.clock import utcnow
+from core.customers import suppressions
 from core.sms.inbound import HELP, OPT_IN, OPT_OUT
 from language.config import RESERVED_KEYWORDS, Settings
 from processes.simulate import Simulation
@@ -183,6 +184,22 @@ async def test_join_from_a_suppressed_unknown_number_needs_yes_to_lift_the_suppr
     await _text(api, "YES", "SMyes")
     with session_scope(api.run.sim.db) as session:
         assert session.get(PhoneSuppression, NUMBER) is None
+    await api.run.timeline("welcome", customer=customer.id)
+    assert _bodies(api)[-1] == "Welcome aboard"
+
+
+async def test_an_erased_numbers_join_is_a_new_consent_its_yes_lifts_the_hashed_opt_out(api: Api) -> None:
+    with session_scope(api.run.sim.db) as session:  # what erasure leaves of a number: its keyed hash
+        suppressions.keep_only_hashed(session, NUMBER, utcnow(), source="erasure:cli")
+    await _text(api, "JOIN", "SMjoin")
+    [customer] = _customers(api)
+    assert customer.sms_consent == "pending"
+    assert _bodies(api) == [api.run.sim.catalog.settings.replies.confirm]
+    with session_scope(api.run.sim.db) as session:
+        assert suppressions.find(session, NUMBER) is not None  # the JOIN alone lifts nothing
+    await _text(api, "YES", "SMyes")
+    with session_scope(api.run.sim.db) as session:
+        assert suppressions.find(session, NUMBER) is None and session.exec(select(PhoneSuppression)).all() == []
     await api.run.timeline("welcome", customer=customer.id)
     assert _bodies(api)[-1] == "Welcome aboard"
 
