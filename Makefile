@@ -19,10 +19,16 @@ node_modules/.bin/prism: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The dashboard's browser tests drive the system Chromium (never Playwright's downloads).
+CHROMIUM ?= /usr/bin/chromium
+$(CHROMIUM):
+	sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); $$sudo apt-get install -y chromium \
+	  || { $$sudo apt-get update && $$sudo apt-get install -y chromium; }
+
 dev: $(STAMP)
 	$(BIN)/journeys dev
 
-test: $(STAMP) node_modules/.bin/prism
+test: $(STAMP) node_modules/.bin/prism $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy

@@ -98,6 +98,9 @@ class VersionFigures(BaseModel):
     active: int
     outcomes: dict[str, int] = Field(description="Ended runs by outcome: completed, exited:<event>, an exit's name")
     messages_sent: int
+    delivered: int = Field(description="Texts confirmed delivered, over every sending step")
+    unique_clicks: int = Field(description="Sum over the sending steps of their unique clicks")
+    click_through_rate: float | None = Field(description="unique_clicks / delivered")
     segments: int
     cost: float
     steps: list[StepFigures]
@@ -267,6 +270,8 @@ class _Queries:
         steps = [self._step(version, s) for s in outline(journey.steps)]
         sends = [s.send for s in steps if s.send is not None]
         sent = sum(s.sent for s in sends)
+        delivered = sum(s.delivered for s in sends)
+        clicks = sum(s.unique_clicks for s in sends)
         segments = sum(s.segments for s in sends)
         splits = [self._split(version, s) for s in outline(journey.steps) if isinstance(s.step, SplitStep)]
         for split, figures in zip((s for s in steps if s.kind == "split"), splits, strict=True):
@@ -279,8 +284,9 @@ class _Queries:
         return VersionFigures(
             version=version, current=current, first_seen_at=first_seen, entries=entries,
             active=sum(r[3] for r in runs if r[1] == "active"), outcomes=dict(sorted(outcomes.items())),
-            messages_sent=sent, segments=segments, cost=round(segments * self.price, 6), steps=steps, goal=goal,
-            splits=splits)
+            messages_sent=sent, delivered=delivered, unique_clicks=clicks,
+            click_through_rate=_ratio(clicks, delivered), segments=segments, cost=round(segments * self.price, 6),
+            steps=steps, goal=goal, splits=splits)
 
     def _step(self, version: str, step: OutlineStep) -> StepFigures:
         figures = StepFigures(key=step.key, kind=step.kind, summary=step.summary, depth=step.depth,
