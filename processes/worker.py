@@ -21,6 +21,7 @@ from core.retention import retention_schedules
 from core.segments.refresh import segment_schedules
 from processes.settings import ServiceSettings
 from processes.temporal import register_search_attributes
+from processes.versioning import adopt_if_first, deployment_config
 from processes.wiring import wire
 from processes.workers import build_workers
 from workflows.contracts import JOURNEY_TASK_QUEUE
@@ -52,10 +53,11 @@ async def run_worker(settings: ServiceSettings, *, journeys_dir: Path | None = N
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=32, thread_name_prefix="db"))
     wiring = await wire(settings, journeys_dir=journeys_dir)
     client, catalog = wiring.client, wiring.catalog
+    deployment = deployment_config(settings)
     workers = build_workers(client, catalog, wiring.db, wiring.sender, router=wiring.router,
                             sms_per_second=settings.sms_per_second,
                             settle_after=timedelta(seconds=settings.settle_after_seconds),
-                            secrets=settings.server_secrets())
+                            secrets=settings.server_secrets(), deployment=deployment)
     try:
         await register_search_attributes(client)
     except RPCError as err:  # e.g. a managed cluster where workers may not change the namespace
@@ -69,10 +71,14 @@ async def run_worker(settings: ServiceSettings, *, journeys_dir: Path | None = N
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     running = [asyncio.create_task(worker.run()) for worker in workers]
-    if ready is not None:
-        ready.set()
     stopped = asyncio.create_task(stop.wait())
     try:
+        if deployment is not None:  # once the workers poll: the first build must become current
+            version = deployment.version
+            log.info("worker deployment %s, build %s", version.deployment_name, version.build_id)
+            await adopt_if_first(client, version.deployment_name, version.build_id)
+        if ready is not None:
+            ready.set()
         await asyncio.wait([*running, stopped], return_when=asyncio.FIRST_COMPLETED)
         await asyncio.gather(*(worker.shutdown() for worker in workers))
     finally:

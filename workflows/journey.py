@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import RetryPolicy, SearchAttributeKey, VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from language.models import Expect, Journey, StepBase, step_kind
@@ -41,7 +41,8 @@ LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interva
 MAX_SEEN_EVENT_IDS = 500
 
 
-@workflow.defn(name=WORKFLOW_NAME)
+# Pinned: a customer in a journey finishes it on the code it started with (processes/versioning.py).
+@workflow.defn(name=WORKFLOW_NAME, versioning_behavior=VersioningBehavior.PINNED)
 class JourneyWorkflow:
     def __init__(self) -> None:
         self.inbox: list[EventSignal] = []
