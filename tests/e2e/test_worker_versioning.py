@@ -17,7 +17,7 @@ from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.common import WorkerDeploymentVersion
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.worker import WorkerDeploymentConfig
 
 from core.event import EventIn
@@ -25,12 +25,14 @@ from core.events.router import EventRouter
 from language.catalog import Catalog
 from processes.settings import ServiceSettings
 from processes.temporal import connect_to
-from processes.versioning import deployment_config, deployment_status, promote
+from processes.versioning import current_build, deployment_config, deployment_status, promote
+from processes.worker import run_worker
 from processes.workers import build_workers
 from store.db import Database, open_database, session_scope
 from store.migrate import upgrade
 from store.tables import Customer
 from tests.runtime.support import CountingSender, write_journeys
+from workflows.outbox import SWEEPER_ID
 
 JOURNEYS = Path(sys.executable).parent / "journeys"
 HOLD = """
@@ -173,3 +175,32 @@ def test_versioning_is_off_unless_asked_and_the_build_id_defaults_to_version_and
     assert default is not None
     version, _, digest = default.version.build_id.rpartition("-")
     assert version and len(digest) == 12 and int(digest, 16) >= 0
+
+
+async def test_the_first_versioned_worker_becomes_current_and_runs_the_system_workflows(
+        tmp_path: Path, dev_address: str) -> None:
+    write_journeys(tmp_path / "journeys", {"hold": HOLD})
+    url = f"sqlite:///{tmp_path / 'j.db'}"
+    upgrade(open_database(url))
+    deployment = f"journeys-{uuid.uuid4().hex[:8]}"
+    settings = ServiceSettings.from_mapping({
+        "TEMPORAL_ADDRESS": dev_address, "JOURNEYS_DIR": str(tmp_path / "journeys"), "JOURNEYS_DATABASE_URL": url,
+        "JOURNEYS_WORKER_VERSIONING": "on", "JOURNEYS_DEPLOYMENT_NAME": deployment, "JOURNEYS_BUILD_ID": "first"})
+    stop, ready = asyncio.Event(), asyncio.Event()
+    worker = asyncio.create_task(run_worker(settings, stop=stop, ready=ready))
+    try:
+        await asyncio.wait_for(ready.wait(), 60)
+        client = await connect_to(dev_address)
+        assert await current_build(client, deployment) == "first"  # no current build before: this one
+        sweeper = client.get_workflow_handle(SWEEPER_ID)
+
+        async def swept_on_first() -> bool:  # started before the build was current, run by it after
+            versioning = (await sweeper.describe()).raw_description.workflow_execution_info.versioning_info
+            return versioning.deployment_version.build_id == "first"
+
+        assert await until(swept_on_first)
+        described = (await sweeper.describe()).raw_description.workflow_execution_info.versioning_info
+        assert described.behavior == VersioningBehavior.AUTO_UPGRADE.value
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, 60)
