@@ -2,9 +2,9 @@
 customer in flight.
 
 Every worker process registers as one *version* (deployment name + build id) of the
-deployment. A journey run is pinned to the build it started on and finishes there;
-system workflows auto-upgrade to the current build (each workflow says which on its
-``@workflow.defn``). New runs go to the *current* version, which an operator sets
+deployment. A journey run is pinned to the build it started on and finishes there
+(workflows.journey.PinnedJourneyWorkflow); the schedules' and system workflows
+auto-upgrade to the current build (the workers' default). New runs go to the *current* version, which an operator sets
 (``journeys deploy promote``) once the new build's workers poll; an old build can be
 retired when no pinned run is open on it any more (``journeys deploy status``).
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib.util
 import logging
 from dataclasses import dataclass
 from importlib import metadata
@@ -24,7 +25,7 @@ from temporalio.api.workflowservice.v1 import (
     SetWorkerDeploymentCurrentVersionRequest,
 )
 from temporalio.client import Client
-from temporalio.common import WorkerDeploymentVersion
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import WorkerDeploymentConfig
 
@@ -45,7 +46,10 @@ def code_hash(packages: tuple[str, ...] = WORKER_PACKAGES) -> str:
     """12 hex digits over the worker's Python sources (paths and contents)."""
     digest = hashlib.sha256()
     for package in packages:
-        root = Path(__import__(package).__file__ or "").parent
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise DeploymentError(f"package {package!r} not found: set JOURNEYS_BUILD_ID")
+        root = Path(next(iter(spec.submodule_search_locations)))
         for path in sorted(root.rglob("*.py")):
             digest.update(str(path.relative_to(root.parent)).encode())
             digest.update(path.read_bytes())
@@ -67,12 +71,17 @@ def build_id(settings: ServiceSettings) -> str:
 
 
 def deployment_config(settings: ServiceSettings) -> WorkerDeploymentConfig | None:
-    """The workers' deployment version, or None with JOURNEYS_WORKER_VERSIONING off.
-    No default behaviour: every workflow type must declare PINNED or AUTO_UPGRADE."""
+    """The workers' deployment version, or None with JOURNEYS_WORKER_VERSIONING off."""
     if not settings.worker_versioning:
         return None
-    return WorkerDeploymentConfig(version=WorkerDeploymentVersion(settings.deployment_name, build_id(settings)),
-                                  use_worker_versioning=True)
+    return version_config(settings.deployment_name, build_id(settings))
+
+
+def version_config(deployment: str, build: str) -> WorkerDeploymentConfig:
+    """Workflows auto-upgrade unless they say otherwise: the schedules' and system
+    workflows follow the current build; build_workers registers the journey pinned."""
+    return WorkerDeploymentConfig(version=WorkerDeploymentVersion(deployment, build), use_worker_versioning=True,
+                                  default_versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
 
 
 @dataclass(frozen=True)

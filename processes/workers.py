@@ -31,7 +31,7 @@ from messaging.senders.base import SmsSender
 from store.db import Database
 from workflows.contracts import JOURNEY_TASK_QUEUE, SMS_TASK_QUEUE
 from workflows.fanout import JourneyFanout
-from workflows.journey import JourneyWorkflow
+from workflows.journey import JourneyWorkflow, PinnedJourneyWorkflow
 from workflows.loyalty_maintenance import LoyaltyMaintenance
 from workflows.outbox import EventSweep, EventSweeper
 from workflows.reply import ReplyWorkflow
@@ -65,8 +65,9 @@ def build_workers(client: Client, catalog: Catalog, db: Database, sender: SmsSen
     journey_activities += [fanout.select_due, fanout.enter_batch, LoyaltyActivities(deps).maintain_page,
                            outbox.sweep_for, outbox.sweep, SegmentActivities(deps).refresh,
                            RetentionActivities(deps).apply]
+    journey = PinnedJourneyWorkflow if deployment else JourneyWorkflow  # same code; unversioned: no behaviour
     journeys = Worker(client, task_queue=JOURNEY_TASK_QUEUE,
-                      workflows=[JourneyWorkflow, ReplyWorkflow, JourneyFanout, LoyaltyMaintenance, EventSweeper,
+                      workflows=[journey, ReplyWorkflow, JourneyFanout, LoyaltyMaintenance, EventSweeper,
                                  EventSweep, SegmentRefreshWorkflow, Retention],
                       activities=journey_activities, activity_executor=executor,
                       max_concurrent_workflow_tasks=64, max_cached_workflows=2000,

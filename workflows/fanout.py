@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey, VersioningBehavior
+from temporalio.common import RetryPolicy, SearchAttributeKey
 
 FANOUT_WORKFLOW = "JourneyFanout"
 SELECT_DUE = "fanout.select_due"
@@ -51,7 +51,7 @@ class FanoutResult(BaseModel):
     started: int
 
 
-@workflow.defn(name=FANOUT_WORKFLOW, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn(name=FANOUT_WORKFLOW)
 class JourneyFanout:
     @workflow.run
     async def run(self, input: FanoutInput) -> FanoutResult:

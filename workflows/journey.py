@@ -41,8 +41,7 @@ LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interva
 MAX_SEEN_EVENT_IDS = 500
 
 
-# Pinned: a customer in a journey finishes it on the code it started with (processes/versioning.py).
-@workflow.defn(name=WORKFLOW_NAME, versioning_behavior=VersioningBehavior.PINNED)
+@workflow.defn(name=WORKFLOW_NAME)
 class JourneyWorkflow:
     def __init__(self) -> None:
         self.inbox: list[EventSignal] = []
@@ -227,3 +226,15 @@ class JourneyWorkflow:
                               where=where, expect=expect),
             result_type=EventMatch,
         )
+
+
+@workflow.defn(name=WORKFLOW_NAME, versioning_behavior=VersioningBehavior.PINNED)
+class PinnedJourneyWorkflow(JourneyWorkflow):
+    """The journey as versioned workers run it (JOURNEYS_WORKER_VERSIONING=on): pinned, a
+    customer in a journey finishes it on the build it started on (processes/versioning.py).
+    The same code; a class of its own because an unversioned worker must not declare a
+    versioning behaviour (the server refuses its workflow tasks)."""
+
+    @workflow.run
+    async def run(self, input: JourneyInput) -> JourneyResult:
+        return await super().run(input)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey, VersioningBehavior
+from temporalio.common import RetryPolicy, SearchAttributeKey
 
 LOYALTY_WORKFLOW = "LoyaltyMaintenance"
 MAINTAIN_PAGE = "loyalty.maintain_page"
@@ -50,7 +50,7 @@ class LoyaltyMaintenanceResult(BaseModel):
     reminders: int
 
 
-@workflow.defn(name=LOYALTY_WORKFLOW, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn(name=LOYALTY_WORKFLOW)
 class LoyaltyMaintenance:
     @workflow.run
     async def run(self, input: LoyaltyMaintenanceInput) -> LoyaltyMaintenanceResult:

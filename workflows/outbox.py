@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import RetryPolicy, VersioningBehavior
+from temporalio.common import RetryPolicy
 
 SWEEPER_WORKFLOW = "EventSweeper"
 SWEEPER_ID = "events-sweeper"
@@ -48,7 +48,7 @@ class SweepReport(BaseModel):
     replies_started: int = 0  # keyword and consent replies whose workflow never started
 
 
-@workflow.defn(name=SWEEPER_WORKFLOW, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn(name=SWEEPER_WORKFLOW)
 class EventSweeper:
     @workflow.run
     async def run(self, input: SweeperInput) -> None:
@@ -64,7 +64,7 @@ class EventSweeper:
         workflow.continue_as_new(input)
 
 
-@workflow.defn(name=SWEEP_WORKFLOW, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn(name=SWEEP_WORKFLOW)
 class EventSweep:
     """One sweep, as the retired ``events-sweep`` schedule started it. Kept registered so
     a run started just before an upgrade can finish; remove it in the next release."""

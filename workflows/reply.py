@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import RetryPolicy, VersioningBehavior
+from temporalio.common import RetryPolicy
 
 from workflows.contracts import SMS_TASK_QUEUE
 
@@ -35,7 +35,7 @@ def reply_workflow_id(message_key: str) -> str:
     return f"reply/{hashlib.sha256(message_key.encode()).hexdigest()[:32]}"
 
 
-@workflow.defn(name=REPLY_WORKFLOW, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn(name=REPLY_WORKFLOW)
 class ReplyWorkflow:
     @workflow.run
     async def run(self, input: ReplyInput) -> str:

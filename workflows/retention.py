@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey, VersioningBehavior
+from temporalio.common import RetryPolicy, SearchAttributeKey
 
 RETENTION_WORKFLOW = "Retention"
 APPLY_RETENTION = "retention.apply"
@@ -55,7 +55,7 @@ class RetentionResult(BaseModel):
     changed: dict[str, int]  # per kind: rows anonymised (events, messages, clicks) or deleted (decisions)
 
 
-@workflow.defn(name=RETENTION_WORKFLOW, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn(name=RETENTION_WORKFLOW)
 class Retention:
     @workflow.run
     async def run(self, input: RetentionInput) -> RetentionResult:

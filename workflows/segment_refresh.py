@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, VersioningBehavior
+from temporalio.common import RetryPolicy
 
 WORKFLOW_NAME = "SegmentRefresh"
 REFRESH_ACTIVITY = "segments.refresh"
@@ -61,7 +61,7 @@ class RefreshReport:
     seconds: float = 0.0
 
 
-@workflow.defn(name=WORKFLOW_NAME, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+@workflow.defn(name=WORKFLOW_NAME)
 class SegmentRefreshWorkflow:
     @workflow.run
     async def run(self, input: SegmentRefreshInput) -> RefreshReport:

@@ -17,15 +17,14 @@ from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
-from temporalio.worker import WorkerDeploymentConfig
+from temporalio.common import VersioningBehavior
 
 from core.event import EventIn
 from core.events.router import EventRouter
 from language.catalog import Catalog
 from processes.settings import ServiceSettings
 from processes.temporal import connect_to
-from processes.versioning import current_build, deployment_config, deployment_status, promote
+from processes.versioning import current_build, deployment_config, deployment_status, promote, version_config
 from processes.worker import run_worker
 from processes.workers import build_workers
 from store.db import Database, open_database, session_scope
@@ -59,8 +58,8 @@ class BuildSender(CountingSender):
 async def build(client: Client, catalog: Catalog, db: Database, deployment: str, build_id: str,
                 sender: CountingSender) -> AsyncIterator[None]:
     """The workers of one build, running until the block ends."""
-    config = WorkerDeploymentConfig(version=WorkerDeploymentVersion(deployment, build_id), use_worker_versioning=True)
-    workers = build_workers(client, catalog, db, sender, router=EventRouter(catalog, db, client), deployment=config)
+    workers = build_workers(client, catalog, db, sender, router=EventRouter(catalog, db, client),
+                            deployment=version_config(deployment, build_id))
     tasks = [asyncio.create_task(worker.run()) for worker in workers]
     try:
         yield
