@@ -203,3 +203,14 @@ async def test_the_first_versioned_worker_becomes_current_and_runs_the_system_wo
     finally:
         stop.set()
         await asyncio.wait_for(worker, 60)
+
+
+async def test_deploy_commands_say_what_is_missing(dev_address: str) -> None:
+    env = {"TEMPORAL_ADDRESS": dev_address, "JOURNEYS_DEPLOYMENT_NAME": f"nobody-{uuid.uuid4().hex[:8]}"}
+    status = await deploy_cli("status", env=env)
+    assert status.returncode == 1 and "no worker deployment" in status.stderr, status.stderr
+    assert "JOURNEYS_WORKER_VERSIONING=on" in status.stderr
+    promoted = await deploy_cli("promote", "build-9", env=env)
+    assert promoted.returncode == 1 and "start its workers first" in promoted.stderr, promoted.stderr
+    built = await deploy_cli("build-id", env={"JOURNEYS_BUILD_ID": "2026.12.1"})
+    assert (built.returncode, built.stdout) == (0, "2026.12.1\n")
