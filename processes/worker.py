@@ -21,7 +21,7 @@ from core.retention import retention_schedules
 from core.segments.refresh import segment_schedules
 from processes.settings import ServiceSettings
 from processes.temporal import register_search_attributes
-from processes.versioning import adopt_if_first, deployment_config
+from processes.versioning import adopt_if_first, deployment_config, promote
 from processes.wiring import wire
 from processes.workers import build_workers
 from workflows.contracts import JOURNEY_TASK_QUEUE
@@ -45,9 +45,11 @@ async def ensure_sweeper(client: Client) -> None:
 
 
 async def run_worker(settings: ServiceSettings, *, journeys_dir: Path | None = None,
-                     stop: asyncio.Event | None = None, ready: asyncio.Event | None = None) -> None:
+                     stop: asyncio.Event | None = None, ready: asyncio.Event | None = None,
+                     make_current: bool = False) -> None:
     """Run until ``stop`` is set (default: SIGINT or SIGTERM), then shut down gracefully;
-    ``ready`` is set once the workers poll."""
+    ``ready`` is set once the workers poll. With worker versioning, ``make_current`` makes
+    this build the current one (`journeys dev`: one machine, the code it runs is the one)."""
     # Async activities do their database work in threads (asyncio.to_thread): give them
     # a pool sized for it rather than the default of a few threads per core.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=32, thread_name_prefix="db"))
@@ -76,7 +78,10 @@ async def run_worker(settings: ServiceSettings, *, journeys_dir: Path | None = N
         if deployment is not None:  # once the workers poll: the first build must become current
             version = deployment.version
             log.info("worker deployment %s, build %s", version.deployment_name, version.build_id)
-            await adopt_if_first(client, version.deployment_name, version.build_id)
+            if make_current:
+                await promote(client, version.deployment_name, version.build_id, wait=30.0)
+            else:
+                await adopt_if_first(client, version.deployment_name, version.build_id)
         if ready is not None:
             ready.set()
         await asyncio.wait([*running, stopped], return_when=asyncio.FIRST_COMPLETED)
