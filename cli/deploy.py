@@ -36,7 +36,8 @@ def status() -> None:
         raise typer.Exit(1) from None
     table = Table("build", "state", "open journey runs", "retire?", title=f"deployment {settings.deployment_name}")
     for state in states:
-        verdict = "yes: stop its workers" if state.retirable else "no"
+        verdict = ("yes: stop its workers" if state.retirable
+                   else "no: never current (journeys deploy promote)" if state.status == "inactive" else "no")
         table.add_row(state.build_id, state.status, str(state.pinned_open), verdict)
     console.print(table)
 

@@ -92,8 +92,9 @@ class VersionState:
 
     @property
     def retirable(self) -> bool:
-        """No new runs go to it and none of its pinned runs is open: its workers may stop."""
-        return self.status in ("draining", "drained", "inactive") and self.pinned_open == 0
+        """It was current once, new runs go elsewhere now, and none of its pinned runs is
+        open: its workers may stop. (A build never made current is inactive: not retirable.)"""
+        return self.status in ("draining", "drained") and self.pinned_open == 0
 
 
 _STATUS = {

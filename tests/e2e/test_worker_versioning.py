@@ -125,6 +125,14 @@ async def test_a_run_started_on_build_1_finishes_on_build_1_after_build_2_is_cur
         assert await until(lambda: waiting(client, "early"))  # at the wait_for step when build 1 stops
 
     async with build(client, catalog, db, deployment, "build-2", two):
+        async def build_2_waits() -> bool:  # polling, not current yet: neither taking runs nor to retire
+            return any(s.build_id == "build-2" for s in await deployment_status(client, deployment))
+
+        assert await until(build_2_waits)
+        shown = await deploy_cli("status", env=env)
+        assert status_row(shown.stdout, "build-2")[:3] == ["build-2", "inactive", "0"], shown.stdout
+        assert status_row(shown.stdout, "build-2")[3].startswith("no: never current"), shown.stdout
+        assert status_row(shown.stdout, "build-1")[:2] == ["build-1", "current"], shown.stdout
         promoted = await deploy_cli("promote", "build-2", "--wait", "30", env=env)
         assert promoted.returncode == 0, promoted.stderr
         shown = await deploy_cli("status", env=env)
