@@ -4,9 +4,10 @@ customer in flight.
 Every worker process registers as one *version* (deployment name + build id) of the
 deployment. A journey run is pinned to the build it started on and finishes there
 (workflows.journey.PinnedJourneyWorkflow); the schedules' and system workflows
-auto-upgrade to the current build (the workers' default). New runs go to the *current* version, which an operator sets
-(``journeys deploy promote``) once the new build's workers poll; an old build can be
-retired when no pinned run is open on it any more (``journeys deploy status``).
+auto-upgrade to the current build (the workers' default). New runs go to the
+*current* version, which an operator sets (``journeys deploy promote``) once the new
+build's workers poll; an old build can be retired when no pinned run is open on it
+any more (``journeys deploy status``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from temporalio.api.deployment.v1 import WorkerDeploymentInfo
 from temporalio.api.enums.v1 import WorkerDeploymentVersionStatus
 from temporalio.api.workflowservice.v1 import (
     DescribeWorkerDeploymentRequest,
@@ -106,29 +108,30 @@ _STATUS = {
 }
 
 
-async def current_build(client: Client, deployment: str) -> str | None:
-    """The build new runs go to; None if the deployment has none (or does not exist yet)."""
+async def _describe(client: Client, deployment: str) -> WorkerDeploymentInfo | None:
+    """The server's view of the deployment; None if no worker of it ever polled."""
     try:
-        info = (await client.workflow_service.describe_worker_deployment(DescribeWorkerDeploymentRequest(
+        return (await client.workflow_service.describe_worker_deployment(DescribeWorkerDeploymentRequest(
             namespace=client.namespace, deployment_name=deployment))).worker_deployment_info
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             return None
         raise
-    return info.routing_config.current_deployment_version.build_id or None
+
+
+async def current_build(client: Client, deployment: str) -> str | None:
+    """The build new runs go to; None if the deployment has none (or does not exist yet)."""
+    info = await _describe(client, deployment)
+    return (info.routing_config.current_deployment_version.build_id or None) if info else None
 
 
 async def deployment_status(client: Client, deployment: str) -> list[VersionState]:
     """Each version of the deployment, newest first, with its open pinned runs (from
     visibility, which trails the server by a moment)."""
-    try:
-        info = (await client.workflow_service.describe_worker_deployment(DescribeWorkerDeploymentRequest(
-            namespace=client.namespace, deployment_name=deployment))).worker_deployment_info
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise DeploymentError(f"no worker deployment {deployment!r} in namespace {client.namespace}: start "
-                                  "`journeys worker` with JOURNEYS_WORKER_VERSIONING=on first") from None
-        raise
+    info = await _describe(client, deployment)
+    if info is None:
+        raise DeploymentError(f"no worker deployment {deployment!r} in namespace {client.namespace}: start "
+                              "`journeys worker` with JOURNEYS_WORKER_VERSIONING=on first")
     summaries = sorted(info.version_summaries, key=lambda s: s.create_time.ToDatetime(), reverse=True)
     states = []
     for summary in summaries:

@@ -199,6 +199,7 @@ async def test_the_first_versioned_worker_becomes_current_and_runs_the_system_wo
         await asyncio.wait_for(ready.wait(), 60)
         client = await connect_to(dev_address)
         assert await current_build(client, deployment) == "first"  # no current build before: this one
+        await promote(client, deployment, "first")  # promoting the current build again: nothing to do, no error
         sweeper = client.get_workflow_handle(SWEEPER_ID)
 
         async def swept_on_first() -> bool:  # started before the build was current, run by it after
