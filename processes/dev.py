@@ -176,7 +176,8 @@ async def run_dev(settings: ServiceSettings, data_dir: Path, journeys_dir: Path,
             "temporal_address": address, "temporal_tls": False, "temporal_tls_ca": None, "temporal_tls_cert": None,
             "temporal_tls_key": None, "temporal_tls_server_name": None, "temporal_api_key": None})
         worker_ready = asyncio.Event()
-        worker = asyncio.create_task(run_worker(settings, journeys_dir=journeys_dir, stop=stop, ready=worker_ready))
+        worker = asyncio.create_task(run_worker(settings, journeys_dir=journeys_dir, stop=stop, ready=worker_ready,
+                                                make_current=True))
         api = asyncio.create_task(serve_until(settings, "127.0.0.1", ports.api, stop, journeys_dir=journeys_dir))
         codec = asyncio.create_task(serve_codec_until(settings, "127.0.0.1", ports.codec, stop) if encrypted
                                     else _until_set(stop))

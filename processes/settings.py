@@ -54,6 +54,11 @@ class ServiceSettings(BaseSettings):
     codec_cors_origins: str = Field("http://localhost:8233", validation_alias="JOURNEYS_CODEC_CORS_ORIGINS")
     # The key of erased numbers' keyed hashes (unset: one generated and kept in the database).
     pseudonym_key: SecretStr | None = Field(None, min_length=16, validation_alias="JOURNEYS_PSEUDONYM_KEY")
+    # Worker Deployments (processes/versioning.py): journey runs stay on the build they started on.
+    worker_versioning: bool = Field(False, validation_alias="JOURNEYS_WORKER_VERSIONING")
+    deployment_name: str = Field("journeys", pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                                 validation_alias="JOURNEYS_DEPLOYMENT_NAME")
+    build_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_+.-]{1,64}$", validation_alias="JOURNEYS_BUILD_ID")
 
     @classmethod
     def from_mapping(cls, environ: Mapping[str, str]) -> ServiceSettings:

@@ -21,6 +21,7 @@ from core.retention import retention_schedules
 from core.segments.refresh import segment_schedules
 from processes.settings import ServiceSettings
 from processes.temporal import register_search_attributes
+from processes.versioning import adopt_if_first, deployment_config, promote
 from processes.wiring import wire
 from processes.workers import build_workers
 from workflows.contracts import JOURNEY_TASK_QUEUE
@@ -44,18 +45,21 @@ async def ensure_sweeper(client: Client) -> None:
 
 
 async def run_worker(settings: ServiceSettings, *, journeys_dir: Path | None = None,
-                     stop: asyncio.Event | None = None, ready: asyncio.Event | None = None) -> None:
+                     stop: asyncio.Event | None = None, ready: asyncio.Event | None = None,
+                     make_current: bool = False) -> None:
     """Run until ``stop`` is set (default: SIGINT or SIGTERM), then shut down gracefully;
-    ``ready`` is set once the workers poll."""
+    ``ready`` is set once the workers poll. With worker versioning, ``make_current`` makes
+    this build the current one (`journeys dev`: one machine, the code it runs is the one)."""
     # Async activities do their database work in threads (asyncio.to_thread): give them
     # a pool sized for it rather than the default of a few threads per core.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=32, thread_name_prefix="db"))
     wiring = await wire(settings, journeys_dir=journeys_dir)
     client, catalog = wiring.client, wiring.catalog
+    deployment = deployment_config(settings)
     workers = build_workers(client, catalog, wiring.db, wiring.sender, router=wiring.router,
                             sms_per_second=settings.sms_per_second,
                             settle_after=timedelta(seconds=settings.settle_after_seconds),
-                            secrets=settings.server_secrets())
+                            secrets=settings.server_secrets(), deployment=deployment)
     try:
         await register_search_attributes(client)
     except RPCError as err:  # e.g. a managed cluster where workers may not change the namespace
@@ -69,10 +73,17 @@ async def run_worker(settings: ServiceSettings, *, journeys_dir: Path | None = N
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     running = [asyncio.create_task(worker.run()) for worker in workers]
-    if ready is not None:
-        ready.set()
     stopped = asyncio.create_task(stop.wait())
     try:
+        if deployment is not None:  # once the workers poll: the first build must become current
+            version = deployment.version
+            log.info("worker deployment %s, build %s", version.deployment_name, version.build_id)
+            if make_current:
+                await promote(client, version.deployment_name, version.build_id, wait=30.0)
+            else:
+                await adopt_if_first(client, version.deployment_name, version.build_id)
+        if ready is not None:
+            ready.set()
         await asyncio.wait([*running, stopped], return_when=asyncio.FIRST_COMPLETED)
         await asyncio.gather(*(worker.shutdown() for worker in workers))
     finally:

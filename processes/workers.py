@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from activities.decisions import DecisionActivities
 from activities.deps import Deps
@@ -31,7 +31,7 @@ from messaging.senders.base import SmsSender
 from store.db import Database
 from workflows.contracts import JOURNEY_TASK_QUEUE, SMS_TASK_QUEUE
 from workflows.fanout import JourneyFanout
-from workflows.journey import JourneyWorkflow
+from workflows.journey import JourneyWorkflow, PinnedJourneyWorkflow
 from workflows.loyalty_maintenance import LoyaltyMaintenance
 from workflows.outbox import EventSweep, EventSweeper
 from workflows.reply import ReplyWorkflow
@@ -43,7 +43,8 @@ def build_workers(client: Client, catalog: Catalog, db: Database, sender: SmsSen
                   router: EventRouter | None = None, simulated: bool = False,
                   clock_offset_seconds: float = 0.0, sms_per_second: float | None = None,
                   settle_after: timedelta = timedelta(minutes=2), secrets: tuple[str, ...] = (),
-                  threads: int = 16, graceful_shutdown: timedelta = timedelta(seconds=30)) -> list[Worker]:
+                  threads: int = 16, graceful_shutdown: timedelta = timedelta(seconds=30),
+                  deployment: WorkerDeploymentConfig | None = None) -> list[Worker]:
     """One worker for journeys (workflows and their local activities), one for SMS.
 
     SMS sending has its own task queue so a carrier's throughput limit
@@ -64,17 +65,18 @@ def build_workers(client: Client, catalog: Catalog, db: Database, sender: SmsSen
     journey_activities += [fanout.select_due, fanout.enter_batch, LoyaltyActivities(deps).maintain_page,
                            outbox.sweep_for, outbox.sweep, SegmentActivities(deps).refresh,
                            RetentionActivities(deps).apply]
+    journey = PinnedJourneyWorkflow if deployment else JourneyWorkflow  # same code; unversioned: no behaviour
     journeys = Worker(client, task_queue=JOURNEY_TASK_QUEUE,
-                      workflows=[JourneyWorkflow, ReplyWorkflow, JourneyFanout, LoyaltyMaintenance, EventSweeper,
+                      workflows=[journey, ReplyWorkflow, JourneyFanout, LoyaltyMaintenance, EventSweeper,
                                  EventSweep, SegmentRefreshWorkflow, Retention],
                       activities=journey_activities, activity_executor=executor,
                       max_concurrent_workflow_tasks=64, max_cached_workflows=2000,
-                      graceful_shutdown_timeout=graceful_shutdown)
+                      graceful_shutdown_timeout=graceful_shutdown, deployment_config=deployment)
     sending, replies = SendingActivities(deps), ReplyActivities(deps)
     # On shutdown, a send already talking to the provider gets time to finish: cut
     # short, it would end `unconfirmed` (and wait for the provider's records to settle it).
     sms = Worker(client, task_queue=SMS_TASK_QUEUE, activities=[sending.send_sms, sending.settle_sms,
                                                                 replies.send, replies.settle],
                  activity_executor=executor, max_task_queue_activities_per_second=sms_per_second,
-                 graceful_shutdown_timeout=graceful_shutdown)
+                 graceful_shutdown_timeout=graceful_shutdown, deployment_config=deployment)
     return [journeys, sms]

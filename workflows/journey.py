@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import RetryPolicy, SearchAttributeKey, VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
     from language.models import Expect, Journey, StepBase, step_kind
@@ -226,3 +226,15 @@ class JourneyWorkflow:
                               where=where, expect=expect),
             result_type=EventMatch,
         )
+
+
+@workflow.defn(name=WORKFLOW_NAME, versioning_behavior=VersioningBehavior.PINNED)
+class PinnedJourneyWorkflow(JourneyWorkflow):
+    """The journey as versioned workers run it (JOURNEYS_WORKER_VERSIONING=on): pinned, a
+    customer in a journey finishes it on the build it started on (processes/versioning.py).
+    The same code; a class of its own because an unversioned worker must not declare a
+    versioning behaviour (the server refuses its workflow tasks)."""
+
+    @workflow.run
+    async def run(self, input: JourneyInput) -> JourneyResult:
+        return await super().run(input)

@@ -19,7 +19,7 @@ from temporalio.worker import Replayer
 from language.validate import load_catalog
 from tests.replay import fakes
 from workflows.fanout import JourneyFanout
-from workflows.journey import JourneyWorkflow
+from workflows.journey import JourneyWorkflow, PinnedJourneyWorkflow
 from workflows.loyalty_maintenance import LoyaltyMaintenance
 from workflows.outbox import EventSweep, EventSweeper
 from workflows.reply import ReplyWorkflow
@@ -86,3 +86,15 @@ def test_no_customer_data_in_the_histories() -> None:
         leaked = [value for value in fakes.PII if value in text]
         assert not leaked, f"{path.name} holds {leaked}"
     assert fakes.CUSTOMER_ID in fakes.readable(recorded(HISTORIES / "welcome-stop.json"))  # the search does see payloads
+
+
+JOURNEY_FILES = [path for path in FILES if recorded(path)["events"][0]["workflowExecutionStartedEventAttributes"]
+                 ["workflowType"]["name"] == JourneyWorkflow.__temporal_workflow_definition.name]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("path", JOURNEY_FILES, ids=[path.stem for path in JOURNEY_FILES])
+async def test_the_pinned_journey_of_versioned_workers_replays_like_the_journey(path: Path) -> None:
+    """Versioned workers register PinnedJourneyWorkflow (processes/workers.py): the same code."""
+    replayer = Replayer(workflows=[PinnedJourneyWorkflow], data_converter=pydantic_data_converter)
+    history = WorkflowHistory.from_json(f"replay/{path.stem}", recorded(path))
+    assert (await replayer.replay_workflow(history)).replay_failure is None
