@@ -6,7 +6,6 @@ customer id or a number, which would grow a series per person."""
 from __future__ import annotations
 
 from datetime import timedelta
-
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
