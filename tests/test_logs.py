@@ -102,3 +102,21 @@ def test_the_setting_chooses_the_form() -> None:
         root.setLevel(before[1])
     assert scrub("no numbers here: 12 items, 3 days, id 20260302150000") == (
         "no numbers here: 12 items, 3 days, id 20260302150000")
+
+
+def test_the_api_logs_json_too() -> None:
+    from processes.http import api_log_config
+
+    text_config = api_log_config(ServiceSettings.from_mapping({}))
+    assert "root" not in text_config  # as before: uvicorn's own formatters
+    config = api_log_config(ServiceSettings.from_mapping({"JOURNEYS_LOG_FORMAT": "json"}))
+    formatters = config["formatters"]
+    assert isinstance(formatters, dict) and formatters["access"] == {"()": JsonLines}
+    assert config["root"] == {"handlers": ["default"], "level": "INFO"}
+    # uvicorn's access line, through the query-stripping filter and the JSON formatter.
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+                               ("127.0.0.1:5", "GET", "/l/abc?token=secret", "1.1", 302), None)
+    from api.access_log import NoQuery
+
+    assert NoQuery().filter(record)
+    assert json.loads(JsonLines().format(record))["message"] == '127.0.0.1:5 - "GET /l/abc HTTP/1.1" 302'
