@@ -50,8 +50,8 @@ class Readiness:
             return False, {"status": "stopping"}
         if self.db is None or self.client is None or not self.workers:
             return False, {"status": "starting"}
-        checks = {"database": await self._database(self.db), "temporal": await self._temporal(self.client),
-                  "workers": self._workers()}
+        database, temporal = await asyncio.gather(self._database(self.db), self._temporal(self.client))
+        checks = {"database": database, "temporal": temporal, "workers": self._workers()}
         ready = all(value == "ok" for value in checks.values())
         return ready, {"status": "ready" if ready else "unavailable", **checks}
 
@@ -75,8 +75,8 @@ class Readiness:
             return f"error: {type(err).__name__}"
 
     def _workers(self) -> str:
-        stopped = [worker.task_queue for worker in self.workers if not worker.is_running]
-        stopped += [f"task {n}" for n, task in enumerate(self.running) if task.done()]
+        stopped = [worker.task_queue for worker, task in zip(self.workers, self.running, strict=True)
+                   if not worker.is_running or task.done()]
         return "ok" if not stopped else f"error: not polling {', '.join(stopped)}"
 
 
