@@ -160,7 +160,10 @@ async def test_metrics_after_a_journey_sends_defers_and_emits(tmp_path: Path, de
             found = samples(text)
             done = (value(found, "journeys_sms_deferrals_total", journey="obs") >= CUSTOMERS
                     and value(found, "journeys_segment_refresh_seconds_count") >= 1
-                    and value(found, "temporal_workflow_completed", workflow_type="SegmentRefresh") >= 1)
+                    and value(found, "temporal_workflow_completed", workflow_type="SegmentRefresh") >= 1
+                    # recorded once an activity has returned (the engine counts just before)
+                    and value(found, "temporal_activity_execution_latency_count",
+                              activity_type="journey.send_sms") >= 2 * CUSTOMERS)
             return text if done else None
 
         text = await until(scraped, timeout=60)
