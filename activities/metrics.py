@@ -1,6 +1,6 @@
 """The engine's own Prometheus series, as a worker sees them: each worker process has
 its own registry (no global one: several workers in one test process never share
-counts). Labels are closed vocabularies (status, reason, journey, step): never a
+counts). Labels are closed vocabularies (journey, status, reason, source): never a
 customer id or a number, which would grow a series per person."""
 
 from __future__ import annotations
