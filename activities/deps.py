@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from activities.metrics import EngineMetrics
 from core.clock import utcnow
 from core.events.router import EventRouter
 from language.catalog import Catalog
@@ -25,6 +26,8 @@ class Deps:
     # The server's own secrets (API token, Twilio auth token, database password): a text
     # holding one is never sent. Handed in by the composition code, which reads them.
     secrets: tuple[str, ...] = ()
+    # The worker's own series (sends, settlements, refreshes), served on its /metrics.
+    metrics: EngineMetrics = field(default_factory=EngineMetrics)
 
 
 def moment(call: StepCall) -> datetime:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -20,9 +22,14 @@ class SegmentActivities:
     async def refresh(self, call: RefreshCall) -> RefreshReport:
         # The journey's convention: simulations use the workflow's clock, production the wall clock.
         at = call.at if call.simulated else utcnow()
+        started, outcome = time.monotonic(), "error"
         try:
-            return await segments.refresh(self.deps.catalog, self.deps.db, self.deps.router, at=at,
-                                          refresh_id=call.refresh_id, segments=call.segments,
-                                          announce=call.announce, progress=lambda note: activity.heartbeat(note))
+            report = await segments.refresh(self.deps.catalog, self.deps.db, self.deps.router, at=at,
+                                            refresh_id=call.refresh_id, segments=call.segments,
+                                            announce=call.announce, progress=lambda note: activity.heartbeat(note))
+            outcome = "ok"
+            return report
         except (segments.SegmentError, RuleError) as err:  # a bad segment or rule: retrying cannot help
             raise ApplicationError(str(err), type=type(err).__name__, non_retryable=True) from err
+        finally:
+            self.deps.metrics.segment_refresh.labels(outcome).observe(time.monotonic() - started)

@@ -89,6 +89,15 @@ class SendingActivities:
 
     @activity.defn(name=names.SEND_SMS)
     async def send_sms(self, input: SendInput) -> SendOutcome:
+        try:
+            outcome = await self._send(input)
+        except Exception as err:  # counted, then retried by Temporal as before
+            self.deps.metrics.sent(input.run.journey_id, "error", type(err).__name__)
+            raise
+        self.deps.metrics.sent(input.run.journey_id, outcome.status, outcome.reason)
+        return outcome
+
+    async def _send(self, input: SendInput) -> SendOutcome:
         reserved = await asyncio.to_thread(self._reserve, input, run_key(input))
         if isinstance(reserved, SendOutcome):
             return reserved
@@ -274,6 +283,7 @@ class SendingActivities:
     def _settle_unknown(self, input: SettleInput) -> SendOutcome:
         settled = settle(self.deps.db, self.deps.sender, input.message_id, at=moment(input),
                          grace=self.deps.settle_after, any_time=input.run.simulated)
+        self.deps.metrics.settlements.labels(settled).inc()
         if settled == "absent":
             return SendOutcome(status="absent", message_id=input.message_id)
         with session_scope(self.deps.db, readonly=True) as session:

@@ -197,14 +197,19 @@ def enroll(
     console.print(f"{customer} entered {journey}: workflow journey/{journey}/{customer}")
 
 
-def worker() -> None:
+def worker(
+    metrics_port: Annotated[int | None, typer.Option(
+        help="Serve /metrics, /healthz and /readyz on this port (default JOURNEYS_WORKER_METRICS_PORT; unset: none)",
+        min=1, max=65535)] = None,
+) -> None:
     """Run the journey workers against TEMPORAL_ADDRESS (default localhost:7233)."""
-    import logging
-
+    from processes.logs import configure_logging
     from processes.worker import run_worker
 
     settings = load_settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if metrics_port is not None:
+        settings = settings.model_copy(update={"worker_metrics_port": metrics_port})
+    configure_logging(settings.log_format)
     asyncio.run(run_worker(settings))
 
 

@@ -12,6 +12,7 @@ import uvicorn
 from api.access_log import log_config
 from api.app import create_app
 from api.services import Services
+from processes.logs import JsonLines
 from processes.settings import ServiceSettings, SettingsError
 from processes.wiring import wire
 
@@ -33,7 +34,17 @@ def serve(settings: ServiceSettings, host: str, port: int) -> None:
     """`journeys api`: serve until SIGINT or SIGTERM."""
     check_api_settings(settings)
     uvicorn.run(create_app(lambda: build_services(settings)), host=host, port=port, log_level="info",
-                log_config=log_config())  # access lines without query strings (tokens)
+                log_config=api_log_config(settings))  # access lines without query strings (tokens)
+
+
+def api_log_config(settings: ServiceSettings) -> dict[str, object]:
+    """uvicorn's configuration (no query strings); with JOURNEYS_LOG_FORMAT=json, its lines and
+    the engine's as JSON objects, one a line (processes/logs.py)."""
+    config = log_config()
+    if settings.log_format == "json":
+        config["formatters"] = {"default": {"()": JsonLines}, "access": {"()": JsonLines}}
+        config["root"] = {"handlers": ["default"], "level": "INFO"}
+    return config
 
 
 class _EmbeddedServer(uvicorn.Server):

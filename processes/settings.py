@@ -52,6 +52,12 @@ class ServiceSettings(BaseSettings):
     payload_keys: SecretStr | None = Field(None, validation_alias="JOURNEYS_PAYLOAD_KEYS")
     codec_token: SecretStr | None = Field(None, validation_alias="JOURNEYS_CODEC_TOKEN")
     codec_cors_origins: str = Field("http://localhost:8233", validation_alias="JOURNEYS_CODEC_CORS_ORIGINS")
+    # The worker's HTTP endpoint (/metrics, /healthz, /readyz): unset, none is served.
+    worker_metrics_port: int | None = Field(None, ge=1, le=65535, validation_alias="JOURNEYS_WORKER_METRICS_PORT")
+    worker_metrics_host: str = Field("0.0.0.0", min_length=1, validation_alias="JOURNEYS_WORKER_METRICS_HOST")
+    # On SIGTERM, how long activities in flight get to finish before they are cancelled.
+    worker_shutdown_seconds: float = Field(30.0, gt=0, validation_alias="JOURNEYS_WORKER_SHUTDOWN_SECONDS")
+    log_format: Literal["text", "json"] = Field("text", validation_alias="JOURNEYS_LOG_FORMAT")
     # The key of erased numbers' keyed hashes (unset: one generated and kept in the database).
     pseudonym_key: SecretStr | None = Field(None, min_length=16, validation_alias="JOURNEYS_PSEUDONYM_KEY")
     # Worker Deployments (processes/versioning.py): journey runs stay on the build they started on.

@@ -23,6 +23,7 @@ from sqlmodel import col, select
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from activities.metrics import EngineMetrics
 from core.customers import consent
 from core.event import EventIn
 from core.events.router import EventRouter
@@ -194,8 +195,9 @@ class Simulation:
         offset = (self.start - await self.env.get_current_time()).total_seconds()
         self._offset = timedelta(seconds=offset)
         self.router = EventRouter(self.catalog, self.db, client, simulated=True, clock_offset_seconds=offset)
+        self.metrics = EngineMetrics()  # what a worker's /metrics would show of this simulation
         self._workers = build_workers(client, self.catalog, self.db, self.sender, simulated=True,
-                                      clock_offset_seconds=offset, secrets=self.secrets)
+                                      clock_offset_seconds=offset, secrets=self.secrets, metrics=self.metrics)
         self._tasks = [asyncio.create_task(worker.run()) for worker in self._workers]
         return self
 

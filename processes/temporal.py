@@ -1,9 +1,11 @@
 """Connecting to Temporal: the one place clients are made (TLS, API key, the data
-converter with its payload codec), the search attributes, a quiet runtime."""
+converter with its payload codec), the search attributes, a quiet runtime and one that
+exports the SDK's metrics."""
 
 from __future__ import annotations
 
 import dataclasses
+import socket
 from pathlib import Path
 
 from temporalio.api.enums.v1 import IndexedValueType
@@ -13,7 +15,7 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
-from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
+from temporalio.runtime import LoggingConfig, PrometheusConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from processes.codec import codec_from
@@ -21,18 +23,21 @@ from processes.settings import ServiceSettings, SettingsError
 from workflows.io import SEARCH_ATTRIBUTES
 
 
-async def connect(settings: ServiceSettings) -> Client:
+async def connect(settings: ServiceSettings, runtime: Runtime | None = None) -> Client:
     """A client as the settings say: address, namespace, TLS, API key, payload encryption.
-    Workers made on it use its data converter, so they encrypt too."""
+    Workers made on it use its data converter, so they encrypt too, and its ``runtime``
+    (default: the SDK's), so they report their metrics to it."""
     return await connect_to(settings.temporal_address, settings.temporal_namespace, tls=tls_config(settings),
-                            api_key=settings.secret("temporal_api_key"), data_converter=data_converter(settings))
+                            api_key=settings.secret("temporal_api_key"), data_converter=data_converter(settings),
+                            runtime=runtime)
 
 
 async def connect_to(address: str, namespace: str = "default", *, tls: TLSConfig | bool = False,
                      api_key: str | None = None,
-                     data_converter: DataConverter = pydantic_data_converter) -> Client:
+                     data_converter: DataConverter = pydantic_data_converter,
+                     runtime: Runtime | None = None) -> Client:
     return await Client.connect(address, namespace=namespace, tls=tls, api_key=api_key,
-                                data_converter=data_converter)
+                                data_converter=data_converter, runtime=runtime)
 
 
 def data_converter(settings: ServiceSettings) -> DataConverter:
@@ -82,6 +87,25 @@ def quiet_runtime() -> Runtime:
         _quiet_runtime = Runtime(telemetry=TelemetryConfig(
             logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))))
     return _quiet_runtime
+
+
+def metrics_runtime() -> tuple[Runtime, str]:
+    """A runtime whose clients and workers export the SDK's metrics (Prometheus text, durations
+    in seconds) on a port of its own on the loopback interface, and that exporter's URL: the
+    worker's /metrics reads it there and serves it together with the engine's own series."""
+    for attempt in range(3):
+        with socket.socket() as probe:  # the SDK does not tell which port it bound: pick a free one
+            probe.bind(("127.0.0.1", 0))
+            address = f"127.0.0.1:{probe.getsockname()[1]}"
+        try:
+            runtime = Runtime(telemetry=TelemetryConfig(
+                metrics=PrometheusConfig(bind_address=address, durations_as_seconds=True)))
+        except ValueError:  # another process took the port in between
+            if attempt == 2:
+                raise
+            continue
+        return runtime, f"http://{address}/metrics"
+    raise AssertionError("unreachable")
 
 
 def dev_server_flags() -> list[str]:

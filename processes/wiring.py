@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 
 from core.customers import pseudonyms
 from core.events.router import EventRouter
@@ -50,10 +51,10 @@ def open_migrated_database(settings: ServiceSettings) -> Database:
 
 
 async def wire(settings: ServiceSettings, *, journeys_dir: Path | None = None, catalog: Catalog | None = None,
-               client: Client | None = None) -> Wiring:
+               client: Client | None = None, runtime: Runtime | None = None) -> Wiring:
     catalog = catalog or open_catalog(settings, journeys_dir)
     sender = build_sender(settings, catalog.settings)  # a misconfigured sender fails before anything starts
     db = open_migrated_database(settings)
-    client = client or await connect(settings)
+    client = client or await connect(settings, runtime)
     return Wiring(settings=settings, catalog=catalog, db=db, client=client, router=EventRouter(catalog, db, client),
                   sender=sender, replies=ReplySender(db, client, catalog.settings))

@@ -4,6 +4,7 @@ in step with the journeys directory, then run the workers until asked to stop.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
@@ -13,16 +14,19 @@ from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError
 
+from activities.metrics import EngineMetrics
 from core.journeys.schedules import ScheduleSource, journey_schedules, sync_schedules
 from core.loyalty.maintenance import loyalty_schedules
 from core.retention import retention_schedules
 from core.segments.refresh import segment_schedules
 from processes.settings import ServiceSettings
-from processes.temporal import register_search_attributes
+from processes.temporal import metrics_runtime, register_search_attributes
 from processes.versioning import adopt_if_first, deployment_config, promote
 from processes.wiring import wire
+from processes.worker_http import Readiness, endpoint_app, listen, serving
 from processes.workers import build_workers
 from workflows.contracts import JOURNEY_TASK_QUEUE
 from workflows.io import SEARCH_ATTRIBUTES
@@ -49,17 +53,37 @@ async def run_worker(settings: ServiceSettings, *, journeys_dir: Path | None = N
                      make_current: bool = False) -> None:
     """Run until ``stop`` is set (default: SIGINT or SIGTERM), then shut down gracefully;
     ``ready`` is set once the workers poll. With worker versioning, ``make_current`` makes
-    this build the current one (`journeys dev`: one machine, the code it runs is the one)."""
+    this build the current one (`journeys dev`: one machine, the code it runs is the one).
+    With JOURNEYS_WORKER_METRICS_PORT, serve /metrics, /healthz and /readyz
+    (processes/worker_http.py) from the start to the end."""
     # Async activities do their database work in threads (asyncio.to_thread): give them
     # a pool sized for it rather than the default of a few threads per core.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=32, thread_name_prefix="db"))
-    wiring = await wire(settings, journeys_dir=journeys_dir)
+    metrics, readiness = EngineMetrics(), Readiness()
+    async with contextlib.AsyncExitStack() as serving_endpoint:
+        runtime = None
+        if settings.worker_metrics_port is not None:
+            sock = listen(settings.worker_metrics_host, settings.worker_metrics_port)
+            runtime, sdk_metrics_url = metrics_runtime()
+            await serving_endpoint.enter_async_context(
+                serving(sock, endpoint_app(metrics.registry, readiness, sdk_metrics_url)))
+            log.info("worker endpoint on %s:%d: /metrics, /healthz, /readyz", settings.worker_metrics_host,
+                     settings.worker_metrics_port)
+        await _run(settings, journeys_dir, stop, ready, runtime, metrics, readiness, make_current=make_current)
+
+
+async def _run(settings: ServiceSettings, journeys_dir: Path | None, stop: asyncio.Event | None,
+               ready: asyncio.Event | None, runtime: Runtime | None, metrics: EngineMetrics,
+               readiness: Readiness, *, make_current: bool) -> None:
+    wiring = await wire(settings, journeys_dir=journeys_dir, runtime=runtime)
     client, catalog = wiring.client, wiring.catalog
     deployment = deployment_config(settings)
+    bound = timedelta(seconds=settings.worker_shutdown_seconds)
     workers = build_workers(client, catalog, wiring.db, wiring.sender, router=wiring.router,
                             sms_per_second=settings.sms_per_second,
                             settle_after=timedelta(seconds=settings.settle_after_seconds),
-                            secrets=settings.server_secrets(), deployment=deployment)
+                            secrets=settings.server_secrets(), graceful_shutdown=bound, metrics=metrics,
+                            deployment=deployment)
     try:
         await register_search_attributes(client)
     except RPCError as err:  # e.g. a managed cluster where workers may not change the namespace
@@ -73,6 +97,7 @@ async def run_worker(settings: ServiceSettings, *, journeys_dir: Path | None = N
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     running = [asyncio.create_task(worker.run()) for worker in workers]
+    readiness.db, readiness.client, readiness.workers, readiness.running = wiring.db, client, workers, running
     stopped = asyncio.create_task(stop.wait())
     try:
         if deployment is not None:  # once the workers poll: the first build must become current
@@ -85,7 +110,10 @@ async def run_worker(settings: ServiceSettings, *, journeys_dir: Path | None = N
         if ready is not None:
             ready.set()
         await asyncio.wait([*running, stopped], return_when=asyncio.FIRST_COMPLETED)
+        readiness.stopping = True  # /readyz says 503 from now on: send no more work here
+        log.info("worker stopping: polling ends, activities in flight get %.0f s to finish", bound.total_seconds())
         await asyncio.gather(*(worker.shutdown() for worker in workers))
+        log.info("worker stopped")
     finally:
         stopped.cancel()
         wiring.close()

@@ -19,6 +19,7 @@ from activities.deps import Deps
 from activities.effects import EffectActivities
 from activities.fanout import FanoutActivities
 from activities.loyalty import LoyaltyActivities
+from activities.metrics import CountFailures, EngineMetrics
 from activities.outbox import OutboxActivities
 from activities.progress import ProgressActivities
 from activities.replies import ReplyActivities
@@ -44,16 +45,21 @@ def build_workers(client: Client, catalog: Catalog, db: Database, sender: SmsSen
                   clock_offset_seconds: float = 0.0, sms_per_second: float | None = None,
                   settle_after: timedelta = timedelta(minutes=2), secrets: tuple[str, ...] = (),
                   threads: int = 16, graceful_shutdown: timedelta = timedelta(seconds=30),
-                  deployment: WorkerDeploymentConfig | None = None) -> list[Worker]:
+                  deployment: WorkerDeploymentConfig | None = None,
+                  metrics: EngineMetrics | None = None) -> list[Worker]:
     """One worker for journeys (workflows and their local activities), one for SMS.
 
     SMS sending has its own task queue so a carrier's throughput limit
     (``sms_per_second``, enforced by the server across all workers) never slows
-    the journeys themselves.
+    the journeys themselves. ``metrics``: where the activities and the router count
+    (the worker process serves it on its /metrics); default, a registry nobody reads.
     """
     router = router or EventRouter(catalog, db, client, simulated=simulated,
                                    clock_offset_seconds=clock_offset_seconds)
-    deps = Deps(catalog=catalog, db=db, sender=sender, router=router, settle_after=settle_after, secrets=secrets)
+    metrics = metrics or EngineMetrics()
+    router.on_routed = router.on_routed or metrics.routed
+    deps = Deps(catalog=catalog, db=db, sender=sender, router=router, settle_after=settle_after, secrets=secrets,
+                metrics=metrics)
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="activity")
     decisions, effects, progress = DecisionActivities(deps), EffectActivities(deps), ProgressActivities(deps)
     journey_activities: list[Callable[..., Any]] = [
@@ -71,12 +77,14 @@ def build_workers(client: Client, catalog: Catalog, db: Database, sender: SmsSen
                                  EventSweep, SegmentRefreshWorkflow, Retention],
                       activities=journey_activities, activity_executor=executor,
                       max_concurrent_workflow_tasks=64, max_cached_workflows=2000,
-                      graceful_shutdown_timeout=graceful_shutdown, deployment_config=deployment)
+                      graceful_shutdown_timeout=graceful_shutdown, deployment_config=deployment,
+                      interceptors=[CountFailures(metrics)])
     sending, replies = SendingActivities(deps), ReplyActivities(deps)
     # On shutdown, a send already talking to the provider gets time to finish: cut
     # short, it would end `unconfirmed` (and wait for the provider's records to settle it).
     sms = Worker(client, task_queue=SMS_TASK_QUEUE, activities=[sending.send_sms, sending.settle_sms,
                                                                 replies.send, replies.settle],
                  activity_executor=executor, max_task_queue_activities_per_second=sms_per_second,
-                 graceful_shutdown_timeout=graceful_shutdown, deployment_config=deployment)
+                 graceful_shutdown_timeout=graceful_shutdown, deployment_config=deployment,
+                 interceptors=[CountFailures(metrics)])
     return [journeys, sms]

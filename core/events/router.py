@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio.client import Client
@@ -33,6 +34,8 @@ class EventRouter:
 
     def __init__(self, catalog: Catalog, db: Database, client: Client, *, simulated: bool = False,
                  clock_offset_seconds: float = 0.0) -> None:
+        # Told (source, receipt-to-routed lag) of each event this router finishes: a worker's metrics.
+        self.on_routed: Callable[[str, timedelta], None] | None = None
         self.catalog = catalog
         self.db = db
         self.client = client
@@ -63,7 +66,9 @@ class EventRouter:
             await self.route(follow_up, source="engine", origin=origin)
             result.follow_ups.append(follow_up.type)
         # Only now is the event done: a failure above leaves it for a retry or the sweeper.
-        await asyncio.to_thread(self.store.mark_routed, event.id)
+        lag = await asyncio.to_thread(self.store.mark_routed, event.id)
+        if lag is not None and self.on_routed is not None:
+            self.on_routed(source, lag)
         return result
 
     def _stored_event(self, event_id: str) -> EventIn | None:

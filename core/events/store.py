@@ -93,12 +93,15 @@ class EventStore:
             select(Enrollment).where(Enrollment.customer_id == event.customer_id, Enrollment.status == "active")
         ).all() if self._listening(session, run, event.type)]
 
-    def mark_routed(self, event_id: str) -> None:
+    def mark_routed(self, event_id: str) -> timedelta | None:
+        """Mark it routed; returns how long after its receipt (None: it was already)."""
         with session_scope(self.db) as session:
             row = session.get(Event, event_id)
             if row is not None and row.routed_at is None:
                 row.routed_at = utcnow()
                 session.add(row)
+                return row.routed_at - row.received_at
+            return None
 
     def unrouted(self, older_than: timedelta, limit: int = 200,
                  after: OutboxCursor | None = None) -> tuple[list[EventIn], OutboxCursor | None]:

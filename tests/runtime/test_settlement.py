@@ -168,3 +168,19 @@ async def test_one_reply_reserved_twice_at_once_is_one_message(journeys_dir: Pat
                                                    at=START) for _ in range(6)))
     assert len({row.id for row in rows}) == 1
     assert provider.bodies() == [catalog.settings.replies.help]
+
+
+async def test_sends_and_settlements_are_counted_for_the_workers_metrics(journeys_dir: Path, env, db) -> None:
+    provider = ScriptedProvider([(False, False)])  # unknown outcome, absent at the provider, sent again
+    catalog = write_journeys(journeys_dir, {"promo": TWO_TEXTS})
+    async with Simulation(env, catalog, db, start=START, sender=provider) as sim:
+        await sim.add_customer(CustomerSpec())
+        assert await sim.enter(catalog.journey("promo"), "sim-customer")
+        await sim.result("promo", "sim-customer")
+        count = sim.metrics.registry.get_sample_value
+    assert count("journeys_sms_sends_total", {"journey": "promo", "status": "unconfirmed",
+                                              "reason": "provider_outcome_unknown"}) == 1
+    assert count("journeys_sms_sends_total", {"journey": "promo", "status": "sent", "reason": ""}) == 2
+    assert count("journeys_sms_settlements_total", {"outcome": "absent"}) == 1
+    assert count("journeys_sms_settlements_total", {"outcome": "settled"}) is None
+    assert count("journeys_activity_failures_total", {"activity_type": "journey.send_sms", "error": "Exception"}) is None
