@@ -56,6 +56,7 @@ def load_configuration(config_dir: Path) -> Configuration:
     loyalty = _load(config_dir / LOYALTY, Loyalty, problems, _check_loyalty, loyalty_doc)
     config.loyalty = loyalty or Loyalty()
     config.known.coupons = _coupon_names(loyalty_doc)
+    config.known.rewards = _names_under(loyalty_doc, "rewards")
     _load_templates(config_dir / TEMPLATES, config)
     return config
 
@@ -194,6 +195,11 @@ def _segment_names(doc: YamlDocument | None) -> dict[str, bool]:
     if not isinstance(segments, dict):
         return {}
     return {str(name): isinstance(spec, dict) and spec.get("manual") is True for name, spec in segments.items()}
+
+
+def _names_under(doc: YamlDocument | None, key: str) -> set[str]:
+    found = doc.get((key,)) if doc is not None else None
+    return {str(name) for name in found} if isinstance(found, dict) else set()
 
 
 def _coupon_names(doc: YamlDocument | None) -> set[str]:
