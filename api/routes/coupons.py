@@ -20,7 +20,7 @@ from store.db import session_scope
 router = APIRouter(prefix="/coupons", tags=["loyalty"], dependencies=[Depends(require_token)], route_class=EdgeRoute)
 
 CodePath = Annotated[str, Path(description="The code as the customer typed it (any case, spaces or dashes)",
-                               min_length=1, max_length=64)]
+                               pattern=r"^[A-Za-z0-9 -]{1,64}$")]
 
 
 class CouponOut(BaseModel):
@@ -37,9 +37,9 @@ class CouponOut(BaseModel):
 
 
 class RedeemIn(BaseModel):
-    order_id: str = Field(min_length=1, max_length=128, description="The shop's order: the same order again is "
-                                                                     "the same redemption")
-    customer_id: str | None = Field(default=None, max_length=64,
+    order_id: str = Field(pattern=r"^[^\x00-\x1f\x7f]{1,128}$",
+                          description="The shop's order: the same order again is the same redemption")
+    customer_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
                                     description="The buyer, if known: another customer's code is refused")
 
 

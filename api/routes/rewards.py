@@ -39,7 +39,7 @@ class RewardOut(BaseModel):
     repeat: bool = Field(description="This key had redeemed it before: nothing more was spent")
 
 
-_REFUSALS = {"unknown_reward": status.HTTP_422_UNPROCESSABLE_ENTITY, "key_reused": status.HTTP_409_CONFLICT,
+_REFUSALS = {"unknown_reward": 422, "key_reused": status.HTTP_409_CONFLICT,
              "not_enough_points": status.HTTP_409_CONFLICT, "coupon_pool_empty": status.HTTP_409_CONFLICT}
 
 
@@ -58,7 +58,7 @@ async def redeem_reward(
     zero; idempotent by key (header `Idempotency-Key` or body `key`, one is required)."""
     key = idempotency_key or (body.key if body else None)
     if not key:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY,
+        raise HTTPException(422,
                             "an idempotency key is required: the Idempotency-Key header or the body's `key`")
     try:
         done = await asyncio.to_thread(redeem, svc.db, svc.catalog.loyalty, customer_id, reward, key=key,
