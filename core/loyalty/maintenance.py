@@ -22,8 +22,8 @@ loyalty run``) this job, for every customer with ledger entries, page by page:
 With ``expiry_reminder: 14d`` and points expiring on 16 March, the reminder is emitted
 by the first run on 2 March (local date), whatever the hour of either.
 
-There is no spending of points in the engine (only awards; a journey's negative
-``award_points`` is the one deduction), so ``points`` is the sum of the positive entries
+Deductions (rewards, core/loyalty/rewards.py, and a journey's negative ``award_points``)
+never expire, so ``points`` is the sum of the positive entries
 lapsing that date, capped at what the balance will be just before then (deductions
 are taken from the soonest-expiring points first). A date with nothing left to lose is
 not announced.
