@@ -242,3 +242,35 @@ async def test_the_purchase_event_still_redeems_and_agrees_with_the_checkout(cat
     with session_scope(db) as session:
         row = session.get(Coupon, second)
         assert row is not None and (row.redeemed_order_id, row.redeemed_at) == ("77", T0)
+
+
+async def test_a_spend_lapses_with_the_points_it_took_so_the_balance_stays_above_zero(catalog: Any, db: Any) -> None:
+    router = router_for(catalog, db)
+    # 300 points lapsing in 10 days, 300 in 300 days (expire_after: 365d).
+    await purchase(router, "c1", 300, T0 - timedelta(days=355), event_id="old")
+    await purchase(router, "c1", 300, T0 - timedelta(days=65), event_id="new")
+    redeem(db, catalog.loyalty, "c1", "free_shipping", key="k", at=T0)
+    spent = sorted((e.points, e.expires_at) for e in ledger(db, "c1") if e.points < 0)
+    assert spent == [(-300, T0 + timedelta(days=10)), (-200, T0 + timedelta(days=300))]  # soonest first
+    assert balance(db, "c1", T0) == 100
+    assert balance(db, "c1", T0 + timedelta(days=11)) == 100  # the old points lapsed with what they paid
+    assert balance(db, "c1", T0 + timedelta(days=301)) == 0
+    # A second spend takes what is left of the later points only.
+    await purchase(router, "c1", 450, T0 - timedelta(days=1), event_id="more")
+    redeem(db, catalog.loyalty, "c1", "free_shipping", key="k2", at=T0)
+    spent = sorted((e.points, e.expires_at) for e in ledger(db, "c1") if e.points < 0 and e.key.startswith(
+        "reward:c1:k2"))
+    assert spent == [(-400, T0 + timedelta(days=364)), (-100, T0 + timedelta(days=300))]
+    for days in (0, 11, 301, 365):
+        assert balance(db, "c1", T0 + timedelta(days=days)) >= 0
+
+
+async def test_the_accounts_next_expiry_counts_what_a_date_really_loses(catalog: Any, db: Any) -> None:
+    from core.loyalty.ledger import load_account
+
+    router = router_for(catalog, db)
+    await purchase(router, "c1", 600, T0 - timedelta(days=355), event_id="old")  # lapses in 10 days
+    redeem(db, catalog.loyalty, "c1", "free_shipping", key="k", at=T0)
+    account = load_account(db, "c1", catalog.loyalty, T0)
+    assert (account.balance, account.next_expiry_points, account.next_expiry_at) == (100, 100,
+                                                                                     T0 + timedelta(days=10))
