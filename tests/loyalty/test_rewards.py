@@ -274,3 +274,19 @@ async def test_the_accounts_next_expiry_counts_what_a_date_really_loses(catalog:
     account = load_account(db, "c1", catalog.loyalty, T0)
     assert (account.balance, account.next_expiry_points, account.next_expiry_at) == (100, 100,
                                                                                      T0 + timedelta(days=10))
+
+
+async def test_the_expiry_reminder_announces_only_what_a_spend_left(journeys_dir: Path, db: Any) -> None:
+    from core.loyalty.maintenance import run_daily
+    from tests.loyalty.support import events
+
+    catalog = loyalty_catalog(journeys_dir, loyalty=REWARDS.replace(
+        "points: {per_currency_unit: 1, expire_after: 365d}",
+        "points: {per_currency_unit: 1, expire_after: 365d, expiry_reminder: 14d}"))
+    router = router_for(catalog, db)
+    await purchase(router, "c1", 600, T0 - timedelta(days=355), event_id="old")  # lapses in 10 days
+    await purchase(router, "c1", 1000, T0 - timedelta(days=65), event_id="new")  # in 300 days
+    redeem(db, catalog.loyalty, "c1", "free_shipping", key="k", at=T0)  # 500 of the 600
+    await run_daily(router, T0 + timedelta(hours=1))
+    [reminder] = events(db, "points_expiring", "c1")
+    assert (reminder.properties["points"], reminder.properties["balance"]) == (100, 1100)
