@@ -57,6 +57,14 @@ def load_configuration(config_dir: Path) -> Configuration:
     config.loyalty = loyalty or Loyalty()
     config.known.coupons = _coupon_names(loyalty_doc)
     config.known.rewards = _names_under(loyalty_doc, "rewards")
+    if loyalty is not None and loyalty_doc is not None and loyalty.rewards and \
+            loyalty.rewards_keyword in config.settings.text_to_join.keywords:
+        # A whole-message join keyword comes first: "REDEEM" alone would sign up, not redeem.
+        problems.append(loyalty_doc.problem(
+            loyalty_doc.position(("rewards_keyword",)) if "rewards_keyword" in (loyalty_doc.data or {})
+            else loyalty_doc.position(("rewards",)),
+            f"rewards_keyword {loyalty.rewards_keyword} is also a text_to_join keyword in settings.yaml: "
+            "choose another for one of them", loyalty.rewards_keyword))
     _load_templates(config_dir / TEMPLATES, config)
     return config
 

@@ -290,3 +290,13 @@ async def test_the_expiry_reminder_announces_only_what_a_spend_left(journeys_dir
     await run_daily(router, T0 + timedelta(hours=1))
     [reminder] = events(db, "points_expiring", "c1")
     assert (reminder.properties["points"], reminder.properties["balance"]) == (100, 1100)
+
+
+def test_the_rewards_keyword_may_not_be_a_join_keyword(journeys_dir: Path) -> None:
+    from language.validate import validate_directory
+
+    loyalty_catalog(journeys_dir, loyalty=REWARDS + "rewards_keyword: join\n")
+    (journeys_dir / "settings.yaml").write_text("text_to_join: {keywords: [JOIN]}\n")
+    [problem] = validate_directory(journeys_dir).problems
+    assert problem.file.endswith("loyalty.yaml") and problem.line == 9
+    assert "rewards_keyword JOIN is also a text_to_join keyword in settings.yaml" in problem.message
