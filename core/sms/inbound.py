@@ -169,7 +169,7 @@ class Inbound:
             result.customers = await self.redeemer.redeem(reward, phone=phone, customers=customers, at=at,
                                                           message_sid=message_sid)
         elif keyword == "redeem":
-            log.info("inbound message %s: a rewards keyword from an unknown number ignored", message_sid)
+            log.info("inbound message %s: a rewards keyword with no customer or number to answer; ignored", message_sid)
         elif customers:
             # An ordinary reply: it answers the newest question sent to this number.
             target = await asyncio.to_thread(_awaiting_reply, self.router.db, [c.id for c in customers], at)
