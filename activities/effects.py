@@ -6,6 +6,7 @@ engine's one event path."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from datetime import timedelta
@@ -19,6 +20,7 @@ from core.customers.context import expression_context
 from core.customers.records import get_customer
 from core.event import EventIn, follow_up_id
 from core.loyalty import ledger as loyalty
+from core.loyalty import rewards
 from core.segments import refresh as segments
 from language.bounds import MAX_VALUE_BYTES
 from language.expressions import ExpressionError, render
@@ -30,6 +32,8 @@ from workflows.contracts import (
     AwardPointsOutcome,
     EmitInput,
     EmitOutcome,
+    RedeemRewardInput,
+    RedeemRewardOutcome,
     SegmentsOutcome,
     SetAttributesInput,
     SetAttributesOutcome,
@@ -89,6 +93,24 @@ class EffectActivities:
             change = loyalty.tier_changed_event(rules, customer.id, old, new,
                                                 event_id=follow_up_id(run_key(input), "tier"), at=at)
             return AwardPointsOutcome(points=input.points, balance=customer.points), [change] if change else []
+
+    @activity.defn(name=names.REDEEM_REWARD)
+    async def redeem_reward(self, input: RedeemRewardInput) -> RedeemRewardOutcome:
+        return await asyncio.to_thread(self._redeem, input)
+
+    def _redeem(self, input: RedeemRewardInput) -> RedeemRewardOutcome:
+        # Keyed by (run, step): a retried or replayed step returns the coupon it got.
+        key = run_key(input)
+        if len(key) > rewards.MAX_KEY_LENGTH:  # a step without an id, deep in branches: its path
+            key = "run:" + hashlib.sha256(key.encode()).hexdigest()
+        try:
+            done = rewards.redeem(self.deps.db, self.deps.catalog.loyalty, input.run.customer_id, input.reward,
+                                  key=key, at=moment(input))
+        except rewards.RewardRefused as err:  # the journey goes on; later steps can test reward_code()
+            log.info("run %s step %s: reward %s refused (%s)", input.run.enrollment_id, input.step_key,
+                     input.reward, err.reason)
+            return RedeemRewardOutcome(code=None, reason=err.reason)
+        return RedeemRewardOutcome(code=done.code, points=done.points, balance=done.balance)
 
     @activity.defn(name=names.UPDATE_SEGMENTS)
     async def update_segments(self, input: UpdateSegmentsInput) -> SegmentsOutcome:

@@ -28,6 +28,8 @@ from core.customers.context import expression_context
 from core.customers.numbers import apply_provider_error
 from core.customers.records import get_customer
 from core.event import EventIn
+from core.loyalty.coupons import CouponPoolEmpty
+from core.loyalty.coupons import issue as issue_coupon
 from core.sms import rules
 from core.sms.regions import send_regions
 from core.sms.settlement import settle
@@ -144,6 +146,12 @@ class SendingActivities:
                 return outcome_of(row, self.deps.settle_after)
             try:
                 body = self._render(session, input, customer, row, at)
+            except CouponPoolEmpty as err:  # nothing to give: the text would promise a code it lacks
+                log.error("message %s (step %s) not sent: coupon_pool_empty (series %s)", row.id, row.step_id,
+                          err.series)
+                row.status, row.reason, row.updated_at = "skipped", "coupon_pool_empty", at
+                session.add(row)
+                return outcome_of(row, self.deps.settle_after)
             except ExpressionError as err:
                 # The step and the kind of failure, never the message: it may quote customer data.
                 reason = "too_long" if isinstance(err, TooLong) else "render_error"
@@ -220,16 +228,12 @@ class SendingActivities:
         def coupon(series: str) -> str:
             issue_key = f"{row.key}:{series}"
             found = session.exec(select(Coupon).where(Coupon.key == issue_key)).first()
-            if found is None:
-                spec = coupons.get(series)
-                if spec is None:  # removed from loyalty.yaml after this version went live
-                    raise ExpressionError(f"no coupon series {series!r} in loyalty.yaml")
-                found = Coupon(code=(spec.prefix or "") + _random_code(8, upper=True), series=series,
-                               key=issue_key, customer_id=customer.id, issued_at=at,
-                               expires_at=at + spec.expires_in if spec.expires_in else None)
-                session.add(found)
-                session.flush()
-            return found.code
+            if found is not None:
+                return found.code
+            spec = coupons.get(series)
+            if spec is None:  # removed from loyalty.yaml after this version went live
+                raise ExpressionError(f"no coupon series {series!r} in loyalty.yaml")
+            return issue_coupon(session, series, spec, key=issue_key, customer_id=customer.id, at=at).code
 
         trigger = session.get(Event, input.run.trigger_event_id) if input.run.trigger_event_id else None
         context = expression_context(session, self.deps.catalog, customer, at, trigger=trigger, run=input.run,

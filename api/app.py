@@ -14,7 +14,20 @@ from api.edge import EdgeRoute
 from api.errors import validation_error
 from api.limits import BODY_LIMITS, DEFAULT_BODY, MAX_BATCH, MAX_JSON_DEPTH
 from api.metrics import REGISTRY, DatabaseCollector
-from api.routes import customers, dashboard, events, health, imports, links, loyalty, reports, segments, twilio
+from api.routes import (
+    coupons,
+    customers,
+    dashboard,
+    events,
+    health,
+    imports,
+    links,
+    loyalty,
+    reports,
+    rewards,
+    segments,
+    twilio,
+)
 from api.services import Services
 
 
@@ -41,7 +54,8 @@ def create_app(services: Services | Callable[[], Awaitable[Services]]) -> FastAP
         lifespan=lifespan,
     )
     app.add_exception_handler(RequestValidationError, validation_error)
-    for module in (events, customers, imports, loyalty, segments, reports, dashboard, twilio, links, health):
+    for module in (events, customers, imports, loyalty, rewards, coupons, segments, reports, dashboard, twilio, links,
+                   health):
         # The token, body limit and strict JSON are checked by the route class: no route without it.
         assert all(isinstance(r, EdgeRoute) for r in module.router.routes if isinstance(r, APIRoute)), module
         app.include_router(module.router)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from core.events.router import EventRouter
 from core.intake.text_to_join import TextToJoin
 from core.sms.inbound import Inbound
+from core.sms.redeem import SmsRedeemer
 from core.sms.replies import ReplySender
 from language.catalog import Catalog
 from store.db import Database
@@ -34,7 +35,7 @@ class Services:
         replies = ReplySender(db, router.client, catalog.settings)
         return cls(
             catalog=catalog, db=db, router=router, replies=replies,
-            inbound=Inbound(router, replies, TextToJoin(router, replies)),
+            inbound=Inbound(router, replies, TextToJoin(router, replies), SmsRedeemer(router, replies)),
             api_token=api_token, twilio_auth_token=twilio_auth_token,
             public_url=(public_url or catalog.settings.links.base_url).rstrip("/"),
         )

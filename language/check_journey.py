@@ -10,6 +10,7 @@ from language.checks_length import length_warning
 from language.checks_references import (
     JourneyNames,
     check_reference,
+    reward_problem,
     segment_problem,
     template_problem,
 )
@@ -45,6 +46,7 @@ def check_journey(doc: YamlDocument, stem: str, config: Configuration) -> tuple[
     problems += check_structure(doc, stem)
     problems += _texts(doc, config)
     problems += _segments(doc, config)
+    problems += _rewards(doc, config)
     problems += _templates(doc, config)
     problems.sort(key=lambda p: (p.line, p.column))
     if journey is None or any(p.severity == "error" for p in problems):
@@ -111,6 +113,16 @@ def _segments(doc: YamlDocument, config: Configuration) -> Iterator[Problem]:
             reason = segment_problem(name, config.known, manual_only=manual_only)
             if reason:
                 yield doc.problem(doc.position(path), reason, name)
+
+
+def _rewards(doc: YamlDocument, config: Configuration) -> Iterator[Problem]:
+    """A redeem_reward step names a reward of loyalty.yaml."""
+    for at in iter_steps(doc.data):
+        spec = at.step.get("redeem_reward") if at.kind == "redeem_reward" else None
+        path = (*at.path, "redeem_reward", "reward")
+        name = doc.get(path) if isinstance(spec, dict) else None
+        if isinstance(name, str) and (reason := reward_problem(name, config.known)):
+            yield doc.problem(doc.position(path), reason, name)
 
 
 def _templates(doc: YamlDocument, config: Configuration) -> Iterator[Problem]:

@@ -51,8 +51,10 @@ FUNCTIONS: dict[str, tuple[int, int, str | None]] = {
     "in_segment": (1, 1, "segment"),
     "link": (1, 1, None),
     "coupon": (1, 1, "coupon"),
+    "reward_code": (1, 1, "reward_step"),
 }
-_BASE = {"customer", "trigger", "journey", "brand", "now", "clicked", "replied", "answer", "sent", "in_segment"}
+_BASE = {"customer", "trigger", "journey", "brand", "now", "clicked", "replied", "answer", "sent", "in_segment",
+         "reward_code"}
 SCOPE_NAMES: dict[str, set[str]] = {
     "condition": _BASE,
     "value": _BASE,
@@ -68,7 +70,7 @@ _WHY_NOT = {
     "average": "'average' is only available in segment rules",
 }
 
-ReferenceKind = Literal["sending_step", "ask_step", "segment", "coupon", "split"]
+ReferenceKind = Literal["sending_step", "ask_step", "segment", "coupon", "split", "reward_step"]
 
 
 @dataclass(frozen=True)

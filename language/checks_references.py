@@ -18,6 +18,7 @@ class Known:
 
     segments: dict[str, bool] = field(default_factory=dict)  # name -> manual?
     coupons: set[str] = field(default_factory=set)
+    rewards: set[str] = field(default_factory=set)
     templates: dict[str, TemplateFile] = field(default_factory=dict)
     broken_templates: set[str] = field(default_factory=set)  # exist, but have errors
 
@@ -60,8 +61,9 @@ def check_reference(ref: Reference, known: Known, names: JourneyNames | None) ->
         if ref.name in names.splits:
             return None
         return f"no split named '{ref.name}' in this journey" + did_you_mean(ref.name, names.splits)
-    wanted = SENDING_STEP_TYPES if ref.kind == "sending_step" else ("ask",)
-    what = "a step that sends (send_sms or ask)" if ref.kind == "sending_step" else "an ask step"
+    wanted, what = {"sending_step": (SENDING_STEP_TYPES, "a step that sends (send_sms or ask)"),
+                    "reward_step": (("redeem_reward",), "a redeem_reward step"),
+                    }.get(ref.kind, (("ask",), "an ask step"))
     candidates = [i for i, kind in names.steps.items() if kind in wanted]
     if ref.name not in names.steps:
         return f"no step '{ref.name}' in this journey" + did_you_mean(ref.name, candidates)
@@ -69,6 +71,13 @@ def check_reference(ref: Reference, known: Known, names: JourneyNames | None) ->
     if kind not in wanted:
         return f"'{ref.name}' is a {kind} step; this needs {what}"
     return None
+
+
+def reward_problem(name: str, known: Known) -> str | None:
+    if name in known.rewards:
+        return None
+    return (f"unknown reward '{name}'" + did_you_mean(name, known.rewards)
+            + "; rewards are listed under rewards: in loyalty.yaml")
 
 
 def segment_problem(name: str, known: Known, *, manual_only: bool = False) -> str | None:

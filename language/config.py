@@ -216,6 +216,26 @@ class CouponSeries(Strict):
     discount: str
     expires_in: Duration | None = None
     prefix: str | None = Field(default=None, pattern=r"^[A-Z0-9]{1,8}$")
+    # Codes come from a pool imported with `journeys coupons import` (the shop's platform
+    # makes them) instead of being generated; an empty pool issues nothing.
+    pool: bool = False
+
+
+class Reward(Strict):
+    """What points buy: ``points`` are spent for one coupon of the series ``coupon``."""
+
+    points: int = Field(ge=1, le=MAX_POINTS)
+    coupon: str
+    description: str | None = None
+
+
+def _keyword(word: str) -> str:
+    word = word.strip().upper()
+    if not word.isalnum() or len(word) > 32:
+        raise ValueError(f"rewards_keyword {word!r} must be one word of letters and digits (at most 32), e.g. REDEEM")
+    if word in RESERVED_KEYWORDS:
+        raise ValueError(f"rewards_keyword {word!r} is one the engine already answers: choose another, e.g. REDEEM")
+    return word
 
 
 class Loyalty(Strict):
@@ -224,12 +244,24 @@ class Loyalty(Strict):
     punch_card: PunchCard | None = None
     referral: Referral | None = None
     coupons: dict[str, CouponSeries] = Field(default_factory=dict)
+    rewards: dict[Identifier, Reward] = Field(default_factory=dict)
+    # The SMS keyword that spends points: "REDEEM" alone or "REDEEM <reward>" (core/sms/redeem.py).
+    rewards_keyword: Annotated[str, AfterValidator(_keyword)] = "REDEEM"
 
     @model_validator(mode="after")
     def _tiers_ascending(self) -> Loyalty:
         thresholds = [t.min_points for t in self.tiers]
         if thresholds != sorted(thresholds):
             raise ValueError("tiers must be listed from the lowest min_points to the highest")
+        return self
+
+    @model_validator(mode="after")
+    def _rewards_known_series(self) -> Loyalty:
+        for name, reward in self.rewards.items():
+            if reward.coupon not in self.coupons:
+                known = ", ".join(sorted(self.coupons)) or "none"
+                raise ValueError(f"reward {name!r}: unknown coupon series {reward.coupon!r} (series under "
+                                 f"coupons: {known})")
         return self
 
     def tier_for(self, points_last_12_months: int) -> str | None:

@@ -56,6 +56,15 @@ def load_configuration(config_dir: Path) -> Configuration:
     loyalty = _load(config_dir / LOYALTY, Loyalty, problems, _check_loyalty, loyalty_doc)
     config.loyalty = loyalty or Loyalty()
     config.known.coupons = _coupon_names(loyalty_doc)
+    config.known.rewards = _names_under(loyalty_doc, "rewards")
+    if loyalty is not None and loyalty_doc is not None and loyalty.rewards and \
+            loyalty.rewards_keyword in config.settings.text_to_join.keywords:
+        # A whole-message join keyword comes first: "REDEEM" alone would sign up, not redeem.
+        problems.append(loyalty_doc.problem(
+            loyalty_doc.position(("rewards_keyword",)) if "rewards_keyword" in (loyalty_doc.data or {})
+            else loyalty_doc.position(("rewards",)),
+            f"rewards_keyword {loyalty.rewards_keyword} is also a text_to_join keyword in settings.yaml: "
+            "choose another for one of them", loyalty.rewards_keyword))
     _load_templates(config_dir / TEMPLATES, config)
     return config
 
@@ -194,6 +203,11 @@ def _segment_names(doc: YamlDocument | None) -> dict[str, bool]:
     if not isinstance(segments, dict):
         return {}
     return {str(name): isinstance(spec, dict) and spec.get("manual") is True for name, spec in segments.items()}
+
+
+def _names_under(doc: YamlDocument | None, key: str) -> set[str]:
+    found = doc.get((key,)) if doc is not None else None
+    return {str(name) for name in found} if isinstance(found, dict) else set()
 
 
 def _coupon_names(doc: YamlDocument | None) -> set[str]:

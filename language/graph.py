@@ -18,6 +18,7 @@ from language.models import (
     IfStep,
     Journey,
     ManualTrigger,
+    RedeemRewardStep,
     ScheduleTrigger,
     SegmentEnteredTrigger,
     SegmentExitedTrigger,
@@ -121,6 +122,8 @@ def step_summary(step: StepBase) -> str:
             return f"split {split.name}"
         case AwardPointsStep(award_points=spec):
             return f"award {spec.points} points"
+        case RedeemRewardStep(redeem_reward=spec):
+            return f"redeem reward {spec.reward}"
         case UpdateSegmentsStep(update_segments=spec):
             changes = [f"+{s}" for s in spec.add] + [f"-{s}" for s in spec.remove]
             return "update_segments " + " ".join(changes)

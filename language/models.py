@@ -250,6 +250,18 @@ class AwardPointsStep(StepBase):
     award_points: AwardPointsSpec
 
 
+class RedeemRewardSpec(Strict):
+    reward: Identifier  # a reward of loyalty.yaml
+
+
+class RedeemRewardStep(StepBase):
+    """Spend the customer's points for a reward's coupon (core/loyalty/rewards.py); a
+    refusal (not enough points, an empty pool) is recorded and the run goes on. Later
+    steps read the code with reward_code('<this step's id>')."""
+
+    redeem_reward: RedeemRewardSpec
+
+
 class UpdateSegmentsSpec(Strict):
     add: list[Identifier] = Field(default_factory=list)
     remove: list[Identifier] = Field(default_factory=list)
@@ -293,6 +305,7 @@ STEP_TYPES: dict[str, type[StepBase]] = {
     "choose": ChooseStep,
     "split": SplitStep,
     "award_points": AwardPointsStep,
+    "redeem_reward": RedeemRewardStep,
     "update_segments": UpdateSegmentsStep,
     "set": SetStep,
     "unsubscribe": UnsubscribeStep,
@@ -325,6 +338,7 @@ Step = Annotated[
     | Annotated[ChooseStep, Tag("choose")]
     | Annotated[SplitStep, Tag("split")]
     | Annotated[AwardPointsStep, Tag("award_points")]
+    | Annotated[RedeemRewardStep, Tag("redeem_reward")]
     | Annotated[UpdateSegmentsStep, Tag("update_segments")]
     | Annotated[SetStep, Tag("set")]
     | Annotated[UnsubscribeStep, Tag("unsubscribe")]

@@ -86,6 +86,8 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("SplitSpec", "name"): "Split name, for journey.variant('<name>') and reports.",
     ("Variant", "weight"): "Relative weight; 0 means no customer gets it.",
     ("AwardPointsStep", "award_points"): "Give loyalty points.",
+    ("RedeemRewardStep", "redeem_reward"): "Spend points for a reward's coupon (loyalty.yaml rewards); "
+                                           "later texts show it with reward_code('<step id>').",
     ("UpdateSegmentsStep", "update_segments"): "Add to / remove from manual segments.",
     ("SetStep", "set"): "Set customer attributes; values are templates.",
     ("UnsubscribeStep", "unsubscribe"): "Opt the customer out of SMS.",

@@ -23,6 +23,7 @@ from core.loyalty.maintenance import PageResult, run_daily
 from core.retention import Report, run_all
 from core.segments import refresh as segments
 from core.sms.inbound import Inbound, InboundResult
+from core.sms.redeem import SmsRedeemer
 from messaging.phone import to_e164
 from processes.settings import ServiceSettings
 from processes.temporal import connect
@@ -76,7 +77,8 @@ async def receive_sms(settings: ServiceSettings, phone: str, body: str, *,
     """An inbound SMS as if it came through Twilio's webhook (for local runs)."""
     async with wired(settings, journeys_dir) as wiring:
         e164 = to_e164(phone, wiring.catalog.settings.default_country)
-        inbound = Inbound(wiring.router, wiring.replies, TextToJoin(wiring.router, wiring.replies))
+        inbound = Inbound(wiring.router, wiring.replies, TextToJoin(wiring.router, wiring.replies),
+                          SmsRedeemer(wiring.router, wiring.replies))
         return await inbound.handle(body, at=utcnow(), message_sid=f"cli-{uuid.uuid4().hex}", phone=e164)
 
 

@@ -64,7 +64,8 @@ def build_workers(client: Client, catalog: Catalog, db: Database, sender: SmsSen
     decisions, effects, progress = DecisionActivities(deps), EffectActivities(deps), ProgressActivities(deps)
     journey_activities: list[Callable[..., Any]] = [
         decisions.evaluate, decisions.next_local_time, decisions.inspect_event,
-        effects.award_points, effects.update_segments, effects.set_attributes, effects.unsubscribe, effects.emit,
+        effects.award_points, effects.redeem_reward, effects.update_segments, effects.set_attributes,
+        effects.unsubscribe, effects.emit,
         progress.record_progress, progress.finish,
     ]
     fanout, outbox = FanoutActivities(deps), OutboxActivities(deps)

@@ -283,6 +283,20 @@ class Coupon(SQLModel, table=True):
     expires_at: datetime | None = _ts()
     redeemed_at: datetime | None = _ts()
     redeemed_event_id: str | None = Field(default=None, max_length=128)
+    # The shop's order it was redeemed for (POST /coupons/{code}/redeem, or a purchase
+    # event's order_id): a repeat for the same order is the same redemption.
+    redeemed_order_id: str | None = Field(default=None, max_length=128)
+
+
+class PooledCoupon(SQLModel, table=True):
+    """A code imported for a ``pool: true`` series (`journeys coupons import`), not issued
+    yet: issuing moves it to ``coupons``. No customer here."""
+
+    __tablename__ = "coupon_pool"
+
+    code: str = Field(primary_key=True, max_length=32)
+    series: str = Field(index=True, max_length=32)
+    imported_at: datetime = _ts(nullable=False)
 
 
 class AttributeChange(SQLModel, table=True):

@@ -42,6 +42,7 @@ class Facts(BaseModel):
     # typed): the run keeps the id of the reply event, and answer() reads it there.
     text_answers: dict[str, str] = Field(default_factory=dict)
     variants: dict[str, str] = Field(default_factory=dict)
+    rewards: dict[str, str] = Field(default_factory=dict)  # redeem_reward step -> the coupon code
 
 
 class StepCall(BaseModel):
@@ -113,6 +114,17 @@ class AwardPointsInput(StepCall):
 class AwardPointsOutcome(BaseModel):
     points: int
     balance: int
+
+
+class RedeemRewardInput(StepCall):
+    reward: str
+
+
+class RedeemRewardOutcome(BaseModel):
+    code: str | None  # None: refused
+    reason: str | None = None  # why: not_enough_points | coupon_pool_empty | unknown_reward
+    points: int = 0  # spent
+    balance: int = 0
 
 
 class UpdateSegmentsInput(StepCall):

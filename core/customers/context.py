@@ -66,6 +66,7 @@ def expression_context(
         "answer": lambda step: _answer(session, facts, step),
         "sent": lambda step: step in facts.sent,
         "in_segment": lambda name: name in view["segments"],
+        "reward_code": lambda step: facts.rewards.get(step),
     }
     functions.update(extra_functions or {})
     context = build_context(values, functions)

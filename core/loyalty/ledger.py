@@ -15,7 +15,7 @@ This module also holds what the CLI and the API show of a customer's points
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -142,17 +142,21 @@ def account(session: Session, customer: Customer, loyalty: Loyalty, at: datetime
     """Balance, tier, earnings, the next expiry and the newest ``limit`` ledger entries."""
     earned = earned_in_window(session, customer.id, at)
     next_tier = next(((t.name, t.min_points) for t in loyalty.tiers if t.min_points > earned), None)
+    # Spends lapse with the points they took (core/loyalty/rewards.py): a day loses its net.
     upcoming = session.exec(select(PointsEntry).where(
-        PointsEntry.customer_id == customer.id, PointsEntry.points > 0, PointsEntry.occurred_at <= at,
-        col(PointsEntry.expires_at) > at,
+        PointsEntry.customer_id == customer.id, PointsEntry.occurred_at <= at, col(PointsEntry.expires_at) > at,
     ).order_by(col(PointsEntry.expires_at))).all()
     next_at, next_points = None, 0
-    if upcoming:
-        zone = customer_zone(customer, default_timezone)
-        expiries = [(e.expires_at, e.points) for e in upcoming if e.expires_at is not None]  # all, by the WHERE
-        next_at = expiries[0][0]
-        day = next_at.astimezone(zone).date()
-        next_points = sum(points for expires_at, points in expiries if expires_at.astimezone(zone).date() == day)
+    zone = customer_zone(customer, default_timezone)
+    by_day: dict[date, list[PointsEntry]] = {}
+    for e in upcoming:
+        by_day.setdefault(e.expires_at.astimezone(zone).date(), []).append(e)  # type: ignore[union-attr]
+    for day in sorted(by_day):
+        net = sum(e.points for e in by_day[day])
+        if net > 0:
+            next_at = min(e.expires_at for e in by_day[day] if e.points > 0)  # type: ignore[type-var]
+            next_points = net
+            break
     rows = session.exec(select(PointsEntry).where(PointsEntry.customer_id == customer.id)
                         .order_by(col(PointsEntry.occurred_at).desc(), col(PointsEntry.id).desc()).limit(limit)).all()
     total = session.exec(select(func.count()).select_from(PointsEntry)

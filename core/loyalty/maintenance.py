@@ -22,9 +22,8 @@ loyalty run``) this job, for every customer with ledger entries, page by page:
 With ``expiry_reminder: 14d`` and points expiring on 16 March, the reminder is emitted
 by the first run on 2 March (local date), whatever the hour of either.
 
-There is no spending of points in the engine (only awards; a journey's negative
-``award_points`` is the one deduction), so ``points`` is the sum of the positive entries
-lapsing that date, capped at what the balance will be just before then (deductions
+A reward's spend lapses with the points it took (core/loyalty/rewards.py), so
+``points`` is the net of the entries lapsing that date, capped at what the balance will be just before then (deductions
 are taken from the soonest-expiring points first). A date with nothing left to lose is
 not announced.
 
@@ -181,8 +180,9 @@ def _reminders(session: Session, catalog: Catalog, customers: dict[str, Customer
     assert ahead is not None
     # A superset (a local date ends at most a day after the moment it is reached), then
     # the exact rule per customer in their own time zone.
+    # Spends lapse with the points they took (core/loyalty/rewards.py): a date loses its net.
     entries = session.exec(select(PointsEntry).where(
-        col(PointsEntry.customer_id).in_(list(customers)), col(PointsEntry.points) > 0,
+        col(PointsEntry.customer_id).in_(list(customers)),
         col(PointsEntry.occurred_at) <= at, col(PointsEntry.expires_at) > at,
         col(PointsEntry.expires_at) <= at + ahead + timedelta(days=1),
     ).order_by(col(PointsEntry.customer_id), col(PointsEntry.expires_at))).all()
@@ -203,7 +203,7 @@ def _reminders(session: Session, catalog: Catalog, customers: dict[str, Customer
             left -= lapsing
             if points <= 0:
                 continue
-            first = min(e.expires_at for e in days[day])  # type: ignore[type-var]
+            first = min(e.expires_at for e in days[day] if e.points > 0)  # type: ignore[type-var]
             events.append(EventIn(
                 id=f"points-expiring:{customer_id}:{day.isoformat()}", type="points_expiring",
                 customer_id=customer_id, occurred_at=at,

@@ -25,18 +25,20 @@ import logging
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 
-from sqlalchemy import func, update
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from core.customers.referral_codes import normalize_code, referrer_by_code
 from core.event import EventIn, follow_up_id
+from core.loyalty import coupons
 from core.loyalty import ledger as loyalty
 from language.config import Loyalty
-from store.tables import Coupon, Customer, Event, PointsEntry
+from store.tables import Customer, Event, PointsEntry
 
 log = logging.getLogger(__name__)
 
 COUPON_PROPERTY = "coupon_code"
+ORDER_PROPERTY = "order_id"
 REFERRAL_PROPERTY = "referral_code"  # on the referee's first purchase: the primary way
 REFERRED_BY_ATTRIBUTE = "referred_by"  # a profile attribute (API/CLI/import): the fallback
 
@@ -44,7 +46,7 @@ REFERRED_BY_ATTRIBUTE = "referred_by"  # a profile attribute (API/CLI/import): t
 def on_purchase(session: Session, rules: Loyalty, customer: Customer, event: Event, amount: float) -> list[EventIn]:
     """Apply every purchase rule once; return the follow-up events to route."""
     at = event.occurred_at
-    redeem_coupon(session, customer, event)
+    redeem_coupon(session, rules, customer, event)
     earned = purchase_points(rules, amount)
     if earned > 0:
         loyalty.award(session, customer, key=f"purchase:{event.id}", points=earned, reason="purchase", at=at,
@@ -87,28 +89,27 @@ def punch_card(session: Session, rules: Loyalty, customer: Customer, at: datetim
                          at=at, expires_at=loyalty.default_expiry(rules, at), source="punch_card")
 
 
-def redeem_coupon(session: Session, customer: Customer, event: Event) -> bool:
-    """Mark the purchase's coupon redeemed; True if it was.
+def redeem_coupon(session: Session, rules: Loyalty, customer: Customer, event: Event) -> bool:
+    """Redeem the purchase's coupon (core.loyalty.coupons.redeem, as the checkout route
+    does); True if it was, now or before for the same order.
 
-    The code is matched case-insensitively. It is redeemed only if it exists, was
-    issued to this customer (codes are personal: one sent to someone else is left for
-    its owner), is not redeemed yet and had not expired when the purchase was made.
-    Anything else is ignored (logged): the purchase itself always counts.
+    The order is ``properties.order_id``, else the event id: a code the checkout already
+    redeemed for this order is not redeemed twice. Only the customer's own code (codes are
+    personal: one sent to someone else is left for its owner), not redeemed for another
+    order and not expired when the purchase was made. Anything else is ignored (logged):
+    the purchase itself always counts.
     """
-    code = normalize_code((event.properties or {}).get(COUPON_PROPERTY))
+    properties = event.properties or {}
+    code = normalize_code(properties.get(COUPON_PROPERTY))
     if code is None:
         return False
-    at = event.occurred_at
-    result = session.execute(  # one conditional UPDATE: two purchases cannot both redeem it
-        update(Coupon)
-        .where(col(Coupon.code) == code, col(Coupon.customer_id) == customer.id, col(Coupon.redeemed_at).is_(None),
-               (col(Coupon.expires_at).is_(None)) | (col(Coupon.expires_at) > at))
-        .values(redeemed_at=at, redeemed_event_id=event.id)
-    )
-    if result.rowcount:  # type: ignore[attr-defined]
+    order = properties.get(ORDER_PROPERTY)
+    order_id = str(order)[:128] if isinstance(order, str | int) and not isinstance(order, bool) else event.id
+    result = coupons.redeem(session, code, order_id=order_id, at=event.occurred_at, coupons=rules.coupons,
+                            customer_id=customer.id, event_id=event.id)
+    if result.redeemed:
         return True
-    log.info("purchase %s: coupon code not redeemed (unknown, someone else's, already redeemed or expired)",
-             event.id)
+    log.info("purchase %s: coupon code not redeemed (%s)", event.id, result.state.reason)
     return False
 
 

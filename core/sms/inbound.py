@@ -7,6 +7,10 @@ number is not a customer's. YES confirms a pending double opt-in or re-subscribe
 opted-out customer; from a subscribed customer it is an ordinary reply (it may answer
 an `ask` with choices yes/no). The `text_to_join` keywords of settings.yaml (e.g. JOIN)
 sign the number up, creating its customer if need be: core/intake/text_to_join.py.
+The rewards keyword of loyalty.yaml (REDEEM), alone or followed by a reward's name
+("REDEEM free shipping"), spends points for a coupon: core/sms/redeem.py. It is the one
+keyword with more than one word; STOP, START, YES, HELP and the join keywords, whole
+messages, come first.
 
 Replays: a message is acted on once per provider id (Twilio's MessageSid), recorded in
 `inbound_messages`; a second delivery of a handled sid changes nothing. Twilio sends no
@@ -77,14 +81,33 @@ class Joiner(Protocol):
                    message_sid: str) -> list[str]: ...
 
 
+class Redeemer(Protocol):
+    """The REDEEM keyword (core/sms/redeem.py): spends the sender's points for a reward
+    and answers with the code or the reason; returns the ids of the customers it acted on."""
+
+    async def redeem(self, reward: str, *, phone: str, customers: list[Customer], at: datetime,
+                     message_sid: str) -> list[str]: ...
+
+
+def redeem_request(body: str, keyword: str) -> str | None:
+    """The reward a REDEEM text names ("" for the keyword alone), or None if the text is
+    not one: the keyword as its first word, any case."""
+    words = body.split()
+    if not words or words[0].upper() != keyword:
+        return None
+    return " ".join(words[1:])
+
+
 @dataclass
 class Inbound:
     """Handles one inbound message. ``replies`` may be None where no reply can go out;
-    without a ``joiner`` the text-to-join keywords are ordinary replies."""
+    without a ``joiner`` the text-to-join keywords are ordinary replies, without a
+    ``redeemer`` (or rewards in loyalty.yaml) so is REDEEM."""
 
     router: EventPath
     replies: ReplySender | None = None
     joiner: Joiner | None = None
+    redeemer: Redeemer | None = None
 
     async def handle(self, body: str, *, at: datetime, message_sid: str, phone: str | None = None,
                      customer_id: str | None = None) -> InboundResult:
@@ -107,6 +130,9 @@ class Inbound:
         customers = await asyncio.to_thread(self._customers, phone, customer_id)
         phone = phone or (customers[0].phone if customers else None)
         keyword = keyword_of(body, self._join_keywords())
+        reward = self._redeem_request(body) if keyword is None else None
+        if reward is not None:
+            keyword = "redeem"
         if keyword == "yes" and any(c.sms_consent in ("pending", "opted_out", "none") for c in customers):
             keyword = "opt_in"
         elif keyword == "yes":
@@ -139,6 +165,11 @@ class Inbound:
                                                       customers=customers, at=at, message_sid=message_sid)
         elif keyword == "help":
             await self._reply("help", phone, customers, message_sid, at)
+        elif keyword == "redeem" and customers and phone and self.redeemer is not None and reward is not None:
+            result.customers = await self.redeemer.redeem(reward, phone=phone, customers=customers, at=at,
+                                                          message_sid=message_sid)
+        elif keyword == "redeem":
+            log.info("inbound message %s: a rewards keyword with no customer or number to answer; ignored", message_sid)
         elif customers:
             # An ordinary reply: it answers the newest question sent to this number.
             target = await asyncio.to_thread(_awaiting_reply, self.router.db, [c.id for c in customers], at)
@@ -155,6 +186,12 @@ class Inbound:
         if self.joiner is None:
             return frozenset()
         return frozenset(self.router.catalog.settings.text_to_join.keywords)
+
+    def _redeem_request(self, body: str) -> str | None:
+        rules = self.router.catalog.loyalty
+        if self.redeemer is None or not rules.rewards:
+            return None
+        return redeem_request(body, rules.rewards_keyword)
 
     def _customers(self, phone: str | None, customer_id: str | None) -> list[Customer]:
         with session_scope(self.router.db) as session:

@@ -33,7 +33,7 @@ from workflows.reply import REPLY_WORKFLOW, ReplyInput, reply_workflow_id
 
 log = logging.getLogger(__name__)
 
-ReplyKind = Literal["confirm", "welcome", "help", "stop"]
+ReplyKind = Literal["confirm", "welcome", "help", "stop", "reward"]  # reward: an answer to REDEEM, its own text
 WAIT = timedelta(seconds=10)  # how long a caller waits for its reply to go out
 
 
@@ -43,22 +43,26 @@ class ReplySender:
     client: Client
     settings: Settings
 
-    async def send(self, kind: ReplyKind, *, phone: str, customer_id: str | None, key: str, at: datetime) -> Message:
-        row = await asyncio.to_thread(self._reserve, kind, phone, customer_id, key, at)
+    async def send(self, kind: ReplyKind, *, phone: str, customer_id: str | None, key: str, at: datetime,
+                   body: str | None = None) -> Message:
+        """``body``: the text, for a kind settings.yaml has no reply text for (reward)."""
+        row = await asyncio.to_thread(self._reserve, kind, phone, customer_id, key, at, body)
         if row.status == "reserved":
             await self.start(row.id, row.key, wait=WAIT)
         with session_scope(self.db, readonly=True) as session:
             return session.get(Message, row.id) or row
 
-    def _reserve(self, kind: ReplyKind, phone: str, customer_id: str | None, key: str, at: datetime) -> Message:
+    def _reserve(self, kind: ReplyKind, phone: str, customer_id: str | None, key: str, at: datetime,
+                 body: str | None = None) -> Message:
         try:
-            return self._insert(kind, phone, customer_id, key, at)
+            return self._insert(kind, phone, customer_id, key, at, body)
         except IntegrityError:  # the same reply reserved concurrently: it is that one
             with session_scope(self.db, readonly=True) as session:
                 return session.exec(select(Message).where(Message.key == f"reply:{kind}:{key}")).one()
 
-    def _insert(self, kind: ReplyKind, phone: str, customer_id: str | None, key: str, at: datetime) -> Message:
-        body = getattr(self.settings.replies, kind)
+    def _insert(self, kind: ReplyKind, phone: str, customer_id: str | None, key: str, at: datetime,
+                body: str | None = None) -> Message:
+        body = body if body is not None else getattr(self.settings.replies, kind)
         message_key = f"reply:{kind}:{key}"
         with session_scope(self.db) as session:
             existing = session.exec(select(Message).where(Message.key == message_key)).first()

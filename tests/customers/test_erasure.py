@@ -24,7 +24,7 @@ from tests.customers.erasure_support import PHONE, aggregates, check_erased, che
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 # Tables that hold nothing of any one customer.
-NOT_PERSONAL = {"journey_versions", "segment_refreshes", "pseudonym_keys"}
+NOT_PERSONAL = {"journey_versions", "segment_refreshes", "pseudonym_keys", "coupon_pool"}
 
 
 def _cli_env(api: Api) -> dict[str, str]:

@@ -17,6 +17,7 @@ HANDLERS: dict[str, Handler] = {
     "choose": branching.choose,
     "split": branching.split,
     "award_points": effects.award_points,
+    "redeem_reward": effects.redeem_reward,
     "update_segments": effects.update_segments,
     "set": effects.set_,
     "unsubscribe": effects.unsubscribe,

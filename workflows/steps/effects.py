@@ -9,6 +9,7 @@ from language.models import (
     AwardPointsStep,
     EmitStep,
     ExitStep,
+    RedeemRewardStep,
     SetStep,
     UnsubscribeStep,
     UpdateSegmentsStep,
@@ -19,6 +20,8 @@ from workflows.contracts import (
     AwardPointsOutcome,
     EmitInput,
     EmitOutcome,
+    RedeemRewardInput,
+    RedeemRewardOutcome,
     SegmentsOutcome,
     SetAttributesInput,
     SetAttributesOutcome,
@@ -37,6 +40,17 @@ async def award_points(run: Run, step: AwardPointsStep, key: str) -> None:
         result_type=AwardPointsOutcome,
     )
     run.record(key, "points", points=result.points, balance=result.balance)
+
+
+async def redeem_reward(run: Run, step: RedeemRewardStep, key: str) -> None:
+    result: RedeemRewardOutcome = await run.local(
+        names.REDEEM_REWARD, RedeemRewardInput(**run.call(key), reward=step.redeem_reward.reward),
+        result_type=RedeemRewardOutcome,
+    )
+    if result.code is not None and run.facts is not None:
+        run.facts.rewards[key] = result.code
+    run.record(key, "reward", reward=step.redeem_reward.reward, code=result.code, reason=result.reason,
+               points=result.points, balance=result.balance)
 
 
 async def update_segments(run: Run, step: UpdateSegmentsStep, key: str) -> None:
