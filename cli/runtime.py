@@ -63,18 +63,27 @@ def simulate(
 
 
 def _print_timeline(result: dict[str, Any]) -> None:
-    console.print(f"[bold]{result['journey']}[/bold] v{result['version']} for {result['customer']}: "
-                  f"outcome [bold]{result['outcome']}[/bold]", highlight=False)
+    from rich.markup import escape
+
+    if result.get("sample_customer"):
+        console.print("no --customer given: simulating the sample customer (id sim-customer, first_name Alex, "
+                      "locale en, opted in, phone +12015550123)", highlight=False)
+    console.print(f"[bold]{escape(result['journey'])}[/bold] v{result['version']} for {escape(result['customer'])}: "
+                  f"outcome [bold]{escape(result['outcome'])}[/bold]", highlight=False)
+    if "not_entered_reason" in result:
+        console.print(f"not entered: {escape(result['not_entered_reason'])}", highlight=False)
     table = Table(show_header=True, header_style="bold")
-    for column in ("at", "step", "action", "details"):
-        table.add_column(column)
+    for column in ("at (UTC)", f"local ({result.get('zone', '')})", "step", "action", "details"):
+        table.add_column(escape(column))
     for entry in result["timeline"]:
-        details = {k: v for k, v in entry.items() if k not in ("at", "step", "action") and v is not None}
+        skip = ("at", "local", "step", "action")
+        details = {k: v for k, v in entry.items() if k not in skip and v is not None}
         text = details.pop("text", None)
-        summary = ", ".join(f"{k}={v}" for k, v in details.items())
+        summary = escape(", ".join(f"{k}={v}" for k, v in details.items()))
         if text:
-            summary = f"{text}\n[dim]{summary}[/dim]"
-        table.add_row(entry["at"][:16].replace("T", " "), entry.get("step") or "", entry["action"], summary)
+            summary = f"{escape(text)}\n[dim]{summary}[/dim]"
+        table.add_row(entry["at"][:16].replace("T", " "), entry.get("local", ""), escape(entry.get("step") or ""),
+                      entry["action"], summary)
     console.print(table)
 
 
@@ -186,13 +195,13 @@ def enroll(
 
     settings = load_settings()
     try:
-        started = asyncio.run(run_enroll(settings, journey, customer, journeys_dir=journeys_dir))
+        entry = asyncio.run(run_enroll(settings, journey, customer, journeys_dir=journeys_dir))
     except KeyError as err:
         raise typer.BadParameter(str(err.args[0]), param_hint="JOURNEY") from None
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--customer") from None
-    if not started:
-        errors.print(f"{customer} was not entered into {journey} (already in it, or audience/reentry said no)")
+    if not entry.started:
+        errors.print(f"{customer} was not entered into {journey}: {entry.reason}", highlight=False)
         raise typer.Exit(1)
     console.print(f"{customer} entered {journey}: workflow journey/{journey}/{customer}")
 

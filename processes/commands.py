@@ -17,6 +17,7 @@ from core.event import ExternalEventIn, RouteResult
 from core.intake.importing import ImportReport, ImportStopped, csv_rows, import_customers
 from core.intake.profiles import ProfileChange, give_consent, upsert_customer
 from core.intake.text_to_join import TextToJoin
+from core.journeys.enrollment import Entry
 from core.journeys.stopping import TemporalRunStopper
 from core.loyalty.ledger import Account, load_account
 from core.loyalty.maintenance import PageResult, run_daily
@@ -50,11 +51,11 @@ async def send_event(settings: ServiceSettings, event_type: str, customer_id: st
 
 
 async def enroll(settings: ServiceSettings, journey_id: str, customer_id: str, *,
-                 journeys_dir: Path | None = None) -> bool:
+                 journeys_dir: Path | None = None) -> Entry:
     """Raises KeyError for an unknown journey, ValueError for a bad customer id."""
     async with wired(settings, journeys_dir) as wiring:
         router = wiring.router
-        return await router.starter.start(router.catalog.journey(journey_id), customer_id,
+        return await router.starter.enter(router.catalog.journey(journey_id), customer_id,
                                           occasion=f"manual:{uuid.uuid4().hex}", check_trigger=False)
 
 
