@@ -21,7 +21,7 @@ def _register_commands() -> None:
     import importlib
 
     for name in ("cli.authoring", "cli.sms", "cli.runtime", "cli.schedules", "cli.segments", "cli.loyalty",
-                 "cli.importing", "cli.customers", "cli.consent", "cli.retention", "cli.reports"):
+                 "cli.importing", "cli.customers", "cli.consent", "cli.retention", "cli.reports", "cli.scenarios"):
         importlib.import_module(name).register(app)
 
 
