@@ -44,7 +44,10 @@ class ScenarioEvent(_Strict):
     @classmethod
     def _moment(cls, value: str) -> str:
         if not _OFFSET.match(value):
-            _instant(value)  # raises with the reason
+            try:
+                _instant(value)
+            except ValueError as err:
+                raise ValueError(f"write +OFFSET after the start (+2d, +1d3h) or an ISO instant: {err}") from None
         return value
 
     @model_validator(mode="after")
