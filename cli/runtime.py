@@ -67,11 +67,11 @@ def _print_timeline(result: dict[str, Any]) -> None:
 
     if result.get("sample_customer"):
         console.print("no --customer given: simulating the sample customer (id sim-customer, first_name Alex, "
-                      "locale en, opted in, phone +12015550123)", highlight=False)
+                      "locale en, opted in, phone +12015550123)", highlight=False, soft_wrap=True)
     console.print(f"[bold]{escape(result['journey'])}[/bold] v{result['version']} for {escape(result['customer'])}: "
                   f"outcome [bold]{escape(result['outcome'])}[/bold]", highlight=False)
     if "not_entered_reason" in result:
-        console.print(f"not entered: {escape(result['not_entered_reason'])}", highlight=False)
+        console.print(f"not entered: {escape(result['not_entered_reason'])}", highlight=False, soft_wrap=True)
     table = Table(show_header=True, header_style="bold")
     for column in ("at (UTC)", f"local ({result.get('zone', '')})", "step", "action", "details"):
         table.add_column(escape(column))
