@@ -95,6 +95,7 @@ def event(
     journeys_dir: Annotated[Path | None, typer.Option("--journeys", help="Journeys directory")] = None,
 ) -> None:
     """Send an event through the engine: store it, signal running journeys, start triggered ones."""
+    from core.customers.records import UnknownCustomer
     from processes.commands import send_event
 
     settings = load_settings()
@@ -106,6 +107,8 @@ def event(
         hints: dict[tuple[int | str, ...], str] = {("customer_id",): "--customer", ("id",): "--id"}
         hint = hints.get(tuple(first["loc"]), "TYPE")
         raise typer.BadParameter(first["msg"], param_hint=hint) from None
+    except UnknownCustomer as err:
+        raise typer.BadParameter(str(err.args[0]), param_hint="--customer") from None
     if result.duplicate:
         console.print(f"event {result.event_id} was already received: nothing done again")
         return
