@@ -284,8 +284,67 @@ def register(app: typer.Typer) -> None:
     app.command()(inbound)
     app.command("twilio-signature")(twilio_signature)
     app.command()(enroll)
+    app.command("test-send")(test_send)
     app.command()(worker)
     app.command()(api)
     app.command("codec-server")(codec_server)
     app.command()(dev)
     app.add_typer(db_app, name="db")
+
+
+def test_send(
+    journey: Annotated[str, typer.Argument(help="Journey id")],
+    to: Annotated[list[str], typer.Option("--to", help="A seed-list number, e.g. +12015550123 (repeatable, "
+                                                       "at most 10)")],
+    step: Annotated[str | None, typer.Option("--step", help="Only this send_sms or ask step")] = None,
+    customer: Annotated[str | None, typer.Option(help="Sample customer JSON, or @file.json (default: the "
+                                                      "sample customer, first_name Alex)")] = None,
+    trigger: Annotated[str | None, typer.Option(help="Trigger properties as JSON, for texts that use them")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Send without asking")] = False,
+    journeys_dir: Annotated[Path | None, typer.Option("--journeys", help="Journeys directory")] = None,
+) -> None:
+    """Send a journey's texts for real to a seed list, rendered with a sample customer,
+    through the configured sender (JOURNEYS_SMS_SENDER). Marked as tests: never counted in
+    reports or frequency caps."""
+    from processes.seed_send import TestSendError, recipients, send_tests
+    from processes.senders import build_sender
+    from processes.simulate import SimulationError, _json_object, parse_customer
+    from processes.wiring import open_catalog, open_migrated_database
+
+    settings = load_settings()
+    catalog = open_catalog(settings, journeys_dir)
+    try:
+        sample = parse_customer(customer)
+        properties = _json_object(trigger or "", "--trigger")
+        numbers = recipients(to, catalog.settings.default_country)
+    except (SimulationError, TestSendError) as err:
+        raise typer.BadParameter(str(err)) from None
+    if journey not in catalog.journeys:
+        raise typer.BadParameter(f"no journey {journey!r} (journeys: {', '.join(sorted(catalog.journeys))})",
+                                 param_hint="JOURNEY")
+    if not yes:
+        typer.confirm(f"Send {journey}'s texts{f' (step {step})' if step else ''} for real to {len(numbers)} "
+                      f"number(s) through {settings.sms_sender}?", abort=True)
+    sender = build_sender(settings, catalog.settings)
+    db = open_migrated_database(settings)
+    try:
+        results = send_tests(catalog, db, sender, journey, numbers, step_id=step, customer=sample,
+                             trigger=properties)
+    except TestSendError as err:
+        raise typer.BadParameter(str(err), param_hint="--step") from None
+    finally:
+        db.dispose()
+    failed = False
+    for result in results:
+        if result.problem:
+            failed = True
+            errors.print(f"{result.step}: not sent, {result.problem}", highlight=False, markup=False)
+            continue
+        where = ", ".join(result.sent) or "nobody"
+        console.print(f"{result.step} ({result.segments} segments) sent to {where}: {result.text}",
+                      highlight=False, markup=False, soft_wrap=True)
+        for number, reason in result.failed.items():
+            failed = True
+            errors.print(f"{result.step}: not sent to {number}: {reason}", highlight=False, markup=False)
+    if failed:
+        raise typer.Exit(1)
