@@ -33,6 +33,7 @@ test: $(STAMP) node_modules/.bin/prism $(CHROMIUM)
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/journeys validate journeys
+	$(BIN)/journeys test journeys
 	$(BIN)/pytest -q
 
 lint: $(STAMP)

@@ -63,18 +63,27 @@ def simulate(
 
 
 def _print_timeline(result: dict[str, Any]) -> None:
-    console.print(f"[bold]{result['journey']}[/bold] v{result['version']} for {result['customer']}: "
-                  f"outcome [bold]{result['outcome']}[/bold]", highlight=False)
+    from rich.markup import escape
+
+    if result.get("sample_customer"):
+        console.print("no --customer given: simulating the sample customer (id sim-customer, first_name Alex, "
+                      "locale en, opted in, phone +12015550123)", highlight=False, soft_wrap=True)
+    console.print(f"[bold]{escape(result['journey'])}[/bold] v{result['version']} for {escape(result['customer'])}: "
+                  f"outcome [bold]{escape(result['outcome'])}[/bold]", highlight=False)
+    if "not_entered_reason" in result:
+        console.print(f"not entered: {escape(result['not_entered_reason'])}", highlight=False, soft_wrap=True)
     table = Table(show_header=True, header_style="bold")
-    for column in ("at", "step", "action", "details"):
-        table.add_column(column)
+    for column in ("at (UTC)", f"local ({result.get('zone', '')})", "step", "action", "details"):
+        table.add_column(escape(column))
     for entry in result["timeline"]:
-        details = {k: v for k, v in entry.items() if k not in ("at", "step", "action") and v is not None}
+        skip = ("at", "local", "step", "action")
+        details = {k: v for k, v in entry.items() if k not in skip and v is not None}
         text = details.pop("text", None)
-        summary = ", ".join(f"{k}={v}" for k, v in details.items())
+        summary = escape(", ".join(f"{k}={v}" for k, v in details.items()))
         if text:
-            summary = f"{text}\n[dim]{summary}[/dim]"
-        table.add_row(entry["at"][:16].replace("T", " "), entry.get("step") or "", entry["action"], summary)
+            summary = f"{escape(text)}\n[dim]{summary}[/dim]"
+        table.add_row(entry["at"][:16].replace("T", " "), entry.get("local", ""), escape(entry.get("step") or ""),
+                      entry["action"], summary)
     console.print(table)
 
 
@@ -86,6 +95,7 @@ def event(
     journeys_dir: Annotated[Path | None, typer.Option("--journeys", help="Journeys directory")] = None,
 ) -> None:
     """Send an event through the engine: store it, signal running journeys, start triggered ones."""
+    from core.customers.records import UnknownCustomer
     from processes.commands import send_event
 
     settings = load_settings()
@@ -97,6 +107,8 @@ def event(
         hints: dict[tuple[int | str, ...], str] = {("customer_id",): "--customer", ("id",): "--id"}
         hint = hints.get(tuple(first["loc"]), "TYPE")
         raise typer.BadParameter(first["msg"], param_hint=hint) from None
+    except UnknownCustomer as err:
+        raise typer.BadParameter(str(err.args[0]), param_hint="--customer") from None
     if result.duplicate:
         console.print(f"event {result.event_id} was already received: nothing done again")
         return
@@ -186,13 +198,13 @@ def enroll(
 
     settings = load_settings()
     try:
-        started = asyncio.run(run_enroll(settings, journey, customer, journeys_dir=journeys_dir))
+        entry = asyncio.run(run_enroll(settings, journey, customer, journeys_dir=journeys_dir))
     except KeyError as err:
         raise typer.BadParameter(str(err.args[0]), param_hint="JOURNEY") from None
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--customer") from None
-    if not started:
-        errors.print(f"{customer} was not entered into {journey} (already in it, or audience/reentry said no)")
+    if not entry.started:
+        errors.print(f"{customer} was not entered into {journey}: {entry.reason}", highlight=False)
         raise typer.Exit(1)
     console.print(f"{customer} entered {journey}: workflow journey/{journey}/{customer}")
 
@@ -277,8 +289,67 @@ def register(app: typer.Typer) -> None:
     app.command()(inbound)
     app.command("twilio-signature")(twilio_signature)
     app.command()(enroll)
+    app.command("test-send")(test_send)
     app.command()(worker)
     app.command()(api)
     app.command("codec-server")(codec_server)
     app.command()(dev)
     app.add_typer(db_app, name="db")
+
+
+def test_send(
+    journey: Annotated[str, typer.Argument(help="Journey id")],
+    to: Annotated[list[str], typer.Option("--to", help="A seed-list number, e.g. +12015550123 (repeatable, "
+                                                       "at most 10)")],
+    step: Annotated[str | None, typer.Option("--step", help="Only this send_sms or ask step")] = None,
+    customer: Annotated[str | None, typer.Option(help="Sample customer JSON, or @file.json (default: the "
+                                                      "sample customer, first_name Alex)")] = None,
+    trigger: Annotated[str | None, typer.Option(help="Trigger properties as JSON, for texts that use them")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Send without asking")] = False,
+    journeys_dir: Annotated[Path | None, typer.Option("--journeys", help="Journeys directory")] = None,
+) -> None:
+    """Send a journey's texts for real to a seed list, rendered with a sample customer,
+    through the configured sender (JOURNEYS_SMS_SENDER). Marked as tests: never counted in
+    reports or frequency caps."""
+    from processes.seed_send import TestSendError, recipients, send_tests
+    from processes.senders import build_sender
+    from processes.simulate import SimulationError, _json_object, parse_customer
+    from processes.wiring import open_catalog, open_migrated_database
+
+    settings = load_settings()
+    catalog = open_catalog(settings, journeys_dir)
+    try:
+        sample = parse_customer(customer)
+        properties = _json_object(trigger or "", "--trigger")
+        numbers = recipients(to, catalog.settings.default_country)
+    except (SimulationError, TestSendError) as err:
+        raise typer.BadParameter(str(err)) from None
+    if journey not in catalog.journeys:
+        raise typer.BadParameter(f"no journey {journey!r} (journeys: {', '.join(sorted(catalog.journeys))})",
+                                 param_hint="JOURNEY")
+    if not yes:
+        typer.confirm(f"Send {journey}'s texts{f' (step {step})' if step else ''} for real to {len(numbers)} "
+                      f"number(s) through {settings.sms_sender}?", abort=True)
+    sender = build_sender(settings, catalog.settings)
+    db = open_migrated_database(settings)
+    try:
+        results = send_tests(catalog, db, sender, journey, numbers, step_id=step, customer=sample,
+                             trigger=properties)
+    except TestSendError as err:
+        raise typer.BadParameter(str(err), param_hint="--step") from None
+    finally:
+        db.dispose()
+    failed = False
+    for result in results:
+        if result.problem:
+            failed = True
+            errors.print(f"{result.step}: not sent, {result.problem}", highlight=False, markup=False)
+            continue
+        where = ", ".join(result.sent) or "nobody"
+        console.print(f"{result.step} ({result.segments} segments) sent to {where}: {result.text}",
+                      highlight=False, markup=False, soft_wrap=True)
+        for number, reason in result.failed.items():
+            failed = True
+            errors.print(f"{result.step}: not sent to {number}: {reason}", highlight=False, markup=False)
+    if failed:
+        raise typer.Exit(1)

@@ -67,6 +67,7 @@ class RouteResult:
     duplicate: bool = False
     signalled: list[str] = field(default_factory=list)
     started: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)  # journey it triggered -> why not entered
     follow_ups: list[str] = field(default_factory=list)
 
 

@@ -168,6 +168,9 @@ class Settings(Strict):
     text_to_join: TextToJoin = Field(default_factory=TextToJoin)
     # A text over this many segments is skipped (too_long), not sent; Twilio takes at most 10.
     max_segments: int = Field(default=10, ge=1, le=10)
+    # An event for a customer id nobody created: create a bare profile for it (the event
+    # may come before the profile) or refuse it (POST /events answers 404, nothing stored).
+    unknown_customers: Literal["create", "reject"] = "create"
     retention: RetentionPeriods = Field(default_factory=RetentionPeriods)
 
 

@@ -1,4 +1,6 @@
-"""Draw a journey as a Mermaid flowchart: the trigger, every step, every branch, every end."""
+"""Draw a journey as a Mermaid flowchart: the trigger, every step, every branch, every end,
+and the entry and exit rules (audience, reentry, exit_on, goal). Conditions are shown in
+full; only message texts are shortened."""
 
 from __future__ import annotations
 
@@ -41,7 +43,7 @@ Edge = tuple[str, str | None]  # (from node, label) waiting for the next node
 def escape(text: str) -> str:
     """Text safe inside a quoted Mermaid label: quotes, tags and entity codes neutralised."""
     for char, code in (("#", "#35;"), ("&", "#amp;"), ('"', "#quot;"), ("<", "#lt;"),
-                       (">", "#gt;"), ("\n", " ")):  # fmt: skip
+                       (">", "#gt;"), ("|", "#124;"), ("`", "#96;"), ("\n", " ")):  # fmt: skip
         text = text.replace(char, code)
     return text
 
@@ -76,13 +78,27 @@ def mermaid(journey: Journey) -> str:
     pending = _steps(chart, journey.steps, [(start, None)])
     if pending:
         chart.connect(pending, chart.node("end: completed", "round"))
+    # Who may enter, how often, and what ends a run early: beside the trigger, dotted.
+    chart.lines.append(f'    rules["{"<br/>".join(escape(rule) for rule in entry_rules(journey))}"]')
+    chart.lines.append(f"    {start} -.- rules")
     return "\n".join(chart.lines) + "\n"
+
+
+def entry_rules(journey: Journey) -> list[str]:
+    """The journey's entry and exit rules, in full, one line each."""
+    reentry = journey.reentry if isinstance(journey.reentry, str) else f"after {format_duration(journey.reentry)}"
+    rules = [f"audience: {journey.audience or 'everyone'}", f"reentry: {reentry}"]
+    for rule in journey.exit_on:
+        rules.append(f"exit on: {rule.event}" + (f" where {rule.where}" if rule.where else ""))
+    if journey.goal:
+        rules.append(f"goal: {journey.goal.event} within {format_duration(journey.goal.within)}")
+    return rules
 
 
 def trigger_summary(journey: Journey) -> str:
     trigger = journey.trigger
     if isinstance(trigger, EventTrigger):
-        where = f" where {short(trigger.where, 30)}" if trigger.where else ""
+        where = f" where {trigger.where}" if trigger.where else ""
         return f"on event {trigger.event}{where}"
     if isinstance(trigger, SegmentEnteredTrigger):
         return f"on entering segment {trigger.segment_entered}"
@@ -112,10 +128,10 @@ def step_summary(step: StepBase) -> str:
                 return f"wait until {wait.until}"
             return f"wait {format_duration(wait)}"
         case WaitForStep(wait_for=spec):
-            where = f" where {short(spec.where, 30)}" if spec.where else ""
+            where = f" where {spec.where}" if spec.where else ""
             return f"wait_for {spec.event}{where}, up to {format_duration(spec.timeout)}"
         case IfStep():
-            return f"if {short(step.if_)}"
+            return f"if {step.if_}"
         case ChooseStep():
             return "choose"
         case SplitStep(split=split):
@@ -171,7 +187,7 @@ def _step(chart: _Chart, step: StepBase, pending: list[Edge]) -> list[Edge]:
         out: list[Edge] = []
         for branch in step.choose:
             if isinstance(branch, ChooseWhen):
-                out += _branch(chart, branch.steps, node, f"when {short(branch.when, 30)}")
+                out += _branch(chart, branch.steps, node, f"when {branch.when}")
             else:
                 out += _branch(chart, branch.else_, node, "else")
                 break  # branches after else are never taken

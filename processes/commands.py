@@ -13,10 +13,12 @@ from typing import Any
 
 from core.clock import utcnow
 from core.customers.erasure import ErasureReport, erase_customer
+from core.customers.records import UnknownCustomer, missing_customers
 from core.event import ExternalEventIn, RouteResult
 from core.intake.importing import ImportReport, ImportStopped, csv_rows, import_customers
 from core.intake.profiles import ProfileChange, give_consent, upsert_customer
 from core.intake.text_to_join import TextToJoin
+from core.journeys.enrollment import Entry
 from core.journeys.stopping import TemporalRunStopper
 from core.loyalty.ledger import Account, load_account
 from core.loyalty.maintenance import PageResult, run_daily
@@ -28,6 +30,7 @@ from messaging.phone import to_e164
 from processes.settings import ServiceSettings
 from processes.temporal import connect
 from processes.wiring import Wiring, open_catalog, open_migrated_database, wire
+from store.db import session_scope
 
 
 @asynccontextmanager
@@ -47,15 +50,19 @@ async def send_event(settings: ServiceSettings, event_type: str, customer_id: st
     event = ExternalEventIn(id=event_id or f"cli:{uuid.uuid4().hex}", type=event_type, customer_id=customer_id,
                             occurred_at=occurred_at or utcnow(), properties=properties)
     async with wired(settings, journeys_dir) as wiring:
+        if wiring.router.catalog.settings.unknown_customers == "reject":
+            with session_scope(wiring.router.db, readonly=True) as session:
+                if missing_customers(session, [customer_id]):
+                    raise UnknownCustomer(f"no customer {customer_id!r} (settings.yaml unknown_customers: reject)")
         return await wiring.router.route(event, source="cli")
 
 
 async def enroll(settings: ServiceSettings, journey_id: str, customer_id: str, *,
-                 journeys_dir: Path | None = None) -> bool:
+                 journeys_dir: Path | None = None) -> Entry:
     """Raises KeyError for an unknown journey, ValueError for a bad customer id."""
     async with wired(settings, journeys_dir) as wiring:
         router = wiring.router
-        return await router.starter.start(router.catalog.journey(journey_id), customer_id,
+        return await router.starter.enter(router.catalog.journey(journey_id), customer_id,
                                           occasion=f"manual:{uuid.uuid4().hex}", check_trigger=False)
 
 

@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
+from temporalio.api.enums.v1 import EventType
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -29,6 +31,7 @@ from core.event import EventIn
 from core.events.router import EventRouter
 from core.events.store import EventStore
 from core.intake.text_to_join import TextToJoin
+from core.journeys.enrollment import Entry
 from core.loyalty import ledger as loyalty
 from core.sms.inbound import Inbound
 from core.sms.links import record_click
@@ -53,6 +56,9 @@ class SimulationError(ValueError):
 
 
 class CustomerSpec(BaseModel):
+    """A simulated customer. The defaults are the sample customer, used when none is given;
+    a given customer is taken as written (``given``): no name is made up for them."""
+
     id: str = "sim-customer"
     first_name: str | None = "Alex"
     last_name: str | None = None
@@ -66,6 +72,15 @@ class CustomerSpec(BaseModel):
     points: int = 0
     segments: list[str] = Field(default_factory=list)
     sms_consent: str = "opted_in"
+
+    @classmethod
+    def given(cls, data: dict[str, Any]) -> CustomerSpec:
+        """Exactly this customer: profile fields left out are empty, not the sample's. Only
+        the id, a phone to text and opted-in consent are filled in when left out."""
+        return cls.model_validate({"first_name": None, "locale": None, **data})
+
+
+SAMPLE_CUSTOMER = CustomerSpec()
 
 
 @dataclass
@@ -125,14 +140,14 @@ def _json_object(text: str, where: str) -> dict[str, Any]:
 
 def parse_customer(text: str | None) -> CustomerSpec:
     if not text:
-        return CustomerSpec()
+        return SAMPLE_CUSTOMER
     if text.startswith("@"):
         try:
             text = Path(text[1:]).read_text()
         except OSError as err:
             raise SimulationError(f"--customer {text}: {err.strerror}") from err
     try:
-        return CustomerSpec.model_validate(_json_object(text, "--customer"))
+        return CustomerSpec.given(_json_object(text, "--customer"))
     except ValueError as err:
         raise SimulationError(f"--customer: {err}") from err
 
@@ -150,7 +165,7 @@ async def simulate(journey_file: Path, *, config_dir: Path | None = None, custom
     """The `journeys simulate` command: one customer, one journey, a throw-away database."""
     catalog = load_catalog(config_dir or journey_file.parent, [journey_file])
     pinned = catalog.journey(journey_file.stem)
-    customer = customer or CustomerSpec()
+    customer = customer or SAMPLE_CUSTOMER
     schedule = sorted((parse_event_spec(spec) for spec in events or []), key=lambda e: e.offset)
     with tempfile.TemporaryDirectory(prefix="journeys-sim-") as tmp:
         db = open_database(f"sqlite:///{tmp}/simulation.db")
@@ -161,10 +176,13 @@ async def simulate(journey_file: Path, *, config_dir: Path | None = None, custom
         try:
             async with Simulation(env, catalog, db, start=start) as sim:
                 await sim.add_customer(customer)
-                entered = await sim.enter(pinned, customer.id, trigger)
+                entry = await sim.enter_explained(pinned, customer.id, trigger)
                 delivered = [await sim.deliver(customer.id, item) for item in schedule]
-                result = await sim.result(pinned.journey.id, customer.id) if entered else None
-                return sim.report(pinned, customer, result, delivered)
+                result = await sim.result(pinned.journey.id, customer.id) if entry.started else None
+                report = sim.report(pinned, customer, result, delivered)
+                report["deferrals"] = await sim.deferrals(pinned.journey.id, customer.id) if result else []
+                return explained(report, entry, sample=customer is SAMPLE_CUSTOMER,
+                                 zone=customer.timezone or catalog.settings.default_timezone)
         finally:
             await env.shutdown()
             db.dispose()
@@ -216,7 +234,30 @@ class Simulation:
             self.clock = moment
 
     async def enter(self, pinned: PinnedJourney, customer_id: str, trigger: str | None = None) -> bool:
+        return (await _enter(self.router, pinned, customer_id, trigger, self.clock)).started
+
+    async def enter_explained(self, pinned: PinnedJourney, customer_id: str, trigger: str | None = None) -> Entry:
+        """``enter``, with the reason when the customer was not entered."""
         return await _enter(self.router, pinned, customer_id, trigger, self.clock)
+
+    async def deferrals(self, journey_id: str, customer_id: str) -> list[dict[str, Any]]:
+        """Every wait for a send window in the run's history: when, until when, and why
+        (quiet_hours, frequency_cap, quiet_day, ... and the region rules that applied)."""
+        handle = self.env.client.get_workflow_handle(workflow_id(journey_id, customer_id))
+        found: list[dict[str, Any]] = []
+        async for event in handle.fetch_history_events():
+            if event.event_type != EventType.EVENT_TYPE_TIMER_STARTED or not event.user_metadata.HasField("summary"):
+                continue
+            summary = self.env.client.data_converter.payload_converter.from_payloads(
+                [event.user_metadata.summary])[0]
+            window = _SEND_WINDOW.match(str(summary))
+            if window is None:
+                continue
+            at = event.event_time.ToDatetime(tzinfo=UTC) + self._offset
+            until = at + event.timer_started_event_attributes.start_to_fire_timeout.ToTimedelta()
+            found.append({"at": _iso(at), "step": window["step"], "action": "deferred", "reason": window["reason"],
+                          "until": _iso(until)})
+        return found
 
     async def deliver(self, customer_id: str, item: ScheduledEvent) -> dict[str, Any]:
         moment = self.start + item.offset
@@ -265,7 +306,7 @@ def _seed(catalog: Catalog, db: Any, spec: CustomerSpec, start: datetime) -> Non
 
 
 async def _enter(router: EventRouter, pinned: PinnedJourney, customer_id: str, trigger: str | None,
-                 start: datetime) -> bool:
+                 start: datetime) -> Entry:
     journey = pinned.journey
     if isinstance(journey.trigger, EventTrigger):
         event_type, props = parse_trigger_spec(trigger, journey.trigger.event)
@@ -276,12 +317,14 @@ async def _enter(router: EventRouter, pinned: PinnedJourney, customer_id: str, t
             segment, event_type = journey.trigger.segment_exited, "segment_exited"
         props = {"segment": segment}
     else:
-        return await router.starter.start(pinned, customer_id, occasion=f"simulation:{start.isoformat()}",
+        return await router.starter.enter(pinned, customer_id, occasion=f"simulation:{start.isoformat()}",
                                           check_trigger=False, at=start)
     result = await router.route(EventIn(id=f"simulation:trigger:{customer_id}:{start.isoformat()}",
                                         type=event_type, customer_id=customer_id,
                                         occurred_at=start, properties=props), source="simulation")
-    return journey.id in result.started
+    if journey.id in result.started:
+        return Entry(True)
+    return Entry(False, result.refused.get(journey.id, f"a {event_type!r} event does not start it"))
 
 
 async def _deliver(router: EventRouter, replies: ReplySender, db: Any, customer_id: str, item: ScheduledEvent,
@@ -357,6 +400,28 @@ def _report(db: Any, pinned: PinnedJourney, customer: CustomerSpec, start: datet
         "timeline": timeline,
     }
 
+
+
+# The timer summary of a deferred send (workflows/steps/messaging.py: run.block's waiting_for).
+_SEND_WINDOW = re.compile(r"^(?P<step>\S+): send window \((?P<reason>.*)\)$")
+
+
+def explained(report: dict[str, Any], entry: Entry, *, sample: bool, zone: str) -> dict[str, Any]:
+    """The report with what a reader needs to understand it: why the customer was not
+    entered, every deferral on the timeline, local times beside UTC, which customer ran."""
+    timeline = sorted(report["timeline"] + report.pop("deferrals", []), key=lambda e: (e["at"], e["action"] != "event"))
+    for item in timeline:
+        item["local"] = local_time(item["at"], zone)
+    report.update(timeline=timeline, zone=zone, sample_customer=sample)
+    if not entry.started:
+        report["not_entered_reason"] = entry.reason
+    return report
+
+
+def local_time(at: str, zone: str) -> str:
+    """``2026-01-05 09:00 EST`` for a UTC ISO instant."""
+    moment = datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(ZoneInfo(zone))
+    return moment.strftime("%Y-%m-%d %H:%M %Z")
 
 
 def _iso(value: Any) -> Any:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, status
+from fastapi import APIRouter, Body, Depends, HTTPException, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -13,7 +14,9 @@ from api.deps import ServicesDep, require_token
 from api.edge import EdgeRoute
 from api.limits import MAX_BATCH, body_limit
 from api.metrics import EVENT_SECONDS, EVENTS_RECEIVED, event_type_label
+from core.customers.records import missing_customers
 from core.event import ExternalEventIn
+from store.db import session_scope
 
 router = APIRouter(tags=["events"], dependencies=[Depends(require_token)], route_class=EdgeRoute)
 
@@ -46,6 +49,19 @@ def _parse(payload: Any) -> list[ExternalEventIn]:
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in err.errors()]) from None
 
 
+def _refuse_unknown(db: Any, events: list[ExternalEventIn], batch: bool) -> None:
+    """settings.yaml ``unknown_customers: reject``: a 404 naming each event whose customer
+    does not exist; nothing of the request is stored, so it can be fixed and sent again."""
+    with session_scope(db, readonly=True) as session:
+        missing = missing_customers(session, [event.customer_id for event in events])
+    if missing:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, [
+            {"type": "unknown_customer", "loc": ["body", index, "customer_id"] if batch else ["body", "customer_id"],
+             "msg": f"no customer {event.customer_id!r} (settings.yaml unknown_customers: reject): create the "
+                    "customer first"}
+            for index, event in enumerate(events) if event.customer_id in missing])
+
+
 _EVENT_SCHEMA = _ONE.json_schema()  # inline: the body is parsed by hand, so FastAPI lists no component
 
 
@@ -59,10 +75,14 @@ _LIMIT = body_limit("/events")
                          f"most {_LIMIT.text} (413 past it). An event's `id` is an opaque reference (letters, "
                          "digits and `_ . : -`, at most 128 characters, never an email or a phone number): it "
                          "reaches Temporal.",
+             responses={404: {"description": "A customer that does not exist, with settings.yaml "
+                                             "`unknown_customers: reject`: nothing was stored"}},
              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
                  "oneOf": [_EVENT_SCHEMA, {"type": "array", "items": _EVENT_SCHEMA, "maxItems": MAX_BATCH}]}}}}})
 async def post_events(svc: ServicesDep, payload: Annotated[Any, Body()]) -> EventsAccepted:
     events = _parse(payload)
+    if svc.catalog.settings.unknown_customers == "reject":
+        await asyncio.to_thread(_refuse_unknown, svc.router.db, events, isinstance(payload, list))
     results = []
     for event in events:
         started = time.perf_counter()

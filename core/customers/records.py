@@ -27,6 +27,13 @@ def get_customer(session: Session, customer_id: str, *, for_update: bool = False
     return customer
 
 
+def missing_customers(session: Session, customer_ids: list[str]) -> set[str]:
+    """Which of these customer ids no customer has."""
+    wanted = set(customer_ids)
+    found = session.exec(select(Customer.id).where(col(Customer.id).in_(wanted))).all() if wanted else []
+    return wanted - set(found)
+
+
 def ensure_customer(session: Session, customer_id: str, at: datetime, *, for_update: bool = False) -> Customer:
     """Events may arrive before the profile: create a bare customer to attach them to.
 

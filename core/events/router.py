@@ -59,9 +59,11 @@ class EventRouter:
             if run.id != origin and await self._signal(run, signal):
                 result.signalled.append(run.journey_id)
         for pinned in self.catalog.journeys.values():
-            started = await self.starter.maybe_start(pinned, event.customer_id, event.id, event.type)
-            if started:
+            entry = await self.starter.maybe_enter(pinned, event.customer_id, event.id, event.type)
+            if entry is not None and entry.started:
                 result.started.append(pinned.journey.id)
+            elif entry is not None:
+                result.refused[pinned.journey.id] = entry.reason
         for follow_up in stored.derived:
             await self.route(follow_up, source="engine", origin=origin)
             result.follow_ups.append(follow_up.type)

@@ -50,6 +50,14 @@ class Admission:
     active: Enrollment | None = None  # the run that is already in this journey, if any
 
 
+@dataclass(frozen=True)
+class Entry:
+    """Whether a customer was entered, and if not, why (audience, reentry, ...)."""
+
+    started: bool
+    reason: str = ""
+
+
 def trigger_matches(journey: Journey, event_type: str, properties: dict[str, Any]) -> bool:
     trigger = journey.trigger
     if isinstance(trigger, EventTrigger):
@@ -103,12 +111,18 @@ class Starter:
 
     async def maybe_start(self, pinned: PinnedJourney, customer_id: str, event_id: str, event_type: str) -> bool:
         """Start ``pinned`` for the customer if this event triggers it."""
+        entry = await self.maybe_enter(pinned, customer_id, event_id, event_type)
+        return entry is not None and entry.started
+
+    async def maybe_enter(self, pinned: PinnedJourney, customer_id: str, event_id: str,
+                          event_type: str) -> Entry | None:
+        """Like ``maybe_start``, with the reason for a refusal; None: this event is not a trigger."""
         journey = pinned.journey
         if not isinstance(journey.trigger, EventTrigger | SegmentEnteredTrigger | SegmentExitedTrigger):
-            return False
+            return None
         if isinstance(journey.trigger, EventTrigger) and journey.trigger.event != event_type:
-            return False
-        return await self.start(pinned, customer_id, trigger_event_id=event_id)
+            return None
+        return await self.enter(pinned, customer_id, trigger_event_id=event_id)
 
     async def start(self, pinned: PinnedJourney, customer_id: str, *, trigger_event_id: str | None = None,
                     occasion: str | None = None, check_trigger: bool = True, at: datetime | None = None) -> bool:
@@ -117,20 +131,28 @@ class Starter:
 
         ``at``: the moment of entry when no trigger event gives it (a schedule's firing
         time, a simulated clock); audience and reentry are judged at that moment."""
+        entry = await self.enter(pinned, customer_id, trigger_event_id=trigger_event_id, occasion=occasion,
+                                 check_trigger=check_trigger, at=at)
+        return entry.started
+
+    async def enter(self, pinned: PinnedJourney, customer_id: str, *, trigger_event_id: str | None = None,
+                    occasion: str | None = None, check_trigger: bool = True, at: datetime | None = None) -> Entry:
+        """``start``, saying why not when the customer was not entered."""
         opaque_customer_id(customer_id)
         admission = await self._admission(pinned, customer_id, trigger_event_id, occasion, check_trigger, at)
         if admission.active is not None:
             state = await self.settle_run(admission.active)
             if state == "started":  # a half-made entry, finished now
-                return True
+                return Entry(True)
             if state == "ended":  # its run was over without the database hearing: judge again
                 admission = await self._admission(pinned, customer_id, trigger_event_id, occasion, check_trigger,
                                                   at)
         if not admission.allowed:
             log.debug("not entering %s: %s", pinned.journey.id, admission.reason)
-            return False
+            return Entry(False, admission.reason)
         assert admission.enrollment is not None
-        return await self._start_run(admission.enrollment, pinned)
+        started = await self._start_run(admission.enrollment, pinned)
+        return Entry(started, "" if started else "already in this journey")
 
     async def _start_run(self, run: Enrollment, pinned: PinnedJourney) -> bool:
         """Start the workflow of an admitted enrollment; True once Temporal has it. An error

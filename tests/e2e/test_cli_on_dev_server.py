@@ -94,6 +94,10 @@ async def test_opt_in_from_the_cli_starts_welcome_and_sends(tmp_path: Path, dev_
         assert "post_purchase" in event.stdout
         manual = await cli("enroll", "vip_flash_sale", "--customer", "c-e2e", env=env)
         assert manual.returncode == 0, manual.stderr
+        # Not entered: the command says why (welcome's run is still waiting for its second text).
+        again = await cli("enroll", "welcome", "--customer", "c-e2e", env=env)
+        assert again.returncode == 1
+        assert "c-e2e was not entered into welcome: already in this journey" in again.stderr
 
         def enrolled() -> set[str]:
             with session_scope(db) as session:

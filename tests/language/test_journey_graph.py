@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import re
 import textwrap
+from pathlib import Path
 
 from language.graph import escape, mermaid
 from language.loader import load_text
 from language.models import Journey
+from language.validate import validate_directory
 
 
 def journey(text: str) -> Journey:
@@ -71,6 +74,8 @@ def test_branching_journey_nodes_and_edges() -> None:
         '    n8 -->|"holdout (weight 10)"| n10',
         '    n11(["end: completed"])',
         "    n10 --> n11",
+        '    rules["audience: everyone<br/>reentry: never"]',
+        "    n0 -.- rules",
     ]
     assert lines[1:] == expected
 
@@ -111,4 +116,56 @@ def test_every_step_type_has_a_summary() -> None:
 
 
 def test_escape() -> None:
-    assert escape('a "b" <c> & #1') == "a #quot;b#quot; #lt;c#gt; #amp; #35;1"
+    assert escape('a "b" <c> & #1 | `d`') == "a #quot;b#quot; #lt;c#gt; #amp; #35;1 #124; #96;d#96;"
+
+
+RULES = """
+id: rules
+name: Rules
+trigger: {event: purchase, where: "event.properties.note == \\"a|b\\" and event.properties.amount > 250"}
+audience: "customer.orders_count >= 1 and customer.attributes.code != '`x`'"
+reentry: 30d
+exit_on:
+  - event: opted_out
+  - event: refund
+    where: "event.properties.order_id == trigger.properties.order_id and event.properties.amount >= 100"
+goal: {event: purchase, within: 7d}
+steps:
+  - if: "customer.points > 100 and customer.tier in ['gold', 'platinum'] and customer.attributes.a != 'b'"
+    then:
+      - wait_for: {event: review, where: "event.properties.stars >= 4 and event.properties.text != ''", timeout: 2d}
+  - choose:
+      - when: "customer.days_since_last_purchase > 30 and customer.attributes.segment == 'sleepy'"
+        steps: []
+"""
+# A node: id, an opening shape, a quoted label without quotes inside, the closing shape.
+NODE = re.compile(r'^    (n\d+|rules)(\["|\(\["|\{")[^"]*("\]|"\]\)|"\})$')
+EDGE = re.compile(r'^    (n\d+) (-->(\|"[^"|]*"\|)?|-\.-) (n\d+|rules)$')
+
+
+def test_triggers_audience_reentry_exits_and_conditions_in_full() -> None:
+    chart = mermaid(journey(RULES))
+    for fragment in [
+        "on event purchase where event.properties.note == #quot;a#124;b#quot; and event.properties.amount #gt; 250",
+        "audience: customer.orders_count #gt;= 1 and customer.attributes.code != '#96;x#96;'",
+        "reentry: after 30d",
+        "exit on: opted_out<br/>exit on: refund where event.properties.order_id == trigger.properties.order_id "
+        "and event.properties.amount #gt;= 100",
+        "goal: purchase within 1w",
+        "if customer.points #gt; 100 and customer.tier in ['gold', 'platinum'] and customer.attributes.a != 'b'",
+        "wait_for review where event.properties.stars #gt;= 4 and event.properties.text != '', up to 2d",
+        '-->|"when customer.days_since_last_purchase #gt; 30 and customer.attributes.segment == \'sleepy\'"|',
+    ]:
+        assert fragment in chart, fragment
+
+
+def test_every_line_is_a_well_formed_node_or_edge() -> None:
+    shipped = Path(__file__).parents[2] / "journeys"
+    charts = [mermaid(journey(RULES)), mermaid(journey(BRANCHING))]
+    charts += [mermaid(pinned.journey) for pinned in validate_directory(shipped).catalog.journeys.values()]
+    assert len(charts) >= 10
+    for chart in charts:
+        first, *rest = chart.splitlines()
+        assert first == "flowchart TD"
+        for line in rest:
+            assert NODE.match(line) or EDGE.match(line), line

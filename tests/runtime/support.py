@@ -172,16 +172,16 @@ def around(moment: str) -> Around:
 def temporal_unreachable(router: Any) -> Iterator[None]:
     """Journey starts fail inside the block, as when Temporal cannot be reached: what is
     stored then is stored but not routed."""
-    real_start = router.starter.start
+    real_enter = router.starter.enter  # every start goes through it
 
-    async def down(*args: Any, **kwargs: Any) -> bool:
+    async def down(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("Temporal unreachable")
 
-    router.starter.start = down
+    router.starter.enter = down
     try:
         yield
     finally:
-        router.starter.start = real_start
+        router.starter.enter = real_enter
 
 
 DIRECT_MOMENT = datetime(2026, 3, 2, 15, tzinfo=UTC)
