@@ -59,21 +59,21 @@ HOSTILE_TEMPLATES = [
 @pytest.mark.parametrize("template", HOSTILE_TEMPLATES, ids=range(len(HOSTILE_TEMPLATES)))
 def test_hostile_templates_fail_fast_and_small(template: str) -> None:
     memory_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    started = time.monotonic()
+    started = time.process_time()  # CPU time: the bound is on our work, not on the machine's load
     with pytest.raises(ExpressionError):
         render(template, CONTEXT)
-    assert time.monotonic() - started < 3
+    assert time.process_time() - started < 3
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - memory_before < 100_000  # KiB: under 100 MB
 
 
 def test_the_chained_plus_that_compiled_for_30_seconds_is_refused_at_once() -> None:
     source = " + ".join(["customer.points"] * 250)
-    started = time.monotonic()
+    started = time.process_time()
     with pytest.raises(ExpressionError) as failed:
         evaluate(source, CONTEXT)  # over the length limit
     with pytest.raises(ExpressionError):
         evaluate(" + ".join(["customer.points"] * 100), CONTEXT)  # under it, but too deep
-    assert time.monotonic() - started < 1
+    assert time.process_time() - started < 1
     assert failed.value.kind == "limit"
 
 
