@@ -1,0 +1,48 @@
+"""covering indexes for the journey report (bench/reports.py: 1,000,000 messages)
+
+The report reads only these columns, so PostgreSQL and SQLite answer from the index
+alone (no table rows read): the runs of a journey's versions, its texts by run, its
+links by run, and a customer's journey texts by time (reply and STOP attribution).
+The first and the last replace the narrower indexes of 0009 they start with.
+
+Revision ID: 0014
+Revises: 0011
+Create Date: 2026-12-02 02:00:00
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = '0014'
+down_revision: str | None = '0011'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+INDEXES = [
+    ('ix_enrollments_report_runs', 'enrollments',
+     ['journey_id', 'journey_version', 'entered_at', 'id', 'status', 'outcome', 'converted_at', 'conversion_value']),
+    ('ix_messages_report', 'messages',
+     ['journey_id', 'enrollment_id', 'step_id', 'status', 'reason', 'counts_toward_caps', 'segments']),
+    ('ix_links_report', 'links', ['journey_id', 'code', 'enrollment_id', 'step_id']),
+    ('ix_messages_attribution', 'messages',
+     ['customer_id', 'sent_at', 'status', 'enrollment_id', 'journey_id', 'step_id']),
+]
+REPLACED = [  # by the first and the last above (0009)
+    ('ix_enrollments_report', 'enrollments', ['journey_id', 'journey_version', 'entered_at']),
+    ('ix_messages_customer_sent', 'messages', ['customer_id', 'sent_at']),
+]
+
+
+def upgrade() -> None:
+    for name, table, columns in INDEXES:
+        op.create_index(name, table, columns, unique=False)
+    for name, table, _ in REPLACED:
+        op.drop_index(name, table_name=table)
+
+
+def downgrade() -> None:
+    for name, table, columns in REPLACED:
+        op.create_index(name, table, columns, unique=False)
+    for name, table, _ in reversed(INDEXES):
+        op.drop_index(name, table_name=table)
