@@ -19,7 +19,7 @@ from sqlmodel import col
 from sqlmodel import select as select_rows
 
 from core.reports.outline import OutlineStep, outline
-from core.reports.sql import report_connection, shifted
+from core.reports.sql import not_indexed, report_connection, shifted
 from core.reports.stats import Lift, lift
 from language.config import Settings
 from language.models import Journey, SplitStep
@@ -214,7 +214,7 @@ class _Queries:
             .select_from(clicks)
             .join(Link, col(Link.code) == clicks.c.code)
             .join(Enrollment, col(Enrollment.id) == col(Link.enrollment_id))
-            .where(col(Link.journey_id) == self.journey_id)
+            .where(not_indexed(self.connection, col(Link.journey_id)) == self.journey_id)
         ).group_by(col(Enrollment.journey_version), col(Link.step_id)))
         return {(r[0], r[1]): (r[2], int(r[3])) for r in rows}
 
@@ -234,7 +234,8 @@ class _Queries:
             .join(Message, and_(col(Message.customer_id) == customer, col(Message.sent_at) <= moment,
                                 col(Message.sent_at) > shifted(self.connection, moment, -window)))
             .join(Enrollment, col(Enrollment.id) == col(Message.enrollment_id))
-            .where(which, col(Message.journey_id) == self.journey_id, col(Message.status).in_(SENT), ~newer_text)
+            .where(which, not_indexed(self.connection, col(Message.journey_id)) == self.journey_id,
+                   col(Message.status).in_(SENT), ~newer_text)
         ).group_by(col(Enrollment.journey_version), col(Message.step_id))
         return {(r[0], r[1]): r[2] for r in self._rows(query)}
 
