@@ -154,7 +154,9 @@ class Enrollment(SQLModel, table=True):
 
     __table_args__ = (
         UniqueConstraint("journey_id", "customer_id", "occasion", name="uq_enrollment_occasion"),
-        Index("ix_enrollments_report", "journey_id", "journey_version", "entered_at"),  # reports: runs per version
+        # Reports: a journey's runs per version, every column the report reads (answered from the index).
+        Index("ix_enrollments_report_runs", "journey_id", "journey_version", "entered_at", "id", "status", "outcome",
+              "converted_at", "conversion_value"),
     )
 
 
@@ -200,8 +202,11 @@ class Message(SQLModel, table=True):
 
     __table_args__ = (
         Index("ix_messages_retention", "anonymised_at", "created_at", "id"),
-        # Reports: a reply or STOP is attributed to the customer's last text before it.
-        Index("ix_messages_customer_sent", "customer_id", "sent_at"),
+        # Reports (answered from the index): a journey's texts by run, and a reply or STOP
+        # attributed to the customer's last journey text before it.
+        Index("ix_messages_report", "journey_id", "enrollment_id", "step_id", "status", "reason", "counts_toward_caps",
+              "segments"),
+        Index("ix_messages_attribution", "customer_id", "sent_at", "status", "enrollment_id", "journey_id", "step_id"),
     )
 
 
@@ -223,6 +228,7 @@ class Link(SQLModel, table=True):
         UniqueConstraint("message_key", "url", name="uq_link_per_message"),
         Index("ix_links_retention", "anonymised_at", "created_at", "code"),
         Index("ix_links_enrollment", "enrollment_id"),  # reports: clicks per run
+        Index("ix_links_report", "journey_id", "code", "enrollment_id", "step_id"),  # reports: a journey's links
     )
 
 

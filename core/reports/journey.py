@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import Connection, and_, exists, func, select
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 from sqlmodel import select as select_rows
 
 from core.reports.outline import OutlineStep, outline
-from core.reports.sql import shifted
+from core.reports.sql import not_indexed, report_connection, shifted
 from core.reports.stats import Lift, lift
 from language.config import Settings
 from language.models import Journey, SplitStep
@@ -136,9 +136,10 @@ def journey_report(db: Database, journey_id: str, *, settings: Settings, current
         if version not in definitions:
             raise Unknown(f"journey {journey_id!r} has no version {version!r}")
         definitions = {version: definitions[version]}
-    query = _Queries(db, journey_id, since, until, set(definitions), settings)
-    versions = [query.version(v, journey, seen, current=v == current_version)
-                for v, (journey, seen) in definitions.items()]
+    with report_connection(db) as connection:
+        query = _Queries(connection, journey_id, since, until, set(definitions), settings)
+        versions = [query.version(v, journey, seen, current=v == current_version)
+                    for v, (journey, seen) in definitions.items()]
     versions.sort(key=lambda v: (v.current, v.first_seen_at or NEVER), reverse=True)
     name = current.name if current is not None else next(iter(definitions.values()))[0].name
     return JourneyReport(journey_id=journey_id, name=name, since=since, until=until,
@@ -150,9 +151,9 @@ def journey_report(db: Database, journey_id: str, *, settings: Settings, current
 class _Queries:
     """One GROUP BY per figure family, over all the versions at once."""
 
-    def __init__(self, db: Database, journey_id: str, since: datetime | None, until: datetime | None,
+    def __init__(self, connection: Connection, journey_id: str, since: datetime | None, until: datetime | None,
                  versions: set[str], settings: Settings) -> None:
-        self.db, self.journey_id, self.since, self.until = db, journey_id, since, until
+        self.connection, self.journey_id, self.since, self.until = connection, journey_id, since, until
         self.versions, self.settings = versions, settings
         self.price = settings.costs.sms_per_segment
         self.runs = self._runs()
@@ -179,8 +180,7 @@ class _Queries:
         return query
 
     def _rows(self, query: Any) -> list[Any]:
-        with self.db.connect() as connection:
-            return list(connection.execute(query))
+        return list(self.connection.execute(query))
 
     def _runs(self) -> dict[str, list[Any]]:
         rows = self._rows(self._entered(
@@ -198,6 +198,7 @@ class _Queries:
             select(col(Enrollment.journey_version), col(Message.step_id), col(Message.status), col(Message.reason),
                    col(Message.counts_toward_caps), func.count(), func.coalesce(func.sum(col(Message.segments)), 0))
             .join(Enrollment, col(Enrollment.id) == col(Message.enrollment_id))
+            .where(col(Message.journey_id) == self.journey_id)
         ).group_by(col(Enrollment.journey_version), col(Message.step_id), col(Message.status), col(Message.reason),
                    col(Message.counts_toward_caps)))
         found: dict[tuple[str, str], list[Any]] = defaultdict(list)
@@ -206,14 +207,19 @@ class _Queries:
         return found
 
     def _clicks(self) -> dict[tuple[str, str], tuple[int, int]]:
+        # Clicks counted per link first: the few clicked links are joined to the runs, not
+        # every link the journey ever sent.
+        clicks = (select(col(Click.link_code).label("code"), func.count(col(Click.id)).label("clicks"))
+                  .where(col(Click.bot).is_(None)).group_by(col(Click.link_code)).subquery())
         rows = self._rows(self._entered(
             select(col(Enrollment.journey_version), col(Link.step_id),
-                   func.count(func.distinct(col(Link.enrollment_id))), func.count(col(Click.id)))
+                   func.count(func.distinct(col(Link.enrollment_id))), func.sum(clicks.c.clicks))
+            .select_from(clicks)
+            .join(Link, col(Link.code) == clicks.c.code)
             .join(Enrollment, col(Enrollment.id) == col(Link.enrollment_id))
-            .join(Click, col(Click.link_code) == col(Link.code))
-            .where(col(Click.bot).is_(None))
+            .where(not_indexed(self.connection, col(Link.journey_id)) == self.journey_id)
         ).group_by(col(Enrollment.journey_version), col(Link.step_id)))
-        return {(r[0], r[1]): (r[2], r[3]) for r in rows}
+        return {(r[0], r[1]): (r[2], int(r[3])) for r in rows}
 
     def _attributed(self, source: Any, customer: Any, moment: Any, which: Any, window: timedelta,
                     *, once_per_text: bool) -> dict[tuple[str, str], int]:
@@ -229,21 +235,27 @@ class _Queries:
             select(col(Enrollment.journey_version), col(Message.step_id), counted)
             .select_from(source)
             .join(Message, and_(col(Message.customer_id) == customer, col(Message.sent_at) <= moment,
-                                col(Message.sent_at) > shifted(self.db, moment, -window)))
+                                col(Message.sent_at) > shifted(self.connection, moment, -window)))
             .join(Enrollment, col(Enrollment.id) == col(Message.enrollment_id))
-            .where(which, col(Message.journey_id) == self.journey_id, col(Message.status).in_(SENT), ~newer_text)
+            .where(which, not_indexed(self.connection, col(Message.journey_id)) == self.journey_id,
+                   col(Message.status).in_(SENT), ~newer_text)
         ).group_by(col(Enrollment.journey_version), col(Message.step_id))
         return {(r[0], r[1]): r[2] for r in self._rows(query)}
 
     def _coupons(self) -> dict[tuple[str, str], tuple[int, int]]:
-        # A coupon's key is its message's key + ":" + series (activities/sending.py).
+        # A coupon's key is its message's key + ":" + series (activities/sending.py). Joined on
+        # that key cut out of the coupon's: an equality (hashed, or the unique index on
+        # messages.key), where joining on the customer alone pairs each coupon with every text.
+        message_key = func.substr(col(Coupon.key), 1,
+                                  func.length(col(Coupon.key)) - func.length(col(Coupon.series)) - 1)
         rows = self._rows(self._entered(
             select(col(Enrollment.journey_version), col(Message.step_id), func.count(),
                    func.count(col(Coupon.redeemed_at)))
             .select_from(Coupon)
-            .join(Message, and_(col(Message.customer_id) == col(Coupon.customer_id),
+            .join(Message, and_(col(Message.key) == message_key, col(Message.customer_id) == col(Coupon.customer_id),
                                 col(Coupon.key) == col(Message.key) + ":" + col(Coupon.series)))
             .join(Enrollment, col(Enrollment.id) == col(Message.enrollment_id))
+            .where(col(Message.journey_id) == self.journey_id)
         ).group_by(col(Enrollment.journey_version), col(Message.step_id)))
         return {(r[0], r[1]): (r[2], r[3]) for r in rows}
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Float, and_, case, cast, exists, func, select
 from sqlmodel import col
 
-from core.reports.sql import index_of, month_index, month_of
+from core.reports.sql import index_of, month_index, month_of, report_connection
 from store.db import Database
 from store.tables import ConsentRecord, Coupon, Customer, Event, PointsEntry
 
@@ -88,7 +88,8 @@ class ProgramReport(BaseModel):
 
 
 def program_report(db: Database, *, until: datetime, since: datetime | None = None) -> ProgramReport:
-    with db.connect() as connection:
+    # Read-only: on SQLite a plain transaction would hold the write lock for the whole report.
+    with report_connection(db) as connection:
         def rows(query: Any) -> list[Any]:
             return list(connection.execute(query))
 
