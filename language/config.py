@@ -150,6 +150,13 @@ class ReportSettings(Strict):
     attribution_window: Duration = "48h"  # type: ignore[assignment]
 
 
+class Sunset(Strict):
+    """Stop marketing texts to subscribers who stopped engaging: no click, no reply and no
+    purchase for ``after`` (counted from their opt-in when they never engaged)."""
+
+    after: Duration
+
+
 class Settings(Strict):
     brand: str = "Our shop"
     sender: Sender = Field(default_factory=Sender)
@@ -169,6 +176,7 @@ class Settings(Strict):
     # A text over this many segments is skipped (too_long), not sent; Twilio takes at most 10.
     max_segments: int = Field(default=10, ge=1, le=10)
     retention: RetentionPeriods = Field(default_factory=RetentionPeriods)
+    sunset: Sunset | None = None  # off unless set
 
 
     costs: Costs = Field(default_factory=Costs)
@@ -188,6 +196,9 @@ class ManualSegment(Strict):
 class Segments(Strict):
     # Written as text so the JSON schema shows it so; validate_default parses it (a timedelta default reads PT1H).
     refresh: Duration = "1h"  # type: ignore[assignment]
+    # Re-evaluate the rules an event's data change touches for that customer at once
+    # (core/segments/immediate.py); the refresh stays for the clock and as a safety net.
+    immediate: bool = True
     segments: dict[Identifier, RuleSegment | ManualSegment] = Field(default_factory=dict)
 
 
