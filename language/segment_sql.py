@@ -42,6 +42,7 @@ Supported: ``and``, ``or``, ``not``, ``== != < <= > >=`` (chained too), ``in`` /
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from collections.abc import Callable
@@ -868,6 +869,7 @@ class _Compiler:
         return literal(value, String())
 
 
+@functools.lru_cache(maxsize=512)  # the event path compiles the same few rules for every event
 def _parse(rule: str) -> nodes.Node:
     try:
         return parse_expression(rule)

@@ -5,7 +5,8 @@ read what changed are re-evaluated for that one customer at once, in the event p
 * What an event changes (``EVENT_CHANGES``) is matched with what a rule reads
   (``language.segment_sql.rule_reads``); a rule reading a segment that may have moved
   (``in_segment``) is re-evaluated after it, in the refresh's order.
-* The answer is the refresh's: the same compiled SQL, restricted to the customer id.
+* The answer is the refresh's: the same compiled SQL, restricted to the customer id, as
+  of the end of the second the change happened in (``end_of_second``).
 * Exactly once: the membership row's primary key decides. A change is made with
   ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` / ``DELETE ... RETURNING`` and announced
   only if this transaction really made it, through an outbox row of the refresh's kind
@@ -20,11 +21,13 @@ read what changed are re-evaluated for that one customer at once, in the event p
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import and_, bindparam, delete, select
 from sqlmodel import Session
 
 from core.clock import utcnow
@@ -98,6 +101,12 @@ def affected(catalog: Catalog, changed: Iterable[str]) -> list[str]:
     return [name for name, _ in _plan(catalog, frozenset(changed))]
 
 
+def end_of_second(at: datetime) -> datetime:
+    """Rules are evaluated as of the end of the second the change happened in: the events of
+    one second share one compiled query (and nothing of that second is left out)."""
+    return at if not at.microsecond else at.replace(microsecond=0) + timedelta(seconds=1)
+
+
 def token_of(cause: str) -> str:
     return hashlib.sha256(f"immediate:{cause}".encode()).hexdigest()[:16]
 
@@ -114,32 +123,69 @@ async def reevaluate(router: EventPath, customer_id: str, changed: frozenset[str
     if not plan:
         return 0
     token = token_of(cause)
-    await asyncio.to_thread(_update, router.db, token, customer_id, plan, at or utcnow())
+    await asyncio.to_thread(_update, router.db, token, customer_id, plan, end_of_second(at or utcnow()))
     return await route_outbox(router, token)
 
 
 def _update(db: Database, token: str, customer_id: str, plan: tuple[tuple[str, str], ...], at: datetime) -> None:
+    """Bring the customer's memberships in ``plan`` in line with the rules, announcing each change."""
+    with session_scope(db, readonly=True) as session:  # most events move nobody: find out without the write lock
+        if not _moves(session, customer_id, plan, at):
+            return
     with session_scope(db) as session:
         found = select(CUSTOMERS.c.phone_status).where(CUSTOMERS.c.id == customer_id)
         if session.get_bind().dialect.name == "postgresql":
             found = found.with_for_update()  # one re-evaluation of a customer at a time
-        status = session.execute(found).scalar_one_or_none()
-        if status is None:
+        if session.execute(found).scalar_one_or_none() is None:
             return
+        independent = [(n, r) for n, r in plan if not rule_segments(r)]
+        matches = _matches(session, customer_id, independent, at)
+        current = _memberships(session, customer_id, plan)
         for name, rule in plan:
-            matches = status != "erased" and bool(session.execute(
-                select(exists().where(CUSTOMERS.c.id == customer_id, compile_rule(rule, at)))).scalar())
+            if name not in matches:  # reads segments: after those it reads have moved (flushed below)
+                matches.update(_matches(session, customer_id, [(name, rule)], at))
             member = MEMBERSHIPS.c.customer_id == customer_id, MEMBERSHIPS.c.segment == name
-            if matches:
+            changed = None
+            if matches[name] and name not in current:
                 changed = session.execute(
                     _insert(session)(MEMBERSHIPS).values(customer_id=customer_id, segment=name, entered_at=at)
                     .on_conflict_do_nothing().returning(MEMBERSHIPS.c.customer_id)).first()
-            else:
+            elif not matches[name] and name in current:
                 changed = session.execute(delete(MEMBERSHIPS).where(*member)
                                           .returning(MEMBERSHIPS.c.customer_id)).first()
-            if changed:
-                _announce(session, token, name, "in" if matches else "out", customer_id, at)
-            session.flush()  # the next rule (in_segment) reads this one's new state
+            if changed:  # this transaction made the change: it announces it (a concurrent one found it made)
+                _announce(session, token, name, "in" if matches[name] else "out", customer_id, at)
+                session.flush()
+
+
+def _matches(session: Session, customer_id: str, rules: list[tuple[str, str]], at: datetime) -> dict[str, bool]:
+    """Whether the customer matches each rule, in one query (erased customers match none)."""
+    if not rules:
+        return {}
+    row = session.execute(_statement(tuple(rule for _, rule in rules), at), {"customer_id": customer_id}).first()
+    return {name: bool(row is not None and row[i]) for i, (name, _) in enumerate(rules)}
+
+
+@functools.lru_cache(maxsize=256)
+def _statement(rules: tuple[str, ...], at: datetime) -> Any:
+    """The rules as one SELECT for one customer. Building and compiling it costs far more than
+    running it: kept for the events of the same second (and compiled once: SQLAlchemy's cache)."""
+    columns = [and_(CUSTOMERS.c.phone_status != "erased", compile_rule(rule, at)).label(f"r{i}")
+               for i, rule in enumerate(rules)]
+    return select(*columns).where(CUSTOMERS.c.id == bindparam("customer_id"))
+
+
+def _memberships(session: Session, customer_id: str, plan: tuple[tuple[str, str], ...]) -> set[str]:
+    return set(session.execute(select(MEMBERSHIPS.c.segment).where(
+        MEMBERSHIPS.c.customer_id == customer_id, MEMBERSHIPS.c.segment.in_([n for n, _ in plan]))).scalars())
+
+
+def _moves(session: Session, customer_id: str, plan: tuple[tuple[str, str], ...], at: datetime) -> bool:
+    """Whether any membership in ``plan`` would change, in one query. Exact: if no rule
+    that reads no segment moves, those reading segments see memberships as they will stay."""
+    current = _memberships(session, customer_id, plan)
+    matches = _matches(session, customer_id, list(plan), at)
+    return any(matches[name] != (name in current) for name, _ in plan)
 
 
 def _announce(session: Session, token: str, name: str, direction: str, customer_id: str, at: datetime) -> None:
