@@ -78,6 +78,8 @@ _PLANS: dict[tuple[int, frozenset[str]], tuple[Catalog, tuple[tuple[str, str], .
 def _plan(catalog: Catalog, changed: frozenset[str]) -> tuple[tuple[str, str], ...]:
     known = _PLANS.get((id(catalog), changed))
     if known is None or known[0] is not catalog:
+        if len(_PLANS) > 256:  # catalogs come and go (a reload, tests): keep the memo small
+            _PLANS.clear()
         known = _PLANS[(id(catalog), changed)] = (catalog, _make_plan(catalog, changed))
     return known[1]
 
