@@ -199,6 +199,9 @@ class SendingActivities:
         # A reprompt answers the customer who just wrote: no quiet hours, no caps.
         if input.purpose != "marketing" or input.reprompt:
             return rules.GO
+        verdict = rules.sunset(session, customer, at, settings.sunset)  # skip, never defer: they stopped engaging
+        if not verdict.go:
+            return verdict
         zones = send_zones(customer, settings.default_timezone)
         regions = send_regions(customer, settings)  # the number's and the profile's state/country rules
         # Kept on the row: which clock decided, and which region rules applied on top of the shop's.

@@ -1,10 +1,13 @@
 """Segments benchmark: refreshing the shipped segments (journeys/segments.yaml) for a
-large customer base, on SQLite and on PostgreSQL.
+large customer base, and events per second through the event path with immediate
+membership on and off, on SQLite and on PostgreSQL.
 
 For each database (a fresh SQLite file, or a PostgreSQL database created for the run
 and dropped after), N customers are written in bulk, with a realistic spread: 70% have
-bought (last purchase 0-400 days ago, 1-20 orders, spend with a long tail), tiers by
-spend, a few attributes. Then, timed:
+bought (1-10 orders, the last 0-400 days ago, each a ``purchases`` row with one line
+item of a category), spend with a long tail, tiers by spend, a few attributes; 30% of
+customers clicked 1-3 links in the last 120 days, 10% replied, subscribers got 0-6
+texts in the last 60 days: every field of the shipped rules has data. Then, timed:
 
 1. first (silent): the first refresh of every rule segment from no memberships, without
    events (``announce=False``): the database work alone (compile, anti-joins, batched
@@ -18,9 +21,14 @@ spend, a few attributes. Then, timed:
    each event stored once, running journeys looked up; the catalog has no journeys, so
    no Temporal server is involved and nothing starts).
 4. next day: a refresh one day later: those crossing the 30- and 180-day marks move.
+5. events/s: ``--events`` events (half purchases, half link clicks) of random customers
+   routed through ``EventRouter.route``, 8 at a time (as the API does), with immediate
+   membership on (each re-evaluates the rules reading what it changed, and routes the
+   segment events), then as many with it off (``immediate: false``).
 
     .venv/bin/python -m bench.segments [--customers 100000] [--backends sqlite,postgres]
-                                       [--postgres-admin URL] [--skip-announced-first] [--json]
+                                       [--postgres-admin URL] [--skip-announced-first] [--events N]
+                                       [--json]
 """
 
 from __future__ import annotations
@@ -53,7 +61,17 @@ from core.segments import refresh as segments
 from language.catalog import Catalog
 from language.validate import load_catalog
 from store.db import session_scope
-from store.tables import Customer, SegmentMembership, SegmentRefresh
+from store.tables import (
+    Click,
+    Customer,
+    Event,
+    Link,
+    Message,
+    Purchase,
+    PurchaseItem,
+    SegmentMembership,
+    SegmentRefresh,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
@@ -77,6 +95,7 @@ class BackendResult:
     seed_seconds: float
     sizes: dict[str, int]
     phases: list[Phase]
+    rates: list[Phase] = field(default_factory=list)  # events/s, immediate membership on and off
 
 
 def shipped_segments() -> Catalog:
@@ -85,27 +104,62 @@ def shipped_segments() -> Catalog:
     return catalog
 
 
+CATEGORIES = ["boots", "sneakers", "sandals", "running", "socks"]
+
+
 def seed(db: Any, count: int, rng: random.Random) -> float:
     started = time.monotonic()
-    table = Customer.__table__
     consents = ["opted_in"] * 6 + ["none", "pending", "opted_out"]
     for first in range(0, count, 5000):
-        rows = []
+        rows: dict[Any, list[dict[str, Any]]] = {t: [] for t in (Customer, Purchase, PurchaseItem, Link, Click,
+                                                                 Message, Event)}
         for i in range(first, min(first + 5000, count)):
+            cid = f"cust-{i:07d}"
             bought = rng.random() < 0.7
-            orders = rng.randint(1, 20) if bought else 0
+            orders = rng.randint(1, 10) if bought else 0
             spent = round(orders * rng.lognormvariate(4, 1), 2) if bought else 0.0
             last = NOW - timedelta(seconds=rng.randrange(0, 400 * 86400)) if bought else None
             tier = ("platinum" if spent > 2000 else "gold" if spent > 500 else "silver") if bought else None
-            first_bought = last - timedelta(days=rng.randrange(0, 700)) if last else None
-            rows.append({
-                "id": f"cust-{i:07d}", "phone": None, "phone_status": "ok", "sms_consent": rng.choice(consents),
+            gap = timedelta(days=rng.randrange(7, 120))  # this customer's habit
+            moments = [last - n * gap for n in range(orders)] if last else []
+            consent = rng.choice(consents)
+            rows[Customer].append({
+                "id": cid, "phone": None, "phone_status": "ok", "sms_consent": consent,
                 "attributes": {"store": rng.choice(["north", "south", "online"])}, "orders_count": orders,
-                "total_spent": spent, "first_purchase_at": first_bought, "last_purchase_at": last,
+                "total_spent": spent, "first_purchase_at": moments[-1] if moments else None, "last_purchase_at": last,
                 "points": int(spent), "tier": tier, "created_at": NOW, "updated_at": NOW,
             })
+            for n, moment in enumerate(moments):
+                rows[Purchase].append({"event_id": f"seed:{cid}:{n}", "customer_id": cid, "occurred_at": moment,
+                                       "total": round(spent / orders, 2)})
+                rows[PurchaseItem].append({"event_id": f"seed:{cid}:{n}", "line": 0, "customer_id": cid,
+                                           "product": None, "category": rng.choice(CATEGORIES), "quantity": 1,
+                                           "price": None, "occurred_at": moment})
+            if rng.random() < 0.3:
+                for n in range(rng.randint(1, 3)):
+                    code = f"{i:07d}{n}"
+                    at = NOW - timedelta(seconds=rng.randrange(0, 120 * 86400))
+                    rows[Link].append({"code": code, "message_key": f"seed:{cid}:{n}", "url": "https://shop.example/",
+                                       "customer_id": cid, "created_at": at})
+                    rows[Click].append({"link_code": code, "event_id": f"click:{code}", "bot": None,
+                                        "clicked_at": at})
+            if rng.random() < 0.1:
+                at = NOW - timedelta(seconds=rng.randrange(0, 120 * 86400))
+                rows[Event].append({"id": f"seed-reply:{cid}", "customer_id": cid, "type": "sms_replied",
+                                    "occurred_at": at, "received_at": at, "routed_at": at, "properties": {},
+                                    "source": "bench"})
+            if consent == "opted_in":
+                for n in range(rng.randint(0, 6)):
+                    at = NOW - timedelta(seconds=rng.randrange(0, 60 * 86400))
+                    rows[Message].append({"id": f"m{i:07d}{n}", "key": f"seed:{cid}:{n}", "customer_id": cid,
+                                          "status": "delivered", "sent_at": at, "created_at": at})
         with session_scope(db) as session:
-            session.execute(insert(table), rows)
+            for table, batch in rows.items():
+                if batch:
+                    session.execute(insert(table.__table__), batch)  # type: ignore[attr-defined]
+    if db.dialect.name == "postgresql":  # statistics, as autovacuum would have them for a live database:
+        with db.connect() as connection:  # without them the planner scans inside the correlated subqueries
+            connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
     return time.monotonic() - started
 
 
@@ -163,9 +217,45 @@ def clear(db: Any) -> None:
         session.execute(delete(SegmentRefresh))
 
 
-async def bench(backend: str, db: Any, customers: int, announced_first: bool = True) -> BackendResult:
+async def event_rate(name: str, catalog: Catalog, db: Any, count: int, customers: int, rng: random.Random,
+                     concurrency: int = 8) -> Phase:
+    """``count`` events (purchases and link clicks of random customers) through the event path."""
+    # simulated: the event path evaluates segments as of the events' moment (NOW), not the wall clock.
+    router = EventRouter(catalog, db, client=None, simulated=True)  # type: ignore[arg-type]
+    tag = uuid.uuid4().hex[:8]
+    events = [EventIn(id=f"bench:{tag}:{n}", type="purchase" if n % 2 else "link_clicked",
+                      customer_id=f"cust-{rng.randrange(customers):07d}", occurred_at=NOW,
+                      properties={"amount": 40, "items": [{"category": rng.choice(CATEGORIES)}]} if n % 2 else {})
+              for n in range(count)]
+    pending = iter(events)
+
+    async def worker() -> None:
+        for event in pending:  # one shared iterator: each event is routed once
+            await router.route(event, source="bench")
+
+    began = time.monotonic()
+    before = segment_events(db)
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    seconds = time.monotonic() - began
+    moved = segment_events(db) - before
+    phase = Phase(name, round(seconds, 2), events=count, entered=moved)
+    harness.log(f"[{db.dialect.name}] {name}: {count:,} events in {seconds:.2f}s ({count / seconds:,.0f}/s), "
+                f"{moved:,} segment events")
+    return phase
+
+
+def segment_events(db: Any) -> int:
+    """segment_entered / segment_exited events stored so far."""
+    with session_scope(db, readonly=True) as session:
+        return int(session.execute(select(func.count()).select_from(Event)
+                                   .where(Event.type.in_(["segment_entered", "segment_exited"]))).scalar_one())
+
+
+async def bench(backend: str, db: Any, customers: int, announced_first: bool = True,
+                events: int = 2000) -> BackendResult:
     catalog = shipped_segments()
     seeded = seed(db, customers, random.Random(42))
+    harness.log(f"[{db.dialect.name}] seeded {customers:,} customers in {seeded:.1f}s")
     router = EventRouter(catalog, db, client=None)  # type: ignore[arg-type]  # no journeys: no Temporal
     phases = []
     with Probe(catalog, db) as probe:
@@ -178,7 +268,13 @@ async def bench(backend: str, db: Any, customers: int, announced_first: bool = T
         clear(db)
         phases.append(await run_refresh("first (announced)", catalog, db, router, NOW, announce=True))
     phases.append(await run_refresh("next day", catalog, db, router, NOW + timedelta(days=1), announce=True))
-    return BackendResult(backend, customers, round(seeded, 2), counted, phases)
+    clear(db)  # memberships as of NOW again, so the events below move customers as live traffic would
+    await run_refresh("back to now", catalog, db, None, NOW, announce=False)
+    rates = [await event_rate("immediate on", catalog, db, events, customers, random.Random(7))]
+    off = shipped_segments()
+    off.segments = off.segments.model_copy(update={"immediate": False})
+    rates.append(await event_rate("immediate off", off, db, events, customers, random.Random(8)))
+    return BackendResult(backend, customers, round(seeded, 2), counted, phases, rates)
 
 
 def print_result(result: BackendResult) -> None:
@@ -195,6 +291,9 @@ def print_result(result: BackendResult) -> None:
     probe = result.phases[0].probe or {}
     print(f"  concurrent event writes during the first refresh: {probe.get('writes', 0):.0f}, "
           f"p50 {probe.get('p50_ms')} ms, p99 {probe.get('p99_ms')} ms, max {probe.get('max_ms')} ms")
+    for measured in result.rates:
+        print(f"  event path, {measured.name:<14}: {measured.events:,} events in {measured.seconds:.2f}s = "
+              f"{measured.events / measured.seconds:,.0f} events/s ({measured.entered:,} segment events)")
 
 
 def main() -> None:
@@ -206,6 +305,8 @@ def main() -> None:
         help="A PostgreSQL URL allowed to create a database for the run")
     parser.add_argument("--skip-announced-first", action="store_true",
                         help="Leave out phase 3 (it routes one event per new membership: minutes at 100,000)")
+    parser.add_argument("--events", type=int, default=2000,
+                        help="Events routed for each of the two events/s phases (immediate on, off)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     results = []
@@ -216,7 +317,8 @@ def main() -> None:
         server = args.postgres_admin if backend == "postgres" else None
         with (tempfile.TemporaryDirectory(prefix="journeys-bench-") as tmp,
               harness.fresh_database(server, Path(tmp), "segments") as db):
-            results.append(asyncio.run(bench(backend, db, args.customers, not args.skip_announced_first)))
+            results.append(asyncio.run(bench(backend, db, args.customers, not args.skip_announced_first,
+                                             args.events)))
         if not args.json:
             print_result(results[-1])
     if args.json:

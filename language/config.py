@@ -150,6 +150,13 @@ class ReportSettings(Strict):
     attribution_window: Duration = "48h"  # type: ignore[assignment]
 
 
+class Sunset(Strict):
+    """Stop marketing texts to subscribers who stopped engaging: no click, no reply and no
+    purchase for ``after`` (counted from their opt-in when they never engaged)."""
+
+    after: Duration
+
+
 class Settings(Strict):
     brand: str = "Our shop"
     sender: Sender = Field(default_factory=Sender)
@@ -172,6 +179,7 @@ class Settings(Strict):
     # may come before the profile) or refuse it (POST /events answers 404, nothing stored).
     unknown_customers: Literal["create", "reject"] = "create"
     retention: RetentionPeriods = Field(default_factory=RetentionPeriods)
+    sunset: Sunset | None = None  # off unless set
 
 
     costs: Costs = Field(default_factory=Costs)
@@ -191,6 +199,9 @@ class ManualSegment(Strict):
 class Segments(Strict):
     # Written as text so the JSON schema shows it so; validate_default parses it (a timedelta default reads PT1H).
     refresh: Duration = "1h"  # type: ignore[assignment]
+    # Re-evaluate the rules an event's data change touches for that customer at once
+    # (core/segments/immediate.py); the refresh stays for the clock and as a safety net.
+    immediate: bool = True
     segments: dict[Identifier, RuleSegment | ManualSegment] = Field(default_factory=dict)
 
 

@@ -42,6 +42,7 @@ Supported: ``and``, ``or``, ``not``, ``== != < <= > >=`` (chained too), ``in`` /
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from collections.abc import Callable
@@ -89,7 +90,7 @@ from store.tables import (
     SegmentMembership,
 )
 
-__all__ = ["RuleError", "compile_problems", "compile_rule", "rule_segments"]
+__all__ = ["RuleError", "compile_problems", "compile_rule", "rule_reads", "rule_segments"]
 
 CUSTOMERS = SQLModel.metadata.tables[Customer.__tablename__]
 MEMBERSHIPS = SQLModel.metadata.tables[SegmentMembership.__tablename__]
@@ -114,6 +115,18 @@ NUMBER_FIELDS = ("points", "total_spent", "orders_count", "avg_order_value", "da
 DATETIME_FIELDS = ("first_purchase_at", "last_purchase_at")
 # Python dicts answer these as methods (the runtime's customer.attributes.items is
 # dict.items): such keys must be written customer.attributes['items'].
+# What data each customer field and method reads (``rule_reads``): the event path
+# re-evaluates a rule at once when an event changes what it reads (core.segments.immediate).
+PURCHASES_DATA, CLICKS_DATA, REPLIES_DATA, MESSAGES_DATA, CONSENT_DATA, PROFILE_DATA, LOYALTY_DATA, SEGMENTS_DATA = (
+    "purchases", "clicks", "replies", "messages", "consent", "profile", "loyalty", "segments")  # fmt: skip
+_FIELD_READS = {
+    **dict.fromkeys(("orders_count", "total_spent", "avg_order_value", "days_since_last_purchase",
+                     "first_purchase_at", "last_purchase_at", "categories", "purchase_interval_days",
+                     "days_until_due", "orders_in", "spent_in", "bought"), PURCHASES_DATA),
+    "days_since_last_click": CLICKS_DATA, "clicks_in": CLICKS_DATA, "replies_in": REPLIES_DATA,
+    "messages_in": MESSAGES_DATA, "sms_consent": CONSENT_DATA, "points": LOYALTY_DATA, "tier": LOYALTY_DATA,
+    "segments": SEGMENTS_DATA,
+}  # any other field (attributes, names, birthday, age, locale, ...) is the profile
 _DICT_METHODS = frozenset(n for n in dir(dict) if not n.startswith("_"))
 _MICROS_PER_DAY = 86_400_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -381,6 +394,7 @@ class _Compiler:
         self.now = now
         self.table = table
         self.segments: set[str] = set()
+        self.reads: set[str] = set()  # which data (_FIELD_READS) the rule reads
 
     # -- entry points ----------------------------------------------------------------------
 
@@ -491,6 +505,7 @@ class _Compiler:
 
     def customer_field(self, table: Any, keys: list[str], dotted: list[bool], text: str) -> _Value:
         name, rest = keys[0], keys[1:]
+        self.reads.add(_FIELD_READS.get(name, PROFILE_DATA))
         if name == "attributes":
             for key, dot in zip(rest, dotted[1:], strict=True):
                 if dot and (key in _DICT_METHODS or key.startswith("_")):
@@ -574,6 +589,7 @@ class _Compiler:
 
     def habit(self, method: str, node: nodes.Call) -> _Value:
         text = f"customer.{method}(...)"
+        self.reads.add(_FIELD_READS.get(method, PROFILE_DATA))
         if method not in METHODS:
             raise RuleError(f"customer.{method}() cannot be used in segment rules")
         takes = METHODS[method]
@@ -630,6 +646,7 @@ class _Compiler:
 
     def member_of(self, segment: str) -> Any:
         self.segments.add(segment)
+        self.reads.add(SEGMENTS_DATA)
         return exists().where(MEMBERSHIPS.c.customer_id == self.table.c.id, MEMBERSHIPS.c.segment == segment)
 
     def filter(self, node: nodes.Filter) -> _Value:
@@ -852,6 +869,7 @@ class _Compiler:
         return literal(value, String())
 
 
+@functools.lru_cache(maxsize=512)  # the event path compiles the same few rules for every event
 def _parse(rule: str) -> nodes.Node:
     try:
         return parse_expression(rule)
@@ -870,6 +888,14 @@ def rule_segments(rule: str) -> set[str]:
     compiler = _Compiler(datetime.now(UTC), CUSTOMERS)
     compiler.condition(_parse(rule))
     return compiler.segments
+
+
+def rule_reads(rule: str) -> frozenset[str]:
+    """Which data a rule reads: purchases, clicks, replies, messages, consent, profile,
+    loyalty (points, tier), segments. (The clock is read by every window and day count.)"""
+    compiler = _Compiler(datetime.now(UTC), CUSTOMERS)
+    compiler.condition(_parse(rule))
+    return frozenset(compiler.reads)
 
 
 def compile_problems(rule: str) -> list[str]:

@@ -115,6 +115,8 @@ class Event(SQLModel, table=True):
     __table_args__ = (
         Index("ix_events_retention", "anonymised_at", "received_at", "id"),
         Index("ix_events_type_occurred", "type", "occurred_at"),  # reports: purchases per period
+        # segment rules and the sunset rule: one customer's replies in a window (replies_in)
+        Index("ix_events_customer_type_occurred", "customer_id", "type", "occurred_at"),
     )
 
 

@@ -5,7 +5,9 @@ simulations, journeys' own `emit` steps, segment changes):
 2. update the customer's derived data (orders, spend, points, tier);
 3. record goal conversions of recent journey runs;
 4. signal the customer's running journeys (exits, waits, replies, clicks);
-5. start the journeys it triggers (trigger + where + audience + reentry).
+5. start the journeys it triggers (trigger + where + audience + reentry);
+6. re-evaluate, for that customer, the rule segments that read what it changed, and
+   route their ``segment_entered`` / ``segment_exited`` at once (core.segments.immediate).
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from core.clock import utcnow
 from core.event import EventIn, RouteResult
 from core.events.store import EventStore
 from core.journeys import enrollment
+from core.segments import immediate
 from language.catalog import Catalog
 from store.db import Database, session_scope
 from store.tables import Enrollment, Event
@@ -40,6 +44,7 @@ class EventRouter:
         self.db = db
         self.client = client
         self.store = EventStore(catalog, db)
+        self.simulated = simulated
         self.starter = enrollment.Starter(catalog, db, client, simulated=simulated,
                                           clock_offset_seconds=clock_offset_seconds)
 
@@ -67,6 +72,11 @@ class EventRouter:
         for follow_up in stored.derived:
             await self.route(follow_up, source="engine", origin=origin)
             result.follow_ups.append(follow_up.type)
+        changed = immediate.changes_of(event, source)
+        if changed:  # the customer's data changed: their segments, now (a retry re-does it: idempotent)
+            # As of now; a simulation's clock is its events' (its "now" runs ahead of the wall clock).
+            at = (event.occurred_at or utcnow()) if self.simulated else utcnow()
+            await immediate.reevaluate(self, event.customer_id, changed, cause=event.id, at=at)
         # Only now is the event done: a failure above leaves it for a retry or the sweeper.
         lag = await asyncio.to_thread(self.store.mark_routed, event.id)
         if lag is not None and self.on_routed is not None:

@@ -13,6 +13,7 @@ from core.clock import utcnow
 from core.customers import consent
 from core.customers.records import ensure_customer
 from core.event import EventIn, EventPath
+from core.segments import immediate
 from core.sms.replies import ReplySender
 from messaging.phone import to_e164
 from store.db import session_scope
@@ -44,6 +45,10 @@ async def upsert_customer(router: EventPath, customer_id: str, change: ProfileCh
         raise ValueError(f"{change.timezone!r} is not an IANA time zone, e.g. Europe/Stockholm")
     phone = to_e164(change.phone, router.catalog.settings.default_country) if change.phone else None
     await asyncio.to_thread(_write, router, customer_id, change, phone, at)
+    if any(getattr(change, name) is not None for name in (*PROFILE_FIELDS, "attributes")):
+        # No event announces a profile change: re-evaluate the rules reading the profile here.
+        await immediate.reevaluate(router, customer_id, immediate.PROFILE_CHANGE,
+                                   cause=f"profile:{customer_id}:{at.isoformat()}", at=at)
     if change.consent is None:
         return
     changed = await asyncio.to_thread(consent.record, router.db, customer_id, change.consent,

@@ -133,8 +133,10 @@ async def refresh(catalog: Catalog, db: Database, router: EventPath | None, *, a
         for direction, ids in (("in", entering), ("out", leaving), ("gone", gone)):
             for start in range(0, len(ids), batch_size):
                 held = time.monotonic()
-                changed = await asyncio.to_thread(_apply, db, token, name, direction, ids[start:start + batch_size],
-                                                  at, announce)
+                # Checked again as of the refresh's moment moved on by the time it has taken.
+                now = at + timedelta(seconds=time.monotonic() - started)
+                changed = await asyncio.to_thread(_apply, db, token, name, spec.rule, direction,
+                                                  ids[start:start + batch_size], at, now, announce)
                 if serialized:  # SQLite: one writer at a time. Leave the lock free as long as we held it,
                     # so the writes of normal traffic waiting for it get in between our batches.
                     await asyncio.sleep(min(time.monotonic() - held, MAX_PAUSE))
@@ -183,31 +185,40 @@ def _insert(session: Session) -> Any:
     return sqlite_insert
 
 
-def _apply(db: Database, token: str, name: str, direction: str, ids: list[str], at: datetime,
-           announce: bool) -> int:
+def outbox_order() -> str:
+    """Outbox keys sort in the order their changes were made: announced in that order too."""
+    return f"{time.time_ns():020d}{uuid.uuid4().hex[:8]}"
+
+
+def _apply(db: Database, token: str, name: str, rule: str, direction: str, ids: list[str], at: datetime,
+           now: datetime, announce: bool) -> int:
     """One batch in one short write transaction; returns how many rows really changed."""
     with session_scope(db) as session:
         postgres = session.get_bind().dialect.name == "postgresql"
-        if direction == "in" and postgres:  # the batch as one array: INSERT ... SELECT unnest(:ids)
+        # The rule is checked again (as of ``now``) as the batch is written: a customer whose
+        # data changed since the read (and whom the event path re-evaluated at once:
+        # core.segments.immediate) is neither put back nor taken out on a stale read.
+        if direction == "in":  # INSERT ... SELECT over the batch (PostgreSQL: one array)
+            among = (CUSTOMERS.c.id == func.any(literal(ids, ARRAY(String))) if postgres
+                     else CUSTOMERS.c.id.in_(ids))
             rows = session.execute(
                 _insert(session)(MEMBERSHIPS)
                 .from_select(["customer_id", "segment", "entered_at"],
-                             select(func.unnest(literal(ids, ARRAY(String))), literal(name, String()),
-                                    literal(at, UtcDateTime())))
+                             select(CUSTOMERS.c.id, literal(name, String()), literal(at, UtcDateTime()))
+                             .where(among, CUSTOMERS.c.phone_status != "erased", compile_rule(rule, now)))
                 .on_conflict_do_nothing().returning(MEMBERSHIPS.c.customer_id))
-        elif direction == "in":  # executemany with RETURNING: SQLAlchemy's "insertmanyvalues"
-            statement = _insert(session)(MEMBERSHIPS).on_conflict_do_nothing().returning(MEMBERSHIPS.c.customer_id)
-            rows = session.execute(statement, [{"customer_id": i, "segment": name, "entered_at": at} for i in ids])
         else:
             among = (MEMBERSHIPS.c.customer_id == func.any(literal(ids, ARRAY(String))) if postgres
                      else MEMBERSHIPS.c.customer_id.in_(ids))
+            still = exists().where(CUSTOMERS.c.id == MEMBERSHIPS.c.customer_id)
+            if direction == "out":
+                still = exists().where(CUSTOMERS.c.id == MEMBERSHIPS.c.customer_id,
+                                       CUSTOMERS.c.phone_status != "erased", compile_rule(rule, now))
             rows = session.execute(delete(MEMBERSHIPS).returning(MEMBERSHIPS.c.customer_id)
-                                   .where(MEMBERSHIPS.c.segment == name, among))
+                                   .where(MEMBERSHIPS.c.segment == name, among, ~still))
         changed = sorted(rows.scalars())
         if announce and changed and direction != "gone":
-            # Keys sort in the order batches were applied: announced in that order too.
-            order = f"{time.time_ns():020d}{uuid.uuid4().hex[:8]}"
-            session.add(Decision(key=f"{OUTBOX}{token}:{name}:{direction}:{order}",
+            session.add(Decision(key=f"{OUTBOX}{token}:{name}:{direction}:{outbox_order()}",
                                  value={"segment": name, "direction": direction, "at": at.isoformat(),
                                         "customers": changed},
                                  decided_at=utcnow()))

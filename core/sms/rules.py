@@ -1,4 +1,5 @@
-"""The sending rules every SMS passes, in order: consent, phone, quiet hours, caps.
+"""The sending rules every SMS passes, in order: consent, phone, sunset (marketing),
+quiet hours, caps.
 
 Each rule answers with nothing (go on), a skip reason, or a time to try again.
 """
@@ -9,12 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, exists, select
 
 from core.customers import suppressions
-from language.config import FrequencyCap, QuietHours
+from language.config import FrequencyCap, QuietHours, Sunset
+from language.habits import REPLY_EVENT
 from messaging.phone import sms_refusal
-from store.tables import Customer, Message
+from store.tables import Click, ConsentRecord, Customer, Event, Link, Message
 
 # Messages that went out, or may have: they count toward frequency caps.
 COUNTED_STATUSES = ("sending", "sent", "delivered", "undelivered", "unconfirmed")
@@ -49,6 +51,29 @@ def phone(session: Session, customer: Customer) -> Verdict:
     if suppression is not None:
         return Verdict(skip="opted_out" if suppression.reason == "opted_out" else "invalid_phone")
     return GO
+
+
+def sunset(session: Session, customer: Customer, at: datetime, rule: Sunset | None) -> Verdict:
+    """Skip (``sunset``) a marketing text to a subscriber who has not engaged for
+    ``rule.after``: no click (bots aside), no reply, no purchase, and no opt-in (a new or
+    returning subscriber gets the full time) and not created in that time. Off when None."""
+    if rule is None:
+        return GO
+    since = at - rule.after
+    for moment in (customer.created_at, customer.last_purchase_at):
+        if moment is not None and moment > since:
+            return GO
+    recent = (
+        exists().where(col(Link.customer_id) == customer.id, col(Click.link_code) == Link.code,
+                       col(Click.bot).is_(None), col(Click.clicked_at) > since),
+        exists().where(col(Event.customer_id) == customer.id, col(Event.type) == REPLY_EVENT,
+                       col(Event.occurred_at) > since),
+        exists().where(col(ConsentRecord.customer_id) == customer.id, col(ConsentRecord.status) == "opted_in",
+                       col(ConsentRecord.occurred_at) > since),
+    )
+    if any(session.exec(select(engaged)).one() for engaged in recent):
+        return GO
+    return Verdict(skip="sunset")
 
 
 def _at_local(day: datetime, clock: str, zone: ZoneInfo) -> datetime:

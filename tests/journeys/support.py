@@ -105,7 +105,11 @@ def ledger(run: Any, customer: str = "sim-customer") -> list[PointsEntry]:
                                  .order_by(col(PointsEntry.occurred_at))).all())
 
 
-def segments(run: Any, customer: str = "sim-customer") -> list[str]:
+def segments(run: Any, customer: str = "sim-customer", *, rules: bool = False) -> list[str]:
+    """The customer's manual segments (what journeys change); with ``rules``, every segment
+    (rule segments move at once with the customer's events: immediate membership)."""
+    manual = {name for name, spec in run.sim.catalog.segments.segments.items() if getattr(spec, "manual", False)}
     with session_scope(run.sim.db) as session:
-        return sorted(session.exec(select(SegmentMembership.segment)
-                                   .where(SegmentMembership.customer_id == customer)).all())
+        return sorted(name for name in session.exec(select(SegmentMembership.segment)
+                                                    .where(SegmentMembership.customer_id == customer)).all()
+                      if rules or name in manual)

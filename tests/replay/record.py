@@ -69,6 +69,8 @@ FRIDAY_10AM = utc(2026, 3, 6, 15)  # 10:00 in New York: the vip_flash_sale broad
 RETURNING = {"orders": [{"at": "-90d", "amount": 60}]}
 LAPSED = {"orders": [{"at": "-30d", "amount": 50}]}
 VIP = {"points": 800, "segments": ["vip"]}
+REGULAR = {"orders": [{"at": "-89d", "amount": 40}, {"at": "-59d", "amount": 35}, {"at": "-29d", "amount": 45}],
+           "segments": ["due_to_reorder"]}
 CART_A = 'cart_abandoned {"cart_id": "A", "cart_url": "https://nordicshoes.example/cart/A"}'
 
 
@@ -144,6 +146,10 @@ SCENARIOS = [
     # vip_flash_sale: the split, one customer per variant.
     *(Scenario("vip_flash_sale", variant, "completed", customer=VIP, start=FRIDAY_10AM, customer_id=vip_in(variant))
       for variant in ("early_access", "early_access_extra", "holdout")),
+    # replenishment: the reminder, and a reorder ending it (its goal) mid-wait.
+    Scenario("replenishment", "reminder", "completed", customer=REGULAR),
+    Scenario("replenishment", "purchase_exit", "exited:purchase", customer=REGULAR,
+             events=['purchase@+2d {"amount": 50}']),
 ]
 
 

@@ -241,3 +241,53 @@ async def test_send_activity_called_again_returns_the_first_outcome(journeys_dir
     again = await activities.send_sms(call.model_copy(update={"at": moment + timedelta(minutes=5)}))
     assert first.status == again.status == "sent" and first.message_id == again.message_id
     assert len(sender.sent) == 1
+
+
+SUNSET_SETTINGS = """
+brand: Nordic Shoes
+default_timezone: America/New_York
+sunset: {after: 180d}
+"""
+
+
+def _long_ago(run, customer_id: str, days: int) -> None:  # type: ignore[no-untyped-def]
+    """Make the customer (and their opt-in) ``days`` old: only engagement can keep them."""
+    from sqlmodel import select
+
+    from store.db import session_scope
+    from store.tables import ConsentRecord, Customer
+    from tests.runtime.support import MONDAY_3PM
+
+    with session_scope(run.sim.db) as session:
+        customer = session.get(Customer, customer_id)
+        customer.created_at = MONDAY_3PM - timedelta(days=days)
+        session.add(customer)
+        for record in session.exec(select(ConsentRecord).where(ConsentRecord.customer_id == customer_id)):
+            record.occurred_at = MONDAY_3PM - timedelta(days=days)
+            session.add(record)
+
+
+@pytest.mark.parametrize(("engagement", "expected"), [
+    ({}, ("skipped", "sunset")),
+    ({"orders": [{"at": "-200d", "amount": 10}]}, ("skipped", "sunset")),  # engaged, but too long ago
+    ({"orders": [{"at": "-20d", "amount": 10}]}, ("sent", None)),  # a recent purchase
+    ({"reply": "-10d"}, ("sent", None)),  # a recent reply
+    ({"opt_in": 30}, ("sent", None)),  # subscribed 30 days ago: the full 180 days to engage
+])
+async def test_sunset_skips_marketing_to_subscribers_who_stopped_engaging(
+        journeys_dir: Path, simulation, engagement: dict, expected: tuple) -> None:
+    from core.event import EventIn
+    from processes.simulate import parse_offset
+    from tests.runtime.support import MONDAY_3PM
+
+    catalog = write_journeys(journeys_dir, {"promo": one_text("promo")}, settings=SUNSET_SETTINGS)
+    async with simulation(catalog) as run:
+        await run.customer(orders=engagement.get("orders", []))
+        _long_ago(run, "sim-customer", engagement.get("opt_in", 400))
+        if "reply" in engagement:
+            await run.sim.router.route(EventIn(id="inbound:SM1", type="sms_replied", customer_id="sim-customer",
+                                               occurred_at=MONDAY_3PM + parse_offset(engagement["reply"]),
+                                               properties={"body": "thanks"}), source="sms")
+        assert await run.enter("promo")
+        [promo] = sms(await run.timeline("promo"))
+    assert (promo["status"], promo.get("reason")) == expected

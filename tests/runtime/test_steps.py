@@ -255,7 +255,8 @@ async def test_effect_steps_change_the_customer_once(journeys_dir: Path, simulat
     assert sms(timeline)[0]["status"] == "skipped" and sms(timeline)[0]["reason"] == "opted_out"
     assert followed["outcome"] == "followed"  # the emitted event started the other journey
     with session_scope(run.sim.db) as session:
-        assert [m.segment for m in session.exec(select(SegmentMembership))] == ["active"]
+        # active by update_segments; vip (a rule: tier gold) at once, with the tier change
+        assert sorted(m.segment for m in session.exec(select(SegmentMembership))) == ["active", "vip"]
         assert len(session.exec(select(PointsEntry)).all()) == 1
         assert len(session.exec(select(AttributeChange)).all()) == 1
         types = [e.type for e in session.exec(select(Event))]
