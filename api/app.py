@@ -15,6 +15,7 @@ from api.errors import validation_error
 from api.limits import BODY_LIMITS, DEFAULT_BODY, MAX_BATCH, MAX_JSON_DEPTH
 from api.metrics import REGISTRY, DatabaseCollector
 from api.routes import (
+    commerce,
     coupons,
     customers,
     dashboard,
@@ -55,7 +56,7 @@ def create_app(services: Services | Callable[[], Awaitable[Services]]) -> FastAP
     )
     app.add_exception_handler(RequestValidationError, validation_error)
     for module in (events, customers, imports, loyalty, rewards, coupons, segments, reports, dashboard, twilio, links,
-                   health):
+                   commerce, health):
         # The token, body limit and strict JSON are checked by the route class: no route without it.
         assert all(isinstance(r, EdgeRoute) for r in module.router.routes if isinstance(r, APIRoute)), module
         app.include_router(module.router)
