@@ -50,8 +50,8 @@ def create_app(services: Services | Callable[[], Awaitable[Services]]) -> FastAP
         title="Loyalty journeys",
         version="0.1.0",
         description="Events in, SMS out: the HTTP edge of the journey engine. Authenticate with "
-                    "`Authorization: Bearer $JOURNEYS_API_TOKEN` (the Twilio webhooks check Twilio's signature "
-                    "instead; tracked links and health checks are public).\n\n" + _LIMITS,
+                    "`Authorization: Bearer $JOURNEYS_API_TOKEN` (the Twilio, Shopify and WooCommerce webhooks check "
+                    "the platform's signature instead; tracked links and health checks are public).\n\n" + _LIMITS,
         lifespan=lifespan,
     )
     app.add_exception_handler(RequestValidationError, validation_error)

@@ -6,7 +6,8 @@
 - ``orders/cancelled``: ``purchase_refunded`` taking back all the order's points;
   ``refunds/create``: ``purchase_refunded`` for the sum refunded (one per refund id);
 - ``checkouts/create|update``: ``cart_updated`` with the checkout token as ``cart_id``;
-- ``customers/create|update``: the profile, and ``sms_marketing_consent`` as consent.
+- ``customers/create|update``: the profile, and ``sms_marketing_consent`` as consent
+  (from API version 2025-01 that comes in ``customers/marketing_consent_update``).
 
 Customers are ``shopify-<Shopify customer id>``; anything without a customer is ignored.
 """
@@ -135,4 +136,6 @@ _TOPICS = {
     "orders/create": _order, "orders/paid": _order, "orders/cancelled": _cancelled, "refunds/create": _refund,
     "checkouts/create": _checkout, "checkouts/update": _checkout,
     "customers/create": _customer, "customers/update": _customer,
+    # From API version 2025-01 the consent comes here, no longer in customers/update.
+    "customers/marketing_consent_update": _customer,
 }

@@ -157,6 +157,13 @@ async def test_a_customer_with_sms_consent_is_subscribed_with_evidence(api: Api,
     assert record.source == "shopify" and "opt_in_level=confirmed_opt_in" in (record.disclosure or "")
     assert record.occurred_at.isoformat().startswith("2026-11-30T15:00:00")
     assert "5550123" not in caplog.text
+    # API 2025-01 and later: the consent has its own topic. Unsubscribing is recorded likewise.
+    stop = fixture("shopify/customers_marketing_consent_update.json")
+    assert (await shopify(api, "customers/marketing_consent_update", stop, webhook_id="w3")).status_code == 200
+    [customer] = rows(api, Customer, id="shopify-706405506930370084")
+    assert (customer.sms_consent, customer.email) == ("opted_out", "bob@example.com")  # the rest kept
+    assert [(r.status, r.source) for r in rows(api, ConsentRecord, customer_id=customer.id)] == [
+        ("opted_in", "shopify"), ("opted_out", "shopify")]
 
 
 async def test_forged_and_unknown_webhooks_change_nothing(api: Api, caplog: Any) -> None:
