@@ -205,3 +205,28 @@ async def test_woocommerce_orders_customers_and_the_ping(api: Api) -> None:
     assert points(api, "woocommerce-26") == 0
     [customer] = rows(api, Customer, id="woocommerce-26")
     assert (customer.orders_count, customer.points) == (1, 0)
+
+
+async def test_a_single_opt_in_is_confirmed_by_text_once_under_double_opt_in(api: Api) -> None:
+    single = {"state": "subscribed", "opt_in_level": "single_opt_in", "consent_updated_at": "2026-11-30T10:00:00Z"}
+    body = fixture("shopify/customers_update.json", sms_marketing_consent=single)
+    assert (await shopify(api, "customers/update", body)).status_code == 200
+    assert (await shopify(api, "customers/update", body)).status_code == 200  # redelivered
+    [customer] = rows(api, Customer, id="shopify-706405506930370084")
+    assert customer.sms_consent == "pending"  # settings.yaml opt_in: double, until they reply YES
+    assert await eventually(lambda: api.sender.sent)
+    assert len(api.sender.sent) == 1 and api.sender.sent[0].to == "+12015550123"
+
+
+async def test_partial_reversals_never_take_more_than_the_purchase_earned(api: Api) -> None:
+    def reversal(event_id: str, **properties: Any) -> dict[str, Any]:
+        return {"id": event_id, "type": "purchase_refunded", "customer_id": "c1", "properties": properties}
+
+    events = [{"id": "order-1", "type": "purchase", "customer_id": "c1", "properties": {"amount": 100}},
+              {"id": "bonus", "type": "purchase", "customer_id": "c1", "properties": {"amount": 500}},
+              reversal("r1", purchase_event_id="order-1", amount=80),
+              reversal("r2", purchase_event_id="order-1", amount=80),
+              reversal("r3", purchase_event_id="order-404"), reversal("r4")]
+    assert (await api.http.post("/events", json=events, headers=AUTH)).status_code == 202
+    assert sorted(e.points for e in rows(api, PointsEntry, source="reversal")) == [-80, -20]
+    assert points(api, "c1") == 500
