@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from api.deps import ServicesDep
 from api.edge import SignedWebhookRoute, strict_json_problem
@@ -59,7 +59,14 @@ def _payload(body: bytes) -> dict[str, Any]:
 
 async def _handle(svc: Any, body: bytes, topic: str, mapper: Callable[[str, dict[str, Any]], Plan],
                   source: str) -> WebhookAnswer:
-    plan = mapper(topic, _payload(body))
+    try:
+        plan = mapper(topic, _payload(body))
+    except ValidationError as err:  # a field the event path refuses: say which, store nothing
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"the {topic[:64]} payload maps to an event the engine refuses: {where}: "
+                            f"{first['msg'][:200]}") from None
     await carry_out(svc.router, svc.replies, plan, source=source, topic=topic[:64])
     return WebhookAnswer(ignored=plan.ignored)
 

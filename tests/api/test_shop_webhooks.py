@@ -177,6 +177,9 @@ async def test_forged_and_unknown_webhooks_change_nothing(api: Api, caplog: Any)
     assert rows(api, Event) == []
     nan = await shopify(api, "orders/paid", b'{"id": NaN}')
     assert nan.status_code == 400
+    absurd = await shopify(api, "orders/paid", fixture("shopify/orders_paid.json", processed_at="2026-11-30T12:00:00",
+                                                       created_at=None, line_items=[{"title": "x" * 65}]))
+    assert absurd.status_code == 200  # a naive time and an overlong title are dropped and cut, never a 500
     too_big = await api.http.post(SHOPIFY, content=b"x" * (1024 * 1024 + 1), headers={"X-Shopify-Topic": "x"})
     assert too_big.status_code == 413
 
