@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from core.customers import consent
 from core.event import EventIn, EventPath
 from core.intake.profiles import ConsentError, ProfileChange, give_consent, upsert_customer
 from core.sms.replies import ReplySender
@@ -76,8 +77,18 @@ def _customer_of(db: Any, event_id: str) -> str | None:
         return row.customer_id if row is not None else None
 
 
+def _stated_since(db: Any, customer_id: str, at: datetime) -> bool:
+    with session_scope(db, readonly=True) as session:
+        return consent.newer_than(session, customer_id, at)
+
+
 async def _consent(router: EventPath, replies: ReplySender, customer_id: str, given: Consent, *, source: str,
                    topic: str) -> None:
+    if await asyncio.to_thread(_stated_since, router.db, customer_id, given.at):
+        # Webhooks arrive out of order and are redelivered: an older statement (a subscribe
+        # redelivered after a STOP) never overrides a newer one.
+        log.info("%s webhook %s: consent older than the customer's latest statement, ignored", source, topic)
+        return
     if given.status == "opted_in" and given.confirmed:
         # Confirmed by the platform (its own double opt-in): subscribed now, no second confirmation.
         await upsert_customer(router, customer_id, ProfileChange(consent="opted_in", consent_source=source,

@@ -164,6 +164,10 @@ async def test_a_customer_with_sms_consent_is_subscribed_with_evidence(api: Api,
     assert (customer.sms_consent, customer.email) == ("opted_out", "bob@example.com")  # the rest kept
     assert [(r.status, r.source) for r in rows(api, ConsentRecord, customer_id=customer.id)] == [
         ("opted_in", "shopify"), ("opted_out", "shopify")]
+    # The older subscribe, redelivered after the unsubscribe, does not subscribe them again.
+    assert (await shopify(api, "customers/update", body, webhook_id="w1")).status_code == 200
+    [customer] = rows(api, Customer, id="shopify-706405506930370084")
+    assert customer.sms_consent == "opted_out" and len(rows(api, ConsentRecord, customer_id=customer.id)) == 2
 
 
 async def test_forged_and_unknown_webhooks_change_nothing(api: Api, caplog: Any) -> None:
