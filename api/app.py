@@ -15,6 +15,7 @@ from api.errors import validation_error
 from api.limits import BODY_LIMITS, DEFAULT_BODY, MAX_BATCH, MAX_JSON_DEPTH
 from api.metrics import REGISTRY, DatabaseCollector
 from api.routes import (
+    commerce,
     coupons,
     customers,
     dashboard,
@@ -49,13 +50,13 @@ def create_app(services: Services | Callable[[], Awaitable[Services]]) -> FastAP
         title="Loyalty journeys",
         version="0.1.0",
         description="Events in, SMS out: the HTTP edge of the journey engine. Authenticate with "
-                    "`Authorization: Bearer $JOURNEYS_API_TOKEN` (the Twilio webhooks check Twilio's signature "
-                    "instead; tracked links and health checks are public).\n\n" + _LIMITS,
+                    "`Authorization: Bearer $JOURNEYS_API_TOKEN` (the Twilio, Shopify and WooCommerce webhooks check "
+                    "the platform's signature instead; tracked links and health checks are public).\n\n" + _LIMITS,
         lifespan=lifespan,
     )
     app.add_exception_handler(RequestValidationError, validation_error)
     for module in (events, customers, imports, loyalty, rewards, coupons, segments, reports, dashboard, twilio, links,
-                   health):
+                   commerce, health):
         # The token, body limit and strict JSON are checked by the route class: no route without it.
         assert all(isinstance(r, EdgeRoute) for r in module.router.routes if isinstance(r, APIRoute)), module
         app.include_router(module.router)

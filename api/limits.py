@@ -34,6 +34,9 @@ BODY_LIMITS = {
     # What Twilio posts is a few fields (an SMS is at most 1,600 characters).
     "/twilio/inbound": BodyLimit(64 * KB),
     "/twilio/status": BodyLimit(64 * KB),
+    # An order with many line items is tens of KB; the platforms send one resource per call.
+    "/integrations/shopify/webhooks": BodyLimit(1 * MB),
+    "/integrations/woocommerce/webhooks": BodyLimit(1 * MB),
 }
 
 

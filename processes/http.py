@@ -21,7 +21,9 @@ async def build_services(settings: ServiceSettings, journeys_dir: Path | None = 
     wiring = await wire(settings, journeys_dir=journeys_dir)
     return Services.build(wiring.catalog, wiring.db, wiring.router,
                           api_token=settings.secret("api_token"),
-                          twilio_auth_token=settings.secret("twilio_auth_token"), public_url=settings.public_url)
+                          twilio_auth_token=settings.secret("twilio_auth_token"), public_url=settings.public_url,
+                          shopify_webhook_secret=settings.secret("shopify_webhook_secret"),
+                          woocommerce_webhook_secret=settings.secret("woocommerce_webhook_secret"))
 
 
 def check_api_settings(settings: ServiceSettings) -> None:

@@ -38,6 +38,8 @@ class ServiceSettings(BaseSettings):
     public_url: str | None = Field(None, validation_alias="JOURNEYS_PUBLIC_URL")
     twilio_account_sid: str | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: SecretStr | None = Field(None, validation_alias="TWILIO_AUTH_TOKEN")
+    shopify_webhook_secret: SecretStr | None = Field(None, validation_alias="JOURNEYS_SHOPIFY_WEBHOOK_SECRET")
+    woocommerce_webhook_secret: SecretStr | None = Field(None, validation_alias="JOURNEYS_WOOCOMMERCE_WEBHOOK_SECRET")
     twilio_api_base_url: str | None = Field(None, validation_alias="TWILIO_API_BASE_URL")
     twilio_http_timeout: float = Field(10.0, gt=0, validation_alias="TWILIO_HTTP_TIMEOUT")
     # Connecting to a secured Temporal (a self-hosted cluster with TLS/mTLS, Temporal Cloud):
@@ -79,7 +81,8 @@ class ServiceSettings(BaseSettings):
         return type(self).model_validate({**dict(self), **unset})  # validated: "token" becomes a SecretStr
 
     def secret(self, name: Literal["api_token", "twilio_auth_token", "temporal_api_key", "payload_keys",
-                                   "codec_token", "pseudonym_key"]) -> str | None:
+                                   "codec_token", "pseudonym_key", "shopify_webhook_secret",
+                                   "woocommerce_webhook_secret"]) -> str | None:
         value: SecretStr | None = getattr(self, name)
         return value.get_secret_value() if value is not None else None
 
@@ -91,7 +94,8 @@ class ServiceSettings(BaseSettings):
         except ArgumentError:  # not a URL: then there is no password in it either
             password = None
         values = [self.secret("api_token"), self.secret("twilio_auth_token"), password,
-                  self.secret("temporal_api_key"), self.secret("codec_token"), self.secret("pseudonym_key")]
+                  self.secret("temporal_api_key"), self.secret("codec_token"), self.secret("pseudonym_key"),
+                  self.secret("shopify_webhook_secret"), self.secret("woocommerce_webhook_secret")]
         keys = self.secret("payload_keys") or ""
         values += [part.partition(":")[2].strip() for part in keys.split(",")]  # each key, without its id
         return tuple(value for value in values if value and len(value) >= 8)

@@ -53,3 +53,11 @@ def test_the_pseudonym_key_is_a_secret_and_the_wiring_hashes_with_it(tmp_path) -
     finally:
         pseudonyms.use_key(db, None)
         db.dispose()
+
+
+def test_the_shop_webhook_secrets_are_server_secrets() -> None:
+    settings = ServiceSettings.from_mapping({"JOURNEYS_SHOPIFY_WEBHOOK_SECRET": "shpss_0123456789",
+                                             "JOURNEYS_WOOCOMMERCE_WEBHOOK_SECRET": "woo-secret-0123"})
+    assert settings.secret("shopify_webhook_secret") == "shpss_0123456789"
+    assert "shpss_0123456789" not in repr(settings) and "woo-secret-0123" not in repr(settings)
+    assert {"shpss_0123456789", "woo-secret-0123"} <= set(settings.server_secrets())

@@ -119,6 +119,8 @@ class EventStore:
             return events, ((rows[-1].received_at, rows[-1].id) if len(rows) == limit else None)
 
     def _derive(self, session: Session, customer: Customer, event: Event) -> list[EventIn]:
+        if event.type == loyalty_rules.REVERSAL_EVENT:  # a refund or cancellation: points back
+            return loyalty_rules.on_reversal(session, self.catalog.loyalty, customer, event)
         if event.type != "purchase":
             return []
         amount = _amount(event.properties)

@@ -16,6 +16,8 @@ It returns the follow-up events, which the router routes after the transaction:
 ``tier_changed`` (for the buyer, and for a referrer whose reward lifts them) and
 ``referral_converted`` (for the referrer). Every award has a unique ledger key
 derived from the purchase's event id or the customer, so nothing is earned twice.
+``on_reversal`` takes a refunded or cancelled purchase's points back (a
+``purchase_refunded`` event): see its docstring.
 See docs/loyalty.md for the rules in a marketer's words.
 """
 
@@ -28,6 +30,7 @@ from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from core.customers.records import points_balance
 from core.customers.referral_codes import normalize_code, referrer_by_code
 from core.event import EventIn, follow_up_id
 from core.loyalty import coupons
@@ -41,6 +44,8 @@ COUPON_PROPERTY = "coupon_code"
 ORDER_PROPERTY = "order_id"
 REFERRAL_PROPERTY = "referral_code"  # on the referee's first purchase: the primary way
 REFERRED_BY_ATTRIBUTE = "referred_by"  # a profile attribute (API/CLI/import): the fallback
+REVERSAL_EVENT = "purchase_refunded"
+REVERSED_PROPERTY = "purchase_event_id"  # on a reversal: the id of the purchase event it reverses
 
 
 def on_purchase(session: Session, rules: Loyalty, customer: Customer, event: Event, amount: float) -> list[EventIn]:
@@ -154,3 +159,43 @@ def apply_referral(session: Session, rules: Loyalty, referee: Customer, event: E
                                   "referee_points": rules.referral.referee_points, "purchase_event_id": event.id})]
     change = loyalty.tier_changed_event(rules, referrer.id, old, new, event_id=f"{key}:referrer:tier", at=at)
     return events + ([change] if change is not None else [])
+
+
+def on_reversal(session: Session, rules: Loyalty, customer: Customer, event: Event) -> list[EventIn]:
+    """A refund or cancellation (``purchase_refunded``): take back the points that purchase
+    earned, at most what the customer still has (never below zero).
+
+    ``properties.purchase_event_id`` names the purchase; ``properties.amount`` (optional)
+    the sum refunded: without it everything the purchase earned is taken back, with it the
+    points that sum would have earned. Several partial refunds of one order never take back
+    more than it earned. Each reversal event is applied once (the ledger key is its id);
+    the deduction lapses when the points it takes back would have. A purchase never seen
+    (or that earned nothing) takes nothing. Totals (orders, spend) are left as they were.
+    """
+    properties = event.properties or {}
+    purchase_id = properties.get(REVERSED_PROPERTY)
+    if not isinstance(purchase_id, str) or not purchase_id:
+        log.info("reversal %s: no purchase_event_id, nothing taken back", event.id)
+        return []
+    earned_entry = session.exec(select(PointsEntry).where(PointsEntry.key == f"purchase:{purchase_id}",
+                                                          PointsEntry.customer_id == customer.id)).first()
+    if earned_entry is None or earned_entry.points <= 0:
+        return []
+    prefix = f"reversal:{purchase_id}:"
+    taken = -int(session.exec(select(func.coalesce(func.sum(PointsEntry.points), 0))
+                              .where(col(PointsEntry.key).startswith(prefix, autoescape=True))).one())
+    amount = properties.get("amount")
+    wanted = purchase_points(rules, amount) if isinstance(amount, int | float) and not isinstance(amount, bool) \
+        else earned_entry.points
+    at = event.occurred_at
+    as_of = _as_of(session, customer.id, at)
+    balance = max(points_balance(session, customer.id, as_of), 0)
+    points = min(wanted, earned_entry.points - taken, balance)
+    if points <= 0:
+        return []
+    loyalty.award(session, customer, key=f"{prefix}{event.id}"[:200], points=-points,
+                  reason=f"reversal: purchase {purchase_id} refunded", at=at, expires_at=earned_entry.expires_at,
+                  source="reversal")
+    old, new = loyalty.refresh_points_and_tier(session, customer, rules, as_of)
+    change = loyalty.tier_changed_event(rules, customer.id, old, new, at=at, event_id=follow_up_id(event.id, "tier"))
+    return [change] if change is not None else []
