@@ -20,6 +20,7 @@ from jinja2.exceptions import TemplateError, TemplateSyntaxError
 from jinja2.parser import Parser
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
 
 from language import bounds
 
@@ -112,6 +113,7 @@ class _Environment(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "+", "%"})
     bounded_iter = staticmethod(bounds.bounded_iter)
     bounded_output = staticmethod(bounds.bounded_output)
+    bounded_data = staticmethod(bounds.bounded_output)
     bounded_concat = staticmethod(bounds.bounded_concat)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
@@ -159,6 +161,7 @@ RUNTIME = _make_environment(Missing)
 PARSER = _make_environment(StrictUndefined)
 # An email's HTML part: every value is escaped, so a name cannot add markup or script.
 RUNTIME_HTML = _make_environment(Missing, autoescape=True)
+RUNTIME_HTML.bounded_data = lambda text: Markup(bounds.bounded_output(text))  # type: ignore[attr-defined]
 
 
 def _wrap(value: Any) -> Any:

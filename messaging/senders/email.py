@@ -14,6 +14,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import formatdate, parseaddr
 from typing import Protocol, TextIO
 
@@ -39,7 +40,9 @@ class OutgoingEmail:
 
 def build_mime(email: OutgoingEmail) -> EmailMessage:
     """The message as it goes on the wire: text, and HTML as the alternative if given."""
-    mime = EmailMessage()
+    # Long lines allowed (998, RFC 5322's limit): a folded or encoded List-Unsubscribe URL
+    # is one mail clients may not follow.
+    mime = EmailMessage(policy=SMTP.clone(max_line_length=998))
     mime["From"] = email.sender
     mime["To"] = email.to
     mime["Subject"] = email.subject
