@@ -18,6 +18,7 @@ from api.routes import (
     coupons,
     customers,
     dashboard,
+    email,
     events,
     health,
     imports,
@@ -55,7 +56,7 @@ def create_app(services: Services | Callable[[], Awaitable[Services]]) -> FastAP
     )
     app.add_exception_handler(RequestValidationError, validation_error)
     for module in (events, customers, imports, loyalty, rewards, coupons, segments, reports, dashboard, twilio, links,
-                   health):
+                   email, health):
         # The token, body limit and strict JSON are checked by the route class: no route without it.
         assert all(isinstance(r, EdgeRoute) for r in module.router.routes if isinstance(r, APIRoute)), module
         app.include_router(module.router)

@@ -14,10 +14,12 @@ import base64
 import hashlib
 import hmac
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session
 
 from core.customers import pseudonyms
+from store.db import session_scope
 from store.tables import ConsentRecord, Customer
 
 STATUSES = ("none", "pending", "opted_in", "opted_out")
@@ -36,6 +38,23 @@ def record(session: Session, customer: Customer, status: str, *, source: str, at
     session.add(ConsentRecord(customer_id=customer.id, status=status, source=source, channel="email",
                               disclosure=disclosure, occurred_at=at, recorded_at=at))
     return True
+
+
+class EmailConsentError(ValueError):
+    """The consent cannot be recorded as asked (the message says why)."""
+
+
+def give(db: Any, customer_id: str, status: str, *, source: str, disclosure: str | None, at: datetime) -> str:
+    """Record an email consent decision with its evidence (single opt-in); the new status.
+    Raises LookupError for an unknown customer, EmailConsentError for an opt-in without an address."""
+    with session_scope(db) as session:
+        customer = session.get(Customer, customer_id, with_for_update=True)
+        if customer is None:
+            raise LookupError(customer_id)
+        if status == "opted_in" and not customer.email:
+            raise EmailConsentError("the customer has no email address: set one first")
+        record(session, customer, status, source=source, at=at, disclosure=disclosure)
+        return customer.email_consent
 
 
 def _key(session: Session) -> bytes:
