@@ -137,3 +137,29 @@ async def test_email_consent_decides_alone(journeys_dir: Path, db, address, cons
     assert len(relay.received) == (1 if status == "sent" else 0)
     if status == "sent":  # a transactional email carries no unsubscribe
         assert relay.received[0]["List-Unsubscribe"] is None
+
+
+class _NoRuns:
+    async def stop(self, workflow_id: str, reason: str) -> bool:
+        return False
+
+
+async def test_export_shows_the_emails_and_erasure_empties_them(journeys_dir: Path, db) -> None:
+    from core.customers.erasure import erase_customer
+    from core.customers.export import export_customer
+
+    catalog = write_journeys(journeys_dir, {"promo": JOURNEY})
+    add_customer(db)
+    with smtp_relay() as (_, sender):
+        await email_activities(db, catalog, sender).send_email(call(MESSAGE))
+    [exported] = export_customer(db, "c1")["emails"]
+    assert exported["subject"] == "Ada, your cart" and exported["status"] == "sent"
+    report = await erase_customer(db, _NoRuns(), "c1", source="cli")
+    assert report.counts["email_messages"] == 1
+    [row] = _rows(db)
+    assert (row.subject, row.body, row.html, row.status) == (None, None, None, "sent")
+    with session_scope(db) as session:
+        from store.tables import Customer
+
+        customer = session.get(Customer, "c1")
+        assert customer is not None and customer.email is None and customer.email_consent == "opted_out"
