@@ -16,8 +16,9 @@ import hashlib
 import html as html_escape
 import logging
 import uuid
+from datetime import datetime
 
-from sqlmodel import select
+from sqlmodel import Session, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -26,6 +27,7 @@ from activities.sending import message_context
 from core.customers import email_consent
 from core.customers.records import get_customer
 from core.loyalty.coupons import CouponPoolEmpty
+from language.config import FrequencyCap
 from language.expressions import ExpressionError, render
 from messaging.senders.base import AmbiguousProviderError, PermanentProviderError, RetryableProviderError
 from messaging.senders.email import OutgoingEmail
@@ -37,6 +39,7 @@ from workflows.contracts import SendEmailInput, SendOutcome
 log = logging.getLogger(__name__)
 
 FINAL_STATUSES = ("sent", "failed", "skipped", "unconfirmed")
+COUNTED = ("sending", "sent", "unconfirmed")  # went out, or may have: they count toward the email caps
 
 
 def message_id_for(key: str, sender: str) -> str:
@@ -46,6 +49,8 @@ def message_id_for(key: str, sender: str) -> str:
 
 
 def outcome_of(row: Email) -> SendOutcome:
+    if row.status == "deferred":
+        return SendOutcome(status="deferred", reason=row.reason, defer_until=row.defer_until, message_id=row.id)
     if row.status == "sent":
         return SendOutcome(status="sent", message_id=row.id)
     if row.status == "unconfirmed":  # final for email: nothing to ask, never sent again
@@ -62,6 +67,23 @@ def verdict(customer: Customer, purpose: str) -> str | None:
     if purpose == "marketing" and customer.email_consent != "opted_in":
         return "no_consent"
     return None
+
+
+def capped_until(session: Session, customer_id: str, at: datetime, caps: list[FrequencyCap]) -> datetime | None:
+    """When the email caps let one more marketing email go (None: now). Email counts apart from SMS."""
+    if not caps:
+        return None
+    longest = max(cap.per for cap in caps)
+    times = sorted(t for t in session.exec(select(Email.sent_at).where(
+        Email.customer_id == customer_id, Email.purpose == "marketing", col(Email.status).in_(COUNTED),
+        col(Email.sent_at) > at - longest, col(Email.sent_at) <= at)).all() if t is not None)
+    release: datetime | None = None
+    for cap in caps:
+        window = [t for t in times if t > at - cap.per]
+        if len(window) >= cap.max:
+            frees_at = window[len(window) - cap.max] + cap.per
+            release = frees_at if release is None else max(release, frees_at)
+    return release
 
 
 class EmailActivities:
@@ -108,6 +130,15 @@ class EmailActivities:
                                     enrollment_id=input.run.enrollment_id, journey_id=input.run.journey_id,
                                     step_id=input.step_key, purpose=input.purpose, created_at=at)
             skip = verdict(customer, input.purpose)
+            caps = self.deps.catalog.settings.email.frequency_caps
+            release = capped_until(session, customer.id, at, caps) if skip is None and input.purpose == "marketing" \
+                else None
+            if release is not None and input.on_capped == "skip":
+                skip = "frequency_cap"
+            elif release is not None:
+                row.status, row.reason, row.defer_until, row.updated_at = "deferred", "frequency_cap", release, at
+                session.add(row)
+                return outcome_of(row)
             if skip is None:
                 try:
                     context = message_context(self.deps, session, input, customer, row, at)

@@ -177,9 +177,10 @@ class Email(SQLModel, table=True):
     subject: str | None = None
     body: str | None = None  # the plain-text part
     html: str | None = None
-    # reserved | sending | sent | skipped | failed | unconfirmed
+    # reserved | deferred | sending | sent | skipped | failed | unconfirmed
     status: str = Field(default="reserved", max_length=16, index=True)
     reason: str | None = Field(default=None, max_length=64)
+    defer_until: datetime | None = _ts()
     provider: str | None = Field(default=None, max_length=16)
     provider_message_id: str | None = Field(default=None, max_length=255)  # the Message-ID header
     error_code: str | None = Field(default=None, max_length=16)

@@ -88,6 +88,7 @@ class SendInput(StepCall):
 class SendEmailInput(StepCall):
     message: EmailMessage
     purpose: Literal["marketing", "transactional"]
+    on_capped: Literal["defer", "skip"] = "defer"
 
 
 class SendOutcome(BaseModel):

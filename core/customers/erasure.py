@@ -64,7 +64,7 @@ ERASED_TABLES = {
     "events": "properties reduced to numbers and booleans (amounts stay; answers, texts, names go)",
     "enrollments": "kept (journey, outcome, conversion); active ones ended as erased, their runs terminated",
     "messages": "bodies, reply numbers and send zones emptied; status and counts kept; waiting ones skipped",
-    "email_messages": "subjects and bodies (text and HTML) emptied; status kept; reserved ones skipped",
+    "email_messages": "subjects and bodies (text and HTML) emptied; status kept; waiting ones skipped",
     "links": "the URL without its query or fragment (a template may have put personal data there)",
     "clicks": "kept: they hold only when, and why one was taken for a bot (no IP address, no user agent)",
     "decisions": "removed: they only serve a running run's replay, and the runs are over",
@@ -213,7 +213,8 @@ def _messages(session: Session, customer_id: str, phone: str | None, at: datetim
 
 
 def _emails(session: Session, customer_id: str, at: datetime) -> int:
-    session.execute(update(Email).where(col(Email.customer_id) == customer_id, col(Email.status) == "reserved")
+    session.execute(update(Email).where(col(Email.customer_id) == customer_id,
+                                        col(Email.status).in_(("deferred", "reserved")))
                     .values(status="skipped", reason=OUTCOME, updated_at=at))
     result = session.execute(update(Email).where(col(Email.customer_id) == customer_id)
                              .values(subject=None, body=None, html=None))

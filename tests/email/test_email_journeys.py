@@ -66,3 +66,43 @@ async def test_without_email_consent_the_email_is_skipped_and_the_run_goes_on(jo
     [email] = [entry for entry in timeline["timeline"] if entry["action"] == "email"]
     assert (email["status"], email["reason"]) == ("skipped", "no_consent")
     assert [m.body for m in sender.sent] == ["Your cart is waiting"]
+
+
+CAPPED_SETTINGS = """
+brand: Nordic Shoes
+default_country: US
+default_timezone: America/New_York
+quiet_hours: {start: "21:00", end: "08:00"}
+frequency_caps: [{max: 1, per: 24h}]
+email: {frequency_caps: [{max: 1, per: 24h}]}
+"""
+TWO_EMAILS = """
+id: two
+name: Two emails and a text
+trigger: {event: signup}
+steps:
+  - id: first
+    send_email: {subject: "One", text: "first"}
+  - id: text
+    send_sms: {text: "a text"}
+  - id: second
+    send_email: {subject: "Two", text: "second"}
+"""
+
+
+async def test_email_caps_defer_the_next_email_and_count_apart_from_texts(journeys_dir: Path, env, db,
+                                                                          sender) -> None:
+    catalog = write_journeys(journeys_dir, {"two": TWO_EMAILS}, settings=CAPPED_SETTINGS)
+    async with Simulation(env, catalog, db, start=START, sender=sender) as sim:
+        run = Run(sim)
+        await run.customer(email="ada@example.com")
+        assert await run.enter("two", trigger="signup")
+        await run.advance(timedelta(days=2))
+        timeline = await run.timeline("two")
+    by_subject = {row.subject: row for row in _emails(db)}
+    assert [row.status for row in by_subject.values()] == ["sent", "sent"]
+    first, second = by_subject["One"].sent_at, by_subject["Two"].sent_at
+    assert first is not None and second is not None
+    assert timedelta(hours=24) <= second - first < timedelta(hours=24, minutes=1)  # deferred, not dropped
+    assert [m.body for m in sender.sent] == ["a text"]  # the SMS cap did not count the email before it
+    assert [e["status"] for e in timeline["timeline"] if e["action"] == "email"] == ["sent", "sent"]

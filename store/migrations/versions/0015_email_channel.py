@@ -33,6 +33,7 @@ def upgrade() -> None:
     sa.Column('html', sa.String(), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('reason', sa.String(length=64), nullable=True),
+    sa.Column('defer_until', store.types.UtcDateTime(timezone=True), nullable=True),
     sa.Column('provider', sa.String(length=16), nullable=True),
     sa.Column('provider_message_id', sa.String(length=255), nullable=True),
     sa.Column('error_code', sa.String(length=16), nullable=True),
