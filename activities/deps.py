@@ -10,6 +10,7 @@ from core.clock import utcnow
 from core.events.router import EventRouter
 from language.catalog import Catalog
 from messaging.senders.base import SmsSender
+from messaging.senders.email import ConsoleEmailSender, EmailSender
 from store.db import Database
 from workflows.contracts import StepCall
 
@@ -28,6 +29,8 @@ class Deps:
     secrets: tuple[str, ...] = ()
     # The worker's own series (sends, settlements, refreshes), served on its /metrics.
     metrics: EngineMetrics = field(default_factory=EngineMetrics)
+    # Email goes through its own sender (SMTP or the console); the console unless configured.
+    email_sender: EmailSender = field(default_factory=ConsoleEmailSender)
 
 
 def moment(call: StepCall) -> datetime:

@@ -17,6 +17,7 @@ import secrets
 import string
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel import Session, select
 from temporalio import activity
@@ -46,9 +47,9 @@ from messaging.senders.base import (
     RetryableProviderError,
 )
 from store.db import session_scope
-from store.tables import Coupon, Customer, Enrollment, Event, Link, Message
+from store.tables import Coupon, Customer, Email, Enrollment, Event, Link, Message
 from workflows import activity_names as names
-from workflows.contracts import SendInput, SendOutcome, SettleInput
+from workflows.contracts import SendInput, SendOutcome, SettleInput, StepCall
 
 log = logging.getLogger(__name__)
 
@@ -213,34 +214,7 @@ class SendingActivities:
         return rules.frequency_caps(session, customer.id, at, caps, input.on_capped)
 
     def _render(self, session: Session, input: SendInput, customer: Customer, row: Message, at: datetime) -> str:
-        settings = self.deps.catalog.settings
-        coupons = self.deps.catalog.loyalty.coupons
-
-        def link(url: str) -> str:
-            if reason := url_problem(str(url)):  # from data: the validator saw only quoted targets
-                raise ExpressionError(f"link() target {reason}")
-            found = session.exec(select(Link).where(Link.message_key == row.key, Link.url == url)).first()
-            if found is None:
-                found = Link(code=_random_code(7), message_key=row.key, url=str(url), customer_id=customer.id,
-                             enrollment_id=input.run.enrollment_id, journey_id=input.run.journey_id,
-                             step_id=row.step_id, created_at=at)
-                session.add(found)
-                session.flush()
-            return f"{settings.links.base_url.rstrip('/')}/l/{found.code}"
-
-        def coupon(series: str) -> str:
-            issue_key = f"{row.key}:{series}"
-            found = session.exec(select(Coupon).where(Coupon.key == issue_key)).first()
-            if found is not None:
-                return found.code
-            spec = coupons.get(series)
-            if spec is None:  # removed from loyalty.yaml after this version went live
-                raise ExpressionError(f"no coupon series {series!r} in loyalty.yaml")
-            return issue_coupon(session, series, spec, key=issue_key, customer_id=customer.id, at=at).code
-
-        trigger = session.get(Event, input.run.trigger_event_id) if input.run.trigger_event_id else None
-        context = expression_context(session, self.deps.catalog, customer, at, trigger=trigger, run=input.run,
-                                     facts=input.facts, extra_functions={"link": link, "coupon": coupon})
+        context = message_context(self.deps, session, input, customer, row, at)
         return render(pick_text(input.message, customer.locale), context).strip()
 
     # --- the provider ----------------------------------------------------------------
@@ -300,6 +274,40 @@ class SendingActivities:
         if row is None:
             raise ApplicationError(f"no message {message_id}", non_retryable=True)
         return outcome_of(row, self.deps.settle_after)
+
+
+def message_context(deps: Deps, session: Session, input: StepCall, customer: Customer, row: Message | Email,
+                    at: datetime) -> dict[str, Any]:
+    """What a message's templates see, with ``link()`` and ``coupon()`` keyed by the message:
+    a retry renders the same short links and the same codes."""
+    settings = deps.catalog.settings
+    coupons = deps.catalog.loyalty.coupons
+
+    def link(url: str) -> str:
+        if reason := url_problem(str(url)):  # from data: the validator saw only quoted targets
+            raise ExpressionError(f"link() target {reason}")
+        found = session.exec(select(Link).where(Link.message_key == row.key, Link.url == url)).first()
+        if found is None:
+            found = Link(code=_random_code(7), message_key=row.key, url=str(url), customer_id=customer.id,
+                         enrollment_id=input.run.enrollment_id, journey_id=input.run.journey_id,
+                         step_id=row.step_id, created_at=at)
+            session.add(found)
+            session.flush()
+        return f"{settings.links.base_url.rstrip('/')}/l/{found.code}"
+
+    def coupon(series: str) -> str:
+        issue_key = f"{row.key}:{series}"
+        found = session.exec(select(Coupon).where(Coupon.key == issue_key)).first()
+        if found is not None:
+            return found.code
+        spec = coupons.get(series)
+        if spec is None:  # removed from loyalty.yaml after this version went live
+            raise ExpressionError(f"no coupon series {series!r} in loyalty.yaml")
+        return issue_coupon(session, series, spec, key=issue_key, customer_id=customer.id, at=at).code
+
+    trigger = session.get(Event, input.run.trigger_event_id) if input.run.trigger_event_id else None
+    return expression_context(session, deps.catalog, customer, at, trigger=trigger, run=input.run,
+                              facts=input.facts, extra_functions={"link": link, "coupon": coupon})
 
 
 def _random_code(length: int, *, upper: bool = False) -> str:

@@ -106,7 +106,9 @@ class _Bounded(NodeTransformer):
 
     def visit_Output(self, node: nodes.Output) -> nodes.Node:
         self.generic_visit(node)
-        node.nodes = [_call("bounded_output", child) for child in node.nodes]
+        # The template's own text apart from values: an HTML part escapes values only.
+        node.nodes = [_call("bounded_data" if isinstance(child, nodes.TemplateData) else "bounded_output", child)
+                      for child in node.nodes]
         return node
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:

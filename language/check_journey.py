@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from language.checks_email import email_html
 from language.checks_expressions import Analysis, analyze
 from language.checks_length import length_warning
 from language.checks_references import (
@@ -48,6 +49,7 @@ def check_journey(doc: YamlDocument, stem: str, config: Configuration) -> tuple[
     problems += _segments(doc, config)
     problems += _rewards(doc, config)
     problems += _templates(doc, config)
+    problems += email_html(doc)
     problems.sort(key=lambda p: (p.line, p.column))
     if journey is None or any(p.severity == "error" for p in problems):
         return None, problems

@@ -61,7 +61,7 @@ def check_reference(ref: Reference, known: Known, names: JourneyNames | None) ->
         if ref.name in names.splits:
             return None
         return f"no split named '{ref.name}' in this journey" + did_you_mean(ref.name, names.splits)
-    wanted, what = {"sending_step": (SENDING_STEP_TYPES, "a step that sends (send_sms or ask)"),
+    wanted, what = {"sending_step": (SENDING_STEP_TYPES, "a step that sends (send_sms, send_email or ask)"),
                     "reward_step": (("redeem_reward",), "a redeem_reward step"),
                     }.get(ref.kind, (("ask",), "an ask step"))
     candidates = [i for i, kind in names.steps.items() if kind in wanted]

@@ -157,6 +157,13 @@ class Sunset(Strict):
     after: Duration
 
 
+class EmailSettings(Strict):
+    """Email's own sending rules. No quiet hours (an email waits in the inbox); caps count
+    marketing emails only, apart from the SMS caps. Default: none."""
+
+    frequency_caps: list[FrequencyCap] = Field(default_factory=list)
+
+
 class Settings(Strict):
     brand: str = "Our shop"
     sender: Sender = Field(default_factory=Sender)
@@ -169,6 +176,7 @@ class Settings(Strict):
     # Rules per country ("DE") or US state ("US-FL"), added to the shipped state rules
     # (core/sms/regional_defaults.py): both apply, the stricter wins; none can loosen them.
     regions: dict[RegionCode, RegionRule] = Field(default_factory=dict)
+    email: EmailSettings = Field(default_factory=EmailSettings)
     opt_in: OptIn = Field(default_factory=OptIn)
     links: Links = Field(default_factory=Links)
     replies: Replies = Field(default_factory=Replies)

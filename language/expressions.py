@@ -20,6 +20,7 @@ from jinja2.exceptions import TemplateError, TemplateSyntaxError
 from jinja2.parser import Parser
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markupsafe import Markup
 
 from language import bounds
 
@@ -112,6 +113,7 @@ class _Environment(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset({"*", "**", "+", "%"})
     bounded_iter = staticmethod(bounds.bounded_iter)
     bounded_output = staticmethod(bounds.bounded_output)
+    bounded_data = staticmethod(bounds.bounded_output)
     bounded_concat = staticmethod(bounds.bounded_concat)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
@@ -141,8 +143,8 @@ class _Environment(ImmutableSandboxedEnvironment):
         return bounded
 
 
-def _make_environment(undefined: type) -> ImmutableSandboxedEnvironment:
-    env = _Environment(undefined=undefined, autoescape=False, keep_trailing_newline=False)
+def _make_environment(undefined: type, *, autoescape: bool = False) -> ImmutableSandboxedEnvironment:
+    env = _Environment(undefined=undefined, autoescape=autoescape, keep_trailing_newline=False)
     env.tests["none"] = _is_none
     env.tests["missing"] = _is_none
     env.filters["number"] = _number_filter
@@ -157,6 +159,9 @@ def _make_environment(undefined: type) -> ImmutableSandboxedEnvironment:
 # validator from the syntax tree, before a journey can go live.
 RUNTIME = _make_environment(Missing)
 PARSER = _make_environment(StrictUndefined)
+# An email's HTML part: every value is escaped, so a name cannot add markup or script.
+RUNTIME_HTML = _make_environment(Missing, autoescape=True)
+RUNTIME_HTML.bounded_data = lambda text: Markup(bounds.bounded_output(text))  # type: ignore[attr-defined]
 
 
 def _wrap(value: Any) -> Any:
@@ -215,13 +220,14 @@ def _compiled_expression(source: str) -> TemplateExpression:
 
 
 @lru_cache(maxsize=1024)
-def _compiled_template(source: str) -> Any:
-    if reason := bounds.length_problem(source, "template"):
+def _compiled_template(source: str, html: bool = False) -> Any:
+    env = RUNTIME_HTML if html else RUNTIME
+    if not html and (reason := bounds.length_problem(source, "template")):
         raise ExpressionError(reason, "limit")
     try:
-        tree = RUNTIME.parse(source)
+        tree = env.parse(source)
         _checked(tree)
-        return RUNTIME.from_string(bounds.bound_tree(tree))
+        return env.from_string(bounds.bound_tree(tree))
     except _FAILURES as err:
         raise ExpressionError.of("compile template", source, err) from err
 
@@ -242,9 +248,10 @@ def is_true(expression: str, context: Mapping[str, Any]) -> bool:
     return bool(evaluate(expression, context))
 
 
-def render(template: str, context: Mapping[str, Any]) -> str:
-    """The rendered text; raises ExpressionError (TooLong over bounds.MAX_OUTPUT characters)."""
-    compiled = _compiled_template(template)
+def render(template: str, context: Mapping[str, Any], *, html: bool = False) -> str:
+    """The rendered text; raises ExpressionError (TooLong over bounds.MAX_OUTPUT characters).
+    ``html``: values are HTML-escaped (an email's HTML part; its length is bounded by the model)."""
+    compiled = _compiled_template(template, html)
     try:
         with bounds.budget():
             return "".join(compiled.generate(**context))

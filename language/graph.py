@@ -24,6 +24,7 @@ from language.models import (
     ScheduleTrigger,
     SegmentEnteredTrigger,
     SegmentExitedTrigger,
+    SendEmailStep,
     SendSmsStep,
     SetStep,
     SplitStep,
@@ -121,6 +122,8 @@ def step_summary(step: StepBase) -> str:
     match step:
         case SendSmsStep(send_sms=message):
             return "send_sms " + (f"template {message.template}" if message.template else short(message.text or ""))
+        case SendEmailStep(send_email=email):
+            return "send_email " + short(email.subject)
         case AskStep(ask=ask):
             return "ask " + (f"template {ask.template}" if ask.template else short(ask.text or ""))
         case WaitStep(wait=wait):

@@ -157,6 +157,31 @@ class SendSmsStep(StepBase):
     send_sms: Message
 
 
+class EmailMessage(Strict):
+    """An email: a subject, a plain-text part and an optional HTML part, each a template."""
+
+    subject: Template
+    text: Template
+    html: Template | None = None
+    purpose: Literal["marketing", "transactional"] | None = None
+
+    @model_validator(mode="after")
+    def _bounded(self) -> EmailMessage:
+        if not self.subject.strip():
+            raise ValueError("'subject' must not be empty")
+        if "\n" in self.subject or "\r" in self.subject:
+            raise ValueError("'subject' must be one line")
+        if len(self.subject) > 200:
+            raise ValueError("'subject' is longer than 200 characters")
+        if self.html is not None and len(self.html) > 100_000:
+            raise ValueError("'html' is longer than 100,000 characters")
+        return self
+
+
+class SendEmailStep(StepBase):
+    send_email: EmailMessage
+
+
 class AskStep(StepBase):
     ask: AskSpec
     then: list[Step] = Field(default_factory=list)
@@ -298,6 +323,7 @@ class ExitStep(StepBase):
 
 STEP_TYPES: dict[str, type[StepBase]] = {
     "send_sms": SendSmsStep,
+    "send_email": SendEmailStep,
     "ask": AskStep,
     "wait": WaitStep,
     "wait_for": WaitForStep,
@@ -312,7 +338,7 @@ STEP_TYPES: dict[str, type[StepBase]] = {
     "emit": EmitStep,
     "exit": ExitStep,
 }
-SENDING_STEP_TYPES = ("send_sms", "ask")
+SENDING_STEP_TYPES = ("send_sms", "ask", "send_email")
 
 
 def step_kind(value: Any) -> str | None:
@@ -331,6 +357,7 @@ def step_kind(value: Any) -> str | None:
 
 Step = Annotated[
     Annotated[SendSmsStep, Tag("send_sms")]
+    | Annotated[SendEmailStep, Tag("send_email")]
     | Annotated[AskStep, Tag("ask")]
     | Annotated[WaitStep, Tag("wait")]
     | Annotated[WaitForStep, Tag("wait_for")]

@@ -123,6 +123,9 @@ def sites(data: Any) -> Iterator[Site]:
 def _step_sites(at: StepAt) -> Iterator[Site]:
     step = at.step
     yield from message_sites(at)
+    if at.kind == "send_email":  # an email's parts are message texts too: link() and coupon() work
+        for key in ("subject", "text", "html"):
+            yield from _site(step, ("send_email", key), "template", "message")
     if at.kind == "if":
         yield from _site(step, ("if",), "expression", "condition")
     elif at.kind == "wait_for":

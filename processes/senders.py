@@ -1,10 +1,12 @@
-"""Which SMS sender a process uses: the console (the default) or Twilio."""
+"""Which senders a process uses: for SMS the console (the default) or Twilio; for email
+the console (the default) or an SMTP relay."""
 
 from __future__ import annotations
 
 from language.config import Settings as JourneySettings
 from messaging.senders.base import SmsSender
 from messaging.senders.console import ConsoleSender
+from messaging.senders.email import ConsoleEmailSender, EmailSender, SmtpConfig, SmtpSender
 from processes.settings import ServiceSettings, SettingsError
 
 
@@ -33,3 +35,18 @@ def build_sender(settings: ServiceSettings, journey_settings: JourneySettings) -
         base_url=settings.twilio_api_base_url,
         timeout=settings.twilio_http_timeout,
     )
+
+
+def build_email_sender(settings: ServiceSettings) -> EmailSender:
+    """The sender chosen by JOURNEYS_EMAIL_SENDER; SMTP from JOURNEYS_SMTP_* (port: 465 under
+    TLS, 587 under STARTTLS, 25 without either, unless given)."""
+    if settings.email_sender == "console":
+        return ConsoleEmailSender(from_address=settings.email_from)
+    if not settings.smtp_host:
+        raise SenderConfigError("JOURNEYS_EMAIL_SENDER=smtp needs JOURNEYS_SMTP_HOST")
+    if "@" not in settings.email_from:
+        raise SenderConfigError(f"JOURNEYS_EMAIL_FROM {settings.email_from!r} is not an email address")
+    port = settings.smtp_port or {"tls": 465, "starttls": 587, "none": 25}[settings.smtp_security]
+    return SmtpSender(SmtpConfig(host=settings.smtp_host, port=port, username=settings.smtp_username,
+                                 password=settings.secret("smtp_password"), security=settings.smtp_security,
+                                 timeout=settings.smtp_timeout), from_address=settings.email_from)

@@ -42,6 +42,15 @@ class ServiceSettings(BaseSettings):
     woocommerce_webhook_secret: SecretStr | None = Field(None, validation_alias="JOURNEYS_WOOCOMMERCE_WEBHOOK_SECRET")
     twilio_api_base_url: str | None = Field(None, validation_alias="TWILIO_API_BASE_URL")
     twilio_http_timeout: float = Field(10.0, gt=0, validation_alias="TWILIO_HTTP_TIMEOUT")
+    # Email (messaging/senders/email.py): the console (default) or an SMTP relay.
+    email_sender: Literal["console", "smtp"] = Field("console", validation_alias="JOURNEYS_EMAIL_SENDER")
+    email_from: str = Field("shop@journeys.invalid", min_length=3, validation_alias="JOURNEYS_EMAIL_FROM")
+    smtp_host: str | None = Field(None, validation_alias="JOURNEYS_SMTP_HOST")
+    smtp_port: int | None = Field(None, ge=1, le=65535, validation_alias="JOURNEYS_SMTP_PORT")
+    smtp_username: str | None = Field(None, validation_alias="JOURNEYS_SMTP_USERNAME")
+    smtp_password: SecretStr | None = Field(None, validation_alias="JOURNEYS_SMTP_PASSWORD")
+    smtp_security: Literal["starttls", "tls", "none"] = Field("starttls", validation_alias="JOURNEYS_SMTP_SECURITY")
+    smtp_timeout: float = Field(30.0, gt=0, validation_alias="JOURNEYS_SMTP_TIMEOUT")
     # Connecting to a secured Temporal (a self-hosted cluster with TLS/mTLS, Temporal Cloud):
     # unset TEMPORAL_TLS means "TLS if any TLS file, server name or API key is given".
     temporal_tls: bool | None = Field(None, validation_alias="TEMPORAL_TLS")
@@ -82,7 +91,7 @@ class ServiceSettings(BaseSettings):
 
     def secret(self, name: Literal["api_token", "twilio_auth_token", "temporal_api_key", "payload_keys",
                                    "codec_token", "pseudonym_key", "shopify_webhook_secret",
-                                   "woocommerce_webhook_secret"]) -> str | None:
+                                   "woocommerce_webhook_secret", "smtp_password"]) -> str | None:
         value: SecretStr | None = getattr(self, name)
         return value.get_secret_value() if value is not None else None
 
@@ -95,7 +104,8 @@ class ServiceSettings(BaseSettings):
             password = None
         values = [self.secret("api_token"), self.secret("twilio_auth_token"), password,
                   self.secret("temporal_api_key"), self.secret("codec_token"), self.secret("pseudonym_key"),
-                  self.secret("shopify_webhook_secret"), self.secret("woocommerce_webhook_secret")]
+                  self.secret("shopify_webhook_secret"), self.secret("woocommerce_webhook_secret"),
+                  self.secret("smtp_password")]
         keys = self.secret("payload_keys") or ""
         values += [part.partition(":")[2].strip() for part in keys.split(",")]  # each key, without its id
         return tuple(value for value in values if value and len(value) >= 8)

@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
@@ -26,7 +26,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from activities.metrics import EngineMetrics
-from core.customers import consent
+from core.customers import consent, email_consent
 from core.event import EventIn
 from core.events.router import EventRouter
 from core.events.store import EventStore
@@ -45,7 +45,7 @@ from processes.temporal import quiet_runtime, register_search_attributes
 from processes.workers import build_workers
 from store.db import open_database, session_scope
 from store.migrate import upgrade
-from store.tables import AttributeChange, Customer, Event, Link, Message, SegmentMembership
+from store.tables import AttributeChange, Customer, Email, Event, Link, Message, SegmentMembership
 from workflows.io import JourneyResult, workflow_id
 
 SIMULATED_PHONE = "+12015550123"
@@ -72,6 +72,8 @@ class CustomerSpec(BaseModel):
     points: int = 0
     segments: list[str] = Field(default_factory=list)
     sms_consent: str = "opted_in"
+    # Email consent: opted in when an email is given, as SMS consent is for the phone.
+    email_consent: Literal["none", "pending", "opted_in", "opted_out"] | None = None
 
     @classmethod
     def given(cls, data: dict[str, Any]) -> CustomerSpec:
@@ -289,6 +291,11 @@ def _seed(catalog: Catalog, db: Any, spec: CustomerSpec, start: datetime) -> Non
         for name in spec.segments:
             session.add(SegmentMembership(customer_id=spec.id, segment=name, entered_at=start))
     consent.record(db, spec.id, spec.sms_consent, source="simulation", at=start)
+    if spec.email:
+        with session_scope(db) as session:
+            customer = session.get(Customer, spec.id)
+            assert customer is not None
+            email_consent.record(session, customer, spec.email_consent or "opted_in", source="simulation", at=start)
     for index, order in enumerate(spec.orders):
         at = start + parse_duration(order.get("at", "-1d"))
         props = {k: v for k, v in order.items() if k != "at"}
@@ -373,6 +380,11 @@ def _report(db: Any, pinned: PinnedJourney, customer: CustomerSpec, start: datet
                     item.update(send_zone=details.get("send_zone"), send_rule=details["send_rule"])
                     if details.get("send_region"):  # the state or country rules that applied too
                         item["send_region"] = details["send_region"]
+            elif entry.action == "email":
+                email = session.get(Email, details.get("message_id")) if details.get("message_id") else None
+                item.update(subject=email.subject if email else None, status=details.get("status"))
+                if details.get("reason"):
+                    item["reason"] = details["reason"]
             elif entry.action == "set":
                 change = session.exec(select(AttributeChange).where(
                     AttributeChange.customer_id == customer.id,

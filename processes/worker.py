@@ -22,6 +22,7 @@ from core.journeys.schedules import ScheduleSource, journey_schedules, sync_sche
 from core.loyalty.maintenance import loyalty_schedules
 from core.retention import retention_schedules
 from core.segments.refresh import segment_schedules
+from processes.senders import build_email_sender
 from processes.settings import ServiceSettings
 from processes.temporal import metrics_runtime, register_search_attributes
 from processes.versioning import adopt_if_first, deployment_config, promote
@@ -75,6 +76,7 @@ async def run_worker(settings: ServiceSettings, *, journeys_dir: Path | None = N
 async def _run(settings: ServiceSettings, journeys_dir: Path | None, stop: asyncio.Event | None,
                ready: asyncio.Event | None, runtime: Runtime | None, metrics: EngineMetrics,
                readiness: Readiness, *, make_current: bool) -> None:
+    email_sender = build_email_sender(settings)  # a misconfigured relay fails before anything starts
     wiring = await wire(settings, journeys_dir=journeys_dir, runtime=runtime)
     client, catalog = wiring.client, wiring.catalog
     deployment = deployment_config(settings)
@@ -83,7 +85,7 @@ async def _run(settings: ServiceSettings, journeys_dir: Path | None, stop: async
                             sms_per_second=settings.sms_per_second,
                             settle_after=timedelta(seconds=settings.settle_after_seconds),
                             secrets=settings.server_secrets(), graceful_shutdown=bound, metrics=metrics,
-                            deployment=deployment)
+                            deployment=deployment, email_sender=email_sender)
     try:
         await register_search_attributes(client)
     except RPCError as err:  # e.g. a managed cluster where workers may not change the namespace

@@ -17,6 +17,7 @@ from temporalio.worker import Worker, WorkerDeploymentConfig
 from activities.decisions import DecisionActivities
 from activities.deps import Deps
 from activities.effects import EffectActivities
+from activities.email import EmailActivities
 from activities.fanout import FanoutActivities
 from activities.loyalty import LoyaltyActivities
 from activities.metrics import CountFailures, EngineMetrics
@@ -29,6 +30,7 @@ from activities.sending import SendingActivities
 from core.events.router import EventRouter
 from language.catalog import Catalog
 from messaging.senders.base import SmsSender
+from messaging.senders.email import ConsoleEmailSender, EmailSender
 from store.db import Database
 from workflows.contracts import JOURNEY_TASK_QUEUE, SMS_TASK_QUEUE
 from workflows.fanout import JourneyFanout
@@ -46,7 +48,7 @@ def build_workers(client: Client, catalog: Catalog, db: Database, sender: SmsSen
                   settle_after: timedelta = timedelta(minutes=2), secrets: tuple[str, ...] = (),
                   threads: int = 16, graceful_shutdown: timedelta = timedelta(seconds=30),
                   deployment: WorkerDeploymentConfig | None = None,
-                  metrics: EngineMetrics | None = None) -> list[Worker]:
+                  metrics: EngineMetrics | None = None, email_sender: EmailSender | None = None) -> list[Worker]:
     """One worker for journeys (workflows and their local activities), one for SMS.
 
     SMS sending has its own task queue so a carrier's throughput limit
@@ -59,7 +61,7 @@ def build_workers(client: Client, catalog: Catalog, db: Database, sender: SmsSen
     metrics = metrics or EngineMetrics()
     router.on_routed = router.on_routed or metrics.routed
     deps = Deps(catalog=catalog, db=db, sender=sender, router=router, settle_after=settle_after, secrets=secrets,
-                metrics=metrics)
+                metrics=metrics, email_sender=email_sender or ConsoleEmailSender())
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="activity")
     decisions, effects, progress = DecisionActivities(deps), EffectActivities(deps), ProgressActivities(deps)
     journey_activities: list[Callable[..., Any]] = [
@@ -80,11 +82,11 @@ def build_workers(client: Client, catalog: Catalog, db: Database, sender: SmsSen
                       max_concurrent_workflow_tasks=64, max_cached_workflows=2000,
                       graceful_shutdown_timeout=graceful_shutdown, deployment_config=deployment,
                       interceptors=[CountFailures(metrics)])
-    sending, replies = SendingActivities(deps), ReplyActivities(deps)
+    sending, replies, emails = SendingActivities(deps), ReplyActivities(deps), EmailActivities(deps)
     # On shutdown, a send already talking to the provider gets time to finish: cut
     # short, it would end `unconfirmed` (and wait for the provider's records to settle it).
     sms = Worker(client, task_queue=SMS_TASK_QUEUE, activities=[sending.send_sms, sending.settle_sms,
-                                                                replies.send, replies.settle],
+                                                                replies.send, replies.settle, emails.send_email],
                  activity_executor=executor, max_task_queue_activities_per_second=sms_per_second,
                  graceful_shutdown_timeout=graceful_shutdown, deployment_config=deployment,
                  interceptors=[CountFailures(metrics)])

@@ -36,6 +36,7 @@ class Customer(SQLModel, table=True):
     birthday: date | None = None
     attributes: dict = _json(dict)
     sms_consent: str = Field(default="none", max_length=16)  # none | pending | opted_in | opted_out
+    email_consent: str = Field(default="none", max_length=16)  # the same, for email: kept apart
     # Derived from events; kept on the row so segment rules can run as SQL.
     orders_count: int = 0
     total_spent: float = 0.0
@@ -90,6 +91,7 @@ class ConsentRecord(SQLModel, table=True):
     customer_id: str = Field(foreign_key="customers.id", index=True, max_length=64)
     status: str = Field(max_length=16)
     source: str = Field(max_length=64)  # api | sms_keyword | import | journey:<id> | ...
+    channel: str = Field(default="sms", max_length=8)  # sms | email: which consent it changed
     disclosure: str | None = None
     occurred_at: datetime = _ts(nullable=False)
     recorded_at: datetime = _ts(nullable=False)
@@ -160,6 +162,35 @@ class Enrollment(SQLModel, table=True):
         Index("ix_enrollments_report_runs", "journey_id", "journey_version", "entered_at", "id", "status", "outcome",
               "converted_at", "conversion_value"),
     )
+
+
+class Email(SQLModel, table=True):
+    """An outgoing email, from reservation to the relay's answer. ``key`` makes it exactly-once:
+    the row is written (``sending``) before the relay is called, and its Message-ID is
+    derived from the key."""
+
+    __tablename__ = "email_messages"
+
+    id: str = Field(primary_key=True, max_length=40)
+    key: str = Field(unique=True, max_length=200)  # <enrollment>:<step>
+    customer_id: str = Field(index=True, max_length=64)
+    enrollment_id: str | None = Field(default=None, index=True, max_length=40)
+    journey_id: str | None = Field(default=None, max_length=64)
+    step_id: str | None = Field(default=None, max_length=64)
+    purpose: str = Field(default="marketing", max_length=16)  # marketing | transactional
+    subject: str | None = None
+    body: str | None = None  # the plain-text part
+    html: str | None = None
+    # reserved | deferred | sending | sent | skipped | failed | unconfirmed
+    status: str = Field(default="reserved", max_length=16, index=True)
+    reason: str | None = Field(default=None, max_length=64)
+    defer_until: datetime | None = _ts()
+    provider: str | None = Field(default=None, max_length=16)
+    provider_message_id: str | None = Field(default=None, max_length=255)  # the Message-ID header
+    error_code: str | None = Field(default=None, max_length=16)
+    created_at: datetime = _ts(nullable=False)
+    sent_at: datetime | None = _ts(index=True)
+    updated_at: datetime | None = _ts()
 
 
 class Message(SQLModel, table=True):

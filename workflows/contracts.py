@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from language.models import Expect, Message
+from language.models import EmailMessage, Expect, Message
 
 SMS_TASK_QUEUE = "journeys-sms"
 JOURNEY_TASK_QUEUE = "journeys"
@@ -83,6 +83,12 @@ class SendInput(StepCall):
     on_capped: Literal["defer", "skip"] = "defer"
     reprompt: bool = False  # answers the customer: exempt from caps
     expects_reply: bool = False
+
+
+class SendEmailInput(StepCall):
+    message: EmailMessage
+    purpose: Literal["marketing", "transactional"]
+    on_capped: Literal["defer", "skip"] = "defer"
 
 
 class SendOutcome(BaseModel):

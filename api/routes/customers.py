@@ -1,4 +1,4 @@
-"""Customer profiles and SMS consent; a person's data exported or erased."""
+"""Customer profiles and SMS and email consent; a person's data exported or erased."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sqlmodel import col, select
 from api.deps import ServicesDep, require_token
 from api.edge import EdgeRoute
 from core.clock import utcnow
+from core.customers import email_consent
 from core.customers.erasure import erase_customer
 from core.customers.export import UnknownCustomer, export_customer
 from core.customers.records import customer_view
@@ -61,6 +62,7 @@ class CustomerIn(CleanText):
 
 class ConsentEvidence(BaseModel):
     status: str
+    channel: str = "sms"
     source: str
     disclosure: str | None
     occurred_at: datetime
@@ -85,6 +87,7 @@ class CustomerOut(BaseModel):
     birthday: date | None
     attributes: dict[str, Any]
     sms_consent: str
+    email_consent: str
     consent_history: list[ConsentEvidence]
     points: int
     tier: str | None
@@ -97,6 +100,8 @@ class CustomerOut(BaseModel):
 
 class ConsentIn(CleanText):
     status: Literal["opted_in", "opted_out"]
+    channel: Literal["sms", "email"] = Field(default="sms", description="Which consent: SMS (default) or email; "
+                                             "they are kept apart")
     source: str = Field(min_length=1, max_length=64, examples=["checkout_form"])
     disclosure: str | None = Field(default=None, description="The exact text the customer agreed to (required "
                                    "to opt in: it is the evidence)")
@@ -104,7 +109,8 @@ class ConsentIn(CleanText):
 
 
 class ConsentOut(BaseModel):
-    sms_consent: str
+    sms_consent: str | None = None  # the channel the request named
+    email_consent: str | None = None
 
 
 def _profile(db: Any, customer_id: str) -> CustomerOut:
@@ -122,9 +128,9 @@ def _profile(db: Any, customer_id: str) -> CustomerOut:
             **{k: view[k] for k in ("id", "first_name", "last_name", "email", "locale", "timezone", "birthday",
                                     "attributes", "sms_consent", "points", "tier", "segments", "orders_count",
                                     "total_spent", "last_purchase_at")},
-            phone=customer.phone, phone_status=customer.phone_status,
-            consent_history=[ConsentEvidence(status=e.status, source=e.source, disclosure=e.disclosure,
-                                             occurred_at=e.occurred_at) for e in evidence],
+            phone=customer.phone, phone_status=customer.phone_status, email_consent=customer.email_consent,
+            consent_history=[ConsentEvidence(status=e.status, channel=e.channel, source=e.source,
+                                             disclosure=e.disclosure, occurred_at=e.occurred_at) for e in evidence],
             active_journeys=[ActiveJourney(journey=r.journey_id, version=r.journey_version, step=r.current_step,
                                            entered_at=r.entered_at) for r in runs],
         )
@@ -184,14 +190,25 @@ async def delete_customer(customer_id: CustomerIdPath, svc: ServicesDep) -> Eras
                       runs_not_stopped=report.runs_not_stopped)
 
 
-@router.post("/{customer_id}/consent", response_model=ConsentOut)
+@router.post("/{customer_id}/consent", response_model=ConsentOut, response_model_exclude_none=True)
 async def post_consent(customer_id: CustomerIdPath, body: ConsentIn, svc: ServicesDep) -> ConsentOut:
-    """Record SMS consent with its evidence. Under double opt-in, an opt-in sends the
-    confirmation text and the customer stays `pending` until they reply YES."""
+    """Record SMS consent (or, with `channel: email`, email consent) with its evidence. Under
+    double opt-in, an SMS opt-in sends the confirmation text and the customer stays `pending`
+    until they reply YES; email consent is single opt-in."""
     _check_id(customer_id)
     if body.status == "opted_in" and not body.disclosure:
         raise RequestValidationError([{"type": "missing", "loc": ("body", "disclosure"), "input": None,
                                        "msg": "an opt-in needs the disclosure text the customer agreed to"}])
+    if body.channel == "email":
+        try:
+            email_state = await run_in_threadpool(email_consent.give, svc.db, customer_id, body.status,
+                                                  source=body.source, disclosure=body.disclosure,
+                                                  at=body.occurred_at or utcnow())
+        except LookupError:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no customer {customer_id!r}") from None
+        except email_consent.EmailConsentError as err:
+            raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from None
+        return ConsentOut(email_consent=email_state)
     try:
         state = await give_consent(svc.router, svc.replies, customer_id, body.status, source=body.source,
                                    disclosure=body.disclosure, at=body.occurred_at)

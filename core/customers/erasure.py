@@ -38,6 +38,7 @@ from store.tables import (
     Coupon,
     Customer,
     Decision,
+    Email,
     Enrollment,
     Erasure,
     Event,
@@ -63,6 +64,7 @@ ERASED_TABLES = {
     "events": "properties reduced to numbers and booleans (amounts stay; answers, texts, names go)",
     "enrollments": "kept (journey, outcome, conversion); active ones ended as erased, their runs terminated",
     "messages": "bodies, reply numbers and send zones emptied; status and counts kept; waiting ones skipped",
+    "email_messages": "subjects and bodies (text and HTML) emptied; status kept; waiting ones skipped",
     "links": "the URL without its query or fragment (a template may have put personal data there)",
     "clicks": "kept: they hold only when, and why one was taken for a bot (no IP address, no user agent)",
     "decisions": "removed: they only serve a running run's replay, and the runs are over",
@@ -152,6 +154,7 @@ def _scrub(session: Session, customer: Customer, source: str, at: datetime) -> d
         "customers": _customer(session, customer, at),
         "enrollments": _runs(session, customer_id, at),
         "messages": _messages(session, customer_id, phone, at),
+        "email_messages": _emails(session, customer_id, at),
         "events": _events(session, customer_id),
         "links": _links(session, customer_id),
         "decisions": _decisions(session, run_ids),
@@ -177,6 +180,10 @@ def _customer(session: Session, customer: Customer, at: datetime) -> int:
         customer.sms_consent = "opted_out"
         session.add(ConsentRecord(customer_id=customer.id, status="opted_out", source="erasure", occurred_at=at,
                                   recorded_at=at))
+    if customer.email_consent != "opted_out":
+        customer.email_consent = "opted_out"
+        session.add(ConsentRecord(customer_id=customer.id, status="opted_out", source="erasure", channel="email",
+                                  occurred_at=at, recorded_at=at))
     customer.updated_at = at
     session.add(customer)
     return 1
@@ -202,6 +209,15 @@ def _messages(session: Session, customer_id: str, phone: str | None, at: datetim
     if phone:  # replies to the number (a STOP before it was the customer's) name no customer
         whose = or_(whose, col(Message.reply_to) == phone)
     result = session.execute(update(Message).where(whose).values(body=None, reply_to=None, send_zone=None))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _emails(session: Session, customer_id: str, at: datetime) -> int:
+    session.execute(update(Email).where(col(Email.customer_id) == customer_id,
+                                        col(Email.status).in_(("deferred", "reserved")))
+                    .values(status="skipped", reason=OUTCOME, updated_at=at))
+    result = session.execute(update(Email).where(col(Email.customer_id) == customer_id)
+                             .values(subject=None, body=None, html=None))
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 

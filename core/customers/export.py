@@ -20,6 +20,7 @@ from store.tables import (
     ConsentRecord,
     Coupon,
     Decision,
+    Email,
     Enrollment,
     Event,
     Link,
@@ -90,6 +91,7 @@ def _sections(session: Session, customer_id: str, phone: str | None) -> dict[str
         "consent_history": of(ConsentRecord, col(ConsentRecord.occurred_at)),
         "journeys": _rows(enrollments),
         "messages": of(Message, col(Message.created_at)),
+        "emails": of(Email, col(Email.created_at)),
         "links": _rows(links),
         # Clicks store no IP address or user agent: only when, and why one was taken for a bot.
         "clicks": [{**plain(click.model_dump()), "url": link.url, "message_key": link.message_key,

@@ -68,3 +68,10 @@ def candidates(session: Session, phone: str) -> list[str]:
     keys = [_configured.get(_name(session.get_bind())), _stored_key(session, create=False)]
     return [_digest(key, phone) for key in keys if key]
 
+
+
+def signing_key(session: Session) -> bytes:
+    """The key other signatures are derived from (unsubscribe links): the setting, else the stored key."""
+    key = _configured.get(_name(session.get_bind())) or _stored_key(session, create=True)
+    assert key is not None
+    return key

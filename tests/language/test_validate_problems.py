@@ -197,7 +197,7 @@ def test_step_split_and_answer_references(check) -> None:
     )
     assert where(report.errors) == [
         (9, 18, "no step 'survy' in this journey (did you mean 'survey'?)"),
-        (9, 35, "'pause' is a wait step; this needs a step that sends (send_sms or ask)"),
+        (9, 35, "'pause' is a wait step; this needs a step that sends (send_sms, send_email or ask)"),
         (9, 54, "'survey' is a send_sms step; this needs an ask step"),
         (9, 83, "no split named 'ab' in this journey"),
     ]

@@ -5,11 +5,12 @@ language."""
 
 from __future__ import annotations
 
-from workflows.steps import branching, effects, messaging, waiting
+from workflows.steps import branching, effects, email, messaging, waiting
 from workflows.steps.base import Handler
 
 HANDLERS: dict[str, Handler] = {
     "send_sms": messaging.send_sms,
+    "send_email": email.send_email,
     "ask": messaging.ask,
     "wait": waiting.wait,
     "wait_for": waiting.wait_for,
