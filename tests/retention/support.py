@@ -14,8 +14,10 @@ from sqlmodel import select
 
 from activities import decisions as decision_activities
 from core.event import EventIn
+from core.events import router as event_router
 from core.events import store as event_store
 from core.events.router import EventRouter
+from core.segments import immediate
 from core.sms.links import record_click
 from language.models import Message as MessageSpec
 from store.db import session_scope
@@ -44,12 +46,13 @@ frequency_caps: [{max: 1, per: 24h}, {max: 4, per: 7d}]
 
 
 class Clock:
-    """The event path's and the decisions' wall clock, pinned where the test says."""
+    """The event path's, the segment re-evaluation's and the decisions' wall clock, pinned
+    where the test says (else "days since" rules would follow today's date)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.at = OLD
-        monkeypatch.setattr(event_store, "utcnow", lambda: self.at)
-        monkeypatch.setattr(decision_activities, "utcnow", lambda: self.at)
+        for module in (event_store, event_router, immediate, decision_activities):
+            monkeypatch.setattr(module, "utcnow", lambda: self.at)
 
 
 async def send(activities: Any, enrollment_id: str, at: Any) -> Message:
