@@ -20,6 +20,7 @@ from api.routes import (
     customers,
     dashboard,
     email,
+    enrollments,
     events,
     health,
     imports,
@@ -57,7 +58,7 @@ def create_app(services: Services | Callable[[], Awaitable[Services]]) -> FastAP
     )
     app.add_exception_handler(RequestValidationError, validation_error)
     for module in (events, customers, imports, loyalty, rewards, coupons, segments, reports, dashboard, twilio, links,
-                   commerce, email, health):
+                   commerce, email, enrollments, health):
         # The token, body limit and strict JSON are checked by the route class: no route without it.
         assert all(isinstance(r, EdgeRoute) for r in module.router.routes if isinstance(r, APIRoute)), module
         app.include_router(module.router)

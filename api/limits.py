@@ -12,6 +12,7 @@ KB = 1024
 MB = 1024 * KB
 
 MAX_BATCH = 500  # events per POST /events
+MAX_ENROLL = 500  # customers per POST /journeys/{journey_id}/enrollments
 MAX_JSON_DEPTH = 32  # nested arrays and objects in a JSON body
 MAX_ECHO = 100  # characters of a rejected value a 422 repeats back
 

@@ -190,12 +190,21 @@ def twilio_signature(
 
 def enroll(
     journey: Annotated[str, typer.Argument(help="Journey id")],
-    customer: Annotated[str, typer.Option("--customer", help="Customer id")],
+    customer: Annotated[str | None, typer.Option("--customer", help="Customer id")] = None,
+    segment: Annotated[str | None, typer.Option("--segment", help="Every current member of this segment")] = None,
+    csv_file: Annotated[Path | None, typer.Option("--csv", help="A CSV with a customer_id column, or one id per line",
+                                                  exists=True, dir_okay=False)] = None,
     journeys_dir: Annotated[Path | None, typer.Option("--journeys", help="Journeys directory")] = None,
 ) -> None:
-    """Enter a customer into a journey now (audience and reentry rules still apply)."""
+    """Enter customers into a journey now (audience and reentry rules still apply):
+    one (--customer), a segment's members (--segment) or a file of ids (--csv)."""
     from processes.commands import enroll as run_enroll
 
+    if sum(given is not None for given in (customer, segment, csv_file)) != 1:
+        raise typer.BadParameter("give one of --customer, --segment or --csv", param_hint="--customer")
+    if customer is None:
+        _enroll_many(journey, segment, csv_file, journeys_dir)
+        return
     settings = load_settings()
     try:
         entry = asyncio.run(run_enroll(settings, journey, customer, journeys_dir=journeys_dir))
@@ -207,6 +216,35 @@ def enroll(
         errors.print(f"{customer} was not entered into {journey}: {entry.reason}", highlight=False)
         raise typer.Exit(1)
     console.print(f"{customer} entered {journey}: workflow journey/{journey}/{customer}")
+
+
+def _enroll_many(journey: str, segment: str | None, csv_file: Path | None, journeys_dir: Path | None) -> None:
+    """--segment / --csv: a line per customer as each page is entered, then a summary."""
+    from core.journeys.enroll import Enrolled, IdFileError, read_id_file
+    from processes.commands import enroll_many
+
+    ids = None
+    if csv_file is not None:
+        try:
+            ids = read_id_file(csv_file)
+        except IdFileError as err:
+            for problem in err.problems:
+                errors.print(problem, highlight=False)
+            raise typer.BadParameter(str(err), param_hint="--csv") from None
+    counts = {"entered": 0, "not": 0}
+
+    def show(page: list[Enrolled]) -> None:
+        for result in page:
+            counts["entered" if result.entered else "not"] += 1
+            console.print(f"{result.customer_id}: {'entered' if result.entered else result.reason}", highlight=False)
+
+    try:
+        asyncio.run(enroll_many(load_settings(), journey, segment=segment, customer_ids=ids, on_page=show,
+                                journeys_dir=journeys_dir))
+    except KeyError as err:
+        raise typer.BadParameter(str(err.args[0]), param_hint="--segment" if "segment" in str(err) else "JOURNEY") \
+            from None
+    console.print(f"{counts['entered']} entered, {counts['not']} not entered ({journey})", highlight=False)
 
 
 def worker(

@@ -18,6 +18,7 @@ from core.event import ExternalEventIn, RouteResult
 from core.intake.importing import ImportReport, ImportStopped, csv_rows, import_customers
 from core.intake.profiles import ProfileChange, give_consent, upsert_customer
 from core.intake.text_to_join import TextToJoin
+from core.journeys.enroll import PAGE, Enrolled, enroll_customers, segment_pages
 from core.journeys.enrollment import Entry
 from core.journeys.stopping import TemporalRunStopper
 from core.loyalty.ledger import Account, load_account
@@ -64,6 +65,25 @@ async def enroll(settings: ServiceSettings, journey_id: str, customer_id: str, *
         router = wiring.router
         return await router.starter.enter(router.catalog.journey(journey_id), customer_id,
                                           occasion=f"manual:{uuid.uuid4().hex}", check_trigger=False)
+
+
+async def enroll_many(settings: ServiceSettings, journey_id: str, *, segment: str | None = None,
+                      customer_ids: list[str] | None = None, on_page: Callable[[list[Enrolled]], None],
+                      journeys_dir: Path | None = None) -> None:
+    """Enter every current member of ``segment`` (or the given ids), a page at a time;
+    ``on_page`` gets each page's answers. Raises KeyError for an unknown journey or segment."""
+    async with wired(settings, journeys_dir) as wiring:
+        pinned = wiring.catalog.journey(journey_id)
+        if segment is not None:
+            if segment not in wiring.catalog.segments.segments:
+                known = ", ".join(sorted(wiring.catalog.segments.segments)) or "none"
+                raise KeyError(f"no segment {segment!r} in segments.yaml (known: {known})")
+            pages: Any = segment_pages(wiring.router.db, segment)
+        else:
+            ids = customer_ids or []
+            pages = (ids[i:i + PAGE] for i in range(0, len(ids), PAGE))
+        for page in pages:
+            on_page(await enroll_customers(wiring.router.starter, pinned, page))
 
 
 async def set_customer(settings: ServiceSettings, customer_id: str, change: ProfileChange, *,
