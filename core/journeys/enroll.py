@@ -106,7 +106,7 @@ def read_id_file(path: Path, max_bytes: int = MAX_ID_FILE) -> list[str]:
         try:
             opaque_customer_id(value)
         except ValueError as err:
-            problems.append(f"line {number}: customer id {value[:40]!r} {err}")
+            problems.append(f"line {number}: the customer id {err}")  # not echoed: it may be personal data
             continue
         if value not in seen:
             seen.add(value)
