@@ -12,7 +12,7 @@ from fastapi_offline import FastAPIOffline
 
 from api.edge import EdgeRoute
 from api.errors import validation_error
-from api.limits import BODY_LIMITS, DEFAULT_BODY, MAX_BATCH, MAX_JSON_DEPTH
+from api.limits import BODY_LIMITS, DEFAULT_BODY, MAX_BATCH, MAX_ENROLL, MAX_JSON_DEPTH
 from api.metrics import REGISTRY, DatabaseCollector
 from api.routes import (
     commerce,
@@ -68,7 +68,8 @@ def create_app(services: Services | Callable[[], Awaitable[Services]]) -> FastAP
 _LIMITS = (
     "Limits: the token is checked before the body is read (401/403); a body larger than its route's limit gets "
     "413 (" + ", ".join(f"`{path}` {limit.text}" for path, limit in BODY_LIMITS.items())
-    + f", any other {DEFAULT_BODY.text}); `POST /events` takes at most {MAX_BATCH} events; a JSON body with "
+    + f", any other {DEFAULT_BODY.text}); `POST /events` takes at most {MAX_BATCH} events, "
+    f"`POST /journeys/{{journey_id}}/enrollments` at most {MAX_ENROLL} customers; a JSON body with "
     f"`NaN`, `Infinity`, a lone surrogate or more than {MAX_JSON_DEPTH} levels of nesting gets 400; a 422 names "
     "the field and repeats at most 100 characters of the value."
 )
