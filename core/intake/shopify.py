@@ -7,7 +7,7 @@
   ``refunds/create``: ``purchase_refunded`` for the sum refunded (one per refund id);
 - ``checkouts/create|update``: ``cart_updated`` with the checkout token as ``cart_id``;
 - ``customers/create|update``: the profile, and ``sms_marketing_consent`` as consent
-  (from API version 2025-01 that comes in ``customers/marketing_consent_update``).
+  (from API version 2025-01 that comes in ``customers_marketing_consent/update``).
 
 Customers are ``shopify-<Shopify customer id>``; anything without a customer is ignored.
 """
@@ -117,6 +117,15 @@ def _customer(topic: str, customer: dict[str, Any]) -> Plan:
     return Plan(customer_id=who, profile=profile, consent=sms_consent(customer.get("sms_marketing_consent")))
 
 
+def _consent_update(topic: str, payload: dict[str, Any]) -> Plan:
+    """customers_marketing_consent/update: the consent alone. Its payload names the customer
+    as ``customer_id`` and the number as ``phone_number`` (``id``/``phone`` are taken too)."""
+    customer = {"id": payload.get("customer_id", payload.get("id")),
+                "phone": payload.get("phone_number", payload.get("phone")),
+                "sms_marketing_consent": payload.get("sms_marketing_consent")}
+    return _customer(topic, customer)
+
+
 def sms_consent(given: Any) -> Consent | None:
     """``sms_marketing_consent`` {state, opt_in_level, consent_updated_at} as a consent
     statement with its evidence; None for a state that changes nothing or without a time."""
@@ -137,5 +146,5 @@ _TOPICS = {
     "checkouts/create": _checkout, "checkouts/update": _checkout,
     "customers/create": _customer, "customers/update": _customer,
     # From API version 2025-01 the consent comes here, no longer in customers/update.
-    "customers/marketing_consent_update": _customer,
+    "customers_marketing_consent/update": _consent_update,
 }

@@ -159,7 +159,7 @@ async def test_a_customer_with_sms_consent_is_subscribed_with_evidence(api: Api,
     assert "5550123" not in caplog.text
     # API 2025-01 and later: the consent has its own topic. Unsubscribing is recorded likewise.
     stop = fixture("shopify/customers_marketing_consent_update.json")
-    assert (await shopify(api, "customers/marketing_consent_update", stop, webhook_id="w3")).status_code == 200
+    assert (await shopify(api, "customers_marketing_consent/update", stop, webhook_id="w3")).status_code == 200
     [customer] = rows(api, Customer, id="shopify-706405506930370084")
     assert (customer.sms_consent, customer.email) == ("opted_out", "bob@example.com")  # the rest kept
     assert [(r.status, r.source) for r in rows(api, ConsentRecord, customer_id=customer.id)] == [
