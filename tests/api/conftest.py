@@ -4,6 +4,7 @@ database on SQLite and PostgreSQL) and a sender that records what it sends."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,12 +93,12 @@ class Api:
         await self.run.sim.add_customer(CustomerSpec(id=customer_id, **fields))
 
 
-@pytest.fixture
-async def api(tmp_path: Path, env, db) -> AsyncIterator[Api]:  # type: ignore[no-untyped-def]
+@asynccontextmanager
+async def serve_api(env: Any, db: Any, catalog: Any) -> AsyncIterator[Api]:
+    """The HTTP service over ``catalog``, in process, on a simulation (the real workflows and
+    activities on the test server), with a counting sender."""
     from processes.simulate import Simulation
 
-    catalog = write_journeys(tmp_path / "journeys", {"survey": ASK_AND_CLICK, "welcome": WELCOME, "promo": PROMO},
-                             settings=API_SETTINGS)
     sender = CountingSender()
     async with Simulation(env, catalog, db, sender=sender) as sim:  # starts now: the API uses real time
         services = Services.build(catalog, db, sim.router, api_token=TOKEN, twilio_auth_token=TWILIO_TOKEN,
@@ -107,6 +108,14 @@ async def api(tmp_path: Path, env, db) -> AsyncIterator[Api]:  # type: ignore[no
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as http:
                 yield Api(http, Run(sim), sender)
+
+
+@pytest.fixture
+async def api(tmp_path: Path, env, db) -> AsyncIterator[Api]:  # type: ignore[no-untyped-def]
+    catalog = write_journeys(tmp_path / "journeys", {"survey": ASK_AND_CLICK, "welcome": WELCOME, "promo": PROMO},
+                             settings=API_SETTINGS)
+    async with serve_api(env, db, catalog) as api:
+        yield api
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:

@@ -13,15 +13,13 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from api.app import create_app
-from api.services import Services
 from core.clock import utcnow
 from language.validate import load_catalog
-from processes.simulate import CustomerSpec, Simulation
+from processes.simulate import CustomerSpec
 from store.db import session_scope
 from store.tables import Coupon, Message, PointsEntry, PooledCoupon
-from tests.api.conftest import API_SETTINGS, AUTH, PUBLIC_URL, TOKEN, TWILIO_TOKEN, WELCOME, Api
-from tests.runtime.support import CountingSender, Run, write_journeys
+from tests.api.conftest import API_SETTINGS, AUTH, WELCOME, Api, serve_api
+from tests.runtime.support import write_journeys
 
 NUMBER = "+12015550177"
 LOYALTY = """
@@ -37,21 +35,13 @@ rewards:
 
 @pytest.fixture
 async def api(tmp_path: Path, env, db) -> AsyncIterator[Api]:  # type: ignore[no-untyped-def]
-    import httpx
 
     root = tmp_path / "journeys"
     write_journeys(root, {"welcome": WELCOME}, settings=API_SETTINGS)
     (root / "loyalty.yaml").write_text(textwrap.dedent(LOYALTY))
     catalog = load_catalog(root)
-    sender = CountingSender()
-    async with Simulation(env, catalog, db, sender=sender) as sim:
-        services = Services.build(catalog, db, sim.router, api_token=TOKEN, twilio_auth_token=TWILIO_TOKEN,
-                                  public_url=PUBLIC_URL)
-        app = create_app(services)
-        transport = httpx.ASGITransport(app=app)
-        async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport,
-                                                                       base_url=PUBLIC_URL) as http:
-            yield Api(http, Run(sim), sender)
+    async with serve_api(env, db, catalog) as api:
+        yield api
 
 
 async def _customer(api: Api, customer_id: str, points: int, phone: str | None = None) -> None:

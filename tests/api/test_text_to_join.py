@@ -14,24 +14,20 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from pydantic import ValidationError
 from sqlmodel import col, select
 from typer.testing import CliRunner
 
-from api.app import create_app
-from api.services import Services
 from cli.main import app as cli_app
 from core.clock import utcnow
 from core.customers import suppressions
 from core.sms.inbound import HELP, OPT_IN, OPT_OUT
 from language.config import RESERVED_KEYWORDS, Settings
-from processes.simulate import Simulation
 from store.db import session_scope
 from store.tables import ConsentRecord, Customer, InboundMessage, Message, PhoneSuppression
-from tests.api.conftest import API_SETTINGS, PUBLIC_URL, TOKEN, TWILIO_TOKEN, WELCOME, Api, eventually
-from tests.runtime.support import CountingSender, Run, write_journeys
+from tests.api.conftest import API_SETTINGS, TOKEN, WELCOME, Api, eventually, serve_api
+from tests.runtime.support import write_journeys
 
 NUMBER = "+12015550188"
 JOIN_SETTINGS = API_SETTINGS + "text_to_join: {keywords: [JOIN, ' shoes ']}\n"  # opt_in: double
@@ -41,14 +37,8 @@ SINGLE_SETTINGS = JOIN_SETTINGS.replace("opt_in: {mode: double}", "opt_in: {mode
 @asynccontextmanager
 async def _api(tmp_path: Path, env: Any, db: Any, settings: str) -> AsyncIterator[Api]:
     catalog = write_journeys(tmp_path / "journeys", {"welcome": WELCOME}, settings=settings)
-    sender = CountingSender()
-    async with Simulation(env, catalog, db, sender=sender) as sim:
-        services = Services.build(catalog, db, sim.router, api_token=TOKEN, twilio_auth_token=TWILIO_TOKEN,
-                                  public_url=PUBLIC_URL)
-        app = create_app(services)
-        transport = httpx.ASGITransport(app=app)
-        async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as http:
-            yield Api(http, Run(sim), sender)
+    async with serve_api(env, db, catalog) as api:
+        yield api
 
 
 @pytest.fixture

@@ -6,35 +6,24 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlmodel import select
 
-from api.app import create_app
-from api.services import Services
 from store.db import session_scope
 from store.tables import Customer, Event
-from tests.api.conftest import API_SETTINGS, AUTH, PUBLIC_URL, TOKEN, TWILIO_TOKEN, WELCOME, Api
-from tests.runtime.support import CountingSender, Run, write_journeys
+from tests.api.conftest import API_SETTINGS, AUTH, WELCOME, Api, serve_api
+from tests.runtime.support import write_journeys
 
 PURCHASE = {"id": "order-1", "type": "purchase", "customer_id": "c1", "properties": {"amount": 40}}
 
 
 @pytest.fixture
 async def rejecting(tmp_path: Path, env, db) -> AsyncIterator[Api]:  # type: ignore[no-untyped-def]
-    from processes.simulate import Simulation
 
     catalog = write_journeys(tmp_path / "journeys", {"welcome": WELCOME},
                              settings=API_SETTINGS + "unknown_customers: reject\n")
-    sender = CountingSender()
-    async with Simulation(env, catalog, db, sender=sender) as sim:
-        services = Services.build(catalog, db, sim.router, api_token=TOKEN, twilio_auth_token=TWILIO_TOKEN,
-                                  public_url=PUBLIC_URL)
-        app = create_app(services)
-        transport = httpx.ASGITransport(app=app)
-        async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport,
-                                                                        base_url=PUBLIC_URL) as http:
-            yield Api(http, Run(sim), sender)
+    async with serve_api(env, db, catalog) as api:
+        yield api
 
 
 def stored(api: Api) -> tuple[list[str], list[str]]:
