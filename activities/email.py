@@ -24,7 +24,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.deps import Deps, moment, run_key
 from activities.sending import message_context
-from core.customers import email_consent
+from core.customers import email_consent, email_suppressions
 from core.customers.records import get_customer
 from core.loyalty.coupons import CouponPoolEmpty
 from language.config import FrequencyCap
@@ -38,8 +38,10 @@ from workflows.contracts import SendEmailInput, SendOutcome
 
 log = logging.getLogger(__name__)
 
-FINAL_STATUSES = ("sent", "failed", "skipped", "unconfirmed")
-COUNTED = ("sending", "sent", "unconfirmed")  # went out, or may have: they count toward the email caps
+# bounced and complained: sent, then a provider's webhook reported it (core/customers/email_feedback.py)
+FINAL_STATUSES = ("sent", "failed", "skipped", "unconfirmed", "bounced", "complained")
+# Went out, or may have: they count toward the email caps.
+COUNTED = ("sending", "sent", "unconfirmed", "bounced", "complained")
 
 
 def message_id_for(key: str, sender: str) -> str:
@@ -51,7 +53,7 @@ def message_id_for(key: str, sender: str) -> str:
 def outcome_of(row: Email) -> SendOutcome:
     if row.status == "deferred":
         return SendOutcome(status="deferred", reason=row.reason, defer_until=row.defer_until, message_id=row.id)
-    if row.status == "sent":
+    if row.status in ("sent", "bounced", "complained"):
         return SendOutcome(status="sent", message_id=row.id)
     if row.status == "unconfirmed":  # final for email: nothing to ask, never sent again
         return SendOutcome(status="unconfirmed", reason=row.reason, message_id=row.id)
@@ -62,8 +64,8 @@ def verdict(customer: Customer, purpose: str) -> str | None:
     """A skip reason, or None: an address, and for marketing an opt-in to email (not SMS)."""
     if not customer.email:
         return "no_email"
-    if customer.email_consent == "opted_out":
-        return "opted_out"
+    if customer.email_consent in ("opted_out", "bounced"):  # bounced: the address was suppressed
+        return customer.email_consent
     if purpose == "marketing" and customer.email_consent != "opted_in":
         return "no_consent"
     return None
@@ -130,6 +132,10 @@ class EmailActivities:
                                     enrollment_id=input.run.enrollment_id, journey_id=input.run.journey_id,
                                     step_id=input.step_key, purpose=input.purpose, created_at=at)
             skip = verdict(customer, input.purpose)
+            suppression = email_suppressions.find(session, customer.email) if skip is None and customer.email \
+                else None
+            if suppression is not None:  # a hard bounce, a complaint, too many soft bounces: whoever has it now
+                skip = f"suppressed_{suppression.reason}"
             caps = self.deps.catalog.settings.email.frequency_caps
             release = capped_until(session, customer.id, at, caps) if skip is None and input.purpose == "marketing" \
                 else None

@@ -20,6 +20,7 @@ from api.routes import (
     customers,
     dashboard,
     email,
+    email_events,
     enrollments,
     events,
     health,
@@ -52,13 +53,14 @@ def create_app(services: Services | Callable[[], Awaitable[Services]]) -> FastAP
         title="Loyalty journeys",
         version="0.1.0",
         description="Events in, SMS out: the HTTP edge of the journey engine. Authenticate with "
-                    "`Authorization: Bearer $JOURNEYS_API_TOKEN` (the Twilio, Shopify and WooCommerce webhooks check "
-                    "the platform's signature instead; tracked links and health checks are public).\n\n" + _LIMITS,
+                    "`Authorization: Bearer $JOURNEYS_API_TOKEN` (the Twilio, Shopify, WooCommerce, Mailgun and "
+                    "Postmark webhooks check the platform's signature or password instead; tracked links and health "
+                    "checks are public).\n\n" + _LIMITS,
         lifespan=lifespan,
     )
     app.add_exception_handler(RequestValidationError, validation_error)
     for module in (events, customers, imports, loyalty, rewards, coupons, segments, reports, dashboard, twilio, links,
-                   commerce, email, enrollments, health):
+                   commerce, email, email_events, enrollments, health):
         # The token, body limit and strict JSON are checked by the route class: no route without it.
         assert all(isinstance(r, EdgeRoute) for r in module.router.routes if isinstance(r, APIRoute)), module
         app.include_router(module.router)

@@ -38,6 +38,9 @@ BODY_LIMITS = {
     # An order with many line items is tens of KB; the platforms send one resource per call.
     "/integrations/shopify/webhooks": BodyLimit(1 * MB),
     "/integrations/woocommerce/webhooks": BodyLimit(1 * MB),
+    # A bounce report may quote the bounce message (Postmark's Content); a few hundred KB at most.
+    "/integrations/email/mailgun": BodyLimit(1 * MB),
+    "/integrations/email/postmark": BodyLimit(1 * MB),
 }
 
 

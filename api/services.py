@@ -26,12 +26,15 @@ class Services:
     public_url: str  # what Twilio signs: the service's public base URL
     shopify_webhook_secret: str | None = None  # signs Shopify's webhooks (unset: all refused)
     woocommerce_webhook_secret: str | None = None  # signs WooCommerce's webhooks (unset: all refused)
+    mailgun_webhook_signing_key: str | None = None  # signs Mailgun's event webhooks (unset: all refused)
+    postmark_webhook_password: str | None = None  # Postmark's webhooks' basic-auth password (unset: all refused)
 
     @classmethod
     def build(cls, catalog: Catalog, db: Database, router: EventRouter, *,
               api_token: str | None, twilio_auth_token: str | None = None,
               public_url: str | None = None, shopify_webhook_secret: str | None = None,
-              woocommerce_webhook_secret: str | None = None) -> Services:
+              woocommerce_webhook_secret: str | None = None, mailgun_webhook_signing_key: str | None = None,
+              postmark_webhook_password: str | None = None) -> Services:
         """Raises ValueError without an API token: the events API is never open."""
         if not api_token:
             raise ValueError("JOURNEYS_API_TOKEN is not set: the events API needs a bearer token")
@@ -42,4 +45,6 @@ class Services:
             api_token=api_token, twilio_auth_token=twilio_auth_token,
             public_url=(public_url or catalog.settings.links.base_url).rstrip("/"),
             shopify_webhook_secret=shopify_webhook_secret, woocommerce_webhook_secret=woocommerce_webhook_secret,
+            mailgun_webhook_signing_key=mailgun_webhook_signing_key,
+            postmark_webhook_password=postmark_webhook_password,
         )

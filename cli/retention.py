@@ -31,7 +31,7 @@ def run(
 ) -> None:
     """Run the retention job now (safe to repeat): what the retention-daily schedule runs at 04:30.
 
-    Events, messages and links past their period are anonymised (the rows stay, so
+    Events, messages, links and email bodies past their period are anonymised (the rows stay, so
     reports keep their totals); old decisions of ended runs are deleted.
     Rows of running enrollments and events not yet routed are never touched."""
     from core.retention import ACTIONS, KINDS

@@ -12,6 +12,8 @@ Per kind, rows older than the period (``moment - period``, by the time named bel
 - messages (``created_at``): ``body`` and ``reply_to`` become NULL; status, reason,
   journey, step, segments, times and the rest stay, so counts per status, journey and
   step do not change.
+- emails (email_messages, ``created_at``): ``subject``, ``body`` and ``html`` become
+  NULL, as for texts; status, reason, journey, step and times stay.
 - clicks (links, ``created_at``): the link's ``url`` is cut to its origin (scheme and
   host, plus ``#<code>`` to keep it unique per message) and the link answers 410 Gone;
   the click rows (time, bot or not) carry nothing personal and stay.
@@ -52,7 +54,7 @@ from temporalio.client import (
 from language.catalog import Catalog
 from language.config import RetentionPeriods
 from store.db import Database, session_scope
-from store.tables import Decision, Enrollment, Event, Link, Message
+from store.tables import Decision, Email, Enrollment, Event, Link, Message
 from workflows.contracts import JOURNEY_TASK_QUEUE
 from workflows.retention import KINDS, RETENTION_WORKFLOW, Cursor, RetentionInput
 
@@ -69,7 +71,8 @@ NON_PERSONAL = frozenset({
 })  # fmt: skip
 MAX_KEPT_TEXT = 64  # a longer text under a kept key is dropped all the same (free text, not a code)
 
-ACTIONS = {"events": "anonymised", "messages": "anonymised", "clicks": "anonymised", "decisions": "deleted"}
+ACTIONS = {"events": "anonymised", "messages": "anonymised", "clicks": "anonymised", "decisions": "deleted",
+           "emails": "anonymised"}
 
 
 def retention_schedule(catalog: Catalog) -> tuple[str, Schedule]:
@@ -217,6 +220,11 @@ def _anonymise_messages(session: Session, rows: list[Any], moment: datetime) -> 
                     .values(body=None, reply_to=None, anonymised_at=moment))
 
 
+def _anonymise_emails(session: Session, rows: list[Any], moment: datetime) -> None:
+    session.execute(update(Email).where(col(Email.id).in_([row.id for row in rows]))
+                    .values(subject=None, body=None, html=None, anonymised_at=moment))
+
+
 def origin_only(url: str, code: str) -> str:
     """``https://shop.example/cart/A?c=123`` -> ``https://shop.example#<code>``."""
     parts = urlsplit(url)
@@ -268,4 +276,6 @@ _TABLES = {
                      _choose_of_ended_runs, _anonymise_links),
     "decisions": _Table(Decision, col(Decision.decided_at), col(Decision.key), None,
                         _choose_decisions, _delete_decisions),
+    "emails": _Table(Email, col(Email.created_at), col(Email.id), col(Email.anonymised_at),
+                     _choose_of_ended_runs, _anonymise_emails),
 }

@@ -128,6 +128,7 @@ class RetentionPeriods(Strict):
     messages: Duration | None = "730d"  # type: ignore[assignment]
     clicks: Duration | None = "730d"  # type: ignore[assignment]
     decisions: Duration | None = "90d"  # type: ignore[assignment]
+    emails: Duration | None = "730d"  # type: ignore[assignment]  # email_messages: subjects and bodies
 
     @field_validator("*")
     @classmethod
@@ -162,6 +163,8 @@ class EmailSettings(Strict):
     marketing emails only, apart from the SMS caps. Default: none."""
 
     frequency_caps: list[FrequencyCap] = Field(default_factory=list)
+    # Soft bounces (a full mailbox, a server down) of one address before it is suppressed.
+    soft_bounce_limit: int = Field(default=3, ge=1, le=100)
 
 
 class Settings(Strict):

@@ -23,7 +23,9 @@ async def build_services(settings: ServiceSettings, journeys_dir: Path | None = 
                           api_token=settings.secret("api_token"),
                           twilio_auth_token=settings.secret("twilio_auth_token"), public_url=settings.public_url,
                           shopify_webhook_secret=settings.secret("shopify_webhook_secret"),
-                          woocommerce_webhook_secret=settings.secret("woocommerce_webhook_secret"))
+                          woocommerce_webhook_secret=settings.secret("woocommerce_webhook_secret"),
+                          mailgun_webhook_signing_key=settings.secret("mailgun_webhook_signing_key"),
+                          postmark_webhook_password=settings.secret("postmark_webhook_password"))
 
 
 def check_api_settings(settings: ServiceSettings) -> None:

@@ -40,6 +40,9 @@ class ServiceSettings(BaseSettings):
     twilio_auth_token: SecretStr | None = Field(None, validation_alias="TWILIO_AUTH_TOKEN")
     shopify_webhook_secret: SecretStr | None = Field(None, validation_alias="JOURNEYS_SHOPIFY_WEBHOOK_SECRET")
     woocommerce_webhook_secret: SecretStr | None = Field(None, validation_alias="JOURNEYS_WOOCOMMERCE_WEBHOOK_SECRET")
+    # Bounce and complaint webhooks (api/routes/email_events.py): unset, that provider's are refused.
+    mailgun_webhook_signing_key: SecretStr | None = Field(None, validation_alias="JOURNEYS_MAILGUN_WEBHOOK_SIGNING_KEY")
+    postmark_webhook_password: SecretStr | None = Field(None, validation_alias="JOURNEYS_POSTMARK_WEBHOOK_PASSWORD")
     twilio_api_base_url: str | None = Field(None, validation_alias="TWILIO_API_BASE_URL")
     twilio_http_timeout: float = Field(10.0, gt=0, validation_alias="TWILIO_HTTP_TIMEOUT")
     # Email (messaging/senders/email.py): the console (default) or an SMTP relay.
@@ -91,7 +94,8 @@ class ServiceSettings(BaseSettings):
 
     def secret(self, name: Literal["api_token", "twilio_auth_token", "temporal_api_key", "payload_keys",
                                    "codec_token", "pseudonym_key", "shopify_webhook_secret",
-                                   "woocommerce_webhook_secret", "smtp_password"]) -> str | None:
+                                   "woocommerce_webhook_secret", "smtp_password", "mailgun_webhook_signing_key",
+                                   "postmark_webhook_password"]) -> str | None:
         value: SecretStr | None = getattr(self, name)
         return value.get_secret_value() if value is not None else None
 
@@ -105,7 +109,8 @@ class ServiceSettings(BaseSettings):
         values = [self.secret("api_token"), self.secret("twilio_auth_token"), password,
                   self.secret("temporal_api_key"), self.secret("codec_token"), self.secret("pseudonym_key"),
                   self.secret("shopify_webhook_secret"), self.secret("woocommerce_webhook_secret"),
-                  self.secret("smtp_password")]
+                  self.secret("smtp_password"), self.secret("mailgun_webhook_signing_key"),
+                  self.secret("postmark_webhook_password")]
         keys = self.secret("payload_keys") or ""
         values += [part.partition(":")[2].strip() for part in keys.split(",")]  # each key, without its id
         return tuple(value for value in values if value and len(value) >= 8)

@@ -181,7 +181,7 @@ class Email(SQLModel, table=True):
     subject: str | None = None
     body: str | None = None  # the plain-text part
     html: str | None = None
-    # reserved | deferred | sending | sent | skipped | failed | unconfirmed
+    # reserved | deferred | sending | sent | skipped | failed | unconfirmed | bounced | complained
     status: str = Field(default="reserved", max_length=16, index=True)
     reason: str | None = Field(default=None, max_length=64)
     defer_until: datetime | None = _ts()
@@ -191,6 +191,26 @@ class Email(SQLModel, table=True):
     created_at: datetime = _ts(nullable=False)
     sent_at: datetime | None = _ts(index=True)
     updated_at: datetime | None = _ts()
+    anonymised_at: datetime | None = _ts()  # retention emptied subject and bodies
+
+    __table_args__ = (
+        Index("ix_email_messages_retention", "anonymised_at", "created_at", "id"),
+    )
+
+
+class EmailSuppression(SQLModel, table=True):
+    """An address we must not email (a hard bounce, a complaint, too many soft bounces),
+    or one whose soft bounces are being counted. ``address`` is the address's keyed hash
+    (core/customers/email_suppressions.py), never the address itself."""
+
+    __tablename__ = "email_suppressions"
+
+    address: str = Field(primary_key=True, max_length=80)  # hmac:<64 hex>
+    reason: str | None = Field(default=None, max_length=32)  # hard_bounce | complaint | soft_bounces; None: counting
+    soft_bounces: int = 0
+    source: str = Field(max_length=64)  # the provider whose webhook said so
+    suppressed_at: datetime | None = _ts()
+    updated_at: datetime = _ts(nullable=False)
 
 
 class Message(SQLModel, table=True):

@@ -1,6 +1,6 @@
 """Retention: one run of the daily retention job (core/retention.py), started by the
 ``retention-daily`` Temporal Schedule. Kind after kind (events, messages, clicks,
-decisions), it calls the retention activity, which works batch after batch
+decisions, emails), it calls the retention activity, which works batch after batch
 for a bounded time and returns where it stopped; the next call goes on from there.
 Every batch is its own transaction and safe to repeat (anonymised rows are marked,
 deleted rows are gone), so a crash or a worker restart loses nothing."""
@@ -15,7 +15,8 @@ from temporalio.common import RetryPolicy, SearchAttributeKey
 
 RETENTION_WORKFLOW = "Retention"
 APPLY_RETENTION = "retention.apply"
-KINDS = ("events", "messages", "clicks", "decisions")
+KINDS = ("events", "messages", "clicks", "decisions", "emails")
+EMAILS_PATCH = "retention-emails"  # runs recorded before email bodies were a kind do the first four only
 SCHEDULED_TIME = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 
 
@@ -62,7 +63,8 @@ class Retention:
         # The nominal time, not the actual start: a late firing keeps the periods of its day.
         moment = input.moment or workflow.info().typed_search_attributes.get(SCHEDULED_TIME) or workflow.now()
         state = input.model_copy(update={"moment": moment, "changed": dict(input.changed)})
-        for kind in KINDS[KINDS.index(state.kind):]:
+        kinds = KINDS if workflow.patched(EMAILS_PATCH) else KINDS[:4]
+        for kind in kinds[kinds.index(state.kind):]:
             state.kind = kind
             while True:
                 step: ApplyRetentionResult = await workflow.execute_activity(

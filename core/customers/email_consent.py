@@ -22,7 +22,7 @@ from core.customers import pseudonyms
 from store.db import session_scope
 from store.tables import ConsentRecord, Customer
 
-STATUSES = ("none", "pending", "opted_in", "opted_out")
+STATUSES = ("none", "pending", "opted_in", "opted_out", "bounced")
 _PURPOSE = b"email-unsubscribe/v1"
 
 

@@ -37,7 +37,7 @@ from processes.simulate import CustomerSpec, Simulation, parse_event_spec
 from processes.temporal import quiet_runtime
 from store.db import open_database, session_scope
 from store.migrate import upgrade
-from store.tables import Message
+from store.tables import Email, Message
 from tests.replay import fakes
 from workflows.contracts import JOURNEY_TASK_QUEUE
 from workflows.fanout import FanoutInput, JourneyFanout
@@ -248,6 +248,20 @@ async def record_retention(sim: Simulation) -> WorkflowHistory:
                           lambda result: result.changed["messages"] == 3)
 
 
+async def record_retention_emails(sim: Simulation) -> WorkflowHistory:
+    """The retention job since emails are a kind (the ``retention-emails`` patch): an old
+    reply text and an old email body, each anonymised."""
+    old = MONDAY_3PM - timedelta(days=800)
+    with session_scope(sim.db) as session:
+        session.add(Message(id="replay-retention-e1", key="reply:help:replay-e1", customer_id="replay-e1",
+                            purpose="reply", body="HELP", status="sent", created_at=old, sent_at=old))
+        session.add(Email(id="replay-retention-e2", key="replay-e2:email", customer_id="replay-e2",
+                          subject="Hello", body="Hello", status="sent", created_at=old, sent_at=old))
+    job = RetentionInput(moment=MONDAY_3PM, batch_size=2, budget_seconds=0)
+    return await finished(sim.env.client, Retention.run, job, "replay-retention-emails",
+                          lambda result: result.changed["messages"] == 1 and result.changed["emails"] == 1)
+
+
 SYSTEM: dict[str, tuple[datetime, Callable[[Simulation], Awaitable[WorkflowHistory]]]] = {
     "system-fanout": (FRIDAY_10AM, record_fanout),
     "system-loyalty_maintenance": (MONDAY_3PM, record_loyalty),
@@ -256,6 +270,7 @@ SYSTEM: dict[str, tuple[datetime, Callable[[Simulation], Awaitable[WorkflowHisto
     "system-reply": (MONDAY_3PM, record_reply),
     "system-segment_refresh": (MONDAY_3PM, record_segments),
     "system-retention": (MONDAY_3PM, record_retention),
+    "system-retention_emails": (MONDAY_3PM, record_retention_emails),
 }
 
 

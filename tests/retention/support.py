@@ -21,7 +21,7 @@ from core.segments import immediate
 from core.sms.links import record_click
 from language.models import Message as MessageSpec
 from store.db import session_scope
-from store.tables import Click, Decision, Enrollment, Event, InboundMessage, Link, Message
+from store.tables import Click, Decision, Email, Enrollment, Event, InboundMessage, Link, Message
 from tests.runtime.support import DIRECT_MOMENT, consented_sender_activities, direct_call, write_journeys
 
 OLD = DIRECT_MOMENT  # 2026-03-02 15:00 UTC
@@ -104,6 +104,12 @@ async def seed(db: Any, catalog: Any, sender: Any, clock: Clock) -> EventRouter:
         session.add(InboundMessage(sid="SMnew", received_at=NEW, handled_at=NEW))
         session.add(Message(id="reply-old", key="reply:help:SMold", customer_id="c1", purpose="reply",
                             body="HELP text", reply_to="+12015550123", status="sent", created_at=OLD, sent_at=OLD))
+        for n, (enrollment_id, at) in enumerate([(ENDED[0], OLD), (ENDED[1], OLD), (RUNNING, OLD), ("ended-new", NEW)]):
+            session.add(Email(id=f"email-{n}", key=f"{enrollment_id}:cart_email", customer_id="c1",
+                              enrollment_id=enrollment_id, journey_id="promo", step_id="cart_email",
+                              subject="Ana, your cart", body=f"Your cart: {CART}", html=f"<p>{CART}</p>",
+                              status="sent", provider="console", provider_message_id=f"<m{n}@shop.example>",
+                              created_at=at, sent_at=at))
         for enrollment_id in [*ENDED, "ended-new"]:
             session.add(Enrollment(id=enrollment_id, journey_id="promo", journey_version="v", customer_id="c1",
                                    workflow_id=f"wf-{enrollment_id}", status="ended", entered_at=OLD, ended_at=OLD))
@@ -122,6 +128,7 @@ def snapshot(db: Any) -> dict[str, Any]:
     with session_scope(db, readonly=True) as session:
         return {
             "messages": {m.id: plain(m) for m in session.exec(select(Message)).all()},
+            "emails": {e.enrollment_id: plain(e) for e in session.exec(select(Email)).all()},
             "links": {link.enrollment_id: plain(link) for link in session.exec(select(Link)).all()},
             "events": {e.id: plain(e) for e in session.exec(select(Event)).all()},
             "decisions": set(session.exec(select(Decision.key)).all()),

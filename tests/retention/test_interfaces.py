@@ -80,7 +80,8 @@ async def test_the_command_prints_the_figures_and_a_dry_run_changes_nothing(jour
     done = await asyncio.to_thread(runner.invoke, cli_app, ["retention", "run"])
     assert done.exit_code == 0, done.output
     assert done.output.strip().split("\n") == ["events             6 anonymised", "messages           4 anonymised",
-                                               "clicks             3 anonymised", "decisions          2 deleted"]
+                                               "clicks             3 anonymised", "decisions          2 deleted",
+                                               "emails             2 anonymised"]
     again = await asyncio.to_thread(runner.invoke, cli_app, ["retention", "run"])
     assert [line.split()[1] for line in again.output.strip().split("\n")] == ["0"] * len(KINDS)
 

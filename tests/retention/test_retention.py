@@ -70,6 +70,12 @@ async def test_old_rows_go_new_and_running_ones_stay_and_the_reports_keep_their_
         else:
             assert link.url == CART and link.anonymised_at is None
     assert report.changed["clicks"] == 3
+    # Emails: the old ones of ended runs lose subject, text and HTML; status and ids stay.
+    for enrollment_id, email in after["emails"].items():
+        gone = enrollment_id in ENDED
+        assert (email.subject is None and email.body is None and email.html is None) == gone, enrollment_id
+        assert (email.anonymised_at == NOW) == gone and email.status == "sent" and email.provider_message_id
+    assert report.changed["emails"] == 2
     # Decisions of ended runs go (step answers and update_segments answers); the running
     # run's, the segment outbox and the new one stay. Inbound ids stay (nothing personal;
     # a deleted one could be replayed).
@@ -139,7 +145,7 @@ def test_bad_retention_settings_name_the_field(written: dict[str, Any], words: s
 def test_the_defaults_and_what_an_event_keeps() -> None:
     retention = Settings().retention
     assert {k: getattr(retention, k).days for k in KINDS} == {"events": 730, "messages": 730, "clicks": 730,
-                                                              "decisions": 90}
+                                                              "decisions": 90, "emails": 730}
     assert non_personal({"amount": 9.5, "to": "gold", "email": "a@b.example", "name": "Ana", "sku": ["a"],
                          "paid": True}) == {"amount": 9.5, "to": "gold"}
     assert origin_only("HTTPS://Shop.Example:8443/a?b=c#d", "AbC") == "https://shop.example#AbC"
