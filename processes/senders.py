@@ -3,6 +3,8 @@ the console (the default) or an SMTP relay."""
 
 from __future__ import annotations
 
+import ssl
+
 from language.config import Settings as JourneySettings
 from messaging.senders.base import SmsSender
 from messaging.senders.console import ConsoleSender
@@ -47,6 +49,13 @@ def build_email_sender(settings: ServiceSettings) -> EmailSender:
     if "@" not in settings.email_from:
         raise SenderConfigError(f"JOURNEYS_EMAIL_FROM {settings.email_from!r} is not an email address")
     port = settings.smtp_port or {"tls": 465, "starttls": 587, "none": 25}[settings.smtp_security]
+    ca_file = str(settings.smtp_tls_ca) if settings.smtp_tls_ca else None
+    if ca_file:
+        try:  # checked at start: a bad file is a configuration error, not a failed email
+            ssl.create_default_context(cafile=ca_file)
+        except (OSError, ssl.SSLError) as err:
+            raise SenderConfigError(f"JOURNEYS_SMTP_TLS_CA {ca_file!r} is not a readable PEM CA file: "
+                                    f"{type(err).__name__}") from None
     return SmtpSender(SmtpConfig(host=settings.smtp_host, port=port, username=settings.smtp_username,
                                  password=settings.secret("smtp_password"), security=settings.smtp_security,
-                                 timeout=settings.smtp_timeout), from_address=settings.email_from)
+                                 timeout=settings.smtp_timeout, ca_file=ca_file), from_address=settings.email_from)

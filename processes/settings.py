@@ -54,6 +54,7 @@ class ServiceSettings(BaseSettings):
     smtp_password: SecretStr | None = Field(None, validation_alias="JOURNEYS_SMTP_PASSWORD")
     smtp_security: Literal["starttls", "tls", "none"] = Field("starttls", validation_alias="JOURNEYS_SMTP_SECURITY")
     smtp_timeout: float = Field(30.0, gt=0, validation_alias="JOURNEYS_SMTP_TIMEOUT")
+    smtp_tls_ca: Path | None = Field(None, validation_alias="JOURNEYS_SMTP_TLS_CA")  # else the system's CAs
     # Connecting to a secured Temporal (a self-hosted cluster with TLS/mTLS, Temporal Cloud):
     # unset TEMPORAL_TLS means "TLS if any TLS file, server name or API key is given".
     temporal_tls: bool | None = Field(None, validation_alias="TEMPORAL_TLS")

@@ -75,6 +75,8 @@ ERASED_TABLES = {
     "segment_memberships": "removed",
     "attribute_changes": "values emptied (they are the customer's attributes)",
     "phone_suppressions": "the number's rows replaced by one opt-out under its keyed hash",
+    "email_suppressions": "kept: keyed hashes of addresses only (no customer, no address); a bounced or "
+                          "complaining address stays unemailed",
     "inbound_messages": "kept: provider ids and times only (no number, no text); they stop a retried "
                         "webhook from acting twice",
     "erasures": "the audit record itself: id, source, times and counts",

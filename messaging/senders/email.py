@@ -10,6 +10,7 @@ accepted, and SMTP gives no way to ask, so such a message is never sent again.
 
 from __future__ import annotations
 
+import ssl
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -94,6 +95,7 @@ class SmtpConfig:
     password: str | None = field(default=None, repr=False)
     security: str = "starttls"  # starttls | tls | none
     timeout: float = 30.0
+    ca_file: str | None = None  # the CAs the relay's certificate must chain to; None: the system's
 
 
 class SmtpSender:
@@ -109,8 +111,11 @@ class SmtpSender:
         import aiosmtplib  # loads only when an SMTP sender is used
 
         config = self.config
+        # The certificate and its host name are always checked (aiosmtplib's default context).
+        context = ssl.create_default_context(cafile=config.ca_file) if config.ca_file else None
         client = aiosmtplib.SMTP(hostname=config.host, port=config.port, timeout=config.timeout,
-                                 use_tls=config.security == "tls", start_tls=config.security == "starttls")
+                                 use_tls=config.security == "tls", start_tls=config.security == "starttls",
+                                 tls_context=context)
         try:
             try:
                 await client.connect()

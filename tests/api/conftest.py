@@ -94,15 +94,16 @@ class Api:
 
 
 @asynccontextmanager
-async def serve_api(env: Any, db: Any, catalog: Any) -> AsyncIterator[Api]:
+async def serve_api(env: Any, db: Any, catalog: Any, **secrets: str) -> AsyncIterator[Api]:
     """The HTTP service over ``catalog``, in process, on a simulation (the real workflows and
-    activities on the test server), with a counting sender."""
+    activities on the test server), with a counting sender; ``secrets``: webhook secrets
+    for Services.build (``mailgun_webhook_signing_key=...``)."""
     from processes.simulate import Simulation
 
     sender = CountingSender()
     async with Simulation(env, catalog, db, sender=sender) as sim:  # starts now: the API uses real time
         services = Services.build(catalog, db, sim.router, api_token=TOKEN, twilio_auth_token=TWILIO_TOKEN,
-                                  public_url=PUBLIC_URL)
+                                  public_url=PUBLIC_URL, **secrets)
         app = create_app(services)
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
