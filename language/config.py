@@ -165,6 +165,8 @@ class EmailSettings(Strict):
     frequency_caps: list[FrequencyCap] = Field(default_factory=list)
     # Soft bounces (a full mailbox, a server down) of one address before it is suppressed.
     soft_bounce_limit: int = Field(default=3, ge=1, le=100)
+    # double: an email opt-in is pending until the customer follows the link in a confirmation email.
+    opt_in: Literal["single", "double"] = "single"
 
 
 class Settings(Strict):

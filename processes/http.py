@@ -13,6 +13,7 @@ from api.access_log import log_config
 from api.app import create_app
 from api.services import Services
 from processes.logs import JsonLines
+from processes.senders import build_email_sender
 from processes.settings import ServiceSettings, SettingsError
 from processes.wiring import wire
 
@@ -25,7 +26,8 @@ async def build_services(settings: ServiceSettings, journeys_dir: Path | None = 
                           shopify_webhook_secret=settings.secret("shopify_webhook_secret"),
                           woocommerce_webhook_secret=settings.secret("woocommerce_webhook_secret"),
                           mailgun_webhook_signing_key=settings.secret("mailgun_webhook_signing_key"),
-                          postmark_webhook_password=settings.secret("postmark_webhook_password"))
+                          postmark_webhook_password=settings.secret("postmark_webhook_password"),
+                          email_sender=build_email_sender(settings))
 
 
 def check_api_settings(settings: ServiceSettings) -> None:

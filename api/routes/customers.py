@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from api.deps import ServicesDep, require_token
 from api.edge import EdgeRoute
 from core.clock import utcnow
-from core.customers import email_consent
+from core.customers import email_confirmation, email_consent
 from core.customers.erasure import erase_customer
 from core.customers.export import UnknownCustomer, export_customer
 from core.customers.records import customer_view
@@ -194,20 +194,26 @@ async def delete_customer(customer_id: CustomerIdPath, svc: ServicesDep) -> Eras
 async def post_consent(customer_id: CustomerIdPath, body: ConsentIn, svc: ServicesDep) -> ConsentOut:
     """Record SMS consent (or, with `channel: email`, email consent) with its evidence. Under
     double opt-in, an SMS opt-in sends the confirmation text and the customer stays `pending`
-    until they reply YES; email consent is single opt-in."""
+    until they reply YES. Email has its own mode (settings.yaml `email: {opt_in}`): under
+    double, an email opt-in sends a confirmation email and stays `pending` until its link is followed."""
     _check_id(customer_id)
     if body.status == "opted_in" and not body.disclosure:
         raise RequestValidationError([{"type": "missing", "loc": ("body", "disclosure"), "input": None,
                                        "msg": "an opt-in needs the disclosure text the customer agreed to"}])
     if body.channel == "email":
+        settings = svc.catalog.settings
         try:
-            email_state = await run_in_threadpool(email_consent.give, svc.db, customer_id, body.status,
-                                                  source=body.source, disclosure=body.disclosure,
-                                                  at=body.occurred_at or utcnow())
+            email_state, pending = await run_in_threadpool(
+                email_consent.give, svc.db, customer_id, body.status, source=body.source,
+                disclosure=body.disclosure, at=body.occurred_at or utcnow(), double=settings.email.opt_in == "double")
         except LookupError:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no customer {customer_id!r}") from None
         except email_consent.EmailConsentError as err:
             raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from None
+        if pending is not None and svc.email_sender is not None:  # double opt-in: the confirmation email
+            await email_confirmation.confirm_by_email(svc.db, svc.email_sender, customer_id, pending,
+                                                      base_url=settings.links.base_url, brand=settings.brand,
+                                                      at=utcnow())
         return ConsentOut(email_consent=email_state)
     try:
         state = await give_consent(svc.router, svc.replies, customer_id, body.status, source=body.source,

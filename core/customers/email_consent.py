@@ -16,7 +16,7 @@ import hmac
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from core.customers import pseudonyms
 from store.db import session_scope
@@ -24,6 +24,7 @@ from store.tables import ConsentRecord, Customer
 
 STATUSES = ("none", "pending", "opted_in", "opted_out", "bounced")
 _PURPOSE = b"email-unsubscribe/v1"
+_CONFIRM_PURPOSE = b"email-confirm/v1"
 
 
 def record(session: Session, customer: Customer, status: str, *, source: str, at: datetime,
@@ -44,8 +45,11 @@ class EmailConsentError(ValueError):
     """The consent cannot be recorded as asked (the message says why)."""
 
 
-def give(db: Any, customer_id: str, status: str, *, source: str, disclosure: str | None, at: datetime) -> str:
-    """Record an email consent decision with its evidence (single opt-in); the new status.
+def give(db: Any, customer_id: str, status: str, *, source: str, disclosure: str | None, at: datetime,
+         double: bool = False) -> tuple[str, int | None]:
+    """Record an email consent decision with its evidence; the new status, and under double
+    opt-in (``double``) the id of the ``pending`` record a confirmation email is to confirm
+    (None when nothing is to be confirmed: already opted in, or an opt-out).
     Raises LookupError for an unknown customer, EmailConsentError for an opt-in without an address."""
     with session_scope(db) as session:
         customer = session.get(Customer, customer_id, with_for_update=True)
@@ -53,25 +57,45 @@ def give(db: Any, customer_id: str, status: str, *, source: str, disclosure: str
             raise LookupError(customer_id)
         if status == "opted_in" and not customer.email:
             raise EmailConsentError("the customer has no email address: set one first")
-        record(session, customer, status, source=source, at=at, disclosure=disclosure)
-        return customer.email_consent
+        if not (double and status == "opted_in") or customer.email_consent == "opted_in":
+            record(session, customer, status, source=source, at=at, disclosure=disclosure)
+            return customer.email_consent, None
+        record(session, customer, "pending", source=source, at=at, disclosure=disclosure)
+        session.flush()
+        return customer.email_consent, pending_record(session, customer_id)
 
 
-def _key(session: Session) -> bytes:
-    return hmac.new(pseudonyms.signing_key(session), _PURPOSE, hashlib.sha256).digest()
+def pending_record(session: Session, customer_id: str) -> int | None:
+    """The id of the customer's latest ``pending`` email consent record (what a confirmation confirms)."""
+    return session.exec(select(ConsentRecord.id).where(
+        ConsentRecord.customer_id == customer_id, ConsentRecord.channel == "email",
+        ConsentRecord.status == "pending").order_by(col(ConsentRecord.id).desc())).first()
+
+
+def _key(session: Session, purpose: bytes = _PURPOSE) -> bytes:
+    return hmac.new(pseudonyms.signing_key(session), purpose, hashlib.sha256).digest()
 
 
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def unsubscribe_token(session: Session, customer_id: str, message_id: str) -> str:
+def unsubscribe_token(session: Session, customer_id: str, message_id: str, *, purpose: bytes = _PURPOSE) -> str:
     payload = f"{customer_id}\n{message_id}".encode()
-    signature = hmac.new(_key(session), payload, hashlib.sha256).digest()[:16]
+    signature = hmac.new(_key(session, purpose), payload, hashlib.sha256).digest()[:16]
     return f"{_b64(payload)}.{_b64(signature)}"
 
 
-def read_token(session: Session, token: str) -> tuple[str, str] | None:
+def confirm_token(session: Session, customer_id: str, record_id: int) -> str:
+    """The double opt-in link's token: the customer and the pending consent record it confirms."""
+    return unsubscribe_token(session, customer_id, str(record_id), purpose=_CONFIRM_PURPOSE)
+
+
+def read_confirm_token(session: Session, token: str) -> tuple[str, str] | None:
+    return read_token(session, token, purpose=_CONFIRM_PURPOSE)
+
+
+def read_token(session: Session, token: str, *, purpose: bytes = _PURPOSE) -> tuple[str, str] | None:
     """(customer id, message id) of a token this server signed; None for anything else."""
     encoded, _, signature = token.partition(".")
     try:
@@ -79,7 +103,7 @@ def read_token(session: Session, token: str) -> tuple[str, str] | None:
         given = base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4))
     except ValueError:
         return None
-    expected = hmac.new(_key(session), payload, hashlib.sha256).digest()[:16]
+    expected = hmac.new(_key(session, purpose), payload, hashlib.sha256).digest()[:16]
     if not hmac.compare_digest(given, expected):
         return None
     customer_id, _, message_id = payload.decode(errors="replace").partition("\n")

@@ -67,8 +67,12 @@ def mailgun(payload: dict[str, Any]) -> Feedback | None:
     message = data.get("message")
     headers = message.get("headers") if isinstance(message, dict) else None
     message_id = headers.get("message-id") if isinstance(headers, dict) else None
+    # Applied once per signature token, not per event id: Mailgun signs the timestamp and
+    # token only, not the body, so a captured signature must not carry a second, altered report.
+    signature = payload.get("signature")
+    token = signature.get("token") if isinstance(signature, dict) else None
     return Feedback(provider=MAILGUN, kind=kind, address=_text(data.get("recipient"), "event-data.recipient"),
-                    event_id=_text(data.get("id"), "event-data.id", limit=200),
+                    event_id=_text(token, "signature.token", limit=256),
                     message_id=message_id if isinstance(message_id, str) and len(message_id) <= 255 else None)
 
 

@@ -65,9 +65,10 @@ def _mailgun(name: str, *, key: str = MAILGUN_KEY, recipient: str = ADDRESS, mes
     data["recipient"] = recipient
     if message_id is not None:
         data["message"]["headers"]["message-id"] = message_id
-    if event_id is not None:
-        data["id"] = event_id
     signature = payload["signature"]
+    if event_id is not None:  # a new report: its own id and signature token
+        data["id"] = event_id
+        signature["token"] = hashlib.sha256(event_id.encode()).hexdigest()[:50]
     signature["signature"] = hmac.new(key.encode(), (signature["timestamp"] + signature["token"]).encode(),
                                       hashlib.sha256).hexdigest()
     return payload
@@ -178,6 +179,10 @@ async def test_soft_bounces_suppress_at_the_limit_and_a_repeated_report_counts_o
     assert (suppression.reason, suppression.soft_bounces) == ("soft_bounces", 3)
     assert _customer(api).email_consent == "bounced"
     assert _row(api, sent.id).status == "sent"  # a soft bounce does not say this email never arrived
+    # A captured signature (it covers the timestamp and token, not the body) on another report: a repeat.
+    altered = await api.http.post(MAILGUN, json=_mailgun("mailgun_complained.json", recipient="bob@example.com",
+                                                         event_id="soft-1"))
+    assert altered.json()["ignored"] == "duplicate" and len(_suppressions(api)) == 1
 
 
 async def test_a_mailgun_complaint_opts_out_and_suppresses(api: Api) -> None:
