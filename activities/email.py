@@ -16,19 +16,22 @@ import hashlib
 import html as html_escape
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
+from html.parser import HTMLParser
 
 from sqlmodel import Session, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.deps import Deps, moment, run_key
-from activities.sending import message_context
+from activities.sending import message_context, pick_locale
 from core.customers import email_consent
 from core.customers.records import get_customer
 from core.loyalty.coupons import CouponPoolEmpty
 from language.config import FrequencyCap
 from language.expressions import ExpressionError, render
+from language.models import EmailMessage
 from messaging.senders.base import AmbiguousProviderError, PermanentProviderError, RetryableProviderError
 from messaging.senders.email import OutgoingEmail
 from store.db import session_scope
@@ -84,6 +87,60 @@ def capped_until(session: Session, customer_id: str, at: datetime, caps: list[Fr
             frees_at = window[len(window) - cap.max] + cap.per
             release = frees_at if release is None else max(release, frees_at)
     return release
+
+
+@dataclass(frozen=True)
+class EmailParts:
+    subject: str
+    text: str | None
+    html: str | None
+
+
+def email_parts(spec: EmailMessage, locale: str | None) -> EmailParts:
+    """The inline parts, or the template's for the customer's locale (exact, language, first):
+    one locale for all three, so a subject never comes in one language and the body in another."""
+    if spec.template is None:
+        return EmailParts(spec.subject or "", spec.text, spec.html)
+    subjects = spec.subjects or {}
+    chosen = pick_locale(list(subjects), locale)
+    return EmailParts(subjects.get(chosen, ""), (spec.texts or {}).get(chosen), (spec.htmls or {}).get(chosen))
+
+
+class _Text(HTMLParser):
+    """An HTML part's words, for a template locale that has no plain-text part."""
+
+    BLOCKS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "table"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("style", "script", "head"):
+            self.skip += 1
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+        if tag == "a" and (href := dict(attrs).get("href")):
+            self.parts.append(f"{href} ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("style", "script", "head"):
+            self.skip = max(0, self.skip - 1)
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip:
+            self.parts.append(data)
+
+
+def plain_text(html: str) -> str:
+    parser = _Text()
+    parser.feed(html)
+    parser.close()
+    lines = [" ".join(line.split()) for line in "".join(parser.parts).splitlines()]
+    return "\n".join(line for line in lines if line).strip()
 
 
 class EmailActivities:
@@ -142,10 +199,11 @@ class EmailActivities:
             if skip is None:
                 try:
                     context = message_context(self.deps, session, input, customer, row, at)
-                    spec = input.message
-                    subject = " ".join(render(spec.subject, context).split())  # one line, always
-                    text = render(spec.text, context).strip()
-                    html = render(spec.html, context, html=True) if spec.html is not None else None
+                    sources = email_parts(input.message, customer.locale)
+                    subject = " ".join(render(sources.subject, context).split())  # one line, always
+                    html = render(sources.html, context, html=True) if sources.html is not None else None
+                    text = render(sources.text, context).strip() if sources.text is not None \
+                        else plain_text(html or "")
                 except CouponPoolEmpty:
                     skip = "coupon_pool_empty"
                 except ExpressionError as err:  # the kind, never the text: it may quote customer data

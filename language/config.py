@@ -295,7 +295,26 @@ class Loyalty(Strict):
 
 
 class TemplateFile(Strict):
-    """journeys/templates/<name>.yaml: the text per locale; the first is the fallback."""
+    """journeys/templates/<name>.yaml: the text per locale (an SMS template), or the
+    subject, text and html per locale (an email template); the first locale is the fallback.
+    Which locales each part has is checked with positions (language.checks_email)."""
 
     description: str | None = None
-    text: dict[str, str] = Field(min_length=1)
+    text: dict[str, str] = Field(default_factory=dict)
+    subject: dict[str, str] | None = None
+    html: dict[str, str] | None = None
+
+    @property
+    def is_email(self) -> bool:
+        return self.subject is not None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> TemplateFile:
+        if self.subject is None and self.html is not None:
+            raise ValueError("an email template needs 'subject' (per locale) besides 'html'")
+        if self.subject is None and not self.text:
+            raise ValueError("give 'text' (per locale) for an SMS template, or 'subject' and 'text' or 'html' "
+                             "for an email template")
+        if self.subject is not None and not self.subject:
+            raise ValueError("'subject' needs at least one locale")
+        return self

@@ -106,3 +106,57 @@ async def test_email_caps_defer_the_next_email_and_count_apart_from_texts(journe
     assert timedelta(hours=24) <= second - first < timedelta(hours=24, minutes=1)  # deferred, not dropped
     assert [m.body for m in sender.sent] == ["a text"]  # the SMS cap did not count the email before it
     assert [e["status"] for e in timeline["timeline"] if e["action"] == "email"] == ["sent", "sent"]
+
+
+TEMPLATED = """
+id: cart
+name: Templated email
+trigger: {event: cart_abandoned}
+steps:
+  - id: cart_email
+    send_email: {template: cart_mail}
+"""
+CART_MAIL = """
+subject:
+  en: "{{ customer.first_name }}, your cart"
+  sv: "{{ customer.first_name }}, din varukorg"
+  de: "{{ customer.first_name }}, Ihr Warenkorb"
+text:
+  en: "Your cart: {{ link('https://shop.example/cart') }}"
+  sv: "Din varukorg: {{ link('https://shop.example/cart') }}"
+html:
+  en: "<p>Your cart</p>"
+  de: "<p>Ihr <b>Warenkorb</b> &amp; mehr:</p><ul><li>{{ customer.first_name }}</li></ul>"
+"""
+
+
+async def _templated_email(journeys_dir: Path, env, db, sender, locale: str) -> Email:  # type: ignore[no-untyped-def]
+    catalog = write_journeys(journeys_dir, {"cart": TEMPLATED}, templates={"cart_mail": CART_MAIL})
+    async with Simulation(env, catalog, db, start=START, sender=sender) as sim:
+        run = Run(sim)
+        await run.customer(email="ada@example.com", first_name="Ada <3", locale=locale)
+        assert await run.enter("cart", trigger="cart_abandoned")
+        await run.advance(timedelta(hours=1))
+    [row] = _emails(db)
+    assert row.status == "sent"
+    return row
+
+
+async def test_an_email_template_speaks_the_customers_locale(journeys_dir: Path, env, db, sender) -> None:
+    """sv-SE gets the sv subject and text (no sv html: no HTML part); fr falls back to the first locale."""
+    row = await _templated_email(journeys_dir, env, db, sender, "sv-SE")
+    assert row.subject == "Ada <3, din varukorg" and row.body.startswith("Din varukorg: http") and row.html is None
+
+
+async def test_an_unknown_locale_gets_the_first_one(journeys_dir: Path, env, db, sender) -> None:
+    row = await _templated_email(journeys_dir, env, db, sender, "fr")
+    assert row.subject == "Ada <3, your cart" and row.body.startswith("Your cart: http")
+    assert row.html is not None and row.html.startswith("<p>Your cart</p>")
+
+
+async def test_a_locale_without_text_gets_one_made_from_its_html(journeys_dir: Path, env, db, sender) -> None:
+    """de has only html: the plain-text part is its words (escaped values read back as typed)."""
+    row = await _templated_email(journeys_dir, env, db, sender, "de")
+    assert row.subject == "Ada <3, Ihr Warenkorb"
+    assert row.html is not None and "<li>Ada &lt;3</li>" in row.html
+    assert row.body.startswith("Ihr Warenkorb & mehr:\nAda <3\n\nUnsubscribe: http")
