@@ -29,7 +29,8 @@ from activities.sending import message_context, pick_locale
 from core.customers import email_consent
 from core.customers.records import get_customer
 from core.loyalty.coupons import CouponPoolEmpty
-from language.config import FrequencyCap
+from core.sms import rules, zones
+from language.config import FrequencyCap, Settings
 from language.expressions import ExpressionError, render
 from language.models import EmailMessage
 from messaging.senders.base import AmbiguousProviderError, PermanentProviderError, RetryableProviderError
@@ -72,21 +73,29 @@ def verdict(customer: Customer, purpose: str) -> str | None:
     return None
 
 
-def capped_until(session: Session, customer_id: str, at: datetime, caps: list[FrequencyCap]) -> datetime | None:
-    """When the email caps let one more marketing email go (None: now). Email counts apart from SMS."""
-    if not caps:
-        return None
-    longest = max(cap.per for cap in caps)
-    times = sorted(t for t in session.exec(select(Email.sent_at).where(
-        Email.customer_id == customer_id, Email.purpose == "marketing", col(Email.status).in_(COUNTED),
-        col(Email.sent_at) > at - longest, col(Email.sent_at) <= at)).all() if t is not None)
+def capped_until(session: Session, customer_id: str, at: datetime, caps: list[FrequencyCap],
+                 all_channels: list[FrequencyCap] | None = None) -> datetime | None:
+    """When the email caps (marketing emails only) and the cross-channel caps (texts and
+    emails together) let one more marketing email go (None: now)."""
     release: datetime | None = None
-    for cap in caps:
-        window = [t for t in times if t > at - cap.per]
-        if len(window) >= cap.max:
-            frees_at = window[len(window) - cap.max] + cap.per
-            release = frees_at if release is None else max(release, frees_at)
+    if caps:
+        longest = max(cap.per for cap in caps)
+        times = [t for t in session.exec(select(Email.sent_at).where(
+            Email.customer_id == customer_id, Email.purpose == "marketing", col(Email.status).in_(COUNTED),
+            col(Email.sent_at) > at - longest, col(Email.sent_at) <= at)).all() if t is not None]
+        release = rules.capped_release(times, at, caps)
+    both = rules.all_channels_release(session, customer_id, at, all_channels or [])
+    if both is not None:
+        release = both if release is None else max(release, both)
     return release
+
+
+def quiet_until(customer: Customer, at: datetime, settings: Settings) -> datetime | None:
+    """The end of the email quiet hours in the customer's zone, if set and now inside them."""
+    quiet = settings.email.quiet_hours
+    if quiet is None:
+        return None
+    return zones.quiet_hours(at, zones.send_zones(customer, settings.default_timezone), quiet).defer_until
 
 
 @dataclass(frozen=True)
@@ -187,9 +196,15 @@ class EmailActivities:
                                     enrollment_id=input.run.enrollment_id, journey_id=input.run.journey_id,
                                     step_id=input.step_key, purpose=input.purpose, created_at=at)
             skip = verdict(customer, input.purpose)
-            caps = self.deps.catalog.settings.email.frequency_caps
-            release = capped_until(session, customer.id, at, caps) if skip is None and input.purpose == "marketing" \
-                else None
+            settings = self.deps.catalog.settings
+            quiet = quiet_until(customer, at, settings) if skip is None and input.purpose == "marketing" else None
+            if quiet is not None:  # a wait, never a reason to skip (nor to switch channel)
+                row.status, row.reason, row.defer_until, row.updated_at = "deferred", "quiet_hours", quiet, at
+                session.add(row)
+                return outcome_of(row)
+            release = capped_until(session, customer.id, at, settings.email.frequency_caps,
+                                   settings.all_channels.frequency_caps) \
+                if skip is None and input.purpose == "marketing" else None
             if release is not None and input.on_capped == "skip":
                 skip = "frequency_cap"
             elif release is not None:

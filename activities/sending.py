@@ -216,7 +216,8 @@ class SendingActivities:
         if not verdict.go:
             return verdict
         caps = [*settings.frequency_caps, *regions.caps]  # every cap counts: the stricter wins
-        return rules.frequency_caps(session, customer.id, at, caps, input.on_capped)
+        return rules.frequency_caps(session, customer.id, at, caps, input.on_capped,
+                                    settings.all_channels.frequency_caps)
 
     def _render(self, session: Session, input: SendInput, customer: Customer, row: Message, at: datetime) -> str:
         context = message_context(self.deps, session, input, customer, row, at)

@@ -158,8 +158,16 @@ class Sunset(Strict):
 
 
 class EmailSettings(Strict):
-    """Email's own sending rules. No quiet hours (an email waits in the inbox); caps count
-    marketing emails only, apart from the SMS caps. Default: none."""
+    """Email's own sending rules: caps count marketing emails only, apart from the SMS caps;
+    quiet hours only if set (an email waits in the inbox). Default: none of either."""
+
+    frequency_caps: list[FrequencyCap] = Field(default_factory=list)
+    quiet_hours: QuietHours | None = None
+
+
+class AllChannels(Strict):
+    """Caps that count marketing texts and emails together, on top of each channel's own.
+    Default: none."""
 
     frequency_caps: list[FrequencyCap] = Field(default_factory=list)
 
@@ -177,6 +185,7 @@ class Settings(Strict):
     # (core/sms/regional_defaults.py): both apply, the stricter wins; none can loosen them.
     regions: dict[RegionCode, RegionRule] = Field(default_factory=dict)
     email: EmailSettings = Field(default_factory=EmailSettings)
+    all_channels: AllChannels = Field(default_factory=AllChannels)
     opt_in: OptIn = Field(default_factory=OptIn)
     links: Links = Field(default_factory=Links)
     replies: Replies = Field(default_factory=Replies)
