@@ -16,19 +16,23 @@ import hashlib
 import html as html_escape
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
+from html.parser import HTMLParser
 
 from sqlmodel import Session, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.deps import Deps, moment, run_key
-from activities.sending import message_context
+from activities.sending import message_context, pick_locale
 from core.customers import email_consent, email_suppressions
 from core.customers.records import get_customer
 from core.loyalty.coupons import CouponPoolEmpty
-from language.config import FrequencyCap
+from core.sms import rules, zones
+from language.config import FrequencyCap, Settings
 from language.expressions import ExpressionError, render
+from language.models import EmailMessage
 from messaging.senders.base import AmbiguousProviderError, PermanentProviderError, RetryableProviderError
 from messaging.senders.email import OutgoingEmail
 from store.db import session_scope
@@ -40,8 +44,7 @@ log = logging.getLogger(__name__)
 
 # bounced and complained: sent, then a provider's webhook reported it (core/customers/email_feedback.py)
 FINAL_STATUSES = ("sent", "failed", "skipped", "unconfirmed", "bounced", "complained")
-# Went out, or may have: they count toward the email caps.
-COUNTED = ("sending", "sent", "unconfirmed", "bounced", "complained")
+COUNTED = rules.EMAIL_COUNTED  # went out, or may have: they count toward the email caps
 
 
 def message_id_for(key: str, sender: str) -> str:
@@ -71,21 +74,83 @@ def verdict(customer: Customer, purpose: str) -> str | None:
     return None
 
 
-def capped_until(session: Session, customer_id: str, at: datetime, caps: list[FrequencyCap]) -> datetime | None:
-    """When the email caps let one more marketing email go (None: now). Email counts apart from SMS."""
-    if not caps:
-        return None
-    longest = max(cap.per for cap in caps)
-    times = sorted(t for t in session.exec(select(Email.sent_at).where(
-        Email.customer_id == customer_id, Email.purpose == "marketing", col(Email.status).in_(COUNTED),
-        col(Email.sent_at) > at - longest, col(Email.sent_at) <= at)).all() if t is not None)
+def capped_until(session: Session, customer_id: str, at: datetime, caps: list[FrequencyCap],
+                 all_channels: list[FrequencyCap] | None = None) -> datetime | None:
+    """When the email caps (marketing emails only) and the cross-channel caps (texts and
+    emails together) let one more marketing email go (None: now)."""
     release: datetime | None = None
-    for cap in caps:
-        window = [t for t in times if t > at - cap.per]
-        if len(window) >= cap.max:
-            frees_at = window[len(window) - cap.max] + cap.per
-            release = frees_at if release is None else max(release, frees_at)
+    if caps:
+        longest = max(cap.per for cap in caps)
+        times = [t for t in session.exec(select(Email.sent_at).where(
+            Email.customer_id == customer_id, Email.purpose == "marketing", col(Email.status).in_(COUNTED),
+            col(Email.sent_at) > at - longest, col(Email.sent_at) <= at)).all() if t is not None]
+        release = rules.capped_release(times, at, caps)
+    both = rules.all_channels_release(session, customer_id, at, all_channels or [])
+    if both is not None:
+        release = both if release is None else max(release, both)
     return release
+
+
+def quiet_until(customer: Customer, at: datetime, settings: Settings) -> datetime | None:
+    """The end of the email quiet hours in the customer's zone, if set and now inside them."""
+    quiet = settings.email.quiet_hours
+    if quiet is None:
+        return None
+    return zones.quiet_hours(at, zones.send_zones(customer, settings.default_timezone), quiet).defer_until
+
+
+@dataclass(frozen=True)
+class EmailParts:
+    subject: str
+    text: str | None
+    html: str | None
+
+
+def email_parts(spec: EmailMessage, locale: str | None) -> EmailParts:
+    """The inline parts, or the template's for the customer's locale (exact, language, first):
+    one locale for all three, so a subject never comes in one language and the body in another."""
+    if spec.template is None:
+        return EmailParts(spec.subject or "", spec.text, spec.html)
+    subjects = spec.subjects or {}
+    chosen = pick_locale(list(subjects), locale)
+    return EmailParts(subjects.get(chosen, ""), (spec.texts or {}).get(chosen), (spec.htmls or {}).get(chosen))
+
+
+class _Text(HTMLParser):
+    """An HTML part's words, for a template locale that has no plain-text part."""
+
+    BLOCKS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "table"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("style", "script", "head"):
+            self.skip += 1
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+        if tag == "a" and (href := dict(attrs).get("href")):
+            self.parts.append(f"{href} ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("style", "script", "head"):
+            self.skip = max(0, self.skip - 1)
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip:
+            self.parts.append(data)
+
+
+def plain_text(html: str) -> str:
+    parser = _Text()
+    parser.feed(html)
+    parser.close()
+    lines = [" ".join(line.split()) for line in "".join(parser.parts).splitlines()]
+    return "\n".join(line for line in lines if line).strip()
 
 
 class EmailActivities:
@@ -136,9 +201,15 @@ class EmailActivities:
                 else None
             if suppression is not None:  # a hard bounce, a complaint, too many soft bounces: whoever has it now
                 skip = f"suppressed_{suppression.reason}"
-            caps = self.deps.catalog.settings.email.frequency_caps
-            release = capped_until(session, customer.id, at, caps) if skip is None and input.purpose == "marketing" \
-                else None
+            settings = self.deps.catalog.settings
+            quiet = quiet_until(customer, at, settings) if skip is None and input.purpose == "marketing" else None
+            if quiet is not None:  # a wait, never a reason to skip (nor to switch channel)
+                row.status, row.reason, row.defer_until, row.updated_at = "deferred", "quiet_hours", quiet, at
+                session.add(row)
+                return outcome_of(row)
+            release = capped_until(session, customer.id, at, settings.email.frequency_caps,
+                                   settings.all_channels.frequency_caps) \
+                if skip is None and input.purpose == "marketing" else None
             if release is not None and input.on_capped == "skip":
                 skip = "frequency_cap"
             elif release is not None:
@@ -148,10 +219,11 @@ class EmailActivities:
             if skip is None:
                 try:
                     context = message_context(self.deps, session, input, customer, row, at)
-                    spec = input.message
-                    subject = " ".join(render(spec.subject, context).split())  # one line, always
-                    text = render(spec.text, context).strip()
-                    html = render(spec.html, context, html=True) if spec.html is not None else None
+                    sources = email_parts(input.message, customer.locale)
+                    subject = " ".join(render(sources.subject, context).split())  # one line, always
+                    html = render(sources.html, context, html=True) if sources.html is not None else None
+                    text = render(sources.text, context).strip() if sources.text is not None \
+                        else plain_text(html or "")
                 except CouponPoolEmpty:
                     skip = "coupon_pool_empty"
                 except ExpressionError as err:  # the kind, never the text: it may quote customer data

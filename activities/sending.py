@@ -63,11 +63,16 @@ def pick_text(message: MessageSpec, locale: str | None) -> str:
     if message.text is not None:
         return message.text
     texts = message.texts or {}
+    return texts.get(pick_locale(list(texts), locale), "")
+
+
+def pick_locale(locales: list[str], locale: str | None) -> str:
+    """Of a template's locales, the customer's: exact, else the language, else the first."""
     if locale:
         for candidate in (locale, locale.split("-")[0].split("_")[0]):
-            if candidate in texts:
-                return texts[candidate]
-    return next(iter(texts.values()), "")
+            if candidate in locales:
+                return candidate
+    return locales[0] if locales else ""
 
 
 def outcome_of(row: Message, settle_after: timedelta) -> SendOutcome:
@@ -211,7 +216,8 @@ class SendingActivities:
         if not verdict.go:
             return verdict
         caps = [*settings.frequency_caps, *regions.caps]  # every cap counts: the stricter wins
-        return rules.frequency_caps(session, customer.id, at, caps, input.on_capped)
+        return rules.frequency_caps(session, customer.id, at, caps, input.on_capped,
+                                    settings.all_channels.frequency_caps)
 
     def _render(self, session: Session, input: SendInput, customer: Customer, row: Message, at: datetime) -> str:
         context = message_context(self.deps, session, input, customer, row, at)

@@ -18,7 +18,7 @@ from language.checks_references import (
 from language.checks_structure import check_structure
 from language.configuration import Configuration
 from language.loader import Path_, Span, YamlDocument
-from language.models import AskSpec, Journey, Message, StepBase, children
+from language.models import AskSpec, EmailMessage, Journey, Message, StepBase, children
 from language.problems import Problem
 from language.shape import validate_model
 from language.walk import iter_steps, message_sites, sites
@@ -132,19 +132,26 @@ def _templates(doc: YamlDocument, config: Configuration) -> Iterator[Problem]:
     names = JourneyNames.of(doc.data)
     found: dict[str, list[tuple[str, str]]] = {}  # per template: the same for every step using it
     for at in iter_steps(doc.data):
-        spec = at.step.get(at.kind) if at.kind in ("send_sms", "ask") else None
+        spec = at.step.get(at.kind) if at.kind in ("send_sms", "ask", "send_email") else None
         name = spec.get("template") if isinstance(spec, dict) else None
         if not isinstance(name, str):
             continue
         path = (*at.path, at.kind, "template")
         reason = template_problem(name, config.known)
+        if reason is None and config.templates[name].is_email != (at.kind == "send_email"):
+            reason = (f"template '{name}' is an email template (it has a subject): use it in send_email"
+                      if config.templates[name].is_email else
+                      f"template '{name}' is an SMS template (no subject): send_email needs subject, text or html "
+                      "per locale")
         if reason:
             yield doc.problem(doc.position(path), reason, name)
             continue
         if name not in found:
+            template = config.templates[name]
+            parts = [template.text, template.subject or {}, template.html or {}]
             found[name] = [
                 (f"template '{name}' ({locale}): {reason}", ref.name)
-                for locale, text in config.templates[name].text.items()
+                for texts in parts for locale, text in texts.items()
                 for ref in analyze(text, "template", "message").references
                 if (reason := check_reference(ref, config.known, names))
             ]
@@ -155,14 +162,18 @@ def _templates(doc: YamlDocument, config: Configuration) -> Iterator[Problem]:
 def inline_templates(journey: Journey, config: Configuration) -> None:
     """Copy each named template's texts into its message, so the pinned version covers them."""
     for message in _messages(journey.steps):
-        if message.template is not None:
-            message.texts = dict(config.templates[message.template].text)
+        if message.template is None:
+            continue
+        template = config.templates[message.template]
+        message.texts = dict(template.text)
+        if isinstance(message, EmailMessage):
+            message.subjects, message.htmls = dict(template.subject or {}), dict(template.html or {})
 
 
-def _messages(steps: Sequence[Any]) -> Iterator[Message]:
+def _messages(steps: Sequence[Any]) -> Iterator[Message | EmailMessage]:
     for step in steps:
-        for value in (getattr(step, "send_sms", None), getattr(step, "ask", None)):
-            if isinstance(value, Message | AskSpec):
+        for value in (getattr(step, "send_sms", None), getattr(step, "ask", None), getattr(step, "send_email", None)):
+            if isinstance(value, Message | AskSpec | EmailMessage):
                 yield value
         if isinstance(step, StepBase):
             for _, nested in children(step):

@@ -159,14 +159,22 @@ class Sunset(Strict):
 
 
 class EmailSettings(Strict):
-    """Email's own sending rules. No quiet hours (an email waits in the inbox); caps count
-    marketing emails only, apart from the SMS caps. Default: none."""
+    """Email's own sending rules: caps count marketing emails only, apart from the SMS caps;
+    quiet hours only if set (an email waits in the inbox). Default: none of either."""
 
     frequency_caps: list[FrequencyCap] = Field(default_factory=list)
+    quiet_hours: QuietHours | None = None
     # Soft bounces (a full mailbox, a server down) of one address before it is suppressed.
     soft_bounce_limit: int = Field(default=3, ge=1, le=100)
     # double: an email opt-in is pending until the customer follows the link in a confirmation email.
     opt_in: Literal["single", "double"] = "single"
+
+
+class AllChannels(Strict):
+    """Caps that count marketing texts and emails together, on top of each channel's own.
+    Default: none."""
+
+    frequency_caps: list[FrequencyCap] = Field(default_factory=list)
 
 
 class Settings(Strict):
@@ -182,6 +190,7 @@ class Settings(Strict):
     # (core/sms/regional_defaults.py): both apply, the stricter wins; none can loosen them.
     regions: dict[RegionCode, RegionRule] = Field(default_factory=dict)
     email: EmailSettings = Field(default_factory=EmailSettings)
+    all_channels: AllChannels = Field(default_factory=AllChannels)
     opt_in: OptIn = Field(default_factory=OptIn)
     links: Links = Field(default_factory=Links)
     replies: Replies = Field(default_factory=Replies)
@@ -300,7 +309,26 @@ class Loyalty(Strict):
 
 
 class TemplateFile(Strict):
-    """journeys/templates/<name>.yaml: the text per locale; the first is the fallback."""
+    """journeys/templates/<name>.yaml: the text per locale (an SMS template), or the
+    subject, text and html per locale (an email template); the first locale is the fallback.
+    Which locales each part has is checked with positions (language.checks_email)."""
 
     description: str | None = None
-    text: dict[str, str] = Field(min_length=1)
+    text: dict[str, str] = Field(default_factory=dict)
+    subject: dict[str, str] | None = None
+    html: dict[str, str] | None = None
+
+    @property
+    def is_email(self) -> bool:
+        return self.subject is not None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> TemplateFile:
+        if self.subject is None and self.html is not None:
+            raise ValueError("an email template needs 'subject' (per locale) besides 'html'")
+        if self.subject is None and not self.text:
+            raise ValueError("give 'text' (per locale) for an SMS template, or 'subject' and 'text' or 'html' "
+                             "for an email template")
+        if self.subject is not None and not self.subject:
+            raise ValueError("'subject' needs at least one locale")
+        return self

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from language.checks_email import email_template
 from language.checks_expressions import analyze
 from language.checks_length import length_warning
 from language.checks_references import Known, check_reference
@@ -241,7 +243,8 @@ def _load_templates(directory: Path, config: Configuration) -> None:
         before = len(config.problems)
         template = _load(path, TemplateFile, config.problems, None, doc)
         if doc.data is None and not doc.problems:
-            config.problems.append(doc.problem(doc.position(()), 'the template is empty: write text: {en: "..."}'))
+            config.problems.append(doc.problem(doc.position(()), 'the template is empty: write text: {en: "..."} '
+                                               '(and subject: {en: "..."} for an email)'))
         config.problems += check_texts(doc, config)
         failed = any(p.severity == "error" for p in config.problems[before:])
         if template is None or failed:
@@ -252,13 +255,12 @@ def _load_templates(directory: Path, config: Configuration) -> None:
 
 
 def check_texts(doc: YamlDocument, config: Configuration) -> list[Problem]:
-    """Each locale's text compiles, uses message names, and fits in two segments."""
-    problems = []
-    texts = doc.get(("text",))
-    for locale, text in texts.items() if isinstance(texts, dict) else []:
-        if not isinstance(text, str):
-            continue
-        path = ("text", locale)
+    """Each locale's text (and an email's subject and html) compiles and uses message names;
+    an SMS text fits in two segments; an email template is complete."""
+    problems = list(email_template(doc))
+    is_email = isinstance(doc.data, dict) and "subject" in doc.data
+    for part, locale, text in _parts(doc):
+        path = (part, locale)
         analysis = analyze(text, "template", "message")
         for finding in analysis.findings:
             problems.append(
@@ -268,7 +270,15 @@ def check_texts(doc: YamlDocument, config: Configuration) -> list[Problem]:
             reason = check_reference(ref, config.known, None)
             if reason:
                 problems.append(doc.problem(doc.find(path, ref.snippet), reason, ref.name))
-        warning = length_warning(text, config.settings.links.base_url)
+        warning = None if is_email else length_warning(text, config.settings.links.base_url)
         if warning:
             problems.append(doc.problem(doc.position(path), warning, None, "warning"))
     return problems
+
+
+def _parts(doc: YamlDocument) -> Iterator[tuple[str, str, str]]:
+    for part in ("subject", "text", "html"):
+        texts = doc.get((part,))
+        for locale, text in texts.items() if isinstance(texts, dict) else []:
+            if isinstance(text, str):
+                yield part, locale, text

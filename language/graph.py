@@ -123,7 +123,7 @@ def step_summary(step: StepBase) -> str:
         case SendSmsStep(send_sms=message):
             return "send_sms " + (f"template {message.template}" if message.template else short(message.text or ""))
         case SendEmailStep(send_email=email):
-            return "send_email " + short(email.subject)
+            return "send_email " + (f"template {email.template}" if email.template else short(email.subject or ""))
         case AskStep(ask=ask):
             return "ask " + (f"template {ask.template}" if ask.template else short(ask.text or ""))
         case WaitStep(wait=wait):

@@ -157,24 +157,47 @@ class SendSmsStep(StepBase):
     send_sms: Message
 
 
-class EmailMessage(Strict):
-    """An email: a subject, a plain-text part and an optional HTML part, each a template."""
+SUBJECT_MAX = 200  # characters, before placeholders are filled in
+HTML_MAX = 100_000  # characters of an email's HTML part
 
-    subject: Template
-    text: Template
+
+def subject_problem(subject: str) -> str | None:
+    """Why a subject line is not one: empty, several lines, too long."""
+    if not subject.strip():
+        return "the subject must not be empty"
+    if "\n" in subject or "\r" in subject:
+        return "the subject must be one line"
+    if len(subject) > SUBJECT_MAX:
+        return f"the subject is longer than {SUBJECT_MAX} characters"
+    return None
+
+
+class EmailMessage(Strict):
+    """An email: a subject, a plain-text part and an optional HTML part, each a template;
+    or a named ``template`` with the three per locale."""
+
+    subject: Template | None = None
+    text: Template | None = None
     html: Template | None = None
+    template: Identifier | None = None
     purpose: Literal["marketing", "transactional"] | None = None
+    # Filled by the loader from journeys/templates/: locale -> part, pinned with the journey version.
+    subjects: dict[str, str] | None = Field(default=None, json_schema_extra={"readOnly": True})
+    texts: dict[str, str] | None = Field(default=None, json_schema_extra={"readOnly": True})
+    htmls: dict[str, str] | None = Field(default=None, json_schema_extra={"readOnly": True})
 
     @model_validator(mode="after")
     def _bounded(self) -> EmailMessage:
-        if not self.subject.strip():
-            raise ValueError("'subject' must not be empty")
-        if "\n" in self.subject or "\r" in self.subject:
-            raise ValueError("'subject' must be one line")
-        if len(self.subject) > 200:
-            raise ValueError("'subject' is longer than 200 characters")
-        if self.html is not None and len(self.html) > 100_000:
-            raise ValueError("'html' is longer than 100,000 characters")
+        if self.template is not None:
+            if self.subject is not None or self.text is not None or self.html is not None:
+                raise ValueError("give either 'template' or 'subject' and 'text' (the template has them)")
+            return self
+        if self.subject is None or self.text is None:
+            raise ValueError("give 'subject' and 'text' (and optionally 'html'), or a 'template'")
+        if reason := subject_problem(self.subject):
+            raise ValueError(reason.replace("the subject", "'subject'"))
+        if self.html is not None and len(self.html) > HTML_MAX:
+            raise ValueError(f"'html' is longer than {HTML_MAX:,} characters")
         return self
 
 

@@ -65,7 +65,8 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("ManualTrigger", "manual"): "Only through the CLI or API (enroll).",
     ("StepBase", "id"): "Step id, unique in the journey; required for send_sms, send_email and ask.",
     ("SendSmsStep", "send_sms"): "Send an SMS: text or template.",
-    ("SendEmailStep", "send_email"): "Send an email: subject, text and optional html (templates).",
+    ("SendEmailStep", "send_email"): "Send an email: subject, text and optional html (templates), or a template "
+                                     "of journeys/templates/ with the three per locale.",
     ("EmailMessage", "subject"): "The subject line (one line, up to 200 characters); a template.",
     ("EmailMessage", "text"): "The plain-text part; may use {{ ... }}, link(url) and coupon('SERIES').",
     ("EmailMessage", "html"): "Optional HTML part; placeholders are HTML-escaped.",

@@ -31,7 +31,7 @@ _MODELS: dict[str, type[BaseModel]] = {
     if isinstance(value, type) and issubclass(value, BaseModel)
 }
 _STEP_SHARED_KEYS = {"id", "then", "else"}
-INTERNAL_KEYS = {"texts"}  # Message.texts: filled from templates/ by the loader
+INTERNAL_KEYS = {"texts", "subjects", "htmls"}  # Message.texts, EmailMessage's: filled from templates/ by the loader
 _AT_POINT_OK = {"missing", "extra_forbidden"}
 _TYPE_NAMES = {
     "string_type": "text",

@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from language.validate import load_catalog
 from messaging.senders.console import ConsoleSender
-from processes.scenarios import LoadedScenario, expected_instant
+from processes.scenarios import ExpectedText, LoadedScenario, expected_instant
 from processes.simulate import Simulation, _test_server, explained, local_time
 from processes.temporal import quiet_runtime
 from store.db import open_database, session_scope
@@ -27,7 +27,7 @@ from store.migrate import upgrade
 from store.tables import Coupon, Link
 
 # What a reader of a timeline cares about: the texts, why they waited, how it ended.
-SHOWN_ACTIONS = ("sms", "deferred", "exit")
+SHOWN_ACTIONS = ("sms", "email", "deferred", "exit")
 SLACK = timedelta(minutes=1)  # expected times are to the minute
 
 
@@ -37,7 +37,8 @@ class Row:
     local: str
     step: str
     action: str
-    text: str = ""  # the text (links and codes named), a deferral's reason, an exit's name
+    text: str = ""  # the text (links and codes named), an email's subject, a deferral's reason, an exit's name
+    body: str = ""  # an email's plain-text part (links and codes named)
 
     def line(self) -> str:
         return f"{self.local} ({self.at}) {self.step} {self.action}: {self.text}".rstrip()
@@ -55,6 +56,10 @@ class Outcome:
     @property
     def texts(self) -> list[Row]:
         return [row for row in self.rows if row.action == "sms"]
+
+    @property
+    def emails(self) -> list[Row]:
+        return [row for row in self.rows if row.action == "email"]
 
 
 @dataclass
@@ -131,9 +136,12 @@ def named(text: str, names: dict[str, str]) -> str:
 
 
 def _row(item: dict[str, Any], names: dict[str, str], zone: str) -> Row:
-    if item["action"] == "sms":
+    body = ""
+    if item["action"] in ("sms", "email"):
         status = item.get("status")
-        text = named(item.get("text") or "", names)
+        text = named(item.get("subject" if item["action"] == "email" else "text") or "", names)
+        if item["action"] == "email":
+            body = named(item.get("text") or "", names)
         if status != "sent":
             text = f"[{status}{': ' + item['reason'] if item.get('reason') else ''}] {text}".strip()
     elif item["action"] == "deferred":
@@ -141,7 +149,7 @@ def _row(item: dict[str, Any], names: dict[str, str], zone: str) -> Row:
     else:
         text = str(item.get("outcome") or item.get("exit") or item.get("name") or "")
     # To the minute: the test server's clock drifts by the second or so real work takes.
-    return Row(item["at"][:16] + "Z", item["local"], item.get("step") or "", item["action"], text)
+    return Row(item["at"][:16] + "Z", item["local"], item.get("step") or "", item["action"], text, body)
 
 
 # --- comparing ---------------------------------------------------------------------
@@ -160,23 +168,31 @@ def verdict(outcome: Outcome) -> Verdict:
         diff.append(f"not entered because: expected {expect.not_entered_reason!r}, "
                     f"got {outcome.not_entered_reason!r}")
     if expect.texts is not None:
-        zone = outcome.zone
-        lines, same = [], True
-        got = outcome.texts
-        for index in range(max(len(expect.texts), len(got))):
-            wanted = expect.texts[index] if index < len(expect.texts) else None
-            actual = got[index] if index < len(got) else None
-            if wanted is not None and actual is not None and _matches(wanted, actual, zone):
-                lines.append(f"    {actual.line()}")
-                continue
-            same = False
-            if wanted is not None:
-                lines.append(f"  - {_describe(wanted)}")
-            if actual is not None:
-                lines.append(f"  + {actual.line()}")
-        if not same:
-            diff += ["texts (- expected, + got):", *lines]
+        diff += _compared("texts", expect.texts, outcome.texts, outcome.zone)
+    if expect.emails is not None:
+        diff += _compared("emails", expect.emails, outcome.emails, outcome.zone)
     return Verdict(outcome, diff)
+
+
+def _compared(label: str, expected: Sequence[Any], got: list[Row], zone: str) -> list[str]:
+    lines, same = [], True
+    for index in range(max(len(expected), len(got))):
+        wanted = expected[index] if index < len(expected) else None
+        actual = got[index] if index < len(got) else None
+        if wanted is not None and actual is not None and _matches(wanted, actual, zone):
+            lines.append(f"    {actual.line()}")
+            continue
+        same = False
+        if wanted is not None:
+            lines.append(f"  - {_describe(wanted)}")
+        if actual is not None:
+            lines.append(f"  + {actual.line()}")
+    return [] if same else [f"{label} (- expected, + got):", *lines]
+
+
+def _whole(wanted: Any) -> str | None:
+    """The whole text an expectation names: a text's, or an email's subject."""
+    return wanted.text if isinstance(wanted, ExpectedText) else wanted.subject
 
 
 def _matches(wanted: Any, actual: Row, zone: str) -> bool:
@@ -184,16 +200,18 @@ def _matches(wanted: Any, actual: Row, zone: str) -> bool:
         return False
     if wanted.at is not None and abs(expected_instant(wanted.at, zone) - _utc(actual.at)) >= SLACK:
         return False
-    if wanted.text is not None and wanted.text != actual.text:
+    whole = _whole(wanted)
+    if whole is not None and whole != actual.text:
         return False
     contains = [wanted.contains] if isinstance(wanted.contains, str) else wanted.contains or []
-    return all(part in actual.text for part in contains)
+    return all(part in actual.text or part in actual.body for part in contains)
 
 
 def _describe(wanted: Any) -> str:
-    parts = [wanted.at or "(any time)", wanted.step, "sms:"]
-    if wanted.text is not None:
-        parts.append(wanted.text)
+    parts = [wanted.at or "(any time)", wanted.step, "sms:" if isinstance(wanted, ExpectedText) else "email:"]
+    whole = _whole(wanted)
+    if whole is not None:
+        parts.append(whole)
     if wanted.contains is not None:
         parts.append(f"containing {wanted.contains!r}")
     return " ".join(parts)

@@ -76,9 +76,25 @@ class ExpectedText(_Strict):
         return value
 
 
+class ExpectedEmail(_Strict):
+    step: str
+    at: str | None = Field(default=None, description="ISO instant, or local time in the customer's zone")
+    subject: str | None = Field(default=None, description="the whole subject line")
+    contains: str | list[str] | None = Field(default=None, description="found in the subject or the plain-text "
+                                                                       "part (links as <link URL>)")
+
+    @field_validator("at")
+    @classmethod
+    def _moment(cls, value: str | None) -> str | None:
+        if value is not None and not _LOCAL.match(value):
+            _instant(value)
+        return value
+
+
 class Expect(_Strict):
     outcome: str | None = Field(default=None, description="completed, an exit name, not_entered, ...")
     texts: list[ExpectedText] | None = Field(default=None, description="every text sent, in order")
+    emails: list[ExpectedEmail] | None = Field(default=None, description="every email sent, in order")
     not_entered_reason: str | None = None
 
 

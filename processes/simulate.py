@@ -41,6 +41,7 @@ from language.durations import parse_duration
 from language.models import EventTrigger, SegmentEnteredTrigger, SegmentExitedTrigger
 from language.validate import load_catalog
 from messaging.senders.console import ConsoleSender
+from messaging.senders.email import ConsoleEmailSender
 from processes.temporal import quiet_runtime, register_search_attributes
 from processes.workers import build_workers
 from store.db import open_database, session_scope
@@ -198,7 +199,7 @@ class Simulation:
     """
 
     def __init__(self, env: WorkflowEnvironment, catalog: Catalog, db: Any, *, start: datetime | None = None,
-                 sender: Any = None, secrets: tuple[str, ...] = ()) -> None:
+                 sender: Any = None, email_sender: Any = None, secrets: tuple[str, ...] = ()) -> None:
         self.env = env
         self.secrets = secrets
         self.catalog = catalog
@@ -206,6 +207,8 @@ class Simulation:
         self.start = (start or datetime.now(UTC)).astimezone(UTC)
         self.clock = self.start
         self.sender = sender or ConsoleSender(stream=io.StringIO())
+        # Quiet too: a simulation's output is its timeline (`--json` prints one JSON object).
+        self.email_sender = email_sender or ConsoleEmailSender(stream=io.StringIO())
         self.router: EventRouter
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -217,7 +220,8 @@ class Simulation:
         self.router = EventRouter(self.catalog, self.db, client, simulated=True, clock_offset_seconds=offset)
         self.metrics = EngineMetrics()  # what a worker's /metrics would show of this simulation
         self._workers = build_workers(client, self.catalog, self.db, self.sender, simulated=True,
-                                      clock_offset_seconds=offset, secrets=self.secrets, metrics=self.metrics)
+                                      clock_offset_seconds=offset, secrets=self.secrets, metrics=self.metrics,
+                                      email_sender=self.email_sender)
         self._tasks = [asyncio.create_task(worker.run()) for worker in self._workers]
         return self
 
@@ -382,7 +386,8 @@ def _report(db: Any, pinned: PinnedJourney, customer: CustomerSpec, start: datet
                         item["send_region"] = details["send_region"]
             elif entry.action == "email":
                 email = session.get(Email, details.get("message_id")) if details.get("message_id") else None
-                item.update(subject=email.subject if email else None, status=details.get("status"))
+                item.update(subject=email.subject if email else None, text=email.body if email else None,
+                            status=details.get("status"))
                 if details.get("reason"):
                     item["reason"] = details["reason"]
             elif entry.action == "set":

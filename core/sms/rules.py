@@ -16,10 +16,12 @@ from core.customers import suppressions
 from language.config import FrequencyCap, QuietHours, Sunset
 from language.habits import REPLY_EVENT
 from messaging.phone import sms_refusal
-from store.tables import Click, ConsentRecord, Customer, Event, Link, Message
+from store.tables import Click, ConsentRecord, Customer, Email, Event, Link, Message
 
 # Messages that went out, or may have: they count toward frequency caps.
 COUNTED_STATUSES = ("sending", "sent", "delivered", "undelivered", "unconfirmed")
+# bounced and complained went out too (a provider reported on them later).
+EMAIL_COUNTED = ("sending", "sent", "unconfirmed", "bounced", "complained")
 
 
 @dataclass(frozen=True)
@@ -103,12 +105,49 @@ def quiet_hours(at: datetime, zone: ZoneInfo, quiet: QuietHours) -> Verdict:
 
 
 def frequency_caps(session: Session, customer_id: str, at: datetime, caps: list[FrequencyCap],
-                   on_capped: str) -> Verdict:
-    """Marketing messages across all journeys; defer until the oldest one ages out."""
-    if not caps:
+                   on_capped: str, all_channels: list[FrequencyCap] | None = None) -> Verdict:
+    """Marketing messages across all journeys; defer until the oldest one ages out.
+    ``all_channels``: the caps that count texts and emails together (settings.yaml all_channels)."""
+    release = capped_release(_text_times(session, customer_id, at, caps), at, caps)
+    both = all_channels_release(session, customer_id, at, all_channels or [])
+    if both is not None:
+        release = both if release is None else max(release, both)
+    if release is None:
         return GO
+    if on_capped == "skip":
+        return Verdict(skip="frequency_cap")
+    return Verdict(defer_until=release, defer_reason="frequency_cap")
+
+
+def capped_release(times: list[datetime], at: datetime, caps: list[FrequencyCap]) -> datetime | None:
+    """When the caps let one more message go, given the send times that count (None: now)."""
+    release: datetime | None = None
+    for cap in caps:
+        window = sorted(t for t in times if t > at - cap.per)
+        if len(window) >= cap.max:
+            frees_at = window[len(window) - cap.max] + cap.per
+            release = frees_at if release is None else max(release, frees_at)
+    return release
+
+
+def all_channels_release(session: Session, customer_id: str, at: datetime,
+                         caps: list[FrequencyCap]) -> datetime | None:
+    """The cross-channel caps: marketing texts and emails counted together."""
+    if not caps:
+        return None
     longest = max(cap.per for cap in caps)
-    times = sorted(t for t in session.exec(
+    emails = session.exec(select(Email.sent_at).where(
+        Email.customer_id == customer_id, Email.purpose == "marketing", col(Email.status).in_(EMAIL_COUNTED),
+        col(Email.sent_at) > at - longest, col(Email.sent_at) <= at)).all()
+    times = _text_times(session, customer_id, at, caps) + [t for t in emails if t is not None]
+    return capped_release(times, at, caps)
+
+
+def _text_times(session: Session, customer_id: str, at: datetime, caps: list[FrequencyCap]) -> list[datetime]:
+    if not caps:
+        return []
+    longest = max(cap.per for cap in caps)
+    return [t for t in session.exec(
         select(Message.sent_at).where(
             Message.customer_id == customer_id,
             Message.purpose == "marketing",
@@ -117,15 +156,4 @@ def frequency_caps(session: Session, customer_id: str, at: datetime, caps: list[
             col(Message.sent_at) > at - longest,
             col(Message.sent_at) <= at,
         )
-    ).all() if t is not None)
-    release: datetime | None = None
-    for cap in caps:
-        window = [t for t in times if t > at - cap.per]
-        if len(window) >= cap.max:
-            frees_at = window[len(window) - cap.max] + cap.per
-            release = frees_at if release is None else max(release, frees_at)
-    if release is None:
-        return GO
-    if on_capped == "skip":
-        return Verdict(skip="frequency_cap")
-    return Verdict(defer_until=release, defer_reason="frequency_cap")
+    ).all() if t is not None]

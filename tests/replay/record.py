@@ -116,13 +116,15 @@ SCENARIOS = [
     Scenario("winback", "survey_click", "completed", customer=LAPSED, events=["click:survey@+2d"]),
     Scenario("winback", "purchase_exit", "exited:purchase", customer=LAPSED, events=['purchase@+35d {"amount": 59}']),
     Scenario("winback", "stop", "completed", customer=LAPSED, events=["stop@+10d"]),
-    # abandoned_cart: the reminder; a purchase exit during the wait_for; a quiet-hours deferral.
+    # abandoned_cart: the reminder; a purchase exit during the wait_for; a quiet-hours deferral...
     Scenario("abandoned_cart", "reminder", "completed", trigger=CART_A),
     Scenario("abandoned_cart", "purchase_exit", "exited:purchase", trigger=CART_A,
              events=['purchase@+40m {"cart_id": "A", "amount": 129}']),
     Scenario("abandoned_cart", "other_cart_purchase", "completed", trigger=CART_A,
              events=['purchase@+40m {"cart_id": "B", "amount": 40}']),
     Scenario("abandoned_cart", "quiet_hours", "completed", trigger=CART_A, start=MONDAY_830PM),
+    # ...the email a day after the text (the reminder above: the customer has an address), none after a click.
+    Scenario("abandoned_cart", "clicked_no_email", "completed", trigger=CART_A, events=["click:reminder@+3h"]),
     # post_purchase: ask with a reply, a low score (segments, transactional send), no reply.
     Scenario("post_purchase", "high_score", "completed", customer=RETURNING, trigger='purchase {"amount": 120}',
              events=["reply:rating@+3d2h 5"]),

@@ -69,3 +69,22 @@ def test_why_a_customer_was_not_entered() -> None:
     report = simulate(str(SHIPPED / "tier_upgrade.yaml"), "--start", "2026-01-12T15:00:00Z",
                       "--trigger", 'tier_changed {"from": "platinum", "to": "gold"}')
     assert report["not_entered_reason"] == "trigger where is false"
+
+
+@pytest.mark.parametrize(("consent", "status"), [(None, "sent"), ("none", "skipped")])
+def test_simulate_takes_an_email_opted_in_unless_told_and_prints_one_json_object(consent: str | None,
+                                                                                  status: str) -> None:
+    """--customer with an email: email consent opted_in by default, as SMS consent is; the
+    timeline shows the email (action email, subject, its text), and --json stays JSON."""
+    customer = {"id": "c1", "first_name": "Jo", "email": "jo@example.com"}
+    if consent:
+        customer["email_consent"] = consent
+    report = simulate(str(SHIPPED / "abandoned_cart.yaml"), "--start", "2026-01-12T15:00:00Z",
+                      "--customer", json.dumps(customer),
+                      "--trigger", 'cart_abandoned {"cart_id": "c42", "line_items": [{"title": "Clog", "quantity": 1}]}')
+    [email] = [e for e in report["timeline"] if e["action"] == "email"]
+    assert (email["step"], email["status"]) == ("cart_email", status)
+    if status == "sent":
+        assert email["subject"] == "Jo, your cart at Nordic Shoes is waiting" and "- 1 x Clog" in email["text"]
+    else:
+        assert email["reason"] == "no_consent"
