@@ -133,6 +133,22 @@ async def route_all(router: EventRouter, events: list[EventIn]) -> None:
     await asyncio.gather(*(one() for _ in range(ROUTERS_IN_FLIGHT)))
 
 
+def waiting(db) -> int:  # type: ignore[no-untyped-def]
+    """Runs that reached the wait (their progress recorded it): their workflow tasks are done."""
+    with session_scope(db, readonly=True) as session:
+        return int(session.exec(select(func.count()).select_from(Enrollment).where(
+            Enrollment.status == "active", Enrollment.current_step == "hold")).one())
+
+
+async def until_waiting(db, count: int, timeout: float = 900) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while (have := await asyncio.to_thread(waiting, db)) < count:
+        if time.monotonic() > deadline:
+            harness.log(f"only {have:,} of {count:,} runs reached the wait: figures taken anyway")
+            return
+        await asyncio.sleep(1)
+
+
 def ended(db) -> int:  # type: ignore[no-untyped-def]
     with session_scope(db, readonly=True) as session:
         return int(session.exec(select(func.count()).select_from(Enrollment).where(Enrollment.status == "ended"))
@@ -166,6 +182,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, object]:
                 await route_all(router, [EventIn(id=f"wait-{cid}", type="bench_wait", customer_id=cid)
                                          for cid in mine])
                 started = time.perf_counter() - began
+                await until_waiting(db, (index + 1) * args.runs)
                 await worker.idle()
                 phase = CachePhase(cache, len(mine), base, worker.rss(), worker.cached(), started)
                 phases.append(phase)
