@@ -59,3 +59,17 @@ class BaselineWorkflow:
             UPDATE_SEGMENTS, input, start_to_close_timeout=timedelta(seconds=30), retry_policy=RETRY,
         )
         return BaselineResult(outcome="completed", message_id=message_id, balance=balance)
+
+
+TRIVIAL_WORKFLOW = "TrivialWorkflow"
+TRIVIAL_TASK_QUEUE = "bench-trivial"
+
+
+@workflow.defn(name=TRIVIAL_WORKFLOW)
+class TrivialWorkflow:
+    """No activity, no timer: one workflow task. Its start+complete rate is what the
+    server and one worker process can do at all (bench/fanout.py divides by it)."""
+
+    @workflow.run
+    async def run(self, n: int) -> int:
+        return n

@@ -587,6 +587,8 @@ def main(argv: list[str] | None = None) -> int:
             processes.stop()
     print(json.dumps(report, indent=2) if args.json else table(report))
     harness.print_load_average(to_stderr=args.json)
+    harness.print_headline(*(f"reaction p99 ({r['in_flight']} in flight): {r['sms_p99_ms']:.0f} ms"
+                             for r in report["reaction"] if r["in_flight"] > 1), to_stderr=args.json)
     complete = all(r["reacted"] == r["customers"] and not r["errors"] for r in report["reaction"])
     return 0 if complete and not any(t["rejected"] for t in report["throughput"]) else 1
 

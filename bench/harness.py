@@ -83,11 +83,18 @@ def machine_busy_seconds() -> float:
 
 
 def print_load_average(to_stderr: bool = False) -> None:
-    """The last line of every benchmark: other work on a shared machine moves every figure.
-    ``to_stderr`` with --json, so that stdout stays one JSON document."""
+    """Printed by every benchmark at its end: other work on a shared machine moves every
+    figure. ``to_stderr`` with --json, so that stdout stays one JSON document."""
     one, five, fifteen = os.getloadavg()
     print(f"load average (1 / 5 / 15 min): {one:.2f} / {five:.2f} / {fifteen:.2f} on {CPUS} CPU(s)",
           file=sys.stderr if to_stderr else sys.stdout, flush=True)
+
+
+def print_headline(*lines: str, to_stderr: bool = False) -> None:
+    """A benchmark's headline figures, each on a line of its own, after the load average:
+    the last lines of its output (on stderr with --json)."""
+    for line in lines:
+        print(line, file=sys.stderr if to_stderr else sys.stdout, flush=True)
 
 
 # --- databases ----------------------------------------------------------------------------

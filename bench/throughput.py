@@ -681,6 +681,8 @@ def main(argv: list[str] | None = None) -> int:
             print(efficiency_line(engine_side, base))
             print(summary_line(engine_side, base))
     harness.print_load_average(to_stderr=args.json)
+    if ratio is not None:
+        harness.print_headline(f"engine / hand-written throughput: ratio {ratio:.2f}", to_stderr=args.json)
     ok = all(side.completed == side.customers for side in results.values())
     return 0 if ok else 1
 

@@ -251,16 +251,24 @@ def worker(
     metrics_port: Annotated[int | None, typer.Option(
         help="Serve /metrics, /healthz and /readyz on this port (default JOURNEYS_WORKER_METRICS_PORT; unset: none)",
         min=1, max=65535)] = None,
+    processes: Annotated[int, typer.Option(
+        help="Run this many worker processes, each polling the same task queues (see docs/operations.md, Scaling)",
+        min=1, max=64)] = 1,
+    process_index: Annotated[int | None, typer.Option(hidden=True, min=0)] = None,
 ) -> None:
     """Run the journey workers against TEMPORAL_ADDRESS (default localhost:7233)."""
     from processes.logs import configure_logging
     from processes.worker import run_worker
+    from processes.worker_pool import run_pool
 
     settings = load_settings()
     if metrics_port is not None:
         settings = settings.model_copy(update={"worker_metrics_port": metrics_port})
     configure_logging(settings.log_format)
-    asyncio.run(run_worker(settings))
+    if processes > 1:
+        raise typer.Exit(asyncio.run(run_pool(settings, processes)))
+    # A pool's child (--process-index, set by the parent): only the first keeps the schedules.
+    asyncio.run(run_worker(settings, keep_schedules=not process_index))
 
 
 def api(

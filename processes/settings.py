@@ -72,6 +72,10 @@ class ServiceSettings(BaseSettings):
     worker_metrics_host: str = Field("0.0.0.0", min_length=1, validation_alias="JOURNEYS_WORKER_METRICS_HOST")
     # On SIGTERM, how long activities in flight get to finish before they are cancelled.
     worker_shutdown_seconds: float = Field(30.0, gt=0, validation_alias="JOURNEYS_WORKER_SHUTDOWN_SECONDS")
+    # The sticky cache: journey runs a worker process keeps in memory between their workflow
+    # tasks. Each costs memory (docs/operations.md, Memory); one not cached is replayed from
+    # its history when its next task comes. 0 turns the cache off.
+    worker_max_cached_workflows: int = Field(2000, ge=0, validation_alias="JOURNEYS_WORKER_MAX_CACHED_WORKFLOWS")
     log_format: Literal["text", "json"] = Field("text", validation_alias="JOURNEYS_LOG_FORMAT")
     # The key of erased numbers' keyed hashes (unset: one generated and kept in the database).
     pseudonym_key: SecretStr | None = Field(None, min_length=16, validation_alias="JOURNEYS_PSEUDONYM_KEY")

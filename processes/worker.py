@@ -51,10 +51,12 @@ async def ensure_sweeper(client: Client) -> None:
 
 async def run_worker(settings: ServiceSettings, *, journeys_dir: Path | None = None,
                      stop: asyncio.Event | None = None, ready: asyncio.Event | None = None,
-                     make_current: bool = False) -> None:
+                     make_current: bool = False, keep_schedules: bool = True) -> None:
     """Run until ``stop`` is set (default: SIGINT or SIGTERM), then shut down gracefully;
     ``ready`` is set once the workers poll. With worker versioning, ``make_current`` makes
     this build the current one (`journeys dev`: one machine, the code it runs is the one).
+    ``keep_schedules`` False: only poll, leave the schedules and the sweeper to another
+    process (the children of `journeys worker --processes N` but the first).
     With JOURNEYS_WORKER_METRICS_PORT, serve /metrics, /healthz and /readyz
     (processes/worker_http.py) from the start to the end."""
     # Async activities do their database work in threads (asyncio.to_thread): give them
@@ -70,12 +72,13 @@ async def run_worker(settings: ServiceSettings, *, journeys_dir: Path | None = N
                 serving(sock, endpoint_app(metrics.registry, readiness, sdk_metrics_url)))
             log.info("worker endpoint on %s:%d: /metrics, /healthz, /readyz", settings.worker_metrics_host,
                      settings.worker_metrics_port)
-        await _run(settings, journeys_dir, stop, ready, runtime, metrics, readiness, make_current=make_current)
+        await _run(settings, journeys_dir, stop, ready, runtime, metrics, readiness, make_current=make_current,
+                   keep_schedules=keep_schedules)
 
 
 async def _run(settings: ServiceSettings, journeys_dir: Path | None, stop: asyncio.Event | None,
                ready: asyncio.Event | None, runtime: Runtime | None, metrics: EngineMetrics,
-               readiness: Readiness, *, make_current: bool) -> None:
+               readiness: Readiness, *, make_current: bool, keep_schedules: bool) -> None:
     email_sender = build_email_sender(settings)  # a misconfigured relay fails before anything starts
     wiring = await wire(settings, journeys_dir=journeys_dir, runtime=runtime)
     client, catalog = wiring.client, wiring.catalog
@@ -85,14 +88,16 @@ async def _run(settings: ServiceSettings, journeys_dir: Path | None, stop: async
                             sms_per_second=settings.sms_per_second,
                             settle_after=timedelta(seconds=settings.settle_after_seconds),
                             secrets=settings.server_secrets(), graceful_shutdown=bound, metrics=metrics,
-                            deployment=deployment, email_sender=email_sender)
+                            deployment=deployment, email_sender=email_sender,
+                            max_cached_workflows=settings.worker_max_cached_workflows)
     try:
         await register_search_attributes(client)
     except RPCError as err:  # e.g. a managed cluster where workers may not change the namespace
         log.warning("could not register the search attributes (%s): register %s in namespace %s by hand",
                     err.message, ", ".join(SEARCH_ATTRIBUTES), client.namespace)
-    await sync_schedules(client, catalog, schedule_sources(settings), retired=RETIRED_SCHEDULES)
-    await ensure_sweeper(client)
+    if keep_schedules:
+        await sync_schedules(client, catalog, schedule_sources(settings), retired=RETIRED_SCHEDULES)
+        await ensure_sweeper(client)
     log.info("worker running %d journeys: %s", len(catalog.journeys), ", ".join(sorted(catalog.journeys)))
     if stop is None:
         stop = asyncio.Event()

@@ -48,13 +48,16 @@ def build_workers(client: Client, catalog: Catalog, db: Database, sender: SmsSen
                   settle_after: timedelta = timedelta(minutes=2), secrets: tuple[str, ...] = (),
                   threads: int = 16, graceful_shutdown: timedelta = timedelta(seconds=30),
                   deployment: WorkerDeploymentConfig | None = None,
-                  metrics: EngineMetrics | None = None, email_sender: EmailSender | None = None) -> list[Worker]:
+                  metrics: EngineMetrics | None = None, email_sender: EmailSender | None = None,
+                  max_cached_workflows: int = 2000) -> list[Worker]:
     """One worker for journeys (workflows and their local activities), one for SMS.
 
     SMS sending has its own task queue so a carrier's throughput limit
     (``sms_per_second``, enforced by the server across all workers) never slows
-    the journeys themselves. ``metrics``: where the activities and the router count
-    (the worker process serves it on its /metrics); default, a registry nobody reads.
+    the journeys themselves. ``max_cached_workflows``: the sticky cache, runs kept in
+    memory between their workflow tasks (JOURNEYS_WORKER_MAX_CACHED_WORKFLOWS). ``metrics``:
+    where the activities and the router count (the worker process serves it on its
+    /metrics); default, a registry nobody reads.
     """
     router = router or EventRouter(catalog, db, client, simulated=simulated,
                                    clock_offset_seconds=clock_offset_seconds)
@@ -79,7 +82,9 @@ def build_workers(client: Client, catalog: Catalog, db: Database, sender: SmsSen
                       workflows=[journey, ReplyWorkflow, JourneyFanout, LoyaltyMaintenance, EventSweeper,
                                  EventSweep, SegmentRefreshWorkflow, Retention],
                       activities=journey_activities, activity_executor=executor,
-                      max_concurrent_workflow_tasks=64, max_cached_workflows=2000,
+                      # the SDK refuses more concurrent workflow tasks than cache slots (0: no cache, no limit)
+                      max_concurrent_workflow_tasks=min(64, max_cached_workflows or 64),
+                      max_cached_workflows=max_cached_workflows,
                       graceful_shutdown_timeout=graceful_shutdown, deployment_config=deployment,
                       interceptors=[CountFailures(metrics)])
     sending, replies, emails = SendingActivities(deps), ReplyActivities(deps), EmailActivities(deps)

@@ -299,14 +299,17 @@ class System:
             self._client = await connect_to(self.temporal_address, "default")
         return self._client
 
-    async def start_worker(self, name: str = "worker", timeout: float = 90) -> subprocess.Popen[bytes]:
-        """`journeys worker`, once it polls (its log says so)."""
+    async def start_worker(self, name: str = "worker", timeout: float = 90, *, processes: int = 1,
+                           extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """`journeys worker` (``--processes N`` for more than one), once every process
+        polls (its log says so)."""
         log = self.workdir / f"{name}.log"
         start = log.stat().st_size if log.exists() else 0
-        process = self._spawn(["worker"], log)
+        args = ["worker"] if processes == 1 else ["worker", "--processes", str(processes)]
+        process = self._spawn(args, log, extra_env)
         self.workers[name] = process
         deadline = time.monotonic() + timeout
-        while "worker running" not in log.read_text(errors="replace")[start:]:
+        while log.read_text(errors="replace")[start:].count("worker running") < processes:
             if process.poll() is not None:
                 raise RuntimeError(f"{name} exited ({process.returncode}):\n{tail(log)}")
             if time.monotonic() > deadline:
