@@ -34,7 +34,9 @@ class FakeAdmin(LocalServer):
         self.customers: list[dict[str, Any]] = []
         self.orders: list[dict[str, Any]] = []
         self.page_size = 2
-        self.fail_page: int | None = None  # the n-th page request (0-based) answers 500 (an interruption)
+        # From the n-th page request (0-based), ``fail_pages`` requests answer 500 (an interruption).
+        self.fail_page: int | None = None
+        self.fail_pages = 4
         self.page_requests = 0
         self.retry_after = "0.2"
 
@@ -137,7 +139,8 @@ class _Handler(BaseHTTPRequestHandler):
         with self.fake.lock:
             number = self.fake.page_requests
             self.fake.page_requests += 1
-        if self.fake.fail_page is not None and number == self.fake.fail_page:
+        first = self.fake.fail_page
+        if first is not None and first <= number < first + self.fake.fail_pages:
             return self._reply(500, {"errors": "Internal Server Error"})
         items = getattr(self.fake, resource)
         start = int(query.get("page_info", "0"))
