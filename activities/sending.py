@@ -339,6 +339,9 @@ def message_context(deps: Deps, session: Session, input: StepCall, customer: Cus
         spec = coupons.get(series)
         if spec is None:  # removed from loyalty.yaml after this version went live
             raise ExpressionError(f"no coupon series {series!r} in loyalty.yaml")
+        if spec.platform is not None and isinstance(row, Email):
+            # Only the SMS send creates codes in the shop first: an email must not carry one it lacks.
+            raise ExpressionError(f"coupon series {series!r} is made in {spec.platform}: texts only, not email")
         issued = issue_coupon(session, series, spec, key=issue_key, customer_id=customer.id, at=at)
         shop_codes.reserve(session, issued, spec, at)  # platform-backed: created in the shop before the text
         return issued.code

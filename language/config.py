@@ -305,6 +305,10 @@ class Loyalty(Strict):
                 known = ", ".join(sorted(self.coupons)) or "none"
                 raise ValueError(f"reward {name!r}: unknown coupon series {reward.coupon!r} (series under "
                                  f"coupons: {known})")
+            if self.coupons[reward.coupon].platform is not None:
+                raise ValueError(f"reward {name!r}: coupon series {reward.coupon!r} is made in "
+                                 f"{self.coupons[reward.coupon].platform}, which rewards do not support yet: "
+                                 "use a series without platform (a pool of the shop's codes, for instance)")
         return self
 
     def tier_for(self, points_last_12_months: int) -> str | None:

@@ -175,3 +175,29 @@ async def test_an_unconfigured_platform_or_a_refusal_never_sends_a_code_the_shop
             [message] = session.exec(select(Message)).all()
             assert (message.status, message.reason) == ("deferred", "shop_not_configured")
     assert sender.sent == []
+
+
+@pytest.mark.parametrize(("series", "problem"), [
+    ("{discount: x, platform: shopify}", "platform shopify needs price_rule_id"),
+    ("{discount: x, platform: woocommerce, type: percent}", "needs type (percent or fixed) and value"),
+    ("{discount: x, platform: woocommerce, type: percent, value: 150}", "a percent value is at most 100"),
+    ("{discount: x, platform: shopify, price_rule_id: 1, pool: true}", "pool and platform go apart"),
+    ("{discount: x, value: 5}", "apply only with platform"),
+])
+def test_a_platform_series_says_what_it_lacks_where(journeys_dir: Path, series: str, problem: str) -> None:
+    from language.validate import InvalidJourneys
+
+    write_journeys(journeys_dir, {}, settings=SETTINGS)
+    (journeys_dir / "loyalty.yaml").write_text(f"points: {{per_currency_unit: 1}}\ncoupons:\n  S: {series}\n")
+    with pytest.raises(InvalidJourneys) as raised:
+        load_catalog(journeys_dir)
+    assert problem in str(raised.value) and "loyalty.yaml:3" in str(raised.value)
+
+
+def test_a_reward_cannot_spend_points_on_a_platform_series(journeys_dir: Path) -> None:
+    from language.validate import InvalidJourneys
+
+    write_journeys(journeys_dir, {}, settings=SETTINGS)
+    (journeys_dir / "loyalty.yaml").write_text(textwrap.dedent(LOYALTY) + "rewards:\n  r: {points: 10, coupon: SHOP15}\n")
+    with pytest.raises(InvalidJourneys, match="rewards do not support yet"):
+        load_catalog(journeys_dir)
