@@ -191,11 +191,6 @@ class SendingActivities:
                 row.status, row.reason, row.updated_at = "skipped", reason, at
                 session.add(row)
                 return outcome_of(row, self.deps.settle_after)
-            codes = shop_codes.waiting(session, key)
-            if codes:  # rendered, codes issued and reserved: the shop must have them first
-                row.status, row.updated_at = "reserved", at
-                session.add(row)
-                return ShopCodesNeeded(codes)
             info = analyze(body)
             refusal = self._refusal(body, info.segments)
             if refusal:
@@ -205,6 +200,11 @@ class SendingActivities:
                 row.encoding, row.segments = info.encoding, info.segments  # the body is not kept
                 session.add(row)
                 return outcome_of(row, self.deps.settle_after)
+            codes = shop_codes.waiting(session, key)
+            if codes:  # a text that may go out, its codes issued and reserved: the shop must have them first
+                row.status, row.updated_at = "reserved", at
+                session.add(row)
+                return ShopCodesNeeded(codes)
             row.body, row.encoding, row.segments = body, info.encoding, info.segments
             row.status, row.reason, row.sent_at, row.updated_at = "sending", None, at, at
             row.provider = self.deps.sender.name
