@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -11,6 +12,7 @@ from core.events.router import EventRouter
 from language.catalog import Catalog
 from messaging.senders.base import SmsSender
 from messaging.senders.email import ConsoleEmailSender, EmailSender
+from shops.base import DiscountPlatform
 from store.db import Database
 from workflows.contracts import StepCall
 
@@ -31,6 +33,9 @@ class Deps:
     metrics: EngineMetrics = field(default_factory=EngineMetrics)
     # Email goes through its own sender (SMTP or the console); the console unless configured.
     email_sender: EmailSender = field(default_factory=ConsoleEmailSender)
+    # The shop platforms' admin APIs by name (shopify, woocommerce): where platform-backed
+    # coupon codes are created before a text carries them. Unconfigured: such texts wait.
+    shops: Mapping[str, DiscountPlatform] = field(default_factory=dict)
 
 
 def moment(call: StepCall) -> datetime:

@@ -16,6 +16,7 @@ import logging
 import secrets
 import string
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,7 @@ from core.customers.context import expression_context
 from core.customers.numbers import apply_provider_error
 from core.customers.records import get_customer
 from core.event import EventIn
+from core.loyalty import shop_codes
 from core.loyalty.coupons import CouponPoolEmpty
 from core.loyalty.coupons import issue as issue_coupon
 from core.sms import rules
@@ -56,6 +58,15 @@ log = logging.getLogger(__name__)
 CREDENTIAL_CODES = ("20003",)  # authentication failed: a configuration problem
 FINAL_STATUSES = ("sent", "delivered", "undelivered", "failed", "skipped", "unconfirmed")
 _ALPHABET = string.ascii_letters + string.digits
+# A text whose coupon code the shop's platform does not have yet waits this long, then tries again.
+SHOP_CODE_RETRY = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class ShopCodesNeeded:
+    """The text is rendered, but these codes must be created in the shop first."""
+
+    codes: list[str]
 
 
 def pick_text(message: MessageSpec, locale: str | None) -> str:
@@ -106,8 +117,20 @@ class SendingActivities:
         return outcome
 
     async def _send(self, input: SendInput) -> SendOutcome:
-        reserved = await asyncio.to_thread(self._reserve, input, run_key(input))
-        if isinstance(reserved, SendOutcome):
+        key = run_key(input)
+        reserved: SendOutcome | ShopCodesNeeded | tuple[Message, OutgoingSms] | None = await asyncio.to_thread(
+            self._reserve, input, key)
+        if isinstance(reserved, ShopCodesNeeded):
+            # Part of the send rather than an activity of its own: no workflow change (runs in
+            # flight replay as before), and Temporal's retries of the send retry this too.
+            pushed = await asyncio.to_thread(shop_codes.push, self.deps.db, reserved.codes, self.deps.shops,
+                                             self.deps.catalog.loyalty.coupons, moment(input))
+            reserved = await asyncio.to_thread(self._reserve, input, key) if pushed.ok else None
+            if not isinstance(reserved, tuple | SendOutcome):
+                return await asyncio.to_thread(self._defer_for_codes, key, pushed.reason or "shop_code_unavailable",
+                                               moment(input))
+        if not isinstance(reserved, tuple):
+            assert isinstance(reserved, SendOutcome)
             return reserved
         outcome, follow_ups = await asyncio.to_thread(self._call_provider, reserved)
         for event in follow_ups:  # a carrier-level opt-out: every journey must hear of it
@@ -116,7 +139,15 @@ class SendingActivities:
 
     # --- rules and reservation, atomically per customer ----------------------------------
 
-    def _reserve(self, input: SendInput, key: str) -> SendOutcome | tuple[Message, OutgoingSms]:
+    def _defer_for_codes(self, key: str, reason: str, at: datetime) -> SendOutcome:
+        with session_scope(self.deps.db) as session:
+            row = session.exec(select(Message).where(Message.key == key)).one()
+            row.status, row.reason, row.defer_until, row.updated_at = "deferred", reason, at + SHOP_CODE_RETRY, at
+            session.add(row)
+            log.warning("message %s (step %s) deferred: %s", row.id, row.step_id, reason)
+            return outcome_of(row, self.deps.settle_after)
+
+    def _reserve(self, input: SendInput, key: str) -> SendOutcome | ShopCodesNeeded | tuple[Message, OutgoingSms]:
         settings = self.deps.catalog.settings
         at = moment(input)
         with session_scope(self.deps.db) as session:
@@ -174,6 +205,11 @@ class SendingActivities:
                 row.encoding, row.segments = info.encoding, info.segments  # the body is not kept
                 session.add(row)
                 return outcome_of(row, self.deps.settle_after)
+            codes = shop_codes.waiting(session, key)
+            if codes:  # a text that may go out, its codes issued and reserved: the shop must have them first
+                row.status, row.updated_at = "reserved", at
+                session.add(row)
+                return ShopCodesNeeded(codes)
             row.body, row.encoding, row.segments = body, info.encoding, info.segments
             row.status, row.reason, row.sent_at, row.updated_at = "sending", None, at, at
             row.provider = self.deps.sender.name
@@ -309,7 +345,12 @@ def message_context(deps: Deps, session: Session, input: StepCall, customer: Cus
         spec = coupons.get(series)
         if spec is None:  # removed from loyalty.yaml after this version went live
             raise ExpressionError(f"no coupon series {series!r} in loyalty.yaml")
-        return issue_coupon(session, series, spec, key=issue_key, customer_id=customer.id, at=at).code
+        if spec.platform is not None and isinstance(row, Email):
+            # Only the SMS send creates codes in the shop first: an email must not carry one it lacks.
+            raise ExpressionError(f"coupon series {series!r} is made in {spec.platform}: texts only, not email")
+        issued = issue_coupon(session, series, spec, key=issue_key, customer_id=customer.id, at=at)
+        shop_codes.reserve(session, issued, spec, at)  # platform-backed: created in the shop before the text
+        return issued.code
 
     trigger = session.get(Event, input.run.trigger_event_id) if input.run.trigger_event_id else None
     return expression_context(session, deps.catalog, customer, at, trigger=trigger, run=input.run,

@@ -1,4 +1,5 @@
-"""`journeys import customers.csv`: create or update customers from a CSV file."""
+"""`journeys import customers.csv`: create or update customers from a CSV file;
+`journeys import shopify`: the shop's customers and order history through its Admin API."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, TextIO
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from cli.settings import load_settings
@@ -26,14 +27,21 @@ def register(app: typer.Typer) -> None:
 
 
 def import_customers(
-    file: Annotated[Path, typer.Argument(help="CSV with an `id` column; see docs/importing.md", show_default=False)],
+    file: Annotated[Path, typer.Argument(help="CSV with an `id` column (docs/importing.md), or `shopify`: the "
+                                              "shop's customers and orders (docs/shopify.md)", show_default=False)],
     journeys_dir: Annotated[Path | None, typer.Option("--journeys", help="Journeys directory")] = None,
     report: Annotated[Path | None, typer.Option("--report", help="Write every rejected row here, as CSV "
                                                                  "(line, id, field, reason)")] = None,
+    restart: Annotated[bool, typer.Option("--restart", help="shopify: read everything again from the first "
+                                                            "page (nothing is doubled)")] = False,
 ) -> None:
     """Create or update customers from a CSV file: phones become E.164, consent keeps its
     evidence, and bad rows are reported with their reasons. Running it again updates,
-    never duplicates. Exit 0 when the file was processed, even with rejected rows."""
+    never duplicates. Exit 0 when the file was processed, even with rejected rows.
+    `journeys import shopify` reads the shop instead: resumable, never duplicating."""
+    if str(file) == "shopify" and not file.exists():
+        _import_shopify(journeys_dir, restart)
+        return
     from core.intake.importing import ImportFileError, ImportStopped, scan_file
     from language.validate import InvalidJourneys
     from processes.commands import import_file
@@ -75,6 +83,38 @@ def import_customers(
     if problem is not None:
         errors.print(f"[red]error:[/red] {escape(problem)}")
         raise typer.Exit(1)
+
+
+def _import_shopify(journeys_dir: Path | None, restart: bool) -> None:
+    from core.intake.importing import ImportStopped
+    from language.validate import InvalidJourneys
+    from processes.settings import SettingsError
+    from processes.shop_import import backfill_shopify
+    from shops.base import ShopError
+
+    console = Console(highlight=False)
+    errors = Console(stderr=True, highlight=False)
+    settings = load_settings()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=errors, transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(resource: str, done: int, total: int | None) -> None:
+            if resource not in tasks:
+                tasks[resource] = bar.add_task(resource, total=total)
+            bar.update(tasks[resource], completed=done)
+
+        try:
+            result = asyncio.run(backfill_shopify(settings, journeys_dir=journeys_dir, progress=progress,
+                                                  restart=restart))
+        except (SettingsError, InvalidJourneys, ImportStopped, ShopError) as err:
+            again = " Run it again to go on from where it stopped." if isinstance(err, ShopError) else ""
+            errors.print(f"[red]error:[/red] {escape(str(err))}{again}")
+            raise typer.Exit(1) from None
+    console.print(f"{result.customers} customers and {result.orders} orders read; {result.purchases} new "
+                  "purchase(s) recorded")
+    if result.already_done:
+        console.print(f"{' and '.join(result.already_done)} finished by an earlier run: --restart reads them again")
 
 
 def _summary(console: Console, result: ImportReport) -> None:

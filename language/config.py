@@ -255,6 +255,27 @@ class CouponSeries(Strict):
     # Codes come from a pool imported with `journeys coupons import` (the shop's platform
     # makes them) instead of being generated; an empty pool issues nothing.
     pool: bool = False
+    # Codes created in the shop's platform before the text goes out (core/loyalty/shop_codes.py):
+    # Shopify under the merchant's price rule (it holds value, type and expiry); WooCommerce
+    # as a coupon of ``type`` and ``value``, expiring with ``expires_in``.
+    platform: Literal["shopify", "woocommerce"] | None = None
+    price_rule_id: int | None = Field(default=None, ge=1)
+    type: Literal["percent", "fixed"] | None = None
+    value: float | None = Field(default=None, gt=0, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _platform_fields(self) -> CouponSeries:
+        if self.platform is not None and self.pool:
+            raise ValueError("a platform-backed series makes its codes in the shop: pool and platform go apart")
+        if self.platform == "shopify" and self.price_rule_id is None:
+            raise ValueError("platform shopify needs price_rule_id (the price rule the codes belong to)")
+        if self.platform == "woocommerce" and (self.type is None or self.value is None):
+            raise ValueError("platform woocommerce needs type (percent or fixed) and value")
+        if self.platform is None and any(v is not None for v in (self.price_rule_id, self.type, self.value)):
+            raise ValueError("price_rule_id, type and value apply only with platform: shopify or woocommerce")
+        if self.type == "percent" and self.value is not None and self.value > 100:
+            raise ValueError("a percent value is at most 100")
+        return self
 
 
 class Reward(Strict):
@@ -298,6 +319,10 @@ class Loyalty(Strict):
                 known = ", ".join(sorted(self.coupons)) or "none"
                 raise ValueError(f"reward {name!r}: unknown coupon series {reward.coupon!r} (series under "
                                  f"coupons: {known})")
+            if self.coupons[reward.coupon].platform is not None:
+                raise ValueError(f"reward {name!r}: coupon series {reward.coupon!r} is made in "
+                                 f"{self.coupons[reward.coupon].platform}, which rewards do not support yet: "
+                                 "use a series without platform (a pool of the shop's codes, for instance)")
         return self
 
     def tier_for(self, points_last_12_months: int) -> str | None:

@@ -43,6 +43,15 @@ class ServiceSettings(BaseSettings):
     # Bounce and complaint webhooks (api/routes/email_events.py): unset, that provider's are refused.
     mailgun_webhook_signing_key: SecretStr | None = Field(None, validation_alias="JOURNEYS_MAILGUN_WEBHOOK_SIGNING_KEY")
     postmark_webhook_password: SecretStr | None = Field(None, validation_alias="JOURNEYS_POSTMARK_WEBHOOK_PASSWORD")
+    # The shops' admin APIs (shops/): platform-backed coupon codes and `journeys import shopify`.
+    shopify_shop_domain: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$",
+                                            validation_alias="JOURNEYS_SHOPIFY_SHOP_DOMAIN")
+    shopify_admin_token: SecretStr | None = Field(None, validation_alias="JOURNEYS_SHOPIFY_ADMIN_TOKEN")
+    shopify_admin_base_url: str | None = Field(None, validation_alias="JOURNEYS_SHOPIFY_ADMIN_BASE_URL")
+    woocommerce_url: str | None = Field(None, pattern=r"^https?://", validation_alias="JOURNEYS_WOOCOMMERCE_URL")
+    woocommerce_key: SecretStr | None = Field(None, validation_alias="JOURNEYS_WOOCOMMERCE_KEY")
+    woocommerce_secret: SecretStr | None = Field(None, validation_alias="JOURNEYS_WOOCOMMERCE_SECRET")
+    shop_http_timeout: float = Field(10.0, gt=0, validation_alias="JOURNEYS_SHOP_HTTP_TIMEOUT")
     twilio_api_base_url: str | None = Field(None, validation_alias="TWILIO_API_BASE_URL")
     twilio_http_timeout: float = Field(10.0, gt=0, validation_alias="TWILIO_HTTP_TIMEOUT")
     # Email (messaging/senders/email.py): the console (default) or an SMTP relay.
@@ -100,7 +109,8 @@ class ServiceSettings(BaseSettings):
     def secret(self, name: Literal["api_token", "twilio_auth_token", "temporal_api_key", "payload_keys",
                                    "codec_token", "pseudonym_key", "shopify_webhook_secret",
                                    "woocommerce_webhook_secret", "smtp_password", "mailgun_webhook_signing_key",
-                                   "postmark_webhook_password"]) -> str | None:
+                                   "postmark_webhook_password", "shopify_admin_token", "woocommerce_key",
+                                   "woocommerce_secret"]) -> str | None:
         value: SecretStr | None = getattr(self, name)
         return value.get_secret_value() if value is not None else None
 
@@ -115,7 +125,8 @@ class ServiceSettings(BaseSettings):
                   self.secret("temporal_api_key"), self.secret("codec_token"), self.secret("pseudonym_key"),
                   self.secret("shopify_webhook_secret"), self.secret("woocommerce_webhook_secret"),
                   self.secret("smtp_password"), self.secret("mailgun_webhook_signing_key"),
-                  self.secret("postmark_webhook_password")]
+                  self.secret("postmark_webhook_password"), self.secret("shopify_admin_token"),
+                  self.secret("woocommerce_key"), self.secret("woocommerce_secret")]
         keys = self.secret("payload_keys") or ""
         values += [part.partition(":")[2].strip() for part in keys.split(",")]  # each key, without its id
         return tuple(value for value in values if value and len(value) >= 8)

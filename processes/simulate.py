@@ -199,8 +199,10 @@ class Simulation:
     """
 
     def __init__(self, env: WorkflowEnvironment, catalog: Catalog, db: Any, *, start: datetime | None = None,
-                 sender: Any = None, email_sender: Any = None, secrets: tuple[str, ...] = ()) -> None:
+                 sender: Any = None, email_sender: Any = None, secrets: tuple[str, ...] = (),
+                 shops: Any = None) -> None:
         self.env = env
+        self.shops = shops
         self.secrets = secrets
         self.catalog = catalog
         self.db = db
@@ -221,7 +223,7 @@ class Simulation:
         self.metrics = EngineMetrics()  # what a worker's /metrics would show of this simulation
         self._workers = build_workers(client, self.catalog, self.db, self.sender, simulated=True,
                                       clock_offset_seconds=offset, secrets=self.secrets, metrics=self.metrics,
-                                      email_sender=self.email_sender)
+                                      email_sender=self.email_sender, shops=self.shops)
         self._tasks = [asyncio.create_task(worker.run()) for worker in self._workers]
         return self
 

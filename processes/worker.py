@@ -24,6 +24,7 @@ from core.retention import retention_schedules
 from core.segments.refresh import segment_schedules
 from processes.senders import build_email_sender
 from processes.settings import ServiceSettings
+from processes.shops import build_shops
 from processes.temporal import metrics_runtime, register_search_attributes
 from processes.versioning import adopt_if_first, deployment_config, promote
 from processes.wiring import wire
@@ -88,7 +89,7 @@ async def _run(settings: ServiceSettings, journeys_dir: Path | None, stop: async
                             sms_per_second=settings.sms_per_second,
                             settle_after=timedelta(seconds=settings.settle_after_seconds),
                             secrets=settings.server_secrets(), graceful_shutdown=bound, metrics=metrics,
-                            deployment=deployment, email_sender=email_sender,
+                            deployment=deployment, email_sender=email_sender, shops=build_shops(settings),
                             max_cached_workflows=settings.worker_max_cached_workflows)
     try:
         await register_search_attributes(client)

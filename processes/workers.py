@@ -6,7 +6,7 @@ they run the very same workflow and activities.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -31,6 +31,7 @@ from core.events.router import EventRouter
 from language.catalog import Catalog
 from messaging.senders.base import SmsSender
 from messaging.senders.email import ConsoleEmailSender, EmailSender
+from shops.base import DiscountPlatform
 from store.db import Database
 from workflows.contracts import JOURNEY_TASK_QUEUE, SMS_TASK_QUEUE
 from workflows.fanout import JourneyFanout
@@ -49,6 +50,7 @@ def build_workers(client: Client, catalog: Catalog, db: Database, sender: SmsSen
                   threads: int = 16, graceful_shutdown: timedelta = timedelta(seconds=30),
                   deployment: WorkerDeploymentConfig | None = None,
                   metrics: EngineMetrics | None = None, email_sender: EmailSender | None = None,
+                  shops: Mapping[str, DiscountPlatform] | None = None,
                   max_cached_workflows: int = 2000) -> list[Worker]:
     """One worker for journeys (workflows and their local activities), one for SMS.
 
@@ -64,7 +66,7 @@ def build_workers(client: Client, catalog: Catalog, db: Database, sender: SmsSen
     metrics = metrics or EngineMetrics()
     router.on_routed = router.on_routed or metrics.routed
     deps = Deps(catalog=catalog, db=db, sender=sender, router=router, settle_after=settle_after, secrets=secrets,
-                metrics=metrics, email_sender=email_sender or ConsoleEmailSender())
+                metrics=metrics, email_sender=email_sender or ConsoleEmailSender(), shops=shops or {})
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="activity")
     decisions, effects, progress = DecisionActivities(deps), EffectActivities(deps), ProgressActivities(deps)
     journey_activities: list[Callable[..., Any]] = [

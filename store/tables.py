@@ -437,3 +437,44 @@ class PseudonymKey(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=16)  # "default"
     key: str = Field(max_length=128)  # hex
     created_at: datetime = _ts(nullable=False)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """A platform's webhook delivery handled once (X-Shopify-Webhook-Id,
+    X-WC-Webhook-Delivery-ID): a redelivery of it changes nothing."""
+
+    __tablename__ = "webhook_deliveries"
+
+    source: str = Field(primary_key=True, max_length=16)
+    delivery_id: str = Field(primary_key=True, max_length=80)
+    topic: str = Field(max_length=64)
+    received_at: datetime = _ts(nullable=False, index=True)
+
+
+class ShopDiscount(SQLModel, table=True):
+    """The reservation of an issued coupon's code in the shop's platform (core/loyalty/shop_codes.py):
+    ``pending`` until the platform has it (``created``), ``failed`` after a refusal. The
+    customer is the coupon's (coupons.code): none is kept here."""
+
+    __tablename__ = "shop_discounts"
+
+    code: str = Field(primary_key=True, max_length=32)
+    series: str = Field(max_length=32)
+    platform: str = Field(max_length=16)  # shopify | woocommerce
+    state: str = Field(default="pending", max_length=16, index=True)  # pending | created | failed
+    attempts: int = 0
+    platform_id: str | None = Field(default=None, max_length=80)  # the platform's id for it
+    error: str | None = Field(default=None, max_length=200)  # the last failure, no customer data
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime | None = _ts()
+
+
+class ImportCursor(SQLModel, table=True):
+    """Where a resumable import (``journeys import shopify``) got to: the next page's cursor."""
+
+    __tablename__ = "import_cursors"
+
+    name: str = Field(primary_key=True, max_length=64)  # e.g. shopify:customers
+    cursor: str | None = Field(default=None, max_length=2048)  # None: done
+    done: int = 0  # how many were imported so far
+    updated_at: datetime | None = _ts()

@@ -61,3 +61,21 @@ def test_the_shop_webhook_secrets_are_server_secrets() -> None:
     assert settings.secret("shopify_webhook_secret") == "shpss_0123456789"
     assert "shpss_0123456789" not in repr(settings) and "woo-secret-0123" not in repr(settings)
     assert {"shpss_0123456789", "woo-secret-0123"} <= set(settings.server_secrets())
+
+
+def test_the_shop_admin_credentials_are_server_secrets_and_go_together() -> None:
+    from processes.settings import SettingsError
+    from processes.shops import build_shops
+
+    settings = ServiceSettings.from_mapping({"JOURNEYS_SHOPIFY_SHOP_DOMAIN": "nordic.myshopify.com",
+                                             "JOURNEYS_SHOPIFY_ADMIN_TOKEN": "shpat_0123456789",
+                                             "JOURNEYS_WOOCOMMERCE_URL": "https://shop.example",
+                                             "JOURNEYS_WOOCOMMERCE_KEY": "ck_0123456789",
+                                             "JOURNEYS_WOOCOMMERCE_SECRET": "cs_0123456789"})
+    assert {"shpat_0123456789", "ck_0123456789", "cs_0123456789"} <= set(settings.server_secrets())
+    assert "shpat_0123456789" not in repr(settings)
+    assert sorted(build_shops(settings)) == ["shopify", "woocommerce"]
+    with pytest.raises(SettingsError, match="go together"):
+        build_shops(ServiceSettings.from_mapping({"JOURNEYS_SHOPIFY_SHOP_DOMAIN": "nordic.myshopify.com"}))
+    with pytest.raises(SettingsError, match="all three or none"):
+        build_shops(ServiceSettings.from_mapping({"JOURNEYS_WOOCOMMERCE_URL": "https://shop.example"}))

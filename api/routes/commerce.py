@@ -3,11 +3,15 @@ engine's one event path (docs/shopify.md, docs/woocommerce.md).
 
 The signature (a base64 HMAC-SHA256 of the raw body with the webhook secret) is checked
 before the body is parsed: a forged or unsigned request gets a 401 and changes nothing.
-A repeated delivery changes nothing either: the events' ids come from the platform's
-ids (an order is ``shopify:order:<id>``), so the event path sees a duplicate."""
+A repeated delivery changes nothing either, twice over: a delivery id seen before
+(``X-Shopify-Webhook-Id``, ``X-WC-Webhook-Delivery-ID``) is answered without doing
+anything, and the events' ids come from the platform's ids (an order is
+``shopify:order:<id>``), so another delivery about the same order is a duplicate on the
+event path."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -22,8 +26,9 @@ from pydantic import BaseModel, ValidationError
 
 from api.deps import ServicesDep
 from api.edge import SignedWebhookRoute, strict_json_problem
+from core.clock import utcnow
 from core.intake import shopify, woocommerce
-from core.intake.commerce import Plan, carry_out
+from core.intake.commerce import Plan, already_handled, carry_out, handled
 
 router = APIRouter(prefix="/integrations", tags=["integrations"], route_class=SignedWebhookRoute)
 log = logging.getLogger(__name__)
@@ -58,7 +63,10 @@ def _payload(body: bytes) -> dict[str, Any]:
 
 
 async def _handle(svc: Any, body: bytes, topic: str, mapper: Callable[[str, dict[str, Any]], Plan],
-                  source: str) -> WebhookAnswer:
+                  source: str, delivery_id: str | None) -> WebhookAnswer:
+    db = svc.router.db
+    if await asyncio.to_thread(already_handled, db, source, delivery_id):
+        return WebhookAnswer(ignored="a repeated delivery: handled before")
     try:
         plan = mapper(topic, _payload(body))
     except ValidationError as err:  # a field the event path refuses: say which, store nothing
@@ -68,6 +76,7 @@ async def _handle(svc: Any, body: bytes, topic: str, mapper: Callable[[str, dict
                             f"the {topic[:64]} payload maps to an event the engine refuses: {where}: "
                             f"{first['msg'][:200]}") from None
     await carry_out(svc.router, svc.replies, plan, source=source, topic=topic[:64])
+    await asyncio.to_thread(handled, db, source, delivery_id, topic, utcnow())
     return WebhookAnswer(ignored=plan.ignored)
 
 
@@ -82,7 +91,8 @@ async def shopify_webhook(request: Request, svc: ServicesDep) -> WebhookAnswer:
     body = await request.body()
     if not signed(svc.shopify_webhook_secret, body, request.headers.get("x-shopify-hmac-sha256")):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or missing X-Shopify-Hmac-Sha256")
-    return await _handle(svc, body, request.headers.get("x-shopify-topic", ""), shopify.plan, shopify.SOURCE)
+    return await _handle(svc, body, request.headers.get("x-shopify-topic", ""), shopify.plan, shopify.SOURCE,
+                         request.headers.get("x-shopify-webhook-id"))
 
 
 @router.post("/woocommerce/webhooks", response_model=WebhookAnswer, responses=_REFUSED)
@@ -96,4 +106,4 @@ async def woocommerce_webhook(request: Request, svc: ServicesDep) -> WebhookAnsw
     if not signed(svc.woocommerce_webhook_secret, body, request.headers.get("x-wc-webhook-signature")):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or missing X-WC-Webhook-Signature")
     return await _handle(svc, body, request.headers.get("x-wc-webhook-topic", ""), woocommerce.plan,
-                         woocommerce.SOURCE)
+                         woocommerce.SOURCE, request.headers.get("x-wc-webhook-delivery-id"))

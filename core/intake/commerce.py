@@ -21,14 +21,14 @@ from core.intake.profiles import ConsentError, ProfileChange, give_consent, upse
 from core.sms.replies import ReplySender
 from core.validation import MAX_AMOUNT, MAX_ITEM_TEXT, MAX_ITEMS, MAX_QUANTITY
 from messaging.phone import InvalidPhoneNumber
-from store.db import session_scope
-from store.tables import Event
+from store.db import insert_ignoring_duplicates, session_scope
+from store.tables import Event, WebhookDelivery
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT = MAX_ITEM_TEXT
 PENDING_CUSTOMER = "pending-lookup"  # an event's customer until customer_of has found it
-__all__ = ["MAX_ITEMS", "Consent", "Plan", "carry_out"]
+__all__ = ["MAX_ITEMS", "Consent", "Plan", "already_handled", "carry_out", "handled"]
 
 
 @dataclass
@@ -100,6 +100,27 @@ async def _consent(router: EventPath, replies: ReplySender, customer_id: str, gi
                            at=given.at)
     except ConsentError as err:
         log.info("%s webhook %s: consent not applied (%s)", source, topic, err)
+
+
+# --- deliveries -----------------------------------------------------------------------------
+
+
+def already_handled(db: Any, source: str, delivery_id: str | None) -> bool:
+    """Whether this delivery (the platform's webhook or delivery id) was handled before."""
+    if not delivery_id:
+        return False
+    with session_scope(db, readonly=True) as session:
+        return session.get(WebhookDelivery, (source, delivery_id[:80])) is not None
+
+
+def handled(db: Any, source: str, delivery_id: str | None, topic: str, at: datetime) -> None:
+    """Record a delivery once it is carried out: one that failed midway is redelivered and
+    done then (the events' own ids keep a half-done one from doubling anything)."""
+    if not delivery_id:
+        return
+    with session_scope(db) as session:
+        insert_ignoring_duplicates(session, WebhookDelivery, {"source": source, "delivery_id": delivery_id[:80],
+                                                               "topic": topic[:64], "received_at": at})
 
 
 # --- helpers the adapters share -----------------------------------------------------------

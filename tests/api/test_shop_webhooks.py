@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import json
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -57,14 +58,17 @@ def sign(secret: str, body: bytes) -> str:
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
-async def shopify(api: Api, topic: str, body: bytes, *, webhook_id: str = "w1", forge: bool = False) -> httpx.Response:
-    headers = {"X-Shopify-Topic": topic, "X-Shopify-Webhook-Id": webhook_id, "Content-Type": "application/json",
+async def shopify(api: Api, topic: str, body: bytes, *, webhook_id: str | None = None,
+                  forge: bool = False) -> httpx.Response:
+    # Each call a new delivery unless the test names its id (a redelivery keeps its id).
+    headers = {"X-Shopify-Topic": topic, "X-Shopify-Webhook-Id": webhook_id or uuid.uuid4().hex, "Content-Type": "application/json",
                "X-Shopify-Hmac-Sha256": sign("not-the-secret" if forge else SHOPIFY_SECRET, body)}
     return await api.http.post(SHOPIFY, content=body, headers=headers)
 
 
-async def woo(api: Api, topic: str, body: bytes, *, forge: bool = False) -> httpx.Response:
-    headers = {"X-WC-Webhook-Topic": topic, "X-WC-Webhook-Delivery-ID": "d1", "Content-Type": "application/json",
+async def woo(api: Api, topic: str, body: bytes, *, delivery_id: str | None = None,
+              forge: bool = False) -> httpx.Response:
+    headers = {"X-WC-Webhook-Topic": topic, "X-WC-Webhook-Delivery-ID": delivery_id or uuid.uuid4().hex, "Content-Type": "application/json",
                "X-WC-Webhook-Signature": sign("not-the-secret" if forge else WOO_SECRET, body)}
     return await api.http.post(WOO, content=body, headers=headers)
 
@@ -91,9 +95,10 @@ async def test_a_paid_order_is_one_purchase_that_ends_the_cart_reminder(api: Api
     pending = await shopify(api, "orders/create", fixture("shopify/orders_create_pending.json"), webhook_id="w0")
     assert pending.status_code == 200 and "not paid" in pending.json()["ignored"]
     assert rows(api, Event, type="purchase") == []
-    paid = await shopify(api, "orders/paid", fixture("shopify/orders_paid.json"))
+    paid = await shopify(api, "orders/paid", fixture("shopify/orders_paid.json"), webhook_id="w1")
     assert paid.status_code == 200 and paid.json() == {"ok": True, "ignored": None}
-    again = await shopify(api, "orders/paid", fixture("shopify/orders_paid.json"))  # the same delivery, repeated
+    again = await shopify(api, "orders/paid", fixture("shopify/orders_paid.json"), webhook_id="w1")  # redelivered
+    assert again.json()["ignored"] == "a repeated delivery: handled before"
     created = await shopify(api, "orders/create", fixture("shopify/orders_paid.json"), webhook_id="w2")
     assert again.status_code == created.status_code == 200
 
@@ -237,3 +242,29 @@ async def test_partial_reversals_never_take_more_than_the_purchase_earned(api: A
     assert (await api.http.post("/events", json=events, headers=AUTH)).status_code == 202
     assert sorted(e.points for e in rows(api, PointsEntry, source="reversal")) == [-80, -20]
     assert points(api, "c1") == 500
+
+
+async def test_a_delivery_id_seen_before_changes_nothing(api: Api) -> None:
+    assert (await shopify(api, "orders/paid", fixture("shopify/orders_paid.json"))).status_code == 200
+    refund = json.loads(fixture("shopify/refunds_create.json"))
+    first = await shopify(api, "refunds/create", json.dumps(refund).encode(), webhook_id="r-1")
+    assert first.json()["ignored"] is None and points(api, BUYER) == 149
+    # The same delivery id with another refund id: only the delivery id can tell it is a repeat.
+    second = await shopify(api, "refunds/create", json.dumps({**refund, "id": 1}).encode(), webhook_id="r-1")
+    assert second.status_code == 200 and second.json()["ignored"] == "a repeated delivery: handled before"
+    assert points(api, BUYER) == 149 and len(rows(api, Event, type="purchase_refunded")) == 1
+    # A new delivery id about the same order: the order's own event id keeps it one purchase.
+    assert (await shopify(api, "orders/paid", fixture("shopify/orders_paid.json"), webhook_id="new")).json() == {
+        "ok": True, "ignored": None}
+    assert len(rows(api, Event, type="purchase")) == 1 and points(api, BUYER) == 149
+
+    created = fixture("woocommerce/customer_created.json")
+    assert (await woo(api, "customer.created", created, delivery_id="d-7")).json()["ignored"] is None
+    renamed = fixture("woocommerce/customer_created.json", first_name="Jonathan")
+    assert (await woo(api, "customer.updated", renamed, delivery_id="d-7")).json()["ignored"] == (
+        "a repeated delivery: handled before")
+    [customer] = rows(api, Customer, id="woocommerce-26")
+    assert customer.first_name == "John"
+    assert (await woo(api, "customer.updated", renamed, delivery_id="d-8")).json()["ignored"] is None
+    [customer] = rows(api, Customer, id="woocommerce-26")
+    assert customer.first_name == "Jonathan"
