@@ -191,3 +191,24 @@ async def test_the_purchase_that_ends_a_run_starts_the_next(journeys_dir: Path, 
         assert result.outcome == "completed"  # the newest run: run 2, to its end
         with session_scope(run.sim.db) as session:
             assert [m.body for m in session.exec(select(Message)).all()] == ["Time for a new pair?"]
+
+
+async def test_erasure_stops_every_cart_run_and_the_export_lists_each(journeys_dir: Path, simulation) -> None:
+    from core.customers.erasure import erase_customer
+    from core.customers.export import export_customer
+    from core.journeys.stopping import TemporalRunStopper
+
+    catalog = write_journeys(journeys_dir, {"carts": CARTS})
+    async with simulation(catalog) as run:
+        await run.customer()
+        await _route(run, "cart_abandoned", "ca-1", cart_id="cart-A")
+        await _route(run, "cart_abandoned", "ca-2", cart_id="cart-B")
+        runs = _runs(run)
+        exported = export_customer(run.sim.db, "sim-customer")["journeys"]
+        assert sorted(entry["run_key"] for entry in exported) == sorted(row.run_key for row in runs.values())
+        report = await erase_customer(run.sim.db, TemporalRunStopper(run.sim.env.client), "sim-customer",
+                                      source="cli")
+        assert report.counts["runs_stopped"] == 2 and report.runs_not_stopped == []
+        for row in runs.values():
+            description = await run.sim.env.client.get_workflow_handle(row.workflow_id).describe()
+            assert description.status is not None and description.status.name == "TERMINATED"
