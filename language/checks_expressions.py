@@ -61,6 +61,7 @@ SCOPE_NAMES: dict[str, set[str]] = {
     "event": _BASE | {"event"},
     "message": _BASE | {"link", "coupon"},
     "rule": {"customer", "average", "in_segment"},
+    "run_key": {"trigger"},
 }
 ALL_NAMES = set().union(*SCOPE_NAMES.values())
 _WHY_NOT = {
@@ -206,6 +207,8 @@ class _Checker:
             reason = _WHY_NOT.get(name, f"'{name}' cannot be used here")
             if self.scope == "rule":
                 reason = "segment rules may only use customer.<field>, average.<field> and in_segment()"
+            elif self.scope == "run_key":
+                reason = "run_key may only read the trigger event, e.g. trigger.properties.cart_id"
             self.error(reason, snippet, name)
             return False
         return True

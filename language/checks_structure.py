@@ -8,7 +8,7 @@ from typing import Any
 
 from language.checks_values import cron_problem, duration_problem, url_problem, valid_timezone
 from language.loader import Path_, YamlDocument
-from language.models import SENDING_STEP_TYPES, step_kind
+from language.models import MAX_RUN_KEY_CHARS, SENDING_STEP_TYPES, step_kind
 from language.problems import Problem
 from language.shape import INTERNAL_KEYS, did_you_mean
 from language.walk import iter_steps, nested, step_lists, variants
@@ -22,6 +22,7 @@ def check_structure(doc: YamlDocument, stem: str) -> Iterator[Problem]:
     yield from _choose_else_last(doc)
     yield from _splits(doc)
     yield from _trigger(doc, data.get("trigger"))
+    yield from _run_key(doc, data)
     yield from _durations(doc)
     yield from _expects(doc)
     yield from _internal_keys(doc)
@@ -154,6 +155,23 @@ def _trigger(doc: YamlDocument, trigger: Any) -> Iterator[Problem]:
             reason + "; or write customer for each customer's own",
             zone,
         )
+
+
+def _run_key(doc: YamlDocument, data: dict) -> Iterator[Problem]:
+    """run_key: an expression over the trigger event (its names are checked with the other
+    expressions), so only an event trigger has one to read; short, as it is hashed per event."""
+    run_key, trigger = data.get("run_key"), data.get("trigger")
+    if run_key is None:
+        return
+    if isinstance(trigger, dict) and "event" not in trigger:
+        kind = next(iter(trigger), "this trigger")
+        yield doc.problem(doc.key_position(("run_key",)),
+                          f"run_key is only for event triggers (trigger: {{event: ...}}): a {kind} trigger "
+                          "has no trigger event to read a key from", None)
+    if isinstance(run_key, str) and len(run_key) > MAX_RUN_KEY_CHARS:
+        yield doc.problem(doc.position(("run_key",)),
+                          f"run_key is at most {MAX_RUN_KEY_CHARS} characters (this one has {len(run_key)})",
+                          run_key[:80] + "...")
 
 
 # Durations that must be positive (offsets of a date trigger may be negative); a wait

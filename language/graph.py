@@ -89,6 +89,8 @@ def entry_rules(journey: Journey) -> list[str]:
     """The journey's entry and exit rules, in full, one line each."""
     reentry = journey.reentry if isinstance(journey.reentry, str) else f"after {format_duration(journey.reentry)}"
     rules = [f"audience: {journey.audience or 'everyone'}", f"reentry: {reentry}"]
+    if journey.run_key:
+        rules.append(f"one run at a time per {journey.run_key}")
     for rule in journey.exit_on:
         rules.append(f"exit on: {rule.event}" + (f" where {rule.where}" if rule.where else ""))
     if journey.goal:

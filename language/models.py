@@ -419,6 +419,8 @@ class Sending(Strict):
 
 
 Reentry = Literal["never", "always"] | Duration
+MAX_RUN_KEY_CHARS = 200  # the run_key expression's source
+MAX_RUN_KEY_VALUE = 256  # the key it gives for one event (longer: not entered)
 
 
 class Journey(Strict):
@@ -428,6 +430,9 @@ class Journey(Strict):
     trigger: Trigger
     audience: Expression | None = None
     reentry: Reentry = "never"
+    # One run at a time per value of this expression over the trigger event (e.g. a cart
+    # id) instead of per customer; only for event triggers.
+    run_key: Expression | None = None
     exit_on: list[ExitOn] = Field(default_factory=list)
     goal: Goal | None = None
     sending: Sending = Field(default_factory=Sending)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from language.loader import Path_
 from language.models import step_kind
 
-Scope = Literal["condition", "event", "message", "value", "rule"]
+Scope = Literal["condition", "event", "message", "value", "rule", "run_key"]
 Mode = Literal["expression", "template"]
 
 
@@ -110,6 +110,7 @@ def sites(data: Any) -> Iterator[Site]:
 
     yield from _site(data, ("audience",), "expression", "condition")
     yield from _site(data, ("trigger", "where"), "expression", "event")
+    yield from _site(data, ("run_key",), "expression", "run_key")
     yield from _site(data, ("goal", "value"), "expression", "event")
     exit_on = data.get("exit_on")
     for i, rule in enumerate(exit_on if isinstance(exit_on, list) else []):

@@ -46,7 +46,7 @@ from processes.temporal import quiet_runtime, register_search_attributes
 from processes.workers import build_workers
 from store.db import open_database, session_scope
 from store.migrate import upgrade
-from store.tables import AttributeChange, Customer, Email, Event, Link, Message, SegmentMembership
+from store.tables import AttributeChange, Customer, Email, Enrollment, Event, Link, Message, SegmentMembership
 from workflows.io import JourneyResult, workflow_id
 
 SIMULATED_PHONE = "+12015550123"
@@ -251,7 +251,7 @@ class Simulation:
     async def deferrals(self, journey_id: str, customer_id: str) -> list[dict[str, Any]]:
         """Every wait for a send window in the run's history: when, until when, and why
         (quiet_hours, frequency_cap, quiet_day, ... and the region rules that applied)."""
-        handle = self.env.client.get_workflow_handle(workflow_id(journey_id, customer_id))
+        handle = self.env.client.get_workflow_handle(await self.run_id(journey_id, customer_id))
         found: list[dict[str, Any]] = []
         async for event in handle.fetch_history_events():
             if event.event_type != EventType.EVENT_TYPE_TIMER_STARTED or not event.user_metadata.HasField("summary"):
@@ -267,14 +267,21 @@ class Simulation:
                           "until": _iso(until)})
         return found
 
+    async def run_id(self, journey_id: str, customer_id: str) -> str:
+        """The workflow id of the customer's first run of the journey (a keyed journey's
+        ids carry the key's hash): the run a simulation or scenario follows."""
+        return await asyncio.to_thread(_first_run_id, self.db, journey_id, customer_id)
+
     async def deliver(self, customer_id: str, item: ScheduledEvent) -> dict[str, Any]:
         moment = self.start + item.offset
         await self.advance_to(moment)
         replies = ReplySender(self.db, self.env.client, self.catalog.settings)
         return await _deliver(self.router, replies, self.db, customer_id, item, moment)
 
-    async def result(self, journey_id: str, customer_id: str) -> JourneyResult:
-        handle = self.env.client.get_workflow_handle(workflow_id(journey_id, customer_id), result_type=JourneyResult)
+    async def result(self, journey_id: str, customer_id: str, run_id: str | None = None) -> JourneyResult:
+        """The result of the customer's first run of the journey, or of the run ``run_id``."""
+        handle = self.env.client.get_workflow_handle(run_id or await self.run_id(journey_id, customer_id),
+                                                     result_type=JourneyResult)
         async with self.env.time_skipping_unlocked():  # type: ignore[attr-defined]
             result = await handle.result()
         # Waiting for a result lets the server skip ahead (through this and other runs'
@@ -285,6 +292,14 @@ class Simulation:
     def report(self, pinned: PinnedJourney, customer: CustomerSpec, result: JourneyResult | None,
                delivered: list[dict[str, Any]]) -> dict[str, Any]:
         return _report(self.db, pinned, customer, self.start, result, delivered)
+
+
+def _first_run_id(db: Any, journey_id: str, customer_id: str) -> str:
+    with session_scope(db, readonly=True) as session:
+        first = session.exec(select(Enrollment.workflow_id).where(
+            Enrollment.journey_id == journey_id, Enrollment.customer_id == customer_id)
+            .order_by(col(Enrollment.entered_at), col(Enrollment.id))).first()
+    return first or workflow_id(journey_id, customer_id)
 
 
 def _seed(catalog: Catalog, db: Any, spec: CustomerSpec, start: datetime) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from store.types import UtcDateTime
@@ -143,6 +143,8 @@ class Enrollment(SQLModel, table=True):
     workflow_id: str = Field(max_length=200)
     trigger_event_id: str | None = Field(default=None, max_length=128)
     occasion: str | None = Field(default=None, max_length=128)  # schedule/date run key
+    # A keyed run (the journey's run_key): the key's hash (workflows.io.run_key_hash), never the key.
+    run_key: str | None = Field(default=None, max_length=16)
     status: str = Field(default="active", max_length=16, index=True)  # active | ended
     current_step: str | None = Field(default=None, max_length=128)
     variants: dict = _json(dict)
@@ -158,6 +160,10 @@ class Enrollment(SQLModel, table=True):
 
     __table_args__ = (
         UniqueConstraint("journey_id", "customer_id", "occasion", name="uq_enrollment_occasion"),
+        # One active run per journey, customer and run key (unkeyed runs: Temporal's workflow id).
+        Index("uq_enrollments_active_run_key", "journey_id", "customer_id", "run_key", unique=True,
+              sqlite_where=text("status = 'active' AND run_key IS NOT NULL"),
+              postgresql_where=text("status = 'active' AND run_key IS NOT NULL")),
         # Reports: a journey's runs per version, every column the report reads (answered from the index).
         Index("ix_enrollments_report_runs", "journey_id", "journey_version", "entered_at", "id", "status", "outcome",
               "converted_at", "conversion_value"),

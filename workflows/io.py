@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -39,8 +40,17 @@ def start_attributes(journey_id: str, version: str, customer_id: str) -> TypedSe
     ])
 
 
-def workflow_id(journey_id: str, customer_id: str) -> str:
-    return f"journey/{journey_id}/{customer_id}"
+def workflow_id(journey_id: str, customer_id: str, run_key_hash: str | None = None) -> str:
+    """``journey/<journey>/<customer>``, and ``/<key hash>`` for a keyed run (run_key)."""
+    base = f"journey/{journey_id}/{customer_id}"
+    return f"{base}/{run_key_hash}" if run_key_hash else base
+
+
+def run_key_hash(journey_id: str, key: str) -> str:
+    """A run key as it appears in ids and the database: the first 16 hex digits of
+    sha256(journey id, NUL, key). The key (a cart id, say) is the shop's value, never
+    shown; 64 bits keep two keys of one customer in one journey apart."""
+    return hashlib.sha256(f"{journey_id}\0{key}".encode()).hexdigest()[:16]
 
 
 class JourneyInput(BaseModel):

@@ -17,6 +17,7 @@ from core.customers.context import expression_context
 from core.customers.purchases import record_purchase
 from core.customers.records import ensure_customer
 from core.event import EventIn
+from core.journeys.run_keys import reaches
 from core.loyalty import rules as loyalty_rules
 from core.validation import purchase_amount
 from language.catalog import Catalog
@@ -44,17 +45,27 @@ class EventStore:
     def __init__(self, catalog: Catalog, db: Database) -> None:
         self.catalog = catalog
         self.db = db
-        # (journey, version) -> the event types its runs listen to; versions never change.
+        # (journey, version) -> its definition and the event types its runs listen to; versions never change.
+        self._journeys: dict[tuple[str, str], Journey | None] = {
+            (p.journey.id, p.version): p.journey for p in catalog.journeys.values()}
         self._interests: dict[tuple[str, str], frozenset[str]] = {
             (p.journey.id, p.version): listens_to(p.journey) for p in catalog.journeys.values()}
 
-    def _listening(self, session: Session, run: Enrollment, event_type: str) -> bool:
+    def _journey(self, session: Session, run: Enrollment) -> Journey | None:
         key = (run.journey_id, run.journey_version)
-        if key not in self._interests:
+        if key not in self._journeys:
             version = session.get(JourneyVersion, key)
-            self._interests[key] = (listens_to(Journey.model_validate(version.definition)) if version
-                                    else frozenset({event_type}))  # unknown: signal rather than miss
-        return event_type in self._interests[key]
+            self._journeys[key] = Journey.model_validate(version.definition) if version else None
+        return self._journeys[key]
+
+    def _listening(self, session: Session, run: Enrollment, event: Event) -> bool:
+        key = (run.journey_id, run.journey_version)
+        journey = self._journey(session, run)
+        if key not in self._interests:  # unknown: signal rather than miss
+            self._interests[key] = listens_to(journey) if journey else frozenset({event.type})
+        if event.type not in self._interests[key]:
+            return False
+        return journey is None or reaches(journey, run.run_key, event)
 
     def store(self, event: EventIn, source: str) -> _Stored | None:
         now = utcnow()
@@ -91,7 +102,7 @@ class EventStore:
     def _running(self, session: Session, event: Event) -> list[Enrollment]:
         return [run for run in session.exec(
             select(Enrollment).where(Enrollment.customer_id == event.customer_id, Enrollment.status == "active")
-        ).all() if self._listening(session, run, event.type)]
+        ).all() if self._listening(session, run, event)]
 
     def mark_routed(self, event_id: str) -> timedelta | None:
         """Mark it routed; returns how long after its receipt (None: it was already)."""

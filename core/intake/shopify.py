@@ -5,7 +5,10 @@
   many of the two arrive (a pending ``orders/create`` waits for ``orders/paid``);
 - ``orders/cancelled``: ``purchase_refunded`` taking back all the order's points;
   ``refunds/create``: ``purchase_refunded`` for the sum refunded (one per refund id);
-- ``checkouts/create|update``: ``cart_updated`` with the checkout token as ``cart_id``;
+- ``checkouts/create|update``: ``cart_updated`` with the checkout token as ``cart_id``, and
+  once per checkout ``cart_abandoned`` (id ``shopify:checkout:<token>``): the cart reminder,
+  keyed by the token, waits Shopify's abandonment delay and more itself, and the order
+  (its ``checkout_token`` as ``cart_id``) ends that run;
 - ``customers/create|update``: the profile, and ``sms_marketing_consent`` as consent
   (from API version 2025-01 that comes in ``customers_marketing_consent/update``).
 
@@ -103,8 +106,12 @@ def _checkout(topic: str, checkout: dict[str, Any]) -> Plan:
     if isinstance(url, str) and url.startswith("https://") and len(url) <= 2048:
         properties["cart_url"] = url
     stamp = platform_id(updated.strftime("%Y%m%dT%H%M%S") if updated else None) or "0"
-    return Plan(customer_id=who, events=[EventIn(id=f"shopify:checkout:{token}:{stamp}", type="cart_updated",
-                                                 customer_id=who, occurred_at=updated, properties=properties)])
+    return Plan(customer_id=who, events=[
+        EventIn(id=f"shopify:checkout:{token}:{stamp}", type="cart_updated", customer_id=who, occurred_at=updated,
+                properties=properties),
+        # One per checkout (later updates are duplicates): the journeys decide when it is abandoned.
+        EventIn(id=f"shopify:checkout:{token}", type="cart_abandoned", customer_id=who, occurred_at=updated,
+                properties=dict(properties))])
 
 
 def _customer(topic: str, customer: dict[str, Any]) -> Plan:

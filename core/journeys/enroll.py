@@ -55,7 +55,8 @@ async def enroll_customers(starter: Starter, pinned: PinnedJourney, customer_ids
             results.append(Enrolled(customer_id, False, UNKNOWN_CUSTOMER))
             continue
         entry = await starter.enter(pinned, customer_id, occasion=manual_occasion(), check_trigger=False)
-        results.append(Enrolled(customer_id, True, None, workflow_id(pinned.journey.id, customer_id))
+        results.append(Enrolled(customer_id, True, None, entry.workflow_id or workflow_id(pinned.journey.id,
+                                                                                          customer_id))
                        if entry.started else Enrolled(customer_id, False, entry.reason or "not entered"))
     return results
 

@@ -1,8 +1,15 @@
 """Entering customers into journeys: trigger match, audience, reentry, and the start.
 
-A customer is never in two runs of one journey: the workflow id is
+A customer is never in two runs of one journey at once: the workflow id is
 ``journey/<journey>/<customer>`` and Temporal refuses a second running workflow with
-the same id; the enrollments table adds the reentry history on top.
+the same id; the enrollments table adds the reentry history on top. A journey with a
+``run_key`` holds that per key: ``journey/<journey>/<customer>/<key hash>`` (and a unique
+index on active keyed rows); reentry (``never``, a window) still counts every run of the
+customer, whatever its key.
+
+Exit, then admission: a trigger event that is also one of the journey's ``exit_on`` events
+for the customer's run of the same key ends that run first (the router signalled it);
+admission waits, a bounded moment, for that run to close, then judges the entry.
 
 An entry is two writes: the enrollment row, then the workflow start. A crash (or an
 unanswered start) between them leaves a half-made entry (``started_at`` unset): whoever
@@ -30,6 +37,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from core.clock import utcnow
 from core.customers.context import expression_context
 from core.customers.records import ensure_customer
+from core.journeys.run_keys import key_of
 from core.validation import opaque_customer_id
 from language.catalog import Catalog, PinnedJourney
 from language.expressions import ExpressionError, is_true
@@ -48,6 +56,7 @@ class Admission:
     reason: str = ""
     enrollment: Enrollment | None = None  # the row admitted, not started yet
     active: Enrollment | None = None  # the run that is already in this journey, if any
+    refused_event_type: str | None = None  # the trigger event's type when ``active`` refused it
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,7 @@ class Entry:
 
     started: bool
     reason: str = ""
+    workflow_id: str | None = None  # the run entered
 
 
 def trigger_matches(journey: Journey, event_type: str, properties: dict[str, Any]) -> bool:
@@ -71,6 +81,8 @@ def trigger_matches(journey: Journey, event_type: str, properties: dict[str, Any
 
 ENROLLMENT_MEMO = "enrollment"
 # How a run that ended without its journey's own finish (an operator, a timeout) is recorded.
+# How long admission waits for a run that the same event is ending through exit_on.
+EXIT_WAIT_SECONDS = 5.0
 CLOSED_OUTCOMES = {
     WorkflowExecutionStatus.TERMINATED: "terminated",
     WorkflowExecutionStatus.TIMED_OUT: "timed_out",
@@ -143,7 +155,9 @@ class Starter:
         if admission.active is not None:
             state = await self.settle_run(admission.active)
             if state == "started":  # a half-made entry, finished now
-                return Entry(True)
+                return Entry(True, workflow_id=admission.active.workflow_id)
+            if state == "running" and self._exits(pinned.journey, admission.refused_event_type):
+                state = await self._await_end(admission.active)
             if state == "ended":  # its run was over without the database hearing: judge again
                 admission = await self._admission(pinned, customer_id, trigger_event_id, occasion, check_trigger,
                                                   at)
@@ -152,7 +166,30 @@ class Starter:
             return Entry(False, admission.reason)
         assert admission.enrollment is not None
         started = await self._start_run(admission.enrollment, pinned)
-        return Entry(started, "" if started else "already in this journey")
+        return Entry(started, "" if started else "already in this journey",
+                     admission.enrollment.workflow_id if started else None)
+
+    @staticmethod
+    def _exits(journey: Journey, event_type: str | None) -> bool:
+        return event_type is not None and any(rule.event == event_type for rule in journey.exit_on)
+
+    async def _await_end(self, run: Enrollment) -> str:
+        """The run, signalled an exit_on event by the router, ends it; wait (a bounded
+        moment) for that, then settle. ``running``: it did not end (the rule's where was
+        false, or the run is slow): the entry is refused as usual."""
+        deadline = asyncio.get_running_loop().time() + EXIT_WAIT_SECONDS
+        handle = self.client.get_workflow_handle(run.workflow_id)
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                description = await handle.describe()
+            except RPCError as err:
+                if err.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                break
+            if description.status != WorkflowExecutionStatus.RUNNING:
+                break
+            await asyncio.sleep(0.05)
+        return await self.settle_run(run)
 
     async def _start_run(self, run: Enrollment, pinned: PinnedJourney) -> bool:
         """Start the workflow of an admitted enrollment; True once Temporal has it. An error
@@ -218,15 +255,16 @@ class Starter:
 
     def _adopt(self, owner: str | None, unstarted_id: str) -> None:
         with session_scope(self.db) as session:
+            unstarted = session.get(Enrollment, unstarted_id)
+            if unstarted is not None and unstarted.started_at is None:
+                session.delete(unstarted)
+                session.flush()  # before reopening: one active row per journey, customer and key
             running = session.get(Enrollment, owner) if owner else None
             if running is not None and running.status != "active":
                 running.status, running.outcome, running.ended_at = "active", None, None
                 running.started_at = running.started_at or running.entered_at
                 session.add(running)
                 log.warning("enrollment %s: its run is running; reopened", running.id)
-            unstarted = session.get(Enrollment, unstarted_id)
-            if unstarted is not None and unstarted.started_at is None:
-                session.delete(unstarted)
 
     def _pinned(self, run: Enrollment) -> PinnedJourney:
         """The journey version the entry was admitted with (the catalog's, or the stored one)."""
@@ -257,7 +295,7 @@ class Starter:
         try:
             return await asyncio.to_thread(self._admit, pinned, customer_id, trigger_event_id, occasion,
                                            check_trigger, at)
-        except IntegrityError:  # the same occasion admitted concurrently
+        except IntegrityError:  # the same occasion (or run key) admitted concurrently
             return Admission(False, "occasion already entered")
 
     # --- admission: trigger filter, audience, reentry ---------------------------------
@@ -285,16 +323,23 @@ class Starter:
                     Enrollment.journey_id == journey.id, Enrollment.customer_id == customer_id,
                     Enrollment.occasion == occasion)).first():
                 return Admission(False, "occasion already entered")
-            refusal, active = self._reentry_refusal(session, journey, customer_id, at)
+            key_hash = None
+            if journey.run_key is not None and trigger is not None:
+                key = key_of(journey, trigger)
+                if key.problem:
+                    return Admission(False, key.problem)
+                key_hash = key.hash
+            refusal, active = self._reentry_refusal(session, journey, customer_id, at, key_hash)
             if refusal:
-                return Admission(False, refusal, active=active)
+                return Admission(False, refusal, active=active,
+                                 refused_event_type=trigger.type if trigger is not None else None)
             insert_ignoring_duplicates(session, JourneyVersion, {
                 "journey_id": journey.id, "version": pinned.version, "first_seen_at": now,
                 "definition": journey.model_dump(mode="json", by_alias=True)})
             run = Enrollment(id=uuid.uuid4().hex, journey_id=journey.id, journey_version=pinned.version,
-                             customer_id=customer_id, workflow_id=workflow_id(journey.id, customer_id),
-                             trigger_event_id=trigger_event_id, occasion=occasion or trigger_event_id,
-                             entered_at=at)
+                             customer_id=customer_id, workflow_id=workflow_id(journey.id, customer_id, key_hash),
+                             run_key=key_hash, trigger_event_id=trigger_event_id,
+                             occasion=occasion or trigger_event_id, entered_at=at)
             session.add(run)
             return Admission(True, enrollment=run)
 
@@ -306,14 +351,15 @@ class Starter:
             log.warning("entry condition of %s failed to evaluate (%s); not entering", journey_id, err.kind)
             return False
 
-    def _reentry_refusal(self, session: Session, journey: Journey, customer_id: str,
-                         at: Any) -> tuple[str | None, Enrollment | None]:
-        """Why the customer may not enter now (or None), and their active run if any."""
+    def _reentry_refusal(self, session: Session, journey: Journey, customer_id: str, at: Any,
+                         key_hash: str | None = None) -> tuple[str | None, Enrollment | None]:
+        """Why the customer may not enter now (or None), and their active run of this key
+        (None: unkeyed) if any. Reentry counts every run of the customer, whatever its key."""
         previous = session.exec(
             select(Enrollment).where(Enrollment.journey_id == journey.id, Enrollment.customer_id == customer_id)
             .order_by(Enrollment.entered_at.desc())  # type: ignore[attr-defined]
         ).all()
-        active = next((run for run in previous if run.status == "active"), None)
+        active = next((run for run in previous if run.status == "active" and run.run_key == key_hash), None)
         if active is not None:
             return "already in this journey", active
         if not previous or journey.reentry == "always":

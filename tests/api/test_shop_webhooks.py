@@ -25,6 +25,7 @@ from store.db import session_scope
 from store.tables import ConsentRecord, Customer, Enrollment, Event, PointsEntry
 from tests.api.conftest import API_SETTINGS, AUTH, PUBLIC_URL, TOKEN, TWILIO_TOKEN, Api, eventually
 from tests.runtime.support import CountingSender, Run, write_journeys
+from workflows.io import run_key_hash
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 SHOPIFY_SECRET = "shopify-webhook-secret"
@@ -149,6 +150,39 @@ async def test_a_checkout_is_a_cart_updated_event_with_its_token(api: Api) -> No
     [event] = rows(api, Event, type="cart_updated")
     assert event.customer_id == BUYER and event.properties["cart_id"] == "cart-token-123"
     assert event.properties["cart_url"].startswith("https://checkout.local/")
+
+
+async def test_abandoned_checkouts_each_get_a_reminder_run_and_an_order_ends_its_own(api: Api) -> None:
+    await api.customer(BUYER, phone="+12015550111")
+    first = fixture("shopify/checkouts_update.json")
+    second = fixture("shopify/checkouts_update.json", token="cart-token-456", updated_at="2026-11-30T11:20:00-05:00")
+    assert (await shopify(api, "checkouts/create", first, webhook_id="k1")).status_code == 200
+    later = fixture("shopify/checkouts_update.json", updated_at="2026-11-30T11:09:00-05:00")
+    assert (await shopify(api, "checkouts/update", later, webhook_id="k2")).status_code == 200  # the same checkout
+    assert (await shopify(api, "checkouts/create", second, webhook_id="k3")).status_code == 200
+    abandoned = rows(api, Event, type="cart_abandoned")
+    assert sorted(e.id for e in abandoned) == ["shopify:checkout:cart-token-123", "shopify:checkout:cart-token-456"]
+    assert await eventually(lambda: len(rows(api, Enrollment, customer_id=BUYER, status="active")) == 2)
+    runs = {run.run_key: run for run in rows(api, Enrollment, customer_id=BUYER)}
+    assert set(runs) == {run_key_hash("abandoned_cart", "cart-token-123"), run_key_hash("abandoned_cart",
+                                                                                        "cart-token-456")}
+    assert all("cart-token" not in run.workflow_id for run in runs.values())
+    # The order of the first checkout (its checkout_token) ends that checkout's run only.
+    assert (await shopify(api, "orders/paid", fixture("shopify/orders_paid.json"), webhook_id="o1")).status_code == 200
+    bought = runs[run_key_hash("abandoned_cart", "cart-token-123")]
+    assert await eventually(lambda: rows(api, Enrollment, id=bought.id, status="ended"))
+    [ended] = rows(api, Enrollment, id=bought.id)
+    assert ended.outcome == "exited:purchase"
+    [waiting] = rows(api, Enrollment, customer_id=BUYER, status="active")
+    assert waiting.run_key == run_key_hash("abandoned_cart", "cart-token-456")
+    assert api.sender.sent == []
+
+
+async def test_a_completed_checkout_starts_no_reminder(api: Api) -> None:
+    await api.customer(BUYER, phone="+12015550111")
+    done = fixture("shopify/checkouts_update.json", completed_at="2026-11-30T11:10:00-05:00")
+    assert (await shopify(api, "checkouts/update", done)).status_code == 200
+    assert rows(api, Event, type="cart_abandoned") == [] and rows(api, Enrollment, customer_id=BUYER) == []
 
 
 async def test_a_customer_with_sms_consent_is_subscribed_with_evidence(api: Api, caplog: Any) -> None:

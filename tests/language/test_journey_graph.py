@@ -159,6 +159,12 @@ def test_triggers_audience_reentry_exits_and_conditions_in_full() -> None:
         assert fragment in chart, fragment
 
 
+def test_a_run_key_is_shown_with_the_entry_rules() -> None:
+    shipped = Path(__file__).parents[2] / "journeys"
+    cart = validate_directory(shipped).catalog.journey("abandoned_cart").journey
+    assert "reentry: always<br/>one run at a time per trigger.properties.cart_id<br/>exit on: purchase" in mermaid(cart)
+
+
 def test_every_line_is_a_well_formed_node_or_edge() -> None:
     shipped = Path(__file__).parents[2] / "journeys"
     charts = [mermaid(journey(RULES)), mermaid(journey(BRANCHING))]

@@ -393,3 +393,44 @@ def test_missing_path_is_an_error(journeys_dir: Path) -> None:
 
     report = validate_directory(journeys_dir, [journeys_dir / "nope.yaml"])
     assert [(p.line, p.column, p.message) for p in report.errors] == [(1, 1, "no such file or directory")]
+
+
+def test_run_key_reads_only_the_trigger_of_an_event_trigger_and_is_short(check) -> None:
+    good = check(
+        """
+        id: demo
+        name: Demo
+        trigger: {event: cart_abandoned}
+        run_key: trigger.properties.cart_id
+        steps:
+          - wait: 1h
+        """
+    )
+    assert good.problems == []
+    report = check(
+        """
+        id: demo
+        name: Demo
+        trigger: {segment_entered: vip}
+        run_key: "customer.first_name ~ event.id"
+        steps:
+          - wait: 1h
+        """
+    )
+    assert where(report.errors) == [
+        (4, 1, "run_key is only for event triggers (trigger: {event: ...}): a segment_entered trigger has no "
+         "trigger event to read a key from"),
+        (4, 11, "run_key may only read the trigger event, e.g. trigger.properties.cart_id"),
+        (4, 33, "run_key may only read the trigger event, e.g. trigger.properties.cart_id"),
+    ]  # fmt: skip
+    long = check(
+        """
+        id: demo
+        name: Demo
+        trigger: {event: cart_abandoned}
+        run_key: "trigger.properties.cart_id ~ '%s'"
+        steps:
+          - wait: 1h
+        """ % ("x" * 200)
+    )
+    assert [p.message for p in long.errors] == ["run_key is at most 200 characters (this one has 231)"]

@@ -41,7 +41,6 @@ from store.tables import Email, Message
 from tests.replay import fakes
 from workflows.contracts import JOURNEY_TASK_QUEUE
 from workflows.fanout import FanoutInput, JourneyFanout
-from workflows.io import workflow_id
 from workflows.loyalty_maintenance import LoyaltyMaintenance, LoyaltyMaintenanceInput
 from workflows.outbox import SWEEPER_ID, EventSweep, EventSweeper, SweeperInput, SweepLoop
 from workflows.reply import reply_workflow_id
@@ -125,6 +124,9 @@ SCENARIOS = [
     Scenario("abandoned_cart", "quiet_hours", "completed", trigger=CART_A, start=MONDAY_830PM),
     # ...the email a day after the text (the reminder above: the customer has an address), none after a click.
     Scenario("abandoned_cart", "clicked_no_email", "completed", trigger=CART_A, events=["click:reminder@+3h"]),
+    # A keyed run (run_key: the cart id): cart B left and bought beside it, A reminded.
+    Scenario("abandoned_cart", "keyed_two_carts", "completed", trigger=CART_A,
+             events=['cart_abandoned@+10m {"cart_id": "B"}', 'purchase@+20m {"cart_id": "B", "amount": 40}']),
     # post_purchase: ask with a reply, a low score (segments, transactional send), no reply.
     Scenario("post_purchase", "high_score", "completed", customer=RETURNING, trigger='purchase {"amount": 120}',
              events=["reply:rating@+3d2h 5"]),
@@ -168,7 +170,8 @@ async def record_journey(sim: Simulation, scenario: Scenario) -> WorkflowHistory
         await sim.deliver(scenario.customer_id, parse_event_spec(spec))
     result = await sim.result(scenario.journey, scenario.customer_id)
     assert result.outcome == scenario.outcome, f"{scenario.name}: ended {result.outcome}, not {scenario.outcome}"
-    return await sim.env.client.get_workflow_handle(workflow_id(scenario.journey, scenario.customer_id)).fetch_history()
+    run_id = await sim.run_id(scenario.journey, scenario.customer_id)
+    return await sim.env.client.get_workflow_handle(run_id).fetch_history()
 
 
 async def finished(client: Client, workflow: Any, arg: Any, workflow_id: str,
