@@ -179,6 +179,17 @@ class _Queries:
             query = query.where(col(Enrollment.entered_at) < self.until)
         return query
 
+    def _of_runs(self, query: Any, table: Any, *, indexed: bool = True) -> Any:
+        """Only the rows of ``table`` (messages, links) of the counted runs: by the journey
+        and version written on the row, so no join to enrollments; a period's runs by id.
+        ``indexed=False``: SQLite drives the query from its other table (see not_indexed)."""
+        journey = col(table.journey_id) if indexed else not_indexed(self.connection, col(table.journey_id))
+        query = query.where(journey == self.journey_id,
+                            col(table.journey_version).in_(self.versions))
+        if self.since is not None or self.until is not None:
+            query = query.where(col(table.enrollment_id).in_(self._entered(select(col(Enrollment.id)))))
+        return query
+
     def _rows(self, query: Any) -> list[Any]:
         return list(self.connection.execute(query))
 
@@ -194,12 +205,11 @@ class _Queries:
         return found
 
     def _messages(self) -> dict[tuple[str, str], list[Any]]:
-        rows = self._rows(self._entered(
-            select(col(Enrollment.journey_version), col(Message.step_id), col(Message.status), col(Message.reason),
-                   col(Message.counts_toward_caps), func.count(), func.coalesce(func.sum(col(Message.segments)), 0))
-            .join(Enrollment, col(Enrollment.id) == col(Message.enrollment_id))
-            .where(col(Message.journey_id) == self.journey_id)
-        ).group_by(col(Enrollment.journey_version), col(Message.step_id), col(Message.status), col(Message.reason),
+        rows = self._rows(self._of_runs(
+            select(col(Message.journey_version), col(Message.step_id), col(Message.status), col(Message.reason),
+                   col(Message.counts_toward_caps), func.count(), func.coalesce(func.sum(col(Message.segments)), 0)),
+            Message
+        ).group_by(col(Message.journey_version), col(Message.step_id), col(Message.status), col(Message.reason),
                    col(Message.counts_toward_caps)))
         found: dict[tuple[str, str], list[Any]] = defaultdict(list)
         for row in rows:
@@ -207,18 +217,17 @@ class _Queries:
         return found
 
     def _clicks(self) -> dict[tuple[str, str], tuple[int, int]]:
-        # Clicks counted per link first: the few clicked links are joined to the runs, not
-        # every link the journey ever sent.
+        # Clicks counted per link first: the few clicked links are looked up, not every
+        # link the journey ever sent.
         clicks = (select(col(Click.link_code).label("code"), func.count(col(Click.id)).label("clicks"))
                   .where(col(Click.bot).is_(None)).group_by(col(Click.link_code)).subquery())
-        rows = self._rows(self._entered(
-            select(col(Enrollment.journey_version), col(Link.step_id),
+        rows = self._rows(self._of_runs(
+            select(col(Link.journey_version), col(Link.step_id),
                    func.count(func.distinct(col(Link.enrollment_id))), func.sum(clicks.c.clicks))
             .select_from(clicks)
-            .join(Link, col(Link.code) == clicks.c.code)
-            .join(Enrollment, col(Enrollment.id) == col(Link.enrollment_id))
-            .where(not_indexed(self.connection, col(Link.journey_id)) == self.journey_id)
-        ).group_by(col(Enrollment.journey_version), col(Link.step_id)))
+            .join(Link, col(Link.code) == clicks.c.code),
+            Link, indexed=False
+        ).group_by(col(Link.journey_version), col(Link.step_id)))
         return {(r[0], r[1]): (r[2], int(r[3])) for r in rows}
 
     def _attributed(self, source: Any, customer: Any, moment: Any, which: Any, window: timedelta,
@@ -231,15 +240,14 @@ class _Queries:
             col(later.customer_id) == col(Message.customer_id), col(later.enrollment_id).is_not(None),
             col(later.status).in_(SENT), col(later.sent_at) > col(Message.sent_at), col(later.sent_at) <= moment)
         counted = func.count(func.distinct(col(Message.id))) if once_per_text else func.count()
-        query = self._entered(
-            select(col(Enrollment.journey_version), col(Message.step_id), counted)
+        query = self._of_runs(
+            select(col(Message.journey_version), col(Message.step_id), counted)
             .select_from(source)
             .join(Message, and_(col(Message.customer_id) == customer, col(Message.sent_at) <= moment,
                                 col(Message.sent_at) > shifted(self.connection, moment, -window)))
-            .join(Enrollment, col(Enrollment.id) == col(Message.enrollment_id))
-            .where(which, not_indexed(self.connection, col(Message.journey_id)) == self.journey_id,
-                   col(Message.status).in_(SENT), ~newer_text)
-        ).group_by(col(Enrollment.journey_version), col(Message.step_id))
+            .where(which, col(Message.status).in_(SENT), ~newer_text),
+            Message, indexed=False
+        ).group_by(col(Message.journey_version), col(Message.step_id))
         return {(r[0], r[1]): r[2] for r in self._rows(query)}
 
     def _coupons(self) -> dict[tuple[str, str], tuple[int, int]]:
@@ -248,15 +256,14 @@ class _Queries:
         # messages.key), where joining on the customer alone pairs each coupon with every text.
         message_key = func.substr(col(Coupon.key), 1,
                                   func.length(col(Coupon.key)) - func.length(col(Coupon.series)) - 1)
-        rows = self._rows(self._entered(
-            select(col(Enrollment.journey_version), col(Message.step_id), func.count(),
+        rows = self._rows(self._of_runs(
+            select(col(Message.journey_version), col(Message.step_id), func.count(),
                    func.count(col(Coupon.redeemed_at)))
             .select_from(Coupon)
             .join(Message, and_(col(Message.key) == message_key, col(Message.customer_id) == col(Coupon.customer_id),
-                                col(Coupon.key) == col(Message.key) + ":" + col(Coupon.series)))
-            .join(Enrollment, col(Enrollment.id) == col(Message.enrollment_id))
-            .where(col(Message.journey_id) == self.journey_id)
-        ).group_by(col(Enrollment.journey_version), col(Message.step_id)))
+                                col(Coupon.key) == col(Message.key) + ":" + col(Coupon.series))),
+            Message
+        ).group_by(col(Message.journey_version), col(Message.step_id)))
         return {(r[0], r[1]): (r[2], r[3]) for r in rows}
 
     def _variants(self, version: str, split: str) -> dict[str, tuple[int, int, float]]:
