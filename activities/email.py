@@ -128,7 +128,8 @@ class EmailActivities:
                 return outcome_of(existing)
             row = existing or Email(id=uuid.uuid4().hex, key=key, customer_id=customer.id,
                                     enrollment_id=input.run.enrollment_id, journey_id=input.run.journey_id,
-                                    step_id=input.step_key, purpose=input.purpose, created_at=at)
+                                    journey_version=input.run.journey_version, step_id=input.step_key,
+                                    purpose=input.purpose, created_at=at)
             skip = verdict(customer, input.purpose)
             caps = self.deps.catalog.settings.email.frequency_caps
             release = capped_until(session, customer.id, at, caps) if skip is None and input.purpose == "marketing" \

@@ -176,6 +176,7 @@ class Email(SQLModel, table=True):
     customer_id: str = Field(index=True, max_length=64)
     enrollment_id: str | None = Field(default=None, index=True, max_length=40)
     journey_id: str | None = Field(default=None, max_length=64)
+    journey_version: str | None = Field(default=None, max_length=32)  # the run's, as on messages
     step_id: str | None = Field(default=None, max_length=64)
     purpose: str = Field(default="marketing", max_length=16)  # marketing | transactional
     subject: str | None = None
@@ -191,6 +192,11 @@ class Email(SQLModel, table=True):
     created_at: datetime = _ts(nullable=False)
     sent_at: datetime | None = _ts(index=True)
     updated_at: datetime | None = _ts()
+
+    __table_args__ = (  # reports: a journey's emails by version and step (answered from the index)
+        Index("ix_email_messages_report", "journey_id", "journey_version", "step_id", "status", "reason",
+              "enrollment_id"),
+    )
 
 
 class Message(SQLModel, table=True):

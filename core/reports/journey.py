@@ -24,7 +24,7 @@ from core.reports.stats import Lift, lift
 from language.config import Settings
 from language.models import Journey, SplitStep
 from store.db import Database, session_scope
-from store.tables import Click, ConsentRecord, Coupon, Enrollment, Event, JourneyVersion, Link, Message
+from store.tables import Click, ConsentRecord, Coupon, Email, Enrollment, Event, JourneyVersion, Link, Message
 
 # Handed to the provider (and so billed); `undelivered` was sent, then lost by the carrier.
 SENT = ("sent", "delivered", "undelivered")
@@ -97,9 +97,10 @@ class VersionFigures(BaseModel):
     entries: int
     active: int
     outcomes: dict[str, int] = Field(description="Ended runs by outcome: completed, exited:<event>, an exit's name")
-    messages_sent: int
+    messages_sent: int = Field(description="Texts sent, over every send_sms and ask step")
+    emails_sent: int = Field(0, description="Emails the relay accepted, over every send_email step")
     delivered: int = Field(description="Texts confirmed delivered, over every sending step")
-    unique_clicks: int = Field(description="Sum over the sending steps of their unique clicks")
+    unique_clicks: int = Field(description="Sum over the texting steps of their unique clicks")
     click_through_rate: float | None = Field(description="unique_clicks / delivered")
     segments: int
     cost: float
@@ -158,6 +159,7 @@ class _Queries:
         self.price = settings.costs.sms_per_segment
         self.runs = self._runs()
         self.messages = self._messages()
+        self.emails = self._emails()
         self.clicks = self._clicks()
         window = settings.reports.attribution_window
         self.replies = self._attributed(Event, col(Event.customer_id), col(Event.occurred_at),
@@ -211,6 +213,16 @@ class _Queries:
             Message
         ).group_by(col(Message.journey_version), col(Message.step_id), col(Message.status), col(Message.reason),
                    col(Message.counts_toward_caps)))
+        found: dict[tuple[str, str], list[Any]] = defaultdict(list)
+        for row in rows:
+            found[(row[0], row[1])].append(row)
+        return found
+
+    def _emails(self) -> dict[tuple[str, str], list[Any]]:
+        rows = self._rows(self._of_runs(
+            select(col(Email.journey_version), col(Email.step_id), col(Email.status), col(Email.reason), func.count()),
+            Email
+        ).group_by(col(Email.journey_version), col(Email.step_id), col(Email.status), col(Email.reason)))
         found: dict[tuple[str, str], list[Any]] = defaultdict(list)
         for row in rows:
             found[(row[0], row[1])].append(row)
@@ -287,7 +299,8 @@ class _Queries:
             if r[1] != "active":
                 outcomes[r[2] or "unknown"] += r[3]
         steps = [self._step(version, s) for s in outline(journey.steps)]
-        sends = [s.send for s in steps if s.send is not None]
+        sends = [s.send for s in steps if s.send is not None and s.kind != "send_email"]
+        emails_sent = sum(s.send.sent for s in steps if s.send is not None and s.kind == "send_email")
         sent = sum(s.sent for s in sends)
         delivered = sum(s.delivered for s in sends)
         clicks = sum(s.unique_clicks for s in sends)
@@ -303,7 +316,7 @@ class _Queries:
         return VersionFigures(
             version=version, current=current, first_seen_at=first_seen, entries=entries,
             active=sum(r[3] for r in runs if r[1] == "active"), outcomes=dict(sorted(outcomes.items())),
-            messages_sent=sent, delivered=delivered, unique_clicks=clicks,
+            messages_sent=sent, emails_sent=emails_sent, delivered=delivered, unique_clicks=clicks,
             click_through_rate=_ratio(clicks, delivered), segments=segments, cost=round(segments * self.price, 6),
             steps=steps, goal=goal, splits=splits)
 
@@ -315,6 +328,21 @@ class _Queries:
         key = (version, step.key)
         send = SendFigures()
         reached = 0
+        if step.kind == "send_email":
+            # 'sent': the relay took it (email has no delivery receipts); a link in it is a Link row as for a text.
+            for _, _, status, reason, count in self.emails.get(key, []):
+                reached += count
+                send.sent += count if status == "sent" else 0
+                send.failed += count if status == "failed" else 0
+                send.unconfirmed += count if status == "unconfirmed" else 0
+                send.deferred += count if status == "deferred" else 0
+                if status == "skipped":
+                    send.skipped[reason or "unknown"] = send.skipped.get(reason or "unknown", 0) + count
+            send.skipped = dict(sorted(send.skipped.items()))
+            send.unique_clicks, send.total_clicks = self.clicks.get(key, (0, 0))
+            send.click_through_rate = _ratio(send.unique_clicks, send.sent)
+            figures.reached, figures.send = reached, send
+            return figures
         for _, _, status, reason, primary, count, segments in self.messages.get(key, []):
             if status in SENT:
                 send.segments += int(segments)
