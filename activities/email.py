@@ -195,7 +195,8 @@ class EmailActivities:
                 return outcome_of(existing)
             row = existing or Email(id=uuid.uuid4().hex, key=key, customer_id=customer.id,
                                     enrollment_id=input.run.enrollment_id, journey_id=input.run.journey_id,
-                                    step_id=input.step_key, purpose=input.purpose, created_at=at)
+                                    journey_version=input.run.journey_version, step_id=input.step_key,
+                                    purpose=input.purpose, created_at=at)
             skip = verdict(customer, input.purpose)
             suppression = email_suppressions.find(session, customer.email) if skip is None and customer.email \
                 else None

@@ -163,7 +163,8 @@ class SendingActivities:
                 return outcome_of(existing, self.deps.settle_after)
             row = existing or Message(
                 id=uuid.uuid4().hex, key=key, customer_id=customer.id, enrollment_id=input.run.enrollment_id,
-                journey_id=input.run.journey_id, step_id=input.step_key.removesuffix(".reprompt"),
+                journey_id=input.run.journey_id, journey_version=input.run.journey_version,
+                step_id=input.step_key.removesuffix(".reprompt"),
                 purpose=input.purpose, counts_toward_caps=not input.reprompt,
                 expects_reply=input.expects_reply, created_at=at,
             )
@@ -332,7 +333,7 @@ def message_context(deps: Deps, session: Session, input: StepCall, customer: Cus
         if found is None:
             found = Link(code=_random_code(7), message_key=row.key, url=str(url), customer_id=customer.id,
                          enrollment_id=input.run.enrollment_id, journey_id=input.run.journey_id,
-                         step_id=row.step_id, created_at=at)
+                         journey_version=input.run.journey_version, step_id=row.step_id, created_at=at)
             session.add(found)
             session.flush()
         return f"{settings.links.base_url.rstrip('/')}/l/{found.code}"

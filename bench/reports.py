@@ -168,15 +168,17 @@ def _sqlite_value(value: Any) -> Any:
 
 
 CUSTOMER = ("id", "phone", "phone_status", "first_name", "attributes", "sms_consent", "orders_count", "total_spent",
-            "first_purchase_at", "last_purchase_at", "points", "tier", "created_at", "updated_at")
+            "first_purchase_at", "last_purchase_at", "points", "tier", "created_at", "updated_at", "email_consent")
 ENROLLMENT = ("id", "journey_id", "journey_version", "customer_id", "workflow_id", "occasion", "status",
               "variants", "outcome", "entered_at", "started_at", "ended_at", "converted_at", "conversion_value")
-MESSAGE = ("id", "key", "customer_id", "enrollment_id", "journey_id", "step_id", "purpose", "counts_toward_caps",
-           "expects_reply", "segments", "status", "reason", "provider", "created_at", "sent_at", "updated_at")
-LINK = ("code", "message_key", "url", "customer_id", "enrollment_id", "journey_id", "step_id", "created_at")
+MESSAGE = ("id", "key", "customer_id", "enrollment_id", "journey_id", "journey_version", "step_id", "purpose",
+           "counts_toward_caps", "expects_reply", "segments", "status", "reason", "provider", "created_at", "sent_at",
+           "updated_at")
+LINK = ("code", "message_key", "url", "customer_id", "enrollment_id", "journey_id", "journey_version", "step_id",
+        "created_at")
 CLICK = ("link_code", "event_id", "bot", "clicked_at")
 EVENT = ("id", "customer_id", "type", "occurred_at", "received_at", "properties", "source")
-CONSENT = ("customer_id", "status", "source", "occurred_at", "recorded_at")
+CONSENT = ("customer_id", "status", "source", "occurred_at", "recorded_at", "channel")
 COUPON = ("code", "series", "key", "customer_id", "issued_at", "expires_at", "redeemed_at")
 POINTS = ("key", "customer_id", "points", "reason", "occurred_at", "expires_at", "source")
 PURCHASE = ("event_id", "customer_id", "occurred_at", "total")
@@ -244,11 +246,11 @@ class History:
                 if rng.random() > (0.92 if step.depth == 0 else 0.55):
                     continue
                 at = at + timedelta(hours=rng.uniform(0.01, 72))
-                written += self.text(plan, step, enrollment, customer, at)
+                written += self.text(plan, version, step, enrollment, customer, at)
             if rng.random() < 0.03 and plan.journey_id == "abandoned_cart":
                 self.event(customer, "cart_abandoned", entered, {})
 
-    def text(self, plan: Plan, step: SendStep, enrollment: str, customer: int, at: datetime) -> int:
+    def text(self, plan: Plan, version: str, step: SendStep, enrollment: str, customer: int, at: datetime) -> int:
         rng = self.rng
         u = rng.random()
         status, reason = (("skipped", rng.choice(SKIP_REASONS)) if u < 0.05 else ("deferred", "quiet_hours")
@@ -259,7 +261,8 @@ class History:
         key = f"{enrollment}:{step.key}"
         segments = rng.choice((1, 2, 2, 3)) if handed else None
         self.w.add("messages", MESSAGE, (
-            uuid.UUID(int=rng.getrandbits(128)).hex, key, self.cid(customer), enrollment, plan.journey_id, step.key,
+            uuid.UUID(int=rng.getrandbits(128)).hex, key, self.cid(customer), enrollment, plan.journey_id, version,
+            step.key,
             "marketing", True, step.asks, segments, status, reason, "twilio" if handed else None, at,
             at if handed else None, at))
         self.texts += 1
@@ -270,14 +273,14 @@ class History:
             later = at + timedelta(hours=24)
             self.w.add("messages", MESSAGE, (
                 uuid.UUID(int=rng.getrandbits(128)).hex, f"{key}.reprompt", self.cid(customer), enrollment,
-                plan.journey_id, step.key, "marketing", False, True, 1, "delivered", None, "twilio", later, later,
-                later))
+                plan.journey_id, version, step.key, "marketing", False, True, 1, "delivered", None, "twilio", later,
+                later, later))
             self.texts += 1
             count += 1
         if step.link:
             code = uuid.UUID(int=rng.getrandbits(128)).hex[:16]
             self.w.add("links", LINK, (code, key, "https://nordicshoes.example/", self.cid(customer), enrollment,
-                                       plan.journey_id, step.key, at))
+                                       plan.journey_id, version, step.key, at))
             if rng.random() < 0.15:  # a link preview
                 self.w.add("clicks", CLICK, (code, None, "head", at + timedelta(seconds=5)))
             if status == "delivered" and rng.random() < 0.055:
@@ -298,7 +301,8 @@ class History:
             elif u < 0.027 and customer not in self.opted_out:
                 self.opted_out.add(customer)
                 stop = at + timedelta(hours=rng.uniform(0.01, 96))
-                self.w.add("consent_records", CONSENT, (self.cid(customer), "opted_out", "sms_keyword", stop, stop))
+                self.w.add("consent_records", CONSENT,
+                           (self.cid(customer), "opted_out", "sms_keyword", stop, stop, "sms"))
         return count
 
     def event(self, customer: int, kind: str, at: datetime, properties: dict[str, Any],
@@ -312,7 +316,7 @@ class History:
             at = self.ago(365)
             self.w.add("messages", MESSAGE, (
                 uuid.UUID(int=self.rng.getrandbits(128)).hex, f"reply:keyword:{n}",
-                self.cid(self.rng.randrange(self.customers)), None, None, None, "reply", False, False, 1,
+                self.cid(self.rng.randrange(self.customers)), None, None, None, None, "reply", False, False, 1,
                 "delivered", None, "twilio", at, at, at))
 
     def purchases_and_loyalty(self) -> None:
@@ -350,9 +354,9 @@ class History:
             tier = ("gold" if spent > 500 else "silver") if orders else None
             self.w.add("customers", CUSTOMER, (
                 self.cid(customer), f"+1555{customer:07d}", "ok", "Ann", "{}", "opted_in", orders, spent, first,
-                last, int(spent), tier, NOW - timedelta(days=730), NOW))
+                last, int(spent), tier, NOW - timedelta(days=730), NOW, "none"))
             joined = NOW - timedelta(days=730)
-            self.w.add("consent_records", CONSENT, (self.cid(customer), "opted_in", "import", joined, joined))
+            self.w.add("consent_records", CONSENT, (self.cid(customer), "opted_in", "import", joined, joined, "sms"))
 
 
 def seed(db: Database, catalog: Catalog, customers: int, messages: int) -> tuple[float, dict[str, int]]:

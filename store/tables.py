@@ -182,6 +182,7 @@ class Email(SQLModel, table=True):
     customer_id: str = Field(index=True, max_length=64)
     enrollment_id: str | None = Field(default=None, index=True, max_length=40)
     journey_id: str | None = Field(default=None, max_length=64)
+    journey_version: str | None = Field(default=None, max_length=32)  # the run's, as on messages
     step_id: str | None = Field(default=None, max_length=64)
     purpose: str = Field(default="marketing", max_length=16)  # marketing | transactional
     subject: str | None = None
@@ -218,6 +219,11 @@ class EmailSuppression(SQLModel, table=True):
     suppressed_at: datetime | None = _ts()
     updated_at: datetime = _ts(nullable=False)
 
+    __table_args__ = (  # reports: a journey's emails by version and step (answered from the index)
+        Index("ix_email_messages_report", "journey_id", "journey_version", "step_id", "status", "reason",
+              "enrollment_id"),
+    )
+
 
 class Message(SQLModel, table=True):
     """An outgoing SMS, from reservation to delivery receipt. ``key`` makes it exactly-once."""
@@ -229,6 +235,8 @@ class Message(SQLModel, table=True):
     customer_id: str = Field(index=True, max_length=64)
     enrollment_id: str | None = Field(default=None, index=True, max_length=40)
     journey_id: str | None = Field(default=None, max_length=64)
+    # The run's version, written with the row: the journey report groups by it without a join.
+    journey_version: str | None = Field(default=None, max_length=32)
     step_id: str | None = Field(default=None, max_length=64)
     purpose: str = Field(default="marketing", max_length=16)  # marketing | transactional | reply
     counts_toward_caps: bool = True
@@ -263,9 +271,10 @@ class Message(SQLModel, table=True):
         Index("ix_messages_retention", "anonymised_at", "created_at", "id"),
         # Reports (answered from the index): a journey's texts by run, and a reply or STOP
         # attributed to the customer's last journey text before it.
-        Index("ix_messages_report", "journey_id", "enrollment_id", "step_id", "status", "reason", "counts_toward_caps",
-              "segments"),
-        Index("ix_messages_attribution", "customer_id", "sent_at", "status", "enrollment_id", "journey_id", "step_id"),
+        Index("ix_messages_report", "journey_id", "journey_version", "step_id", "status", "reason",
+              "counts_toward_caps", "segments", "enrollment_id"),
+        Index("ix_messages_attribution", "customer_id", "sent_at", "status", "enrollment_id", "journey_id", "step_id",
+              "journey_version"),
     )
 
 
@@ -278,6 +287,7 @@ class Link(SQLModel, table=True):
     customer_id: str = Field(index=True, max_length=64)
     enrollment_id: str | None = Field(default=None, max_length=40)
     journey_id: str | None = Field(default=None, max_length=64)
+    journey_version: str | None = Field(default=None, max_length=32)  # the run's, as on messages
     step_id: str | None = Field(default=None, max_length=64)
     created_at: datetime = _ts(nullable=False)
     # Set when retention cut ``url`` down to its origin (core/retention.py): the link answers 410 Gone.
@@ -287,7 +297,7 @@ class Link(SQLModel, table=True):
         UniqueConstraint("message_key", "url", name="uq_link_per_message"),
         Index("ix_links_retention", "anonymised_at", "created_at", "code"),
         Index("ix_links_enrollment", "enrollment_id"),  # reports: clicks per run
-        Index("ix_links_report", "journey_id", "code", "enrollment_id", "step_id"),  # reports: a journey's links
+        Index("ix_links_report", "journey_id", "code", "enrollment_id", "step_id", "journey_version"),  # reports
     )
 
 

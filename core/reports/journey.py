@@ -24,7 +24,7 @@ from core.reports.stats import Lift, lift
 from language.config import Settings
 from language.models import Journey, SplitStep
 from store.db import Database, session_scope
-from store.tables import Click, ConsentRecord, Coupon, Enrollment, Event, JourneyVersion, Link, Message
+from store.tables import Click, ConsentRecord, Coupon, Email, Enrollment, Event, JourneyVersion, Link, Message
 
 # Handed to the provider (and so billed); `undelivered` was sent, then lost by the carrier.
 SENT = ("sent", "delivered", "undelivered")
@@ -97,9 +97,10 @@ class VersionFigures(BaseModel):
     entries: int
     active: int
     outcomes: dict[str, int] = Field(description="Ended runs by outcome: completed, exited:<event>, an exit's name")
-    messages_sent: int
+    messages_sent: int = Field(description="Texts sent, over every send_sms and ask step")
+    emails_sent: int = Field(0, description="Emails the relay accepted, over every send_email step")
     delivered: int = Field(description="Texts confirmed delivered, over every sending step")
-    unique_clicks: int = Field(description="Sum over the sending steps of their unique clicks")
+    unique_clicks: int = Field(description="Sum over the texting steps of their unique clicks")
     click_through_rate: float | None = Field(description="unique_clicks / delivered")
     segments: int
     cost: float
@@ -158,6 +159,7 @@ class _Queries:
         self.price = settings.costs.sms_per_segment
         self.runs = self._runs()
         self.messages = self._messages()
+        self.emails = self._emails()
         self.clicks = self._clicks()
         window = settings.reports.attribution_window
         self.replies = self._attributed(Event, col(Event.customer_id), col(Event.occurred_at),
@@ -179,6 +181,17 @@ class _Queries:
             query = query.where(col(Enrollment.entered_at) < self.until)
         return query
 
+    def _of_runs(self, query: Any, table: Any, *, indexed: bool = True) -> Any:
+        """Only the rows of ``table`` (messages, links) of the counted runs: by the journey
+        and version written on the row, so no join to enrollments; a period's runs by id.
+        ``indexed=False``: SQLite drives the query from its other table (see not_indexed)."""
+        journey = col(table.journey_id) if indexed else not_indexed(self.connection, col(table.journey_id))
+        query = query.where(journey == self.journey_id,
+                            col(table.journey_version).in_(self.versions))
+        if self.since is not None or self.until is not None:
+            query = query.where(col(table.enrollment_id).in_(self._entered(select(col(Enrollment.id)))))
+        return query
+
     def _rows(self, query: Any) -> list[Any]:
         return list(self.connection.execute(query))
 
@@ -194,31 +207,39 @@ class _Queries:
         return found
 
     def _messages(self) -> dict[tuple[str, str], list[Any]]:
-        rows = self._rows(self._entered(
-            select(col(Enrollment.journey_version), col(Message.step_id), col(Message.status), col(Message.reason),
-                   col(Message.counts_toward_caps), func.count(), func.coalesce(func.sum(col(Message.segments)), 0))
-            .join(Enrollment, col(Enrollment.id) == col(Message.enrollment_id))
-            .where(col(Message.journey_id) == self.journey_id)
-        ).group_by(col(Enrollment.journey_version), col(Message.step_id), col(Message.status), col(Message.reason),
+        rows = self._rows(self._of_runs(
+            select(col(Message.journey_version), col(Message.step_id), col(Message.status), col(Message.reason),
+                   col(Message.counts_toward_caps), func.count(), func.coalesce(func.sum(col(Message.segments)), 0)),
+            Message
+        ).group_by(col(Message.journey_version), col(Message.step_id), col(Message.status), col(Message.reason),
                    col(Message.counts_toward_caps)))
         found: dict[tuple[str, str], list[Any]] = defaultdict(list)
         for row in rows:
             found[(row[0], row[1])].append(row)
         return found
 
+    def _emails(self) -> dict[tuple[str, str], list[Any]]:
+        rows = self._rows(self._of_runs(
+            select(col(Email.journey_version), col(Email.step_id), col(Email.status), col(Email.reason), func.count()),
+            Email
+        ).group_by(col(Email.journey_version), col(Email.step_id), col(Email.status), col(Email.reason)))
+        found: dict[tuple[str, str], list[Any]] = defaultdict(list)
+        for row in rows:
+            found[(row[0], row[1])].append(row)
+        return found
+
     def _clicks(self) -> dict[tuple[str, str], tuple[int, int]]:
-        # Clicks counted per link first: the few clicked links are joined to the runs, not
-        # every link the journey ever sent.
+        # Clicks counted per link first: the few clicked links are looked up, not every
+        # link the journey ever sent.
         clicks = (select(col(Click.link_code).label("code"), func.count(col(Click.id)).label("clicks"))
                   .where(col(Click.bot).is_(None)).group_by(col(Click.link_code)).subquery())
-        rows = self._rows(self._entered(
-            select(col(Enrollment.journey_version), col(Link.step_id),
+        rows = self._rows(self._of_runs(
+            select(col(Link.journey_version), col(Link.step_id),
                    func.count(func.distinct(col(Link.enrollment_id))), func.sum(clicks.c.clicks))
             .select_from(clicks)
-            .join(Link, col(Link.code) == clicks.c.code)
-            .join(Enrollment, col(Enrollment.id) == col(Link.enrollment_id))
-            .where(not_indexed(self.connection, col(Link.journey_id)) == self.journey_id)
-        ).group_by(col(Enrollment.journey_version), col(Link.step_id)))
+            .join(Link, col(Link.code) == clicks.c.code),
+            Link, indexed=False
+        ).group_by(col(Link.journey_version), col(Link.step_id)))
         return {(r[0], r[1]): (r[2], int(r[3])) for r in rows}
 
     def _attributed(self, source: Any, customer: Any, moment: Any, which: Any, window: timedelta,
@@ -231,15 +252,14 @@ class _Queries:
             col(later.customer_id) == col(Message.customer_id), col(later.enrollment_id).is_not(None),
             col(later.status).in_(SENT), col(later.sent_at) > col(Message.sent_at), col(later.sent_at) <= moment)
         counted = func.count(func.distinct(col(Message.id))) if once_per_text else func.count()
-        query = self._entered(
-            select(col(Enrollment.journey_version), col(Message.step_id), counted)
+        query = self._of_runs(
+            select(col(Message.journey_version), col(Message.step_id), counted)
             .select_from(source)
             .join(Message, and_(col(Message.customer_id) == customer, col(Message.sent_at) <= moment,
                                 col(Message.sent_at) > shifted(self.connection, moment, -window)))
-            .join(Enrollment, col(Enrollment.id) == col(Message.enrollment_id))
-            .where(which, not_indexed(self.connection, col(Message.journey_id)) == self.journey_id,
-                   col(Message.status).in_(SENT), ~newer_text)
-        ).group_by(col(Enrollment.journey_version), col(Message.step_id))
+            .where(which, col(Message.status).in_(SENT), ~newer_text),
+            Message, indexed=False
+        ).group_by(col(Message.journey_version), col(Message.step_id))
         return {(r[0], r[1]): r[2] for r in self._rows(query)}
 
     def _coupons(self) -> dict[tuple[str, str], tuple[int, int]]:
@@ -248,15 +268,14 @@ class _Queries:
         # messages.key), where joining on the customer alone pairs each coupon with every text.
         message_key = func.substr(col(Coupon.key), 1,
                                   func.length(col(Coupon.key)) - func.length(col(Coupon.series)) - 1)
-        rows = self._rows(self._entered(
-            select(col(Enrollment.journey_version), col(Message.step_id), func.count(),
+        rows = self._rows(self._of_runs(
+            select(col(Message.journey_version), col(Message.step_id), func.count(),
                    func.count(col(Coupon.redeemed_at)))
             .select_from(Coupon)
             .join(Message, and_(col(Message.key) == message_key, col(Message.customer_id) == col(Coupon.customer_id),
-                                col(Coupon.key) == col(Message.key) + ":" + col(Coupon.series)))
-            .join(Enrollment, col(Enrollment.id) == col(Message.enrollment_id))
-            .where(col(Message.journey_id) == self.journey_id)
-        ).group_by(col(Enrollment.journey_version), col(Message.step_id)))
+                                col(Coupon.key) == col(Message.key) + ":" + col(Coupon.series))),
+            Message
+        ).group_by(col(Message.journey_version), col(Message.step_id)))
         return {(r[0], r[1]): (r[2], r[3]) for r in rows}
 
     def _variants(self, version: str, split: str) -> dict[str, tuple[int, int, float]]:
@@ -280,7 +299,8 @@ class _Queries:
             if r[1] != "active":
                 outcomes[r[2] or "unknown"] += r[3]
         steps = [self._step(version, s) for s in outline(journey.steps)]
-        sends = [s.send for s in steps if s.send is not None]
+        sends = [s.send for s in steps if s.send is not None and s.kind != "send_email"]
+        emails_sent = sum(s.send.sent for s in steps if s.send is not None and s.kind == "send_email")
         sent = sum(s.sent for s in sends)
         delivered = sum(s.delivered for s in sends)
         clicks = sum(s.unique_clicks for s in sends)
@@ -296,7 +316,7 @@ class _Queries:
         return VersionFigures(
             version=version, current=current, first_seen_at=first_seen, entries=entries,
             active=sum(r[3] for r in runs if r[1] == "active"), outcomes=dict(sorted(outcomes.items())),
-            messages_sent=sent, delivered=delivered, unique_clicks=clicks,
+            messages_sent=sent, emails_sent=emails_sent, delivered=delivered, unique_clicks=clicks,
             click_through_rate=_ratio(clicks, delivered), segments=segments, cost=round(segments * self.price, 6),
             steps=steps, goal=goal, splits=splits)
 
@@ -308,6 +328,21 @@ class _Queries:
         key = (version, step.key)
         send = SendFigures()
         reached = 0
+        if step.kind == "send_email":
+            # 'sent': the relay took it (email has no delivery receipts); a link in it is a Link row as for a text.
+            for _, _, status, reason, count in self.emails.get(key, []):
+                reached += count
+                send.sent += count if status == "sent" else 0
+                send.failed += count if status == "failed" else 0
+                send.unconfirmed += count if status == "unconfirmed" else 0
+                send.deferred += count if status == "deferred" else 0
+                if status == "skipped":
+                    send.skipped[reason or "unknown"] = send.skipped.get(reason or "unknown", 0) + count
+            send.skipped = dict(sorted(send.skipped.items()))
+            send.unique_clicks, send.total_clicks = self.clicks.get(key, (0, 0))
+            send.click_through_rate = _ratio(send.unique_clicks, send.sent)
+            figures.reached, figures.send = reached, send
+            return figures
         for _, _, status, reason, primary, count, segments in self.messages.get(key, []):
             if status in SENT:
                 send.segments += int(segments)

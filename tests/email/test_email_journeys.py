@@ -9,9 +9,11 @@ from pathlib import Path
 
 from sqlmodel import select
 
+from core.reports.journey import journey_report
+from core.sms.links import record_click
 from processes.simulate import Simulation
 from store.db import session_scope
-from store.tables import Email
+from store.tables import Email, Link
 from tests.runtime.support import Run, write_journeys
 
 START = datetime(2026, 3, 2, 15, tzinfo=UTC)  # a Monday afternoon: no quiet hours
@@ -47,11 +49,23 @@ async def test_a_journey_texts_then_emails_and_the_timeline_shows_it(journeys_di
         assert await run.enter("cart", trigger="cart_abandoned")
         await run.advance(timedelta(days=2))
         timeline = await run.timeline("cart")
+        with session_scope(db, readonly=True) as session:
+            link = session.exec(select(Link).where(Link.step_id == "cart_email")).one()
+        for minutes in (5, 6):  # the customer clicks the email's link twice
+            await record_click(sim.router, link.code, at=START + timedelta(days=2, minutes=minutes))
     emails = [entry for entry in timeline["timeline"] if entry["action"] == "email"]
     assert [(e["step"], e["subject"], e["status"]) for e in emails] == [("cart_email", "Ada, still thinking?", "sent")]
     assert [row.status for row in _emails(db)] == ["sent"]
     assert [m.body for m in sender.sent] == ["Your cart is waiting", "Sent you an email"]  # sent() saw the email
     assert timeline["outcome"] == "completed"
+
+    # The journey report counts the email step apart from the texts, with the clicks on its link.
+    [version] = journey_report(db, "cart", settings=catalog.settings).versions
+    assert (version.messages_sent, version.emails_sent, version.unique_clicks) == (2, 1, 0)
+    step = next(s for s in version.steps if s.key == "cart_email")
+    assert step.reached == 1 and step.send is not None
+    assert (step.send.sent, step.send.skipped, step.send.failed, step.send.segments) == (1, {}, 0, 0)
+    assert (step.send.unique_clicks, step.send.total_clicks, step.send.click_through_rate) == (1, 2, 1.0)
 
 
 async def test_without_email_consent_the_email_is_skipped_and_the_run_goes_on(journeys_dir: Path, env, db,
@@ -66,6 +80,10 @@ async def test_without_email_consent_the_email_is_skipped_and_the_run_goes_on(jo
     [email] = [entry for entry in timeline["timeline"] if entry["action"] == "email"]
     assert (email["status"], email["reason"]) == ("skipped", "no_consent")
     assert [m.body for m in sender.sent] == ["Your cart is waiting"]
+    [version] = journey_report(db, "cart", settings=catalog.settings).versions
+    step = next(s for s in version.steps if s.key == "cart_email")
+    assert step.send is not None and (step.reached, step.send.sent, step.send.skipped) == (1, 0, {"no_consent": 1})
+    assert (version.messages_sent, version.emails_sent) == (1, 0)
 
 
 CAPPED_SETTINGS = """

@@ -277,6 +277,10 @@ async def test_a_held_out_run_is_reported_with_the_numbers_that_happened(tmp_pat
     assert [v.version for v in only_v1.versions] == [v1] and only_v1.versions[0].entries == 9
     later = journey_report(db, "promo", settings=catalog2.settings, since=MONDAY_3PM + timedelta(days=1))
     assert {v.version: v.entries for v in later.versions} == {v1: 0, v2: 2}
+    # The texts follow their runs' entry, not the version alone.
+    assert {v.version: v.messages_sent for v in later.versions} == {v1: 0, v2: 1}
+    later_offer = next(s for v in later.versions if v.version == v2 for s in v.steps if s.key == "offer")
+    assert later_offer.send == offer.send
 
     # The API returned the same report (before the edit: one version).
     assert api_journey["versions"][0]["version"] == v1
