@@ -37,7 +37,7 @@ from core.sms.settlement import settle
 from core.sms.zones import quiet_hours as zones_quiet_hours
 from core.sms.zones import send_zones
 from language.checks_values import url_problem
-from language.expressions import ExpressionError, TooLong, render
+from language.expressions import ExpressionError, TooLong, customer_reads, render
 from language.models import Message as MessageSpec
 from messaging.encoding import analyze
 from messaging.senders.base import (
@@ -214,8 +214,10 @@ class SendingActivities:
         return rules.frequency_caps(session, customer.id, at, caps, input.on_capped)
 
     def _render(self, session: Session, input: SendInput, customer: Customer, row: Message, at: datetime) -> str:
-        context = message_context(self.deps, session, input, customer, row, at)
-        return render(pick_text(input.message, customer.locale), context).strip()
+        text = pick_text(input.message, customer.locale)
+        context = message_context(self.deps, session, input, customer, row, at,
+                                  reads=customer_reads(text, template=True))
+        return render(text, context).strip()
 
     # --- the provider ----------------------------------------------------------------
 
@@ -277,7 +279,7 @@ class SendingActivities:
 
 
 def message_context(deps: Deps, session: Session, input: StepCall, customer: Customer, row: Message | Email,
-                    at: datetime) -> dict[str, Any]:
+                    at: datetime, reads: frozenset[str] | None = None) -> dict[str, Any]:
     """What a message's templates see, with ``link()`` and ``coupon()`` keyed by the message:
     a retry renders the same short links and the same codes."""
     settings = deps.catalog.settings
@@ -307,7 +309,7 @@ def message_context(deps: Deps, session: Session, input: StepCall, customer: Cus
 
     trigger = session.get(Event, input.run.trigger_event_id) if input.run.trigger_event_id else None
     return expression_context(session, deps.catalog, customer, at, trigger=trigger, run=input.run,
-                              facts=input.facts, extra_functions={"link": link, "coupon": coupon})
+                              facts=input.facts, extra_functions={"link": link, "coupon": coupon}, reads=reads)
 
 
 def _random_code(length: int, *, upper: bool = False) -> str:

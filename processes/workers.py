@@ -13,6 +13,7 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker, WorkerDeploymentConfig
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.decisions import DecisionActivities
 from activities.deps import Deps
@@ -40,6 +41,15 @@ from workflows.outbox import EventSweep, EventSweeper
 from workflows.reply import ReplyWorkflow
 from workflows.retention import Retention
 from workflows.segment_refresh import SegmentRefreshWorkflow
+
+# The sandbox imports a workflow's module afresh for every new run (compiling it from
+# source where no bytecode is kept): a large share of a short run's worker CPU. Our
+# workflow modules keep no state between runs and the step code was passed through
+# already (workflows/journey.py), so the whole package is: each run still gets its own
+# instance. Passed-through code is not checked by the sandbox's call restrictions;
+# tests/replay replays every recorded history in the default sandbox, which checks it.
+WORKFLOW_RUNNER = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows"))
 
 
 def build_workers(client: Client, catalog: Catalog, db: Database, sender: SmsSender, *,
@@ -79,7 +89,7 @@ def build_workers(client: Client, catalog: Catalog, db: Database, sender: SmsSen
                       workflows=[journey, ReplyWorkflow, JourneyFanout, LoyaltyMaintenance, EventSweeper,
                                  EventSweep, SegmentRefreshWorkflow, Retention],
                       activities=journey_activities, activity_executor=executor,
-                      max_concurrent_workflow_tasks=64, max_cached_workflows=2000,
+                      max_concurrent_workflow_tasks=64, max_cached_workflows=2000, workflow_runner=WORKFLOW_RUNNER,
                       graceful_shutdown_timeout=graceful_shutdown, deployment_config=deployment,
                       interceptors=[CountFailures(metrics)])
     sending, replies, emails = SendingActivities(deps), ReplyActivities(deps), EmailActivities(deps)
