@@ -10,7 +10,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, SQLModel
 from temporalio import activity
 
 from activities.deps import Deps, moment, run_key
@@ -18,13 +21,14 @@ from core.clock import utcnow
 from core.customers.context import expression_context
 from core.customers.records import get_customer
 from core.sms.zones import send_zones
-from language.expressions import ExpressionError, is_true
+from language.expressions import ExpressionError, customer_reads, is_true
 from language.models import Expect
 from store.db import session_scope
 from store.tables import Decision, Event
 from workflows import activity_names as names
 from workflows.contracts import EvaluateInput, EventMatch, InspectEventInput, NextLocalTimeInput
 
+DECISIONS = SQLModel.metadata.tables[Decision.__tablename__]
 _INTEGER = re.compile(r"^\D*?(-?\d+)\D*$")
 log = logging.getLogger(__name__)
 
@@ -60,30 +64,31 @@ def parse_answer(text: str, expect: Expect) -> tuple[bool, Any]:
     return (bool(reply), reply or None)
 
 
-def remembered(db: Any, key: str, decide: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def remembered(db: Any, key: str, decide: Callable[[Session], dict[str, Any]]) -> dict[str, Any]:
     """The first answer ever given under ``key``; ``decide`` only runs the first time.
 
     Local activities run again when a workflow task is replayed before it completed:
     by then the customer may have changed, and a fresh answer could take another branch
     than the effects already written. Remembered answers keep every replay on course.
+    Two transactions: look and decide in one read-only session (no write lock while the
+    customer is read), then keep the answer; a concurrent first answer wins.
     """
     with session_scope(db, readonly=True) as session:
         found = session.get(Decision, key)
         if found is not None:
             return found.value
-    value = decide()
-    try:
-        with session_scope(db) as session:
-            found = session.get(Decision, key)
-            if found is not None:
-                return found.value
-            session.add(Decision(key=key, value=value, decided_at=utcnow()))
-    except IntegrityError:
-        with session_scope(db, readonly=True) as session:
-            found = session.get(Decision, key)
-            assert found is not None
-            return found.value
+        value = decide(session)
+    with session_scope(db) as session:
+        kept = session.execute(_insert(session)(DECISIONS).values(key=key, value=value, decided_at=utcnow())
+                               .on_conflict_do_nothing().returning(DECISIONS.c.key)).first()
+        if kept is None:  # decided concurrently: that answer stands
+            return session.execute(select(DECISIONS.c.value).where(DECISIONS.c.key == key)
+                                   ).scalar_one()
     return value
+
+
+def _insert(session: Session) -> Any:
+    return postgres_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 class DecisionActivities:
@@ -92,32 +97,31 @@ class DecisionActivities:
 
     @activity.defn(name=names.EVALUATE)
     def evaluate(self, input: EvaluateInput) -> bool:
-        def decide() -> dict[str, Any]:
+        def decide(session: Session) -> dict[str, Any]:
             at = moment(input)
-            with session_scope(self.deps.db, readonly=True) as session:
-                customer = get_customer(session, input.run.customer_id)
-                trigger = session.get(Event, input.run.trigger_event_id) if input.run.trigger_event_id else None
-                context = expression_context(session, self.deps.catalog, customer, at, trigger=trigger,
-                                             run=input.run, facts=input.facts)
-                result, error = holds(input.expression, context, input.run.journey_id, input.step_key)
-                return {"result": result, "error": error} if error else {"result": result}
+            customer = get_customer(session, input.run.customer_id)
+            trigger = session.get(Event, input.run.trigger_event_id) if input.run.trigger_event_id else None
+            context = expression_context(session, self.deps.catalog, customer, at, trigger=trigger,
+                                         run=input.run, facts=input.facts,
+                                         reads=customer_reads(input.expression, template=False))
+            result, error = holds(input.expression, context, input.run.journey_id, input.step_key)
+            return {"result": result, "error": error} if error else {"result": result}
 
         return bool(remembered(self.deps.db, f"{run_key(input)}:condition", decide)["result"])
 
     @activity.defn(name=names.NEXT_LOCAL_TIME)
     def next_local_time(self, input: NextLocalTimeInput) -> datetime:
-        def decide() -> dict[str, Any]:
-            return {"until": self._next_local_time(input).isoformat()}
+        def decide(session: Session) -> dict[str, Any]:
+            return {"until": self._next_local_time(session, input).isoformat()}
 
         return datetime.fromisoformat(remembered(self.deps.db, f"{run_key(input)}:until", decide)["until"])
 
-    def _next_local_time(self, input: NextLocalTimeInput) -> datetime:
+    def _next_local_time(self, session: Session, input: NextLocalTimeInput) -> datetime:
         at = moment(input)
-        with session_scope(self.deps.db, readonly=True) as session:
-            customer = get_customer(session, input.run.customer_id)
-            # The recipient's clock, as for quiet hours; a number across zones: its fallback zone.
-            zones = send_zones(customer, self.deps.catalog.settings.default_timezone)
-            zone = zones.fallback or zones.zones[0]
+        customer = get_customer(session, input.run.customer_id)
+        # The recipient's clock, as for quiet hours; a number across zones: its fallback zone.
+        zones = send_zones(customer, self.deps.catalog.settings.default_timezone)
+        zone = zones.fallback or zones.zones[0]
         hours, minutes = (int(part) for part in input.time_of_day.split(":"))
         local = at.astimezone(zone)
         target = local.replace(hour=hours, minute=minutes, second=0, microsecond=0)
@@ -129,34 +133,34 @@ class DecisionActivities:
     def inspect_event(self, input: InspectEventInput) -> EventMatch:
         question = hashlib.sha256(f"{input.where}|{input.expect and input.expect.model_dump_json()}".encode())
         key = f"{input.run.enrollment_id}:{input.event_id}:{question.hexdigest()[:12]}"
-        value = remembered(self.deps.db, key, lambda: self._inspect(input).model_dump(mode="json"))
+        value = remembered(self.deps.db, key, lambda session: self._inspect(session, input).model_dump(mode="json"))
         return EventMatch.model_validate(value)
 
-    def _inspect(self, input: InspectEventInput) -> EventMatch:
+    def _inspect(self, session: Session, input: InspectEventInput) -> EventMatch:
         at = moment(input)
-        with session_scope(self.deps.db, readonly=True) as session:
-            event = session.get(Event, input.event_id)
-            if event is None or event.customer_id != input.run.customer_id:
+        event = session.get(Event, input.event_id)
+        if event is None or event.customer_id != input.run.customer_id:
+            return EventMatch(matched=False)
+        props = event.properties or {}
+        match = EventMatch(matched=True)
+        if event.type == "link_clicked":
+            if props.get("enrollment_id") != input.run.enrollment_id:
                 return EventMatch(matched=False)
-            props = event.properties or {}
-            match = EventMatch(matched=True)
-            if event.type == "link_clicked":
-                if props.get("enrollment_id") != input.run.enrollment_id:
-                    return EventMatch(matched=False)
-                match.step = props.get("step")
-            if event.type == "sms_replied":
-                reply_to = props.get("reply_to") or {}
-                if reply_to.get("enrollment_id") != input.run.enrollment_id:
-                    return EventMatch(matched=False)
-                match.reply_to = reply_to.get("step")
-                if input.expect is not None:
-                    match.valid_answer, match.answer = parse_answer(str(props.get("body", "")), input.expect)
-                    if input.expect.type == "text" and match.valid_answer:
-                        match.answer, match.answer_event_id = None, event.id
-            if input.where:
-                customer = get_customer(session, input.run.customer_id)
-                trigger = session.get(Event, input.run.trigger_event_id) if input.run.trigger_event_id else None
-                context = expression_context(session, self.deps.catalog, customer, at, trigger=trigger,
-                                             event=event, run=input.run, facts=input.facts)
-                match.matched, _ = holds(input.where, context, input.run.journey_id, input.step_key)
-            return match
+            match.step = props.get("step")
+        if event.type == "sms_replied":
+            reply_to = props.get("reply_to") or {}
+            if reply_to.get("enrollment_id") != input.run.enrollment_id:
+                return EventMatch(matched=False)
+            match.reply_to = reply_to.get("step")
+            if input.expect is not None:
+                match.valid_answer, match.answer = parse_answer(str(props.get("body", "")), input.expect)
+                if input.expect.type == "text" and match.valid_answer:
+                    match.answer, match.answer_event_id = None, event.id
+        if input.where:
+            customer = get_customer(session, input.run.customer_id)
+            trigger = session.get(Event, input.run.trigger_event_id) if input.run.trigger_event_id else None
+            context = expression_context(session, self.deps.catalog, customer, at, trigger=trigger,
+                                         event=event, run=input.run, facts=input.facts,
+                                         reads=customer_reads(input.where, template=False))
+            match.matched, _ = holds(input.where, context, input.run.journey_id, input.step_key)
+        return match

@@ -39,7 +39,7 @@ from core.sms.settlement import settle
 from core.sms.zones import quiet_hours as zones_quiet_hours
 from core.sms.zones import send_zones
 from language.checks_values import url_problem
-from language.expressions import ExpressionError, TooLong, render
+from language.expressions import ExpressionError, TooLong, customer_reads, render
 from language.models import Message as MessageSpec
 from messaging.encoding import analyze
 from messaging.senders.base import (
@@ -257,8 +257,10 @@ class SendingActivities:
                                     settings.all_channels.frequency_caps)
 
     def _render(self, session: Session, input: SendInput, customer: Customer, row: Message, at: datetime) -> str:
-        context = message_context(self.deps, session, input, customer, row, at)
-        return render(pick_text(input.message, customer.locale), context).strip()
+        text = pick_text(input.message, customer.locale)
+        context = message_context(self.deps, session, input, customer, row, at,
+                                  reads=customer_reads(text, template=True))
+        return render(text, context).strip()
 
     # --- the provider ----------------------------------------------------------------
 
@@ -320,7 +322,7 @@ class SendingActivities:
 
 
 def message_context(deps: Deps, session: Session, input: StepCall, customer: Customer, row: Message | Email,
-                    at: datetime) -> dict[str, Any]:
+                    at: datetime, reads: frozenset[str] | None = None) -> dict[str, Any]:
     """What a message's templates see, with ``link()`` and ``coupon()`` keyed by the message:
     a retry renders the same short links and the same codes."""
     settings = deps.catalog.settings
@@ -355,7 +357,7 @@ def message_context(deps: Deps, session: Session, input: StepCall, customer: Cus
 
     trigger = session.get(Event, input.run.trigger_event_id) if input.run.trigger_event_id else None
     return expression_context(session, deps.catalog, customer, at, trigger=trigger, run=input.run,
-                              facts=input.facts, extra_functions={"link": link, "coupon": coupon})
+                              facts=input.facts, extra_functions={"link": link, "coupon": coupon}, reads=reads)
 
 
 def _random_code(length: int, *, upper: bool = False) -> str:

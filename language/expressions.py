@@ -278,3 +278,26 @@ def parse_template(source: str) -> nodes.Template:
         raise ExpressionError(str(err)) from err
     except RecursionError as err:
         raise ExpressionError("nested too deeply to read") from err
+
+
+@lru_cache(maxsize=1024)
+def customer_reads(source: str, *, template: bool) -> frozenset[str] | None:
+    """The fields of ``customer`` that an expression (or a template) names, as in
+    ``customer.points`` or ``customer['points']``; None when it uses ``customer`` any other
+    way (whole, through a variable) or cannot be read: then it may see every field."""
+    try:
+        tree: nodes.Node = parse_template(source) if template else parse_expression(source)
+    except ExpressionError:
+        return None
+    named: set[str] = set()
+    uses = 0
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        inner = node.node  # type: ignore[attr-defined]
+        if isinstance(inner, nodes.Name) and inner.name == "customer":
+            field = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)  # type: ignore[attr-defined]
+            if not isinstance(field, str):
+                return None
+            named.add(field)
+            uses += 1
+    loads = sum(1 for name in tree.find_all(nodes.Name) if name.name == "customer")
+    return frozenset(named) if loads == uses else None

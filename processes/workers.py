@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker, WorkerDeploymentConfig
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkerDeploymentConfig
 
 from activities.decisions import DecisionActivities
 from activities.deps import Deps
@@ -41,6 +41,14 @@ from workflows.outbox import EventSweep, EventSweeper
 from workflows.reply import ReplyWorkflow
 from workflows.retention import Retention
 from workflows.segment_refresh import SegmentRefreshWorkflow
+
+# Workflows run without Temporal's sandbox. It would import each workflow's module afresh
+# for every run and cross into the sandbox for every payload of every activation: most
+# of a short run's worker CPU (bench/README.md). Its checks guard code it imports itself;
+# the step code was passed through it already. Determinism is kept by the code (no clock,
+# randomness or I/O outside workflow.*) and checked by tests/replay, which replays every
+# recorded history in the default sandbox.
+WORKFLOW_RUNNER = UnsandboxedWorkflowRunner()
 
 
 def build_workers(client: Client, catalog: Catalog, db: Database, sender: SmsSender, *,
@@ -86,7 +94,7 @@ def build_workers(client: Client, catalog: Catalog, db: Database, sender: SmsSen
                       activities=journey_activities, activity_executor=executor,
                       # the SDK refuses more concurrent workflow tasks than cache slots (0: no cache, no limit)
                       max_concurrent_workflow_tasks=min(64, max_cached_workflows or 64),
-                      max_cached_workflows=max_cached_workflows,
+                      max_cached_workflows=max_cached_workflows, workflow_runner=WORKFLOW_RUNNER,
                       graceful_shutdown_timeout=graceful_shutdown, deployment_config=deployment,
                       interceptors=[CountFailures(metrics)])
     sending, replies, emails = SendingActivities(deps), ReplyActivities(deps), EmailActivities(deps)

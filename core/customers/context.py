@@ -9,7 +9,7 @@ from typing import Any
 from sqlmodel import Session
 
 from core.customers.habits import habit_values
-from core.customers.records import customer_view
+from core.customers.records import customer_view, segments_of
 from language.catalog import Catalog
 from language.expressions import Namespace, build_context
 from store.tables import Customer, Event
@@ -42,8 +42,12 @@ def expression_context(
     run: RunRef | None = None,
     facts: Facts | None = None,
     extra_functions: dict[str, Callable[..., Any]] | None = None,
+    reads: frozenset[str] | None = None,
 ) -> dict[str, Any]:
-    view = {**customer_view(session, customer, at), **habit_values(session, customer, at)}
+    """``reads``: the fields of ``customer`` the expression names (``language.expressions.
+    customer_reads``; None: all of them); fields that need a query of their own are
+    computed only when named."""
+    view = {**customer_view(session, customer, at, reads), **habit_values(session, customer, at, reads)}
     facts = facts or Facts(entered_at=at)
     values: dict[str, Any] = {
         "customer": view,
@@ -59,13 +63,19 @@ def expression_context(
             "entered_at": facts.entered_at,
             "days_in_journey": (at - facts.entered_at).days,
         }
+
+    def segments() -> list[str]:
+        if "segments" not in view:  # not named: in_segment() reads them when called
+            view["segments"] = segments_of(session, customer.id)
+        return view["segments"]
+
     functions: dict[str, Callable[..., Any]] = {
         "now": lambda: at,
         "clicked": lambda step=None: bool(facts.clicked) if step is None else step in facts.clicked,
         "replied": lambda step=None: bool(facts.replied) if step is None else step in facts.replied,
         "answer": lambda step: _answer(session, facts, step),
         "sent": lambda step: step in facts.sent,
-        "in_segment": lambda name: name in view["segments"],
+        "in_segment": lambda name: name in segments(),
         "reward_code": lambda step: facts.rewards.get(step),
     }
     functions.update(extra_functions or {})

@@ -21,20 +21,34 @@ def _days(delta: timedelta) -> int:
     return delta.days  # floored, like days_since_last_purchase
 
 
-def habit_values(session: Session, customer: Customer, at: datetime) -> dict[str, Any]:
-    """The habit fields and methods of ``customer`` (merged into the expression's ``customer``)."""
+def habit_values(session: Session, customer: Customer, at: datetime,
+                 reads: frozenset[str] | None = None) -> dict[str, Any]:
+    """The habit fields and methods of ``customer`` (merged into the expression's ``customer``).
+    ``reads``: the fields wanted (None: all); the fields that need a query are computed only
+    when wanted (the methods query when called)."""
     cid = customer.id
-    count, first, last = session.exec(
-        select(func.count(), func.min(Purchase.occurred_at), func.max(Purchase.occurred_at))
-        .where(Purchase.customer_id == cid, Purchase.occurred_at <= at)).one()
-    interval = _days((last - first) // (count - 1)) if count >= 2 else None
-    last_click = session.exec(
-        select(func.max(Click.clicked_at)).join(Link, col(Link.code) == Click.link_code)
-        .where(Link.customer_id == cid, col(Click.bot).is_(None), Click.clicked_at <= at)).one()
-    categories = sorted(c for c in session.exec(
-        select(PurchaseItem.category).distinct()
-        .where(PurchaseItem.customer_id == cid, col(PurchaseItem.category).is_not(None),
-               PurchaseItem.occurred_at <= at)).all() if c is not None)
+
+    def wanted(*fields: str) -> bool:
+        return reads is None or any(field in reads for field in fields)
+
+    values: dict[str, Any] = {"age": whole_years(customer.birthday, at.astimezone(UTC).date())}
+    if wanted("purchase_interval_days", "days_until_due"):
+        count, first, last = session.exec(
+            select(func.count(), func.min(Purchase.occurred_at), func.max(Purchase.occurred_at))
+            .where(Purchase.customer_id == cid, Purchase.occurred_at <= at)).one()
+        interval = _days((last - first) // (count - 1)) if count >= 2 else None
+        values["purchase_interval_days"] = interval
+        values["days_until_due"] = interval - _days(at - last) if interval is not None else None
+    if wanted("days_since_last_click"):
+        last_click = session.exec(
+            select(func.max(Click.clicked_at)).join(Link, col(Link.code) == Click.link_code)
+            .where(Link.customer_id == cid, col(Click.bot).is_(None), Click.clicked_at <= at)).one()
+        values["days_since_last_click"] = _days(at - last_click) if last_click is not None else None
+    if wanted("categories"):
+        values["categories"] = sorted(c for c in session.exec(
+            select(PurchaseItem.category).distinct()
+            .where(PurchaseItem.customer_id == cid, col(PurchaseItem.category).is_not(None),
+                   PurchaseItem.occurred_at <= at)).all() if c is not None)
 
     def since(window: Any) -> datetime:
         return at - parse_window(window)
@@ -82,11 +96,4 @@ def habit_values(session: Session, customer: Customer, at: datetime) -> dict[str
     methods: dict[str, Callable[..., Any]] = {
         "orders_in": orders_in, "spent_in": spent_in, "bought": bought, "clicks_in": clicks_in,
         "replies_in": replies_in, "messages_in": messages_in}
-    return {
-        "categories": categories,
-        "age": whole_years(customer.birthday, at.astimezone(UTC).date()),
-        "purchase_interval_days": interval,
-        "days_until_due": interval - _days(at - last) if interval is not None else None,
-        "days_since_last_click": _days(at - last_click) if last_click is not None else None,
-        **methods,
-    }
+    return {**values, **methods}

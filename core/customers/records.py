@@ -76,14 +76,16 @@ def segments_of(session: Session, customer_id: str) -> list[str]:
     )
 
 
-def customer_view(session: Session, customer: Customer, at: datetime) -> dict[str, Any]:
+def customer_view(session: Session, customer: Customer, at: datetime,
+                  reads: frozenset[str] | None = None) -> dict[str, Any]:
     """The `customer` of expressions and templates (``expression_context`` adds the windows and
-    habits of core.customers.habits). Never includes the phone number."""
+    habits of core.customers.habits). Never includes the phone number. ``reads``: the fields
+    wanted (None: all); those that take a query of their own are left out unless wanted."""
     days_since = None
     if customer.last_purchase_at is not None:
         days_since = (at - customer.last_purchase_at).days
     avg = customer.total_spent / customer.orders_count if customer.orders_count else None
-    return {
+    view: dict[str, Any] = {
         "id": customer.id,
         "first_name": customer.first_name,
         "last_name": customer.last_name,
@@ -92,7 +94,6 @@ def customer_view(session: Session, customer: Customer, at: datetime) -> dict[st
         "timezone": customer.timezone,
         "birthday": customer.birthday,
         "attributes": dict(customer.attributes or {}),
-        "points": points_balance(session, customer.id, at),
         "tier": customer.tier,
         "total_spent": customer.total_spent,
         "orders_count": customer.orders_count,
@@ -100,7 +101,11 @@ def customer_view(session: Session, customer: Customer, at: datetime) -> dict[st
         "first_purchase_at": customer.first_purchase_at,
         "last_purchase_at": customer.last_purchase_at,
         "days_since_last_purchase": days_since,
-        "segments": segments_of(session, customer.id),
         "sms_consent": customer.sms_consent,
         "referral_code": customer.referral_code,
     }
+    if reads is None or "points" in reads:
+        view["points"] = points_balance(session, customer.id, at)
+    if reads is None or "segments" in reads:
+        view["segments"] = segments_of(session, customer.id)
+    return view

@@ -51,10 +51,20 @@ class EventRouter:
     async def route(self, event: EventIn, *, source: str = "api", origin: str | None = None) -> RouteResult:
         """``origin``: the enrollment whose step caused this event. It is not signalled:
         a run knows what it did, and a signal to itself would land mid-task."""
-        stored = await asyncio.to_thread(self.store.store, event, source)
+        changed = immediate.changes_of(event, source)
+        # Nothing for this event to start or re-evaluate: unless it has listeners or
+        # follow-ups, the store marks it routed in its own transaction.
+        quiet = not immediate.may_move(self.catalog, changed) and not any(
+            enrollment.triggers(pinned.journey, event.type, event.properties or {})
+            for pinned in self.catalog.journeys.values())
+        stored = await asyncio.to_thread(self.store.store, event, source, quiet)
         result = RouteResult(event_id=event.id)
         if stored is None:
             result.duplicate = True
+            return result
+        if stored.routed is not None:
+            if self.on_routed is not None:
+                self.on_routed(source, stored.routed)
             return result
         if stored.resumed:
             kept = await asyncio.to_thread(self._stored_event, event.id)
@@ -64,7 +74,8 @@ class EventRouter:
             if run.id != origin and await self._signal(run, signal):
                 result.signalled.append(run.journey_id)
         for pinned in self.catalog.journeys.values():
-            entry = await self.starter.maybe_enter(pinned, event.customer_id, event.id, event.type)
+            entry = await self.starter.maybe_enter(pinned, event.customer_id, event.id, event.type,
+                                                   event.properties or {})
             if entry is not None and entry.started:
                 result.started.append(pinned.journey.id)
             elif entry is not None:
@@ -72,7 +83,6 @@ class EventRouter:
         for follow_up in stored.derived:
             await self.route(follow_up, source="engine", origin=origin)
             result.follow_ups.append(follow_up.type)
-        changed = immediate.changes_of(event, source)
         if changed:  # the customer's data changed: their segments, now (a retry re-does it: idempotent)
             # As of now; a simulation's clock is its events' (its "now" runs ahead of the wall clock).
             at = (event.occurred_at or utcnow()) if self.simulated else utcnow()

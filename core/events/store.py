@@ -37,6 +37,7 @@ class _Stored:
     running: list[Enrollment]
     derived: list[EventIn]
     resumed: bool = False  # routing a stored event that was never routed
+    routed: timedelta | None = None  # routed in the same transaction (nothing else to do): after its receipt
 
 
 class EventStore:
@@ -67,7 +68,9 @@ class EventStore:
             return False
         return journey is None or reaches(journey, run.run_key, event)
 
-    def store(self, event: EventIn, source: str) -> _Stored | None:
+    def store(self, event: EventIn, source: str, quiet: bool = False) -> _Stored | None:
+        """``quiet``: the event starts and re-evaluates nothing; with no listening runs and no
+        follow-ups there is nothing left to route, and it is marked routed here."""
         now = utcnow()
         at = event.occurred_at or now
         try:
@@ -91,7 +94,11 @@ class EventStore:
                         session.add(follow_row)
                         self._record_goals(session, customer, follow_row)
                 self._record_goals(session, customer, row)
-                return _Stored(running=self._running(session, row), derived=derived)
+                running = self._running(session, row)
+                if quiet and not running and not derived:
+                    row.routed_at = utcnow()
+                    return _Stored(running=[], derived=[], routed=row.routed_at - now)
+                return _Stored(running=running, derived=derived)
         except IntegrityError:
             # The same event id stored concurrently is a duplicate; any other conflict is a bug.
             with session_scope(self.db, readonly=True) as session:

@@ -40,7 +40,7 @@ from core.customers.records import ensure_customer
 from core.journeys.run_keys import key_of
 from core.validation import opaque_customer_id
 from language.catalog import Catalog, PinnedJourney
-from language.expressions import ExpressionError, is_true
+from language.expressions import ExpressionError, customer_reads, is_true
 from language.models import EventTrigger, Journey, SegmentEnteredTrigger, SegmentExitedTrigger
 from store.db import Database, insert_ignoring_duplicates, session_scope
 from store.tables import Enrollment, Event, JourneyVersion
@@ -77,6 +77,27 @@ def trigger_matches(journey: Journey, event_type: str, properties: dict[str, Any
     if isinstance(trigger, SegmentExitedTrigger):
         return event_type == "segment_exited" and properties.get("segment") == trigger.segment_exited
     return False
+
+
+def triggers(journey: Journey, event_type: str, properties: dict[str, Any] | None = None) -> bool:
+    """Whether an event of this type may start ``journey`` (None ``properties``: unknown
+    here, a segment trigger is checked on the stored event)."""
+    if not isinstance(journey.trigger, EventTrigger | SegmentEnteredTrigger | SegmentExitedTrigger):
+        return False
+    if isinstance(journey.trigger, EventTrigger):
+        return journey.trigger.event == event_type
+    return properties is None or trigger_matches(journey, event_type, properties)
+
+
+def _reads(*expressions: str | None) -> frozenset[str] | None:
+    """The customer fields the entry conditions name (None: any)."""
+    named: set[str] = set()
+    for expression in filter(None, expressions):
+        reads = customer_reads(expression, template=False)
+        if reads is None:
+            return None
+        named |= reads
+    return frozenset(named)
 
 
 ENROLLMENT_MEMO = "enrollment"
@@ -127,12 +148,11 @@ class Starter:
         return entry is not None and entry.started
 
     async def maybe_enter(self, pinned: PinnedJourney, customer_id: str, event_id: str,
-                          event_type: str) -> Entry | None:
-        """Like ``maybe_start``, with the reason for a refusal; None: this event is not a trigger."""
-        journey = pinned.journey
-        if not isinstance(journey.trigger, EventTrigger | SegmentEnteredTrigger | SegmentExitedTrigger):
-            return None
-        if isinstance(journey.trigger, EventTrigger) and journey.trigger.event != event_type:
+                          event_type: str, properties: dict[str, Any] | None = None) -> Entry | None:
+        """Like ``maybe_start``, with the reason for a refusal; None: this event is not a trigger.
+        With the event's ``properties``, a segment trigger is matched here too: an event that
+        triggers nothing costs no admission transaction."""
+        if not triggers(pinned.journey, event_type, properties):
             return None
         return await self.enter(pinned, customer_id, trigger_event_id=event_id)
 
@@ -313,12 +333,14 @@ class Starter:
             customer = ensure_customer(session, customer_id, now)
             if customer.phone_status == "erased":  # a late event for an erased person starts nothing
                 return Admission(False, "customer erased")
-            context = expression_context(session, self.catalog, customer, at, trigger=trigger, event=trigger)
-            where = getattr(journey.trigger, "where", None)
-            if check_trigger and where and not self._holds(where, context, journey.id):
-                return Admission(False, "trigger where is false")
-            if journey.audience and not self._holds(journey.audience, context, journey.id):
-                return Admission(False, "not in audience")
+            where = getattr(journey.trigger, "where", None) if check_trigger else None
+            if where or journey.audience:
+                context = expression_context(session, self.catalog, customer, at, trigger=trigger, event=trigger,
+                                             reads=_reads(where, journey.audience))
+                if where and not self._holds(where, context, journey.id):
+                    return Admission(False, "trigger where is false")
+                if journey.audience and not self._holds(journey.audience, context, journey.id):
+                    return Admission(False, "not in audience")
             if occasion and session.exec(select(Enrollment.id).where(
                     Enrollment.journey_id == journey.id, Enrollment.customer_id == customer_id,
                     Enrollment.occasion == occasion)).first():

@@ -113,6 +113,11 @@ def token_of(cause: str) -> str:
     return hashlib.sha256(f"immediate:{cause}".encode()).hexdigest()[:16]
 
 
+def may_move(catalog: Catalog, changed: frozenset[str]) -> bool:
+    """Whether ``reevaluate`` has any rule to look at for ``changed``."""
+    return bool(changed) and catalog.segments.immediate and bool(_plan(catalog, changed))
+
+
 async def reevaluate(router: EventPath, customer_id: str, changed: frozenset[str], *, cause: str,
                      at: datetime | None = None) -> int:
     """Re-evaluate for ``customer_id`` the rule segments reading ``changed`` and announce

@@ -102,3 +102,23 @@ def test_segment_rules_use_customer_fields_and_numeric_averages_only() -> None:
 def test_syntax_errors() -> None:
     assert messages("customer.points >")[0].startswith("does not compile:")
     assert messages("{{ customer.first_name }", "template", "message")[0].startswith("does not compile:")
+
+
+@pytest.mark.parametrize(
+    ("source", "template", "reads"),
+    [
+        ("customer.sms_consent == 'opted_in'", False, {"sms_consent"}),
+        ("customer.points >= 500 and customer['tier'] == 'gold'", False, {"points", "tier"}),
+        ("customer.orders_in('30d') > 1 and in_segment('vip')", False, {"orders_in"}),
+        ("Hi {{ customer.first_name | default('there') }}", True, {"first_name"}),
+        ("No customer here: {{ brand }}", True, set()),
+        ("{{ customer }}", True, None),  # the whole customer
+        ("{% set c = customer %}{{ c.points }}", True, None),  # through a variable
+        ("customer[field] == 1", False, None),  # a field not named
+        ("customer.(", False, None),  # unreadable: may read anything
+    ],
+)
+def test_customer_reads_names_the_fields_an_expression_reads(source: str, template: bool,
+                                                             reads: set[str] | None) -> None:
+    from language.expressions import customer_reads
+    assert customer_reads(source, template=template) == (None if reads is None else frozenset(reads))

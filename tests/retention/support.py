@@ -94,7 +94,7 @@ async def seed(db: Any, catalog: Any, sender: Any, clock: Clock) -> EventRouter:
     for key, at in [(f"{ENDED[0]}:check:condition", OLD), (f"{RUNNING}:check:condition", OLD),
                     ("ended-new:check:condition", NEW)]:
         clock.at = at
-        decision_activities.remembered(db, key, lambda: {"result": True})
+        decision_activities.remembered(db, key, lambda _session: {"result": True})
     with session_scope(db) as session:
         session.add(Event(id="order-unrouted", customer_id="c1", type="purchase", occurred_at=OLD, received_at=OLD,
                           properties=PERSONAL))  # stored, never routed (Temporal was down)

@@ -6,8 +6,8 @@ Existing rows are back-filled from their run. The report indexes of 0013 are reb
 with the column, so the report's GROUP BYs are still answered from the index alone;
 email_messages gets one of its own (the report counts send_email steps).
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-12-02 04:40:00
 """
 
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = '0016'
-down_revision: str | None = '0015'
+revision: str = '0019'
+down_revision: str | None = '0018'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

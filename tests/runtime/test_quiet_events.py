@@ -1,0 +1,62 @@
+"""Events that start, signal and re-evaluate nothing are routed in the transaction that
+stores them; a segment trigger is matched before admission, so other events of the
+customer cost that journey no transaction."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event as sa_event
+from sqlmodel import select
+
+from core.event import EventIn
+from store.db import session_scope
+from store.tables import Enrollment, Event
+from tests.runtime.support import write_journeys
+
+ON_ACTIVE = """
+id: on_active
+name: On active
+trigger: {segment_entered: active}
+steps:
+  - wait: 1d
+"""
+
+
+class Transactions:
+    def __init__(self, db: Any) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+        sa_event.listen(db, "begin", self._begin)
+
+    def _begin(self, _connection: Any) -> None:
+        with self._lock:
+            self.count += 1
+
+
+async def test_an_event_nothing_reads_is_stored_and_routed_in_one_transaction(journeys_dir: Path,
+                                                                              simulation) -> None:
+    catalog = write_journeys(journeys_dir, {"on_active": ON_ACTIVE})
+    async with simulation(catalog) as run:
+        await run.customer(id="b")
+        router = run.sim.router
+        counted = Transactions(run.sim.db)
+        result = await router.route(EventIn(id="view-1", type="page_viewed", customer_id="b",
+                                            occurred_at=run.sim.clock))
+        assert counted.count == 1
+        assert not (result.started or result.signalled or result.refused or result.duplicate)
+        with session_scope(run.sim.db, readonly=True) as session:
+            assert session.exec(select(Event.routed_at).where(Event.id == "view-1")).one() is not None
+        assert (await router.route(EventIn(id="view-1", type="page_viewed", customer_id="b",
+                                           occurred_at=run.sim.clock))).duplicate
+
+        # Another segment's entry triggers nothing; the journey's own segment starts it.
+        await router.route(EventIn(id="in-follow", type="segment_entered", customer_id="b",
+                                   occurred_at=run.sim.clock, properties={"segment": "follow_up"}))
+        with session_scope(run.sim.db, readonly=True) as session:
+            assert session.exec(select(Enrollment)).all() == []
+        entered = await router.route(EventIn(id="in-active", type="segment_entered", customer_id="b",
+                                             occurred_at=run.sim.clock, properties={"segment": "active"}))
+        assert entered.started == ["on_active"]
