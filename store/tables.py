@@ -202,6 +202,9 @@ class Email(SQLModel, table=True):
 
     __table_args__ = (
         Index("ix_email_messages_retention", "anonymised_at", "created_at", "id"),
+        # reports: a journey's emails by version and step (answered from the index)
+        Index("ix_email_messages_report", "journey_id", "journey_version", "step_id", "status", "reason",
+              "enrollment_id"),
     )
 
 
@@ -218,11 +221,6 @@ class EmailSuppression(SQLModel, table=True):
     source: str = Field(max_length=64)  # the provider whose webhook said so
     suppressed_at: datetime | None = _ts()
     updated_at: datetime = _ts(nullable=False)
-
-    __table_args__ = (  # reports: a journey's emails by version and step (answered from the index)
-        Index("ix_email_messages_report", "journey_id", "journey_version", "step_id", "status", "reason",
-              "enrollment_id"),
-    )
 
 
 class Message(SQLModel, table=True):
