@@ -26,6 +26,7 @@ from activities.deps import Deps, moment, run_key
 from activities.sending import message_context
 from core.customers import email_consent
 from core.customers.records import get_customer
+from core.journeys.controls import held
 from core.loyalty.coupons import CouponPoolEmpty
 from language.config import FrequencyCap
 from language.expressions import ExpressionError, render
@@ -129,6 +130,11 @@ class EmailActivities:
             row = existing or Email(id=uuid.uuid4().hex, key=key, customer_id=customer.id,
                                     enrollment_id=input.run.enrollment_id, journey_id=input.run.journey_id,
                                     step_id=input.step_key, purpose=input.purpose, created_at=at)
+            hold = held(session, input.run.journey_id, input.run.journey_version, at)
+            if hold is not None:  # an operator paused the journey: the email waits
+                row.status, row.reason, row.defer_until, row.updated_at = "deferred", hold[1], hold[0], at
+                session.add(row)
+                return outcome_of(row)
             skip = verdict(customer, input.purpose)
             caps = self.deps.catalog.settings.email.frequency_caps
             release = capped_until(session, customer.id, at, caps) if skip is None and input.purpose == "marketing" \
