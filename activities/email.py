@@ -28,6 +28,7 @@ from activities.deps import Deps, moment, run_key
 from activities.sending import message_context, pick_locale
 from core.customers import email_consent, email_suppressions
 from core.customers.records import get_customer
+from core.journeys.controls import held
 from core.loyalty.coupons import CouponPoolEmpty
 from core.sms import rules, zones
 from language.config import FrequencyCap, Settings
@@ -197,6 +198,11 @@ class EmailActivities:
                                     enrollment_id=input.run.enrollment_id, journey_id=input.run.journey_id,
                                     journey_version=input.run.journey_version, step_id=input.step_key,
                                     purpose=input.purpose, created_at=at)
+            hold = held(session, input.run.journey_id, input.run.journey_version, at)
+            if hold is not None:  # an operator paused the journey: the email waits
+                row.status, row.reason, row.defer_until, row.updated_at = "deferred", hold[1], hold[0], at
+                session.add(row)
+                return outcome_of(row)
             skip = verdict(customer, input.purpose)
             suppression = email_suppressions.find(session, customer.email) if skip is None and customer.email \
                 else None

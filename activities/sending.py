@@ -30,6 +30,7 @@ from core.customers.context import expression_context
 from core.customers.numbers import apply_provider_error
 from core.customers.records import get_customer
 from core.event import EventIn
+from core.journeys.controls import held
 from core.loyalty import shop_codes
 from core.loyalty.coupons import CouponPoolEmpty
 from core.loyalty.coupons import issue as issue_coupon
@@ -236,6 +237,9 @@ class SendingActivities:
     def _verdict(self, session: Session, input: SendInput, customer: Customer, row: Message,
                  at: datetime) -> rules.Verdict:
         settings = self.deps.catalog.settings
+        hold = held(session, input.run.journey_id, input.run.journey_version, at)
+        if hold is not None:  # an operator paused the journey: every text waits, whatever its purpose
+            return rules.Verdict(defer_until=hold[0], defer_reason=hold[1])
         for verdict in (rules.consent(customer, input.purpose), rules.phone(session, customer)):
             if not verdict.go:
                 return verdict

@@ -16,6 +16,7 @@ from api.limits import BODY_LIMITS, DEFAULT_BODY, MAX_BATCH, MAX_ENROLL, MAX_JSO
 from api.metrics import REGISTRY, DatabaseCollector
 from api.routes import (
     commerce,
+    controls,
     coupons,
     customers,
     dashboard,
@@ -60,7 +61,7 @@ def create_app(services: Services | Callable[[], Awaitable[Services]]) -> FastAP
     )
     app.add_exception_handler(RequestValidationError, validation_error)
     for module in (events, customers, imports, loyalty, rewards, coupons, segments, reports, dashboard, twilio, links,
-                   commerce, email, email_events, enrollments, health):
+                   commerce, email, email_events, enrollments, controls, health):
         # The token, body limit and strict JSON are checked by the route class: no route without it.
         assert all(isinstance(r, EdgeRoute) for r in module.router.routes if isinstance(r, APIRoute)), module
         app.include_router(module.router)

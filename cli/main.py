@@ -22,7 +22,7 @@ def _register_commands() -> None:
 
     for name in ("cli.authoring", "cli.sms", "cli.runtime", "cli.schedules", "cli.segments", "cli.loyalty",
                  "cli.importing", "cli.customers", "cli.consent", "cli.retention", "cli.reports", "cli.deploy",
-                 "cli.rewards", "cli.scenarios"):
+                 "cli.rewards", "cli.scenarios", "cli.controls"):
         importlib.import_module(name).register(app)
 
 

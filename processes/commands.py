@@ -18,6 +18,7 @@ from core.event import ExternalEventIn, RouteResult
 from core.intake.importing import ImportReport, ImportStopped, csv_rows, import_customers
 from core.intake.profiles import ProfileChange, give_consent, upsert_customer
 from core.intake.text_to_join import TextToJoin
+from core.journeys import controls
 from core.journeys.enroll import PAGE, Enrolled, enroll_customers, segment_pages
 from core.journeys.enrollment import Entry
 from core.journeys.stopping import TemporalRunStopper
@@ -65,6 +66,29 @@ async def enroll(settings: ServiceSettings, journey_id: str, customer_id: str, *
         router = wiring.router
         return await router.starter.enter(router.catalog.journey(journey_id), customer_id,
                                           occasion=f"manual:{uuid.uuid4().hex}", check_trigger=False)
+
+
+async def control_journey(settings: ServiceSettings, journey_id: str, command: str, *, version: str | None = None,
+                          note: str | None = None, by: str = "cli",
+                          journeys_dir: Path | None = None) -> controls.Applied:
+    """Pause, resume, stop or drain a journey (or one version). Raises KeyError for an
+    unknown journey or version."""
+    async with wired(settings, journeys_dir) as wiring:
+        db = wiring.router.db
+        current = wiring.catalog.journeys.get(journey_id)
+        if current is None and not controls.known_journey(db, journey_id, set(wiring.catalog.journeys)):
+            raise KeyError(f"no journey {journey_id!r}")
+        if version is not None and not controls.known_version(db, journey_id, version,
+                                                              current.version if current else None):
+            raise KeyError(f"no version {version!r} of journey {journey_id!r}")
+        return await controls.apply_control(db, wiring.router.client, journey_id, command, version=version,
+                                            by=by, note=note,
+                                            scheduled=controls.is_scheduled(current.journey if current else None))
+
+
+def list_controls(settings: ServiceSettings) -> list[Any]:
+    """Every control in force (rows of journey_controls)."""
+    return controls.list_controls(open_migrated_database(settings))
 
 
 async def enroll_many(settings: ServiceSettings, journey_id: str, *, segment: str | None = None,

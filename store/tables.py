@@ -492,3 +492,18 @@ class ImportCursor(SQLModel, table=True):
     cursor: str | None = Field(default=None, max_length=2048)  # None: done
     done: int = 0  # how many were imported so far
     updated_at: datetime | None = _ts()
+
+
+class JourneyControl(SQLModel, table=True):
+    """An operator's control of a journey (all its versions: ``version`` is ``*``, or one
+    content hash): paused, draining or stopped. No row, or ``active``: it runs as usual.
+    Read at every admission and every send, so a control outlives any process."""
+
+    __tablename__ = "journey_controls"
+
+    journey_id: str = Field(primary_key=True, max_length=64)
+    version: str = Field(primary_key=True, max_length=64)  # a content hash, or "*": every version
+    state: str = Field(max_length=16)  # active | paused | draining | stopped
+    changed_by: str = Field(max_length=64)  # cli | api, or the operator the request names
+    changed_at: datetime = _ts(nullable=False)
+    note: str | None = Field(default=None, max_length=500)

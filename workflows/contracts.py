@@ -17,6 +17,9 @@ from language.models import EmailMessage, Expect, Message
 
 SMS_TASK_QUEUE = "journeys-sms"
 JOURNEY_TASK_QUEUE = "journeys"
+# Deferral reasons of a send held by an operator's control (core/journeys/controls.py):
+# the run waits for the next control signal, or the re-check time, whichever comes first.
+HELD_REASONS = ("journey_paused", "journey_stopped")
 
 
 class RunRef(BaseModel):

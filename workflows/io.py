@@ -14,6 +14,7 @@ from language.catalog import PinnedJourney
 WORKFLOW_NAME = "Journey"
 EVENT_SIGNAL = "event"
 STATUS_QUERY = "status"
+CONTROL_SIGNAL = "control"
 
 # Custom search attributes, registered with the server by `journeys dev` and the tests.
 # Values are ids only: never a phone number or a name.
@@ -23,6 +24,7 @@ SEARCH_ATTRIBUTES = {
     "CustomerId": "Keyword",
     "JourneyStep": "Keyword",
     "JourneyOutcome": "Keyword",
+    "JourneyControl": "Keyword",
 }
 
 
@@ -69,6 +71,13 @@ class EventSignal(BaseModel):
 
     event_id: str
     type: str
+
+
+class ControlSignal(BaseModel):
+    """An operator's control of the run's journey (core/journeys/controls.py): the state
+    now in force for its version, ``active`` | ``paused`` | ``draining`` | ``stopped``."""
+
+    state: str
 
 
 class TimelineEntry(BaseModel):

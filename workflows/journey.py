@@ -21,9 +21,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows import activity_names as names
     from workflows.contracts import EventMatch, Facts, FinishInput, InspectEventInput, ProgressInput, RunRef
     from workflows.io import (
+        CONTROL_SIGNAL,
         EVENT_SIGNAL,
         STATUS_QUERY,
         WORKFLOW_NAME,
+        ControlSignal,
         EventSignal,
         JourneyInput,
         JourneyResult,
@@ -35,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
 
 STEP_ATTRIBUTE = SearchAttributeKey.for_keyword("JourneyStep")
 OUTCOME_ATTRIBUTE = SearchAttributeKey.for_keyword("JourneyOutcome")
+CONTROL_ATTRIBUTE = SearchAttributeKey.for_keyword("JourneyControl")
 
 LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30),
                           non_retryable_error_types=["UnknownCustomer"])
@@ -54,6 +57,8 @@ class JourneyWorkflow:
         self.journey: Journey | None = None
         self.run_ref: RunRef | None = None
         self.offset = timedelta(0)
+        self.control = "active"  # an operator's control of the journey (the `control` signal)
+        self.control_changes = 0
 
     # --- messages from outside ------------------------------------------------------
 
@@ -66,6 +71,15 @@ class JourneyWorkflow:
         self.seen_event_ids.append(signal.event_id)
         del self.seen_event_ids[:-MAX_SEEN_EVENT_IDS]
         self.inbox.append(signal)
+
+    @workflow.signal(name=CONTROL_SIGNAL)
+    def on_control(self, signal: ControlSignal) -> None:
+        # Only a signal changes these: histories without one replay as before.
+        self.control = signal.state
+        self.control_changes += 1
+        workflow.upsert_search_attributes([
+            CONTROL_ATTRIBUTE.value_unset() if signal.state == "active" else CONTROL_ATTRIBUTE.value_set(signal.state)
+        ])
 
     @workflow.query(name=STATUS_QUERY)
     def status(self) -> JourneyStatus:
@@ -181,14 +195,17 @@ class JourneyWorkflow:
                 return False
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
-                    lambda: bool(self.inbox),
+                    lambda: bool(self.inbox) or self.control == "stopped" or done(),
                     timeout=remaining,
                     timeout_summary=f"{self.current_step}: {waiting_for}",
                 )
 
     async def process_inbox(self) -> None:
-        """Turn pending events into facts; raise JourneyEnded for an `exit_on` match."""
+        """Turn pending events into facts; raise JourneyEnded for an `exit_on` match, or
+        once an operator stopped the journey."""
         assert self.journey and self.facts
+        if self.control == "stopped":
+            raise JourneyEnded("stopped")
         while self.inbox:
             signal = self.inbox.pop(0)
             for rule in self.journey.exit_on:

@@ -37,6 +37,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from core.clock import utcnow
 from core.customers.context import expression_context
 from core.customers.records import ensure_customer
+from core.journeys.controls import admission_refusal
 from core.journeys.run_keys import key_of
 from core.validation import opaque_customer_id
 from language.catalog import Catalog, PinnedJourney
@@ -325,6 +326,8 @@ class Starter:
         journey = pinned.journey
         now = utcnow()
         with session_scope(self.db) as session:
+            if refusal := admission_refusal(session, journey.id, pinned.version):  # paused, draining, stopped
+                return Admission(False, refusal)
             trigger = session.get(Event, trigger_event_id) if trigger_event_id else None
             if check_trigger and trigger is not None and not trigger_matches(journey, trigger.type,
                                                                              trigger.properties):

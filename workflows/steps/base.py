@@ -42,6 +42,7 @@ class Run(Protocol):
     facts: Facts | None
     run_ref: RunRef | None
     listener: Listener | None
+    control_changes: int  # how many operator controls the run has heard of
 
     def now(self) -> datetime: ...
 

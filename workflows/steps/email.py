@@ -12,9 +12,9 @@ from temporalio.exceptions import ActivityError
 
 from language.models import SendEmailStep
 from workflows import activity_names as names
-from workflows.contracts import SMS_TASK_QUEUE, SendEmailInput, SendOutcome
+from workflows.contracts import HELD_REASONS, SMS_TASK_QUEUE, SendEmailInput, SendOutcome
 from workflows.steps.base import Run
-from workflows.steps.messaging import SEND_RETRY, SEND_TIMEOUT
+from workflows.steps.messaging import SEND_RETRY, SEND_TIMEOUT, hold
 
 
 async def send_email(run: Run, step: SendEmailStep, key: str) -> None:
@@ -22,10 +22,15 @@ async def send_email(run: Run, step: SendEmailStep, key: str) -> None:
     message = step.send_email
     purpose = message.purpose or run.journey.sending.purpose
     call = SendEmailInput(**run.call(key), message=message, purpose=purpose, on_capped=run.journey.sending.on_capped)
+    heard = run.control_changes
     outcome = await _attempt(call, key)
     while outcome.status == "deferred":
         assert outcome.defer_until is not None
-        await run.block(outcome.defer_until, waiting_for=f"email send window ({outcome.reason})")
+        if outcome.reason in HELD_REASONS:
+            await hold(run, outcome, heard)
+        else:
+            await run.block(outcome.defer_until, waiting_for=f"email send window ({outcome.reason})")
+        heard = run.control_changes
         outcome = await _attempt(call.model_copy(update=run.call(key)), key)
     details: dict[str, Any] = {"message_id": outcome.message_id, "status": outcome.status}
     if outcome.reason and outcome.status in ("skipped", "unconfirmed"):

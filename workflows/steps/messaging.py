@@ -12,7 +12,7 @@ from temporalio.exceptions import ActivityError
 
 from language.models import AskStep, Message, SendSmsStep
 from workflows import activity_names as names
-from workflows.contracts import SMS_TASK_QUEUE, SendInput, SendOutcome, SettleInput
+from workflows.contracts import HELD_REASONS, SMS_TASK_QUEUE, SendInput, SendOutcome, SettleInput
 from workflows.steps.base import Listener, Run
 
 # One attempt: database work and one provider call (whose HTTP timeout is 10 s by
@@ -31,13 +31,19 @@ async def deliver(run: Run, key: str, message: Message, *, reprompt: bool = Fals
     purpose = message.purpose or run.journey.sending.purpose
     send = SendInput(**run.call(key), message=message, purpose=purpose, on_capped=run.journey.sending.on_capped,
                      reprompt=reprompt, expects_reply=expects_reply)
+    heard = run.control_changes  # a control that comes during the attempt wakes a held send too
     outcome = await _attempt(names.SEND_SMS, send, key)
     while outcome.status in ("deferred", "unconfirmed", "absent"):
-        if outcome.status == "deferred":
+        if outcome.status == "deferred" and outcome.reason in HELD_REASONS:
+            await hold(run, outcome, heard)
+            heard = run.control_changes
+            outcome = await _attempt(names.SEND_SMS, send.model_copy(update=run.call(key)), key)
+        elif outcome.status == "deferred":
             assert outcome.defer_until is not None
             # The Web UI's details name the region rules too (absent from older histories).
             regions = f"; region rules {outcome.send_region}" if outcome.send_region else ""
             await run.block(outcome.defer_until, waiting_for=f"send window ({outcome.reason}{regions})")
+            heard = run.control_changes
             outcome = await _attempt(names.SEND_SMS, send.model_copy(update=run.call(key)), key)
         elif outcome.status == "unconfirmed":
             assert outcome.settle_at is not None and outcome.message_id is not None
@@ -64,6 +70,14 @@ async def deliver(run: Run, key: str, message: Message, *, reprompt: bool = Fals
     if outcome.status == "sent" and not reprompt and run.facts and key not in run.facts.sent:
         run.facts.sent.append(key)
     return outcome
+
+
+async def hold(run: Run, outcome: SendOutcome, heard: int) -> None:
+    """Wait out an operator's hold: until the next control signal (a resume sends one) or the
+    re-check time, whichever comes first; a stop ends the run from inside the wait."""
+    assert outcome.defer_until is not None
+    await run.block(outcome.defer_until, lambda: run.control_changes != heard,
+                    waiting_for=f"the journey to be resumed ({outcome.reason})")
 
 
 async def _attempt(activity: str, call: SendInput | SettleInput, key: str) -> SendOutcome:
