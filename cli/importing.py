@@ -108,8 +108,9 @@ def _import_shopify(journeys_dir: Path | None, restart: bool) -> None:
             result = asyncio.run(backfill_shopify(settings, journeys_dir=journeys_dir, progress=progress,
                                                   restart=restart))
         except (SettingsError, InvalidJourneys, ImportStopped, ShopError) as err:
-            again = " Run it again to go on from where it stopped." if isinstance(err, ShopError) else ""
-            errors.print(f"[red]error:[/red] {escape(str(err))}{again}")
+            said = str(err).rstrip(".")
+            again = ". Run it again to go on from where it stopped." if isinstance(err, ShopError) else ""
+            errors.print(f"[red]error:[/red] {escape(said)}{again}")
             raise typer.Exit(1) from None
     console.print(f"{result.customers} customers and {result.orders} orders read; {result.purchases} new "
                   "purchase(s) recorded")

@@ -6,6 +6,7 @@ order changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -111,3 +112,43 @@ async def test_an_interrupted_import_resumes_and_imports_everything_once(env, db
     [record] = [r for r in rows(db, ConsentRecord) if r.customer_id == "shopify-1001"]
     assert record.source == "shopify:import" and "opt_in_level=single_opt_in" in (record.disclosure or "")
     assert sender.sent == []  # no confirmation text to the imported list
+
+
+# --- `journeys import shopify`, as typed ---------------------------------------------------
+
+
+async def test_the_cli_imports_the_shop_says_where_it_stopped_and_goes_on(env, db, journeys_dir: Path,
+                                                                         fake: FakeAdmin) -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app as journeys
+
+    catalog = write_journeys(journeys_dir, {})
+    settings = {"JOURNEYS_DATABASE_URL": db.url.render_as_string(hide_password=False),
+                "TEMPORAL_ADDRESS": env.client.service_client.config.target_host}
+    shop = {"JOURNEYS_SHOPIFY_SHOP_DOMAIN": "shop.example", "JOURNEYS_SHOPIFY_ADMIN_TOKEN": TOKEN,
+            "JOURNEYS_SHOPIFY_ADMIN_BASE_URL": fake.url}
+
+    def run(environment: dict[str, str]) -> Any:
+        return CliRunner().invoke(journeys, ["import", "shopify", "--journeys", str(journeys_dir)], env=environment)
+
+    async with Simulation(env, catalog, db, sender=CountingSender()):
+        unset = await asyncio.to_thread(run, settings)
+        assert unset.exit_code == 1 and "JOURNEYS_SHOPIFY_SHOP_DOMAIN" in unset.stderr
+
+        fake.fail_page = 4  # the second orders page fails, every retry
+        stopped = await asyncio.to_thread(run, settings | shop)
+        assert stopped.exit_code == 1, stopped.output
+        said = " ".join(stopped.stderr.split())  # as printed, wrapped to the terminal
+        assert "orders.json: HTTP 500. Run it again to go on from where it stopped." in said
+        assert TOKEN not in stopped.output
+        assert len(rows(db, Customer)) == 5
+
+        fake.fail_page = None
+        finished = await asyncio.to_thread(run, settings | shop)
+        assert finished.exit_code == 0, finished.output
+        said = " ".join(finished.stdout.split())
+        assert "0 customers and 4 orders read; 3 new purchase(s) recorded" in said
+        assert "customers finished by an earlier run" in said
+    purchases = sorted(e.id for e in rows(db, Event) if e.type == "purchase")
+    assert purchases == [f"shopify:order:{5000 + n}" for n in (1, 2, 3, 5, 6)]
