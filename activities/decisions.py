@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, func, select
 from temporalio import activity
 
 from activities.deps import Deps, moment, run_key
@@ -21,9 +22,9 @@ from core.sms.zones import send_zones
 from language.expressions import ExpressionError, is_true
 from language.models import Expect
 from store.db import session_scope
-from store.tables import Decision, Event
+from store.tables import ConsentRecord, Customer, Decision, Event
 from workflows import activity_names as names
-from workflows.contracts import EvaluateInput, EventMatch, InspectEventInput, NextLocalTimeInput
+from workflows.contracts import EvaluateInput, EventMatch, InspectEventInput, NextLocalTimeInput, StepCall
 
 _INTEGER = re.compile(r"^\D*?(-?\d+)\D*$")
 log = logging.getLogger(__name__)
@@ -86,6 +87,24 @@ def remembered(db: Any, key: str, decide: Callable[[], dict[str, Any]]) -> dict[
     return value
 
 
+def preferred_channel(session: Session, customer: Customer) -> str:
+    """The channel of the customer's most recent opt-in among those still opted in ("sms" or
+    "email"), or "" when neither is: what they chose last is what they prefer. Email only when
+    its opt-in is strictly newer: a tie (both at signup) or no evidence keeps the text first."""
+    current = [channel for channel, consent in (("sms", customer.sms_consent), ("email", customer.email_consent))
+               if consent == "opted_in"]
+    if len(current) < 2:
+        return current[0] if current else ""
+
+    def newest(channel: str) -> datetime | None:
+        return session.exec(select(func.max(ConsentRecord.occurred_at)).where(
+            ConsentRecord.customer_id == customer.id, ConsentRecord.channel == channel,
+            ConsentRecord.status == "opted_in")).one()
+
+    sms, email = newest("sms"), newest("email")
+    return "email" if email is not None and (sms is None or email > sms) else "sms"
+
+
 class DecisionActivities:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
@@ -103,6 +122,14 @@ class DecisionActivities:
                 return {"result": result, "error": error} if error else {"result": result}
 
         return bool(remembered(self.deps.db, f"{run_key(input)}:condition", decide)["result"])
+
+    @activity.defn(name=names.PREFERRED_CHANNEL)
+    def preferred_channel(self, input: StepCall) -> str:
+        def decide() -> dict[str, Any]:
+            with session_scope(self.deps.db, readonly=True) as session:
+                return {"channel": preferred_channel(session, get_customer(session, input.run.customer_id))}
+
+        return str(remembered(self.deps.db, f"{run_key(input)}:channel", decide)["channel"])
 
     @activity.defn(name=names.NEXT_LOCAL_TIME)
     def next_local_time(self, input: NextLocalTimeInput) -> datetime:
