@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlmodel import select
 
-from core.customers import email_consent
+from core.customers import email_consent, email_suppressions
 from processes.simulate import Simulation
 from store.db import session_scope
 from store.tables import Customer, Email, Message
@@ -37,11 +37,15 @@ steps:
 
 
 async def _run(journeys_dir: Path, env, db, sender, channel: str, *, start: datetime = START,  # type: ignore[no-untyped-def]
-               email_opt_in_after: timedelta | None = None, **customer: Any) -> dict[str, Any]:
+               email_opt_in_after: timedelta | None = None, suppressed: str | None = None,
+               **customer: Any) -> dict[str, Any]:
     catalog = write_journeys(journeys_dir, {"cart": JOURNEY.format(channel=channel)})
     async with Simulation(env, catalog, db, start=start, sender=sender) as sim:
         run = Run(sim)
         await run.customer(first_name="Ada", **customer)
+        if suppressed is not None:  # the address is on the suppression list (a hard bounce, say)
+            with session_scope(db) as session:
+                assert email_suppressions.suppress(session, customer["email"], suppressed, source="test", at=start)
         if email_opt_in_after is not None:  # the customer opts in to email later than to texts
             with session_scope(db) as session:
                 row = session.get(Customer, "sim-customer")
@@ -129,6 +133,28 @@ async def test_email_else_sms_texts_one_who_opted_out_of_email(journeys_dir: Pat
                           email_consent="opted_out")
     assert [(e["action"], e["status"], e.get("fallback_reason")) for e in _sends(timeline)] == [
         ("email", "skipped", None), ("sms", "sent", "opted_out")]
+
+
+async def test_email_else_sms_texts_one_whose_address_is_suppressed(journeys_dir: Path, env, db, sender) -> None:
+    timeline = await _run(journeys_dir, env, db, sender, "email_else_sms", email="ada@example.com",
+                          suppressed="hard_bounce")
+    assert [(e["action"], e["status"], e.get("fallback_reason")) for e in _sends(timeline)] == [
+        ("email", "skipped", None), ("sms", "sent", "suppressed_hard_bounce")]
+
+
+async def test_a_skip_that_is_not_about_reach_does_not_switch(journeys_dir: Path, env, db, sender) -> None:
+    # on_capped: skip and a text already sent today (cap 1 per 24h): frequency_cap, final.
+    catalog = write_journeys(journeys_dir, {"cart": JOURNEY.format(channel="sms_else_email").replace(
+        "steps:\n", "sending: {on_capped: skip}\nsteps:\n  - id: first\n    send_sms: {text: \"Hello\"}\n", 1)})
+    async with Simulation(env, catalog, db, start=START, sender=sender) as sim:
+        run = Run(sim)
+        await run.customer(first_name="Ada", email="ada@example.com")
+        assert await run.enter("cart", trigger="cart_abandoned")
+        await run.advance(timedelta(days=1))
+        timeline = await run.timeline("cart")
+    assert _sends(timeline) == [{"action": "sms", "status": "skipped", "reason": "frequency_cap", "channel": "sms",
+                                 "channel_rule": "sms_else_email"}]
+    assert _rows(db)[1] == []  # no email at all: sent('note') is false, so no thanks either
 
 
 async def test_no_channel_reaches_the_customer_both_are_skipped_and_the_run_goes_on(journeys_dir: Path, env, db,
