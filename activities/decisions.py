@@ -10,10 +10,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col
 from temporalio import activity
 
 from activities.deps import Deps, moment, run_key
@@ -24,9 +24,9 @@ from core.sms.zones import send_zones
 from language.expressions import ExpressionError, customer_reads, is_true
 from language.models import Expect
 from store.db import session_scope
-from store.tables import Decision, Event
+from store.tables import ConsentRecord, Customer, Decision, Event
 from workflows import activity_names as names
-from workflows.contracts import EvaluateInput, EventMatch, InspectEventInput, NextLocalTimeInput
+from workflows.contracts import EvaluateInput, EventMatch, InspectEventInput, NextLocalTimeInput, StepCall
 
 DECISIONS = SQLModel.metadata.tables[Decision.__tablename__]
 _INTEGER = re.compile(r"^\D*?(-?\d+)\D*$")
@@ -91,6 +91,24 @@ def _insert(session: Session) -> Any:
     return postgres_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
+def preferred_channel(session: Session, customer: Customer) -> str:
+    """The channel of the customer's most recent opt-in among those still opted in ("sms" or
+    "email"), or "" when neither is: what they chose last is what they prefer. Email only when
+    its opt-in is strictly newer: a tie (both at signup) or no evidence keeps the text first."""
+    current = [channel for channel, consent in (("sms", customer.sms_consent), ("email", customer.email_consent))
+               if consent == "opted_in"]
+    if len(current) < 2:
+        return current[0] if current else ""
+
+    def newest(channel: str) -> datetime | None:
+        return session.execute(select(func.max(col(ConsentRecord.occurred_at))).where(
+            col(ConsentRecord.customer_id) == customer.id, col(ConsentRecord.channel) == channel,
+            col(ConsentRecord.status) == "opted_in")).scalar_one()
+
+    sms, email = newest("sms"), newest("email")
+    return "email" if email is not None and (sms is None or email > sms) else "sms"
+
+
 class DecisionActivities:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
@@ -108,6 +126,13 @@ class DecisionActivities:
             return {"result": result, "error": error} if error else {"result": result}
 
         return bool(remembered(self.deps.db, f"{run_key(input)}:condition", decide)["result"])
+
+    @activity.defn(name=names.PREFERRED_CHANNEL)
+    def preferred_channel(self, input: StepCall) -> str:
+        def decide(session: Session) -> dict[str, Any]:
+            return {"channel": preferred_channel(session, get_customer(session, input.run.customer_id))}
+
+        return str(remembered(self.deps.db, f"{run_key(input)}:channel", decide)["channel"])
 
     @activity.defn(name=names.NEXT_LOCAL_TIME)
     def next_local_time(self, input: NextLocalTimeInput) -> datetime:

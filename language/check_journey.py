@@ -18,10 +18,10 @@ from language.checks_references import (
 from language.checks_structure import check_structure
 from language.configuration import Configuration
 from language.loader import Path_, Span, YamlDocument
-from language.models import AskSpec, EmailMessage, Journey, Message, StepBase, children
+from language.models import AskSpec, EmailMessage, Journey, Message, SendSmsStep, StepBase, children
 from language.problems import Problem
 from language.shape import validate_model
-from language.walk import iter_steps, message_sites, sites
+from language.walk import StepAt, iter_steps, message_sites, sites
 
 # A run's workflow input carries the whole definition: Temporal warns about a payload
 # over 512 KB and refuses one over 2 MB.
@@ -127,18 +127,27 @@ def _rewards(doc: YamlDocument, config: Configuration) -> Iterator[Problem]:
             yield doc.problem(doc.position(path), reason, name)
 
 
+def _template_blocks(data: Any) -> Iterator[tuple[StepAt, str]]:
+    """Each message block of a sending step: its own, and a send_sms step's ``email:`` block."""
+    for at in iter_steps(data):
+        if at.kind in ("send_sms", "ask", "send_email"):
+            yield at, at.kind
+        if at.kind == "send_sms" and isinstance(at.step.get("email"), dict):
+            yield at, "email"
+
+
 def _templates(doc: YamlDocument, config: Configuration) -> Iterator[Problem]:
     """A named template exists, and its texts refer to this journey's steps and splits."""
     names = JourneyNames.of(doc.data)
     found: dict[str, list[tuple[str, str]]] = {}  # per template: the same for every step using it
-    for at in iter_steps(doc.data):
-        spec = at.step.get(at.kind) if at.kind in ("send_sms", "ask", "send_email") else None
+    for at, block in _template_blocks(doc.data):
+        spec = at.step.get(block)
         name = spec.get("template") if isinstance(spec, dict) else None
         if not isinstance(name, str):
             continue
-        path = (*at.path, at.kind, "template")
+        path = (*at.path, block, "template")
         reason = template_problem(name, config.known)
-        if reason is None and config.templates[name].is_email != (at.kind == "send_email"):
+        if reason is None and config.templates[name].is_email != (block in ("send_email", "email")):
             reason = (f"template '{name}' is an email template (it has a subject): use it in send_email"
                       if config.templates[name].is_email else
                       f"template '{name}' is an SMS template (no subject): send_email needs subject, text or html "
@@ -172,7 +181,8 @@ def inline_templates(journey: Journey, config: Configuration) -> None:
 
 def _messages(steps: Sequence[Any]) -> Iterator[Message | EmailMessage]:
     for step in steps:
-        for value in (getattr(step, "send_sms", None), getattr(step, "ask", None), getattr(step, "send_email", None)):
+        for value in (getattr(step, "send_sms", None), getattr(step, "ask", None), getattr(step, "send_email", None),
+                      getattr(step, "email", None) if isinstance(step, SendSmsStep) else None):
             if isinstance(value, Message | AskSpec | EmailMessage):
                 yield value
         if isinstance(step, StepBase):

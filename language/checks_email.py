@@ -52,10 +52,11 @@ def html_problem(source: str) -> str | None:
 
 def email_html(doc: YamlDocument) -> Iterator[Problem]:
     for at in iter_steps(doc.data):
-        spec = at.step.get("send_email") if at.kind == "send_email" else None
+        block = {"send_email": "send_email", "send_sms": "email"}.get(at.kind or "")
+        spec = at.step.get(block) if block else None
         source = spec.get("html") if isinstance(spec, dict) else None
         if isinstance(source, str) and (reason := html_problem(source)):
-            yield doc.problem(doc.position((*at.path, "send_email", "html")), f"html: {reason}", None, "warning")
+            yield doc.problem(doc.position((*at.path, block, "html")), f"html: {reason}", None, "warning")
 
 
 def email_template(doc: YamlDocument) -> Iterator[Problem]:

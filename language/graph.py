@@ -122,8 +122,9 @@ def trigger_summary(journey: Journey) -> str:
 def step_summary(step: StepBase) -> str:
     """One short line saying what a step does."""
     match step:
-        case SendSmsStep(send_sms=message):
-            return "send_sms " + (f"template {message.template}" if message.template else short(message.text or ""))
+        case SendSmsStep(send_sms=message, channel=channel):
+            text = "send_sms " + (f"template {message.template}" if message.template else short(message.text or ""))
+            return f"{text} ({channel})" if channel else text
         case SendEmailStep(send_email=email):
             return "send_email " + (f"template {email.template}" if email.template else short(email.subject or ""))
         case AskStep(ask=ask):

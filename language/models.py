@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
 from language.durations import Duration, TimeOfDay
 
@@ -153,10 +153,6 @@ class StepBase(Strict):
     id: Identifier | None = None
 
 
-class SendSmsStep(StepBase):
-    send_sms: Message
-
-
 SUBJECT_MAX = 200  # characters, before placeholders are filled in
 HTML_MAX = 100_000  # characters of an email's HTML part
 
@@ -203,6 +199,32 @@ class EmailMessage(Strict):
 
 class SendEmailStep(StepBase):
     send_email: EmailMessage
+
+
+Channel = Literal["sms_else_email", "email_else_sms", "preferred"]
+
+
+class SendSmsStep(StepBase):
+    """A text; with ``channel`` and an ``email`` block, a text or an email: the first channel,
+    and the other only when the first cannot reach the customer (workflows/steps/channels.py)."""
+
+    send_sms: Message
+    channel: Channel | None = None
+    email: EmailMessage | None = None  # after channel, so its check sees channel
+
+    @field_validator("email")
+    @classmethod
+    def _both_channels(cls, email: EmailMessage | None, info: ValidationInfo) -> EmailMessage | None:
+        # On the field (validate_default: it runs when absent too), so an error points at the
+        # email block or the step; a channel that failed its own check is not in info.data.
+        if "channel" not in info.data:
+            return email
+        channel = info.data["channel"]
+        if channel is not None and email is None:
+            raise ValueError(f"channel: {channel} needs an 'email' block (subject and text, or a template)")
+        if channel is None and email is not None:
+            raise ValueError("an 'email' block goes with 'channel' (sms_else_email, email_else_sms or preferred)")
+        return email
 
 
 class AskStep(StepBase):

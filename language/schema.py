@@ -65,6 +65,10 @@ DESCRIPTIONS: dict[tuple[str, str], str] = {
     ("ManualTrigger", "manual"): "Only through the CLI or API (enroll).",
     ("StepBase", "id"): "Step id, unique in the journey; required for send_sms, send_email and ask.",
     ("SendSmsStep", "send_sms"): "Send an SMS: text or template.",
+    ("SendSmsStep", "channel"): "Text or email: sms_else_email, email_else_sms or preferred (the channel of the "
+                                "customer's most recent opt-in); the other channel only when the first cannot "
+                                "reach the customer. Needs an email block.",
+    ("SendSmsStep", "email"): "The email for a step with channel: subject and text (and html), or a template.",
     ("SendEmailStep", "send_email"): "Send an email: subject, text and optional html (templates), or a template "
                                      "of journeys/templates/ with the three per locale.",
     ("EmailMessage", "subject"): "The subject line (one line, up to 200 characters); a template.",

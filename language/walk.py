@@ -127,6 +127,9 @@ def _step_sites(at: StepAt) -> Iterator[Site]:
     if at.kind == "send_email":  # an email's parts are message texts too: link() and coupon() work
         for key in ("subject", "text", "html"):
             yield from _site(step, ("send_email", key), "template", "message")
+    if at.kind == "send_sms":  # and those of a send_sms step's email: block (channel:)
+        for key in ("subject", "text", "html"):
+            yield from _site(step, ("email", key), "template", "message")
     if at.kind == "if":
         yield from _site(step, ("if",), "expression", "condition")
     elif at.kind == "wait_for":

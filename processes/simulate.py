@@ -384,6 +384,15 @@ def _link_code(db: Any, customer_id: str, step: str) -> str | None:
         return link.code if link else None
 
 
+def _channel(item: dict[str, Any], details: dict[str, Any]) -> None:
+    """A step with channel: which channel this send used (the action), by which rule, and why."""
+    if details.get("channel_rule"):
+        item.update(channel=item["action"], channel_rule=details["channel_rule"])
+        for name in ("preferred", "fallback_reason"):
+            if name in details:
+                item[name] = details[name]
+
+
 def _report(db: Any, pinned: PinnedJourney, customer: CustomerSpec, start: datetime,
             result: JourneyResult | None, delivered: list[dict[str, Any]]) -> dict[str, Any]:
     timeline: list[dict[str, Any]] = []
@@ -401,12 +410,14 @@ def _report(db: Any, pinned: PinnedJourney, customer: CustomerSpec, start: datet
                     item.update(send_zone=details.get("send_zone"), send_rule=details["send_rule"])
                     if details.get("send_region"):  # the state or country rules that applied too
                         item["send_region"] = details["send_region"]
+                _channel(item, details)
             elif entry.action == "email":
                 email = session.get(Email, details.get("message_id")) if details.get("message_id") else None
                 item.update(subject=email.subject if email else None, text=email.body if email else None,
                             status=details.get("status"))
                 if details.get("reason"):
                     item["reason"] = details["reason"]
+                _channel(item, details)
             elif entry.action == "set":
                 change = session.exec(select(AttributeChange).where(
                     AttributeChange.customer_id == customer.id,

@@ -78,7 +78,7 @@ def build_workers(client: Client, catalog: Catalog, db: Database, sender: SmsSen
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="activity")
     decisions, effects, progress = DecisionActivities(deps), EffectActivities(deps), ProgressActivities(deps)
     journey_activities: list[Callable[..., Any]] = [
-        decisions.evaluate, decisions.next_local_time, decisions.inspect_event,
+        decisions.evaluate, decisions.next_local_time, decisions.inspect_event, decisions.preferred_channel,
         effects.award_points, effects.redeem_reward, effects.update_segments, effects.set_attributes,
         effects.unsubscribe, effects.emit,
         progress.record_progress, progress.finish,

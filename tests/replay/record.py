@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -155,6 +156,38 @@ SCENARIOS = [
     Scenario("replenishment", "purchase_exit", "exited:purchase", customer=REGULAR,
              events=['purchase@+2d {"amount": 50}']),
 ]
+
+
+# Paths of language features no shipped journey uses yet, on a journey of their own next to
+# the shipped ones (histories/<journey>-<path>.json as for the others).
+EXTRA_JOURNEYS = {"channels": """
+id: channels
+name: Text or email (recorded for replay)
+trigger: {event: cart_abandoned}
+steps:
+  - id: nudge
+    send_sms: {text: "Your cart is waiting: {{ link('https://nordicshoes.example/cart') }}"}
+    channel: sms_else_email
+    email: {subject: "Your cart", text: "Your cart is waiting: {{ link('https://nordicshoes.example/cart') }}"}
+  - wait: 1d
+  - id: nudge_again
+    send_sms: {text: "Still there: {{ link('https://nordicshoes.example/cart') }}"}
+    channel: preferred
+    email: {subject: "Still there", text: "Still there: {{ link('https://nordicshoes.example/cart') }}"}
+"""}
+EXTRA_SCENARIOS = [
+    # No text consent: the text is skipped (no_consent) and the email goes instead (the
+    # send-channel patch); then `preferred` asks for the channel (email: the only opt-in).
+    Scenario("channels", "email_fallback", "completed", customer={"sms_consent": "none"}, trigger=CART_A),
+]
+
+
+def with_extra_journeys(root: Path) -> Catalog:
+    """The shipped journeys and the extra ones, in a copy under ``root``."""
+    shutil.copytree(SHIPPED, root, dirs_exist_ok=True)
+    for name, text in EXTRA_JOURNEYS.items():
+        (root / f"{name}.yaml").write_text(text.lstrip())
+    return load_catalog(root)
 
 
 def customer(customer_id: str, **fields: Any) -> CustomerSpec:
@@ -310,16 +343,22 @@ def write(name: str, history: WorkflowHistory) -> Path:
 
 
 async def main(prefixes: list[str]) -> None:
-    catalog = load_catalog(SHIPPED)
+    with tempfile.TemporaryDirectory(prefix="journeys-replay-extra-") as extra:
+        await record(prefixes, load_catalog(SHIPPED), with_extra_journeys(Path(extra)))
+
+
+async def record(prefixes: list[str], shipped: Catalog, extended: Catalog) -> None:
     jobs: dict[str, tuple[datetime, Callable[[Simulation], Awaitable[WorkflowHistory]]]] = {
-        scenario.name: (scenario.start, lambda sim, s=scenario: record_journey(sim, s)) for scenario in SCENARIOS}
+        scenario.name: (scenario.start, lambda sim, s=scenario: record_journey(sim, s))
+        for scenario in SCENARIOS + EXTRA_SCENARIOS}
     jobs.update(SYSTEM)
+    extra = {scenario.name for scenario in EXTRA_SCENARIOS}
     chosen = {name: job for name, job in jobs.items() if not prefixes or name.startswith(tuple(prefixes))}
     if not chosen:
         raise SystemExit(f"no scenario starts with {' or '.join(prefixes)}; known: {', '.join(jobs)}")
     for name, (start, work) in chosen.items():
         began = time.monotonic()
-        path = write(name, await on_fresh_server(catalog, start, work))
+        path = write(name, await on_fresh_server(extended if name in extra else shipped, start, work))
         print(f"{path.relative_to(ROOT)}  {path.stat().st_size // 1024} KiB  {time.monotonic() - began:.1f}s")
 
 

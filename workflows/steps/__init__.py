@@ -5,11 +5,11 @@ language."""
 
 from __future__ import annotations
 
-from workflows.steps import branching, effects, email, messaging, waiting
+from workflows.steps import branching, channels, effects, email, messaging, waiting
 from workflows.steps.base import Handler
 
 HANDLERS: dict[str, Handler] = {
-    "send_sms": messaging.send_sms,
+    "send_sms": channels.send_sms,  # with or without channel:
     "send_email": email.send_email,
     "ask": messaging.ask,
     "wait": waiting.wait,

@@ -10,7 +10,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
-from language.models import SendEmailStep
+from language.models import EmailMessage, SendEmailStep
 from workflows import activity_names as names
 from workflows.contracts import HELD_REASONS, SMS_TASK_QUEUE, SendEmailInput, SendOutcome
 from workflows.steps.base import Run
@@ -18,8 +18,13 @@ from workflows.steps.messaging import SEND_RETRY, SEND_TIMEOUT, hold
 
 
 async def send_email(run: Run, step: SendEmailStep, key: str) -> None:
+    await deliver_email(run, key, step.send_email)
+
+
+async def deliver_email(run: Run, key: str, message: EmailMessage, **extra: Any) -> SendOutcome:
+    """Send one email, waiting out deferrals; record it on the timeline (with ``extra``:
+    the channel choice, for a step with ``channel:``)."""
     assert run.journey
-    message = step.send_email
     purpose = message.purpose or run.journey.sending.purpose
     call = SendEmailInput(**run.call(key), message=message, purpose=purpose, on_capped=run.journey.sending.on_capped)
     heard = run.control_changes
@@ -35,9 +40,10 @@ async def send_email(run: Run, step: SendEmailStep, key: str) -> None:
     details: dict[str, Any] = {"message_id": outcome.message_id, "status": outcome.status}
     if outcome.reason and outcome.status in ("skipped", "unconfirmed"):
         details["reason"] = outcome.reason
-    run.record(key, "email", **details)
+    run.record(key, "email", **details, **extra)
     if outcome.status == "sent" and run.facts and key not in run.facts.sent:
         run.facts.sent.append(key)
+    return outcome
 
 
 async def _attempt(call: SendEmailInput, key: str) -> SendOutcome:

@@ -24,9 +24,10 @@ SEND_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval
 
 
 async def deliver(run: Run, key: str, message: Message, *, reprompt: bool = False,
-                  expects_reply: bool = False) -> SendOutcome:
+                  expects_reply: bool = False, extra: dict[str, Any] | None = None) -> SendOutcome:
     """Send one message, waiting out deferrals and settling unknown outcomes (the step is
-    sent only once the provider's own records say so); record it on the timeline."""
+    sent only once the provider's own records say so); record it on the timeline (with
+    ``extra``: the channel choice, for a step with ``channel:``)."""
     assert run.journey
     purpose = message.purpose or run.journey.sending.purpose
     send = SendInput(**run.call(key), message=message, purpose=purpose, on_capped=run.journey.sending.on_capped,
@@ -66,7 +67,7 @@ async def deliver(run: Run, key: str, message: Message, *, reprompt: bool = Fals
         details["send_zone"], details["send_rule"] = outcome.send_zone, outcome.send_rule
         if outcome.send_region:  # and the state or country rules on top of the shop's window
             details["send_region"] = outcome.send_region
-    run.record(key, "sms", **details)
+    run.record(key, "sms", **details, **(extra or {}))
     if outcome.status == "sent" and not reprompt and run.facts and key not in run.facts.sent:
         run.facts.sent.append(key)
     return outcome
