@@ -1,4 +1,4 @@
-"""Migration 0020 gives the coupons already issued by journey texts their text's run,
+"""Migration 0021 gives the coupons already issued by journey texts their text's run,
 journey, version and step, so the journey report, which counts coupons from their own
 table, still counts them; a reward's coupon, or one whose text is another customer's,
 stays without."""
@@ -15,7 +15,7 @@ AT = "2026-03-02 15:00:00+00:00"
 
 
 def test_existing_coupons_get_their_texts_journey_version_and_step(db: Engine) -> None:
-    command.downgrade(alembic_config(db), "0019")
+    command.downgrade(alembic_config(db), "0020")
     try:
         with db.begin() as connection:
             for key, customer, run, journey, version in (("run-1:offer", "c1", "run-1", "promo", "v1"),

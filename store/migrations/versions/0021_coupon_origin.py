@@ -6,8 +6,8 @@ Existing coupons are back-filled from the text (messages) or email (email_messag
 key + ":" + series is their key, for the same customer (the join the report made);
 coupons of rewards and other origins stay NULL.
 
-Revision ID: 0020
-Revises: 0019
+Revision ID: 0021
+Revises: 0020
 Create Date: 2026-12-02 05:30:00
 """
 
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = '0020'
-down_revision: str | None = '0019'
+revision: str = '0021'
+down_revision: str | None = '0020'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
