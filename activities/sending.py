@@ -355,7 +355,7 @@ def message_context(deps: Deps, session: Session, input: StepCall, customer: Cus
         if spec.platform is not None and isinstance(row, Email):
             # Only the SMS send creates codes in the shop first: an email must not carry one it lacks.
             raise ExpressionError(f"coupon series {series!r} is made in {spec.platform}: texts only, not email")
-        issued = issue_coupon(session, series, spec, key=issue_key, customer_id=customer.id, at=at)
+        issued = issue_coupon(session, series, spec, key=issue_key, customer_id=customer.id, at=at, text=row)
         shop_codes.reserve(session, issued, spec, at)  # platform-backed: created in the shop before the text
         return issued.code
 

@@ -50,6 +50,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import col
 
 from bench import harness
+from core.reports import journey as journey_module
 from core.reports.journey import journey_report
 from core.reports.outline import outline
 from core.reports.program import program_report
@@ -179,7 +180,8 @@ LINK = ("code", "message_key", "url", "customer_id", "enrollment_id", "journey_i
 CLICK = ("link_code", "event_id", "bot", "clicked_at")
 EVENT = ("id", "customer_id", "type", "occurred_at", "received_at", "properties", "source")
 CONSENT = ("customer_id", "status", "source", "occurred_at", "recorded_at", "channel")
-COUPON = ("code", "series", "key", "customer_id", "issued_at", "expires_at", "redeemed_at")
+COUPON = ("code", "series", "key", "customer_id", "issued_at", "expires_at", "redeemed_at", "enrollment_id",
+          "journey_id", "journey_version", "step_id")
 POINTS = ("key", "customer_id", "points", "reason", "occurred_at", "expires_at", "source")
 PURCHASE = ("event_id", "customer_id", "occurred_at", "total")
 
@@ -293,7 +295,8 @@ class History:
         if step.coupon:
             redeemed = at + timedelta(days=rng.uniform(0, 10)) if rng.random() < 0.08 else None
             self.w.add("coupons", COUPON, (f"C{rng.getrandbits(48):012X}", step.coupon, f"{key}:{step.coupon}",
-                                           self.cid(customer), at, at + timedelta(days=14), redeemed))
+                                           self.cid(customer), at, at + timedelta(days=14), redeemed, enrollment,
+                                           plan.journey_id, version, step.key))
         if status == "delivered":
             u = rng.random()
             if u < 0.02:  # a reply: most within the window, some after it
@@ -414,6 +417,30 @@ def journey_call(catalog: Catalog, journey_id: str) -> Callable[[Database], Any]
                                      current_version=pinned.version)
 
 
+def per_query(db: Database, catalog: Catalog, journey_id: str, repeat: int) -> dict[str, float]:
+    """Each query of the journey report, timed on its own: median seconds over ``repeat``
+    warm reports, by the name of the method that ran it (``_coupons``, ``_attributed`` x2,
+    ...; a name that runs several times, such as ``_variants``, is summed per report)."""
+    spent: list[dict[str, float]] = []
+    original = journey_module._Queries._rows
+
+    def timed_rows(self: Any, query: Any) -> list[Any]:
+        caller = sys._getframe(1).f_code.co_name
+        began = time.perf_counter()
+        rows = original(self, query)
+        spent[-1][caller] = spent[-1].get(caller, 0.0) + time.perf_counter() - began
+        return rows
+
+    journey_module._Queries._rows = timed_rows  # type: ignore[method-assign]
+    try:
+        for _ in range(repeat):
+            spent.append({})
+            journey_call(catalog, journey_id)(db)
+    finally:
+        journey_module._Queries._rows = original  # type: ignore[method-assign]
+    return {name: statistics.median(s.get(name, 0.0) for s in spent) for name in spent[0]}
+
+
 def program_call(db: Database) -> Any:
     return program_report(db, until=NOW)
 
@@ -484,10 +511,15 @@ def cli_call(url: str) -> float:
     return seconds
 
 
-def bench(backend: str, db: Database, catalog: Catalog, customers: int, messages: int, repeat: int) -> BackendResult:
-    harness.log(f"[{backend}] seeding {customers:,} customers, ~{messages:,} messages ...")
-    seconds, rows = seed(db, catalog, customers, messages)
-    harness.log(f"[{backend}] seeded in {seconds:.0f}s: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()))
+def bench(backend: str, db: Database, catalog: Catalog, customers: int, messages: int, repeat: int,
+          *, seeded: bool = False) -> BackendResult:
+    if seeded:
+        seconds, rows = 0.0, counted(db)
+        harness.log(f"[{backend}] reusing the seeded database: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()))
+    else:
+        harness.log(f"[{backend}] seeding {customers:,} customers, ~{messages:,} messages ...")
+        seconds, rows = seed(db, catalog, customers, messages)
+        harness.log(f"[{backend}] seeded in {seconds:.0f}s: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()))
     result = BackendResult(backend, round(seconds, 1), rows)
     url = db.url.render_as_string(hide_password=False)
     fresh = open_database(url)  # cold: no connection, no cached plan
@@ -505,11 +537,20 @@ def bench(backend: str, db: Database, catalog: Catalog, customers: int, messages
             result.timings.append(timing)
     finally:
         meter.close()
+    for name, seconds in sorted(per_query(db, catalog, MAIN, repeat).items(), key=lambda q: -q[1]):
+        result.timings.append(Timing(f"  journey {MAIN}, query {name} (warm)", seconds, repeat))
     result.timings.append(Timing(f"API GET /reports/journeys/{MAIN}", api_call(db, catalog)))
     result.timings.append(Timing(f"CLI journeys report {MAIN} --json (process)", cli_call(url)))
     for t in result.timings:
         harness.log(f"[{backend}] {t.report}: {t.seconds:.3f}s" + (f" (CPU {t.cpu:.3f}s)" if t.cpu else ""))
     return result
+
+
+def counted(db: Database) -> dict[str, int]:
+    """The row counts of a database seeded by an earlier run (``--database``)."""
+    with db.connect() as connection:
+        return {table: int(connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+                for table in ("customers", "messages", "enrollments", "links", "clicks", "events", "coupons")}
 
 
 def print_results(results: list[BackendResult]) -> None:
@@ -578,11 +619,26 @@ def main() -> None:
         "JOURNEYS_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"),
         help="A PostgreSQL URL allowed to create a database for the run")
     parser.add_argument("--keep", action="store_true", help="Keep the seeded databases (their names are printed)")
+    parser.add_argument("--database", metavar="URL",
+                        help="Time the reports on a database an earlier --keep run seeded (migrated to the "
+                             "newest revision first, so a new migration's back-fill runs on it); no seeding")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     catalog = load_catalog(ROOT / "journeys")
     results = []
-    for backend in args.backends.split(","):
+    if args.database:
+        reused = open_database(args.database)
+        try:
+            began = time.monotonic()
+            upgrade(reused)
+            with reused.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                connection.execute(text("ANALYZE" if reused.dialect.name == "sqlite" else "VACUUM ANALYZE"))
+            harness.log(f"migrated to the newest revision and vacuumed in {time.monotonic() - began:.1f}s")
+            backend = "PostgreSQL" if reused.dialect.name == "postgresql" else "SQLite"
+            results.append(bench(backend, reused, catalog, 0, 0, args.repeat, seeded=True))
+        finally:
+            reused.dispose()
+    for backend in args.backends.split(",") if not args.database else ():
         if backend not in ("sqlite", "postgres"):
             parser.error(f"unknown backend {backend!r}: sqlite or postgres")
         databases = (postgres_database(args.postgres_admin, args.keep) if backend == "postgres"

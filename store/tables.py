@@ -359,6 +359,16 @@ class Coupon(SQLModel, table=True):
     # The shop's order it was redeemed for (POST /coupons/{code}/redeem, or a purchase
     # event's order_id): a repeat for the same order is the same redemption.
     redeemed_order_id: str | None = Field(default=None, max_length=128)
+    # The journey text (or email) that issued it, as on its messages row: the journey report
+    # counts a step's coupons from this table alone. None for rewards and other origins.
+    enrollment_id: str | None = Field(default=None, max_length=40)
+    journey_id: str | None = Field(default=None, max_length=64)
+    journey_version: str | None = Field(default=None, max_length=32)
+    step_id: str | None = Field(default=None, max_length=64)
+
+    __table_args__ = (  # reports: a journey's coupons by version and step (answered from the index)
+        Index("ix_coupons_report", "journey_id", "journey_version", "step_id", "enrollment_id", "redeemed_at"),
+    )
 
 
 class PooledCoupon(SQLModel, table=True):

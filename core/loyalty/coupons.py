@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 
 from core.customers.referral_codes import normalize_code
 from language.config import CouponSeries
-from store.tables import Coupon, PooledCoupon
+from store.tables import Coupon, Email, Message, PooledCoupon
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +41,21 @@ class CouponPoolEmpty(Exception):
         self.series = series
 
 
-def issue(session: Session, series: str, spec: CouponSeries, *, key: str, customer_id: str, at: datetime) -> Coupon:
+def issue(session: Session, series: str, spec: CouponSeries, *, key: str, customer_id: str, at: datetime,
+          text: Message | Email | None = None) -> Coupon:
     """The coupon issued under ``key`` (once: a repeat returns the same one), generated or,
-    for a ``pool`` series, taken from its pool. Raises CouponPoolEmpty."""
+    for a ``pool`` series, taken from its pool. ``text``: the journey text or email it is
+    issued in (its run, journey, version and step are recorded for the journey report).
+    Raises CouponPoolEmpty."""
     found = session.exec(select(Coupon).where(Coupon.key == key)).first()
     if found is not None:
         return found
     code = _take_from_pool(session, series) if spec.pool else (spec.prefix or "") + _random_code(8)
     coupon = Coupon(code=code, series=series, key=key, customer_id=customer_id, issued_at=at,
                     expires_at=at + spec.expires_in if spec.expires_in else None)
+    if text is not None:
+        coupon.enrollment_id, coupon.journey_id = text.enrollment_id, text.journey_id
+        coupon.journey_version, coupon.step_id = text.journey_version, text.step_id
     session.add(coupon)
     session.flush()
     return coupon

@@ -182,7 +182,7 @@ class _Queries:
         return query
 
     def _of_runs(self, query: Any, table: Any, *, indexed: bool = True) -> Any:
-        """Only the rows of ``table`` (messages, links) of the counted runs: by the journey
+        """Only the rows of ``table`` (messages, links, emails, coupons) of the counted runs: by the journey
         and version written on the row, so no join to enrollments; a period's runs by id.
         ``indexed=False``: SQLite drives the query from its other table (see not_indexed)."""
         journey = col(table.journey_id) if indexed else not_indexed(self.connection, col(table.journey_id))
@@ -263,19 +263,12 @@ class _Queries:
         return {(r[0], r[1]): r[2] for r in self._rows(query)}
 
     def _coupons(self) -> dict[tuple[str, str], tuple[int, int]]:
-        # A coupon's key is its message's key + ":" + series (activities/sending.py). Joined on
-        # that key cut out of the coupon's: an equality (hashed, or the unique index on
-        # messages.key), where joining on the customer alone pairs each coupon with every text.
-        message_key = func.substr(col(Coupon.key), 1,
-                                  func.length(col(Coupon.key)) - func.length(col(Coupon.series)) - 1)
+        # Each coupon records the text that issued it (activities/sending.py): counted from
+        # the coupons table alone, by ix_coupons_report.
         rows = self._rows(self._of_runs(
-            select(col(Message.journey_version), col(Message.step_id), func.count(),
-                   func.count(col(Coupon.redeemed_at)))
-            .select_from(Coupon)
-            .join(Message, and_(col(Message.key) == message_key, col(Message.customer_id) == col(Coupon.customer_id),
-                                col(Coupon.key) == col(Message.key) + ":" + col(Coupon.series))),
-            Message
-        ).group_by(col(Message.journey_version), col(Message.step_id)))
+            select(col(Coupon.journey_version), col(Coupon.step_id), func.count(), func.count(col(Coupon.redeemed_at))),
+            Coupon
+        ).group_by(col(Coupon.journey_version), col(Coupon.step_id)))
         return {(r[0], r[1]): (r[2], r[3]) for r in rows}
 
     def _variants(self, version: str, split: str) -> dict[str, tuple[int, int, float]]:
