@@ -194,4 +194,14 @@ async def test_pausing_a_scheduled_journey_pauses_its_temporal_schedule(tmp_path
     assert one.returncode == 0, one.stdout + one.stderr
     assert one.stdout.strip() == f"flash (version {version}): paused; 0 running runs told"
     assert not (await handle.describe()).schedule.state.paused
+
+    # A schedule an operator paused by hand stays theirs through a journey's pause and resume.
+    await cli("resume", "flash", env=env)
+    await handle.pause(note="paused by hand for the sale's new banner")
+    for command, state in (("pause", "paused"), ("resume", "active")):
+        kept = await cli(command, "flash", env=env)
+        assert kept.returncode == 0, kept.stdout + kept.stderr
+        assert kept.stdout.strip() == f"flash (every version): {state}; 0 running runs told; schedule left paused"
+    state = (await handle.describe()).schedule.state
+    assert state.paused and state.note == "paused by hand for the sale's new banner"
     await handle.delete()  # the dev server is shared by the module's tests
