@@ -44,7 +44,7 @@ class AppliedOut(BaseModel):
     version: str
     state: str
     runs_signalled: int
-    schedule: str | None  # paused | unpaused | null: no schedule
+    schedule: str | None  # paused | unpaused | left paused (paused by hand) | null: no schedule
 
 
 def _known(svc: ServicesDep, journey_id: str) -> PinnedJourney | None:

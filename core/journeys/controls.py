@@ -40,6 +40,7 @@ HOLDING = ("paused", "stopped")  # sends wait (a stopped run ends as soon as it 
 # How long a held send waits before it asks again, should the resume signal not reach it.
 HOLD_RECHECK = timedelta(hours=1)
 SCHEDULE_PREFIX = "journey-schedule/"
+SCHEDULE_NOTE_PREFIX = "journey "  # a schedule paused by a control: its note starts so
 SIGNALS_AT_ONCE = 16
 
 
@@ -49,7 +50,7 @@ class Applied:
     version: str
     state: str
     runs_signalled: int
-    schedule: str | None  # "paused" | "unpaused" | None (the journey has no schedule)
+    schedule: str | None  # "paused" | "unpaused" | "left paused" (by hand) | None (no schedule)
 
 
 def state_of(session: Session, journey_id: str, version: str) -> str:
@@ -166,15 +167,20 @@ async def apply_control(db: Database, client: Client, journey_id: str, command: 
 
 
 async def _steer_schedule(client: Client, journey_id: str, state: str, note: str | None) -> str | None:
+    """Pause the journey's schedule, or unpause it on a resume. A schedule an operator
+    paused by hand (its note is not one of ours) is theirs: left as it is, ``left paused``."""
     handle = client.get_schedule_handle(f"{SCHEDULE_PREFIX}{journey_id}")
-    text = f"journey {state}" + (f": {note}" if note else "")
+    ours = tuple(f"{SCHEDULE_NOTE_PREFIX}{other}" for other in STATES if other != "active")
     try:
+        current = (await handle.describe()).schedule.state
+        if current.paused and not (current.note or "").startswith(ours):
+            return "left paused"
         if state == "active":
-            await handle.unpause(note=text)
+            await handle.unpause(note=f"{SCHEDULE_NOTE_PREFIX}resumed" + (f": {note}" if note else ""))
             return "unpaused"
-        await handle.pause(note=text)
+        await handle.pause(note=f"{SCHEDULE_NOTE_PREFIX}{state}" + (f": {note}" if note else ""))
         return "paused"
     except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:  # not created yet: the next worker start keeps the pause
+        if err.status == RPCStatusCode.NOT_FOUND:  # not created yet (no worker has started since the YAML)
             return None
         raise

@@ -27,10 +27,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlmodel import select
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from core.journeys.controls import apply_control
 from core.sms.replies import ReplySender
 from language.catalog import Catalog
 from language.validate import load_catalog
@@ -300,6 +302,46 @@ async def record_retention_emails(sim: Simulation) -> WorkflowHistory:
                           lambda result: result.changed["messages"] == 1 and result.changed["emails"] == 1)
 
 
+# --- an operator's controls on a running journey (journeys pause|resume|stop) ---
+
+
+async def record_control_stop(sim: Simulation) -> WorkflowHistory:
+    """welcome stopped after its first text: the run ends at once with outcome ``stopped``."""
+    await sim.add_customer(customer(fakes.CUSTOMER_ID))
+    assert await sim.enter(sim.catalog.journey("welcome"), fakes.CUSTOMER_ID)
+    await sim.advance_to(sim.clock + timedelta(hours=1))  # the welcome text went out; waiting 2 days
+    applied = await apply_control(sim.db, sim.env.client, "welcome", "stop", by="replay-recorder")
+    assert applied.runs_signalled == 1, applied
+    result = await sim.result("welcome", fakes.CUSTOMER_ID)
+    assert result.outcome == "stopped", result.outcome
+    return await sim.env.client.get_workflow_handle(await sim.run_id("welcome", fakes.CUSTOMER_ID)).fetch_history()
+
+
+async def record_control_pause_resume(sim: Simulation) -> WorkflowHistory:
+    """welcome paused before its second text: the text is held (deferred ``journey_paused``,
+    past an hourly re-check), then sent on the resume, and the run goes on to its end."""
+    await sim.add_customer(customer(fakes.CUSTOMER_ID))
+    assert await sim.enter(sim.catalog.journey("welcome"), fakes.CUSTOMER_ID)
+    await sim.advance_to(sim.clock + timedelta(hours=1))
+    await apply_control(sim.db, sim.env.client, "welcome", "pause", by="replay-recorder")
+    await sim.advance_to(sim.clock + timedelta(days=2, hours=2))  # points_intro due at +2d: held since
+    with session_scope(sim.db, readonly=True) as session:
+        held = session.exec(select(Message).where(Message.step_id == "points_intro")).one()
+        assert (held.status, held.reason) == ("deferred", "journey_paused"), (held.status, held.reason)
+    await apply_control(sim.db, sim.env.client, "welcome", "resume", by="replay-recorder")
+    result = await sim.result("welcome", fakes.CUSTOMER_ID)
+    assert result.outcome == "no_first_order", result.outcome
+    sent = [e for e in result.timeline if e.action == "sms" and e.details.get("status") == "sent"]
+    assert len(sent) == 2, result.timeline
+    return await sim.env.client.get_workflow_handle(await sim.run_id("welcome", fakes.CUSTOMER_ID)).fetch_history()
+
+
+CONTROLS: dict[str, tuple[datetime, Callable[[Simulation], Awaitable[WorkflowHistory]]]] = {
+    "welcome-control_stop": (MONDAY_3PM, record_control_stop),
+    "welcome-control_pause_resume": (MONDAY_3PM, record_control_pause_resume),
+}
+
+
 SYSTEM: dict[str, tuple[datetime, Callable[[Simulation], Awaitable[WorkflowHistory]]]] = {
     "system-fanout": (FRIDAY_10AM, record_fanout),
     "system-loyalty_maintenance": (MONDAY_3PM, record_loyalty),
@@ -351,6 +393,7 @@ async def record(prefixes: list[str], shipped: Catalog, extended: Catalog) -> No
     jobs: dict[str, tuple[datetime, Callable[[Simulation], Awaitable[WorkflowHistory]]]] = {
         scenario.name: (scenario.start, lambda sim, s=scenario: record_journey(sim, s))
         for scenario in SCENARIOS + EXTRA_SCENARIOS}
+    jobs.update(CONTROLS)
     jobs.update(SYSTEM)
     extra = {scenario.name for scenario in EXTRA_SCENARIOS}
     chosen = {name: job for name, job in jobs.items() if not prefixes or name.startswith(tuple(prefixes))}
