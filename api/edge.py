@@ -187,6 +187,21 @@ def strict_json_problem(body: bytes) -> str | None:
     return _walk(document, ["body"], 1, texts=bool(_SURROGATE_ESCAPE.search(body)))
 
 
+def json_object(body: bytes, one: str) -> dict[str, Any]:
+    """A signed webhook's body as a JSON object (signed routes read the raw body
+    themselves), or a 400 saying why not; ``one``: what the object is ("one report")."""
+    problem = strict_json_problem(body)
+    if problem:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"the body is not strict JSON: {problem}")
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "the body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"the body must be a JSON object ({one})")
+    return payload
+
+
 def _walk(value: Any, where: list[Any], depth: int, *, texts: bool) -> str | None:
     if isinstance(value, str):
         return None if not texts or _is_text(value) else f"{_place(where)} holds a lone surrogate, which is not text"

@@ -15,7 +15,6 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import json
 import logging
 import re
 from collections.abc import Callable
@@ -25,7 +24,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, ValidationError
 
 from api.deps import ServicesDep
-from api.edge import SignedWebhookRoute, strict_json_problem
+from api.edge import SignedWebhookRoute, json_object
 from core.clock import utcnow
 from core.intake import shopify, woocommerce
 from core.intake.commerce import Plan, already_handled, carry_out, handled
@@ -49,26 +48,13 @@ def signed(secret: str | None, body: bytes, signature: str | None) -> bool:
     return hmac.compare_digest(expected, signature.strip().encode("ascii", "replace"))
 
 
-def _payload(body: bytes) -> dict[str, Any]:
-    problem = strict_json_problem(body)
-    if problem:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"the body is not strict JSON: {problem}")
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "the body is not JSON") from None
-    if not isinstance(payload, dict):
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "the body must be a JSON object (one resource)")
-    return payload
-
-
 async def _handle(svc: Any, body: bytes, topic: str, mapper: Callable[[str, dict[str, Any]], Plan],
                   source: str, delivery_id: str | None) -> WebhookAnswer:
     db = svc.router.db
     if await asyncio.to_thread(already_handled, db, source, delivery_id):
         return WebhookAnswer(ignored="a repeated delivery: handled before")
     try:
-        plan = mapper(topic, _payload(body))
+        plan = mapper(topic, json_object(body, "one resource"))
     except ValidationError as err:  # a field the event path refuses: say which, store nothing
         first = err.errors()[0]
         where = ".".join(str(part) for part in first["loc"])

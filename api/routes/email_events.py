@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -17,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from api.deps import ServicesDep
-from api.edge import SignedWebhookRoute, strict_json_problem
+from api.edge import SignedWebhookRoute, json_object
 from core.clock import utcnow
 from core.customers import email_feedback
 from core.intake import email_providers
@@ -37,19 +36,6 @@ _REFUSED: dict[int | str, dict[str, Any]] = {
     422: {"description": "The report lacks a field it needs (the detail names it)"}}
 
 
-def _payload(body: bytes) -> dict[str, Any]:
-    problem = strict_json_problem(body)
-    if problem:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"the body is not strict JSON: {problem}")
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "the body is not JSON") from None
-    if not isinstance(payload, dict):
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, "the body must be a JSON object (one report)")
-    return payload
-
-
 async def _apply(svc: Any, read: Any, payload: dict[str, Any]) -> EmailEventAnswer:
     try:
         feedback = read(payload)
@@ -66,7 +52,7 @@ async def _apply(svc: Any, read: Any, payload: dict[str, Any]) -> EmailEventAnsw
 async def mailgun_event(request: Request, svc: ServicesDep) -> EmailEventAnswer:
     """A Mailgun event webhook (`failed` permanent or temporary, `complained`), signed
     with JOURNEYS_MAILGUN_WEBHOOK_SIGNING_KEY (`signature` in the body). Other events get 200."""
-    payload = _payload(await request.body())
+    payload = json_object(await request.body(), "one report")
     if not email_providers.mailgun_signed(svc.mailgun_webhook_signing_key, payload):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or missing Mailgun signature")
     return await _apply(svc, email_providers.mailgun, payload)
@@ -91,4 +77,4 @@ async def postmark_event(request: Request, svc: ServicesDep) -> EmailEventAnswer
     if not expected or given is None or not hmac.compare_digest(given.encode(), expected.encode()):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or missing basic auth",
                             headers={"WWW-Authenticate": 'Basic realm="postmark"'})
-    return await _apply(svc, email_providers.postmark, _payload(await request.body()))
+    return await _apply(svc, email_providers.postmark, json_object(await request.body(), "one report"))
