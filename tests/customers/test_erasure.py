@@ -26,8 +26,9 @@ T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 # Tables that hold nothing of any one customer.
 # webhook_deliveries: platform delivery ids; import_cursors: the next page's address;
 # shop_discounts: a code's state in the shop (the coupon, kept, names the customer).
+# journey_controls: an operator's pause or stop (its changed_by names staff, never a customer).
 NOT_PERSONAL = {"journey_versions", "segment_refreshes", "pseudonym_keys", "coupon_pool", "webhook_deliveries",
-                "import_cursors", "shop_discounts"}
+                "import_cursors", "shop_discounts", "journey_controls"}
 
 
 def _cli_env(api: Api) -> dict[str, str]:
