@@ -177,7 +177,7 @@ MESSAGE = ("id", "key", "customer_id", "enrollment_id", "journey_id", "journey_v
            "updated_at")
 LINK = ("code", "message_key", "url", "customer_id", "enrollment_id", "journey_id", "journey_version", "step_id",
         "created_at")
-CLICK = ("link_code", "event_id", "bot", "clicked_at")
+CLICK = ("link_code", "event_id", "bot", "clicked_at", "enrollment_id", "journey_id", "journey_version", "step_id")
 EVENT = ("id", "customer_id", "type", "occurred_at", "received_at", "properties", "source")
 CONSENT = ("customer_id", "status", "source", "occurred_at", "recorded_at", "channel")
 COUPON = ("code", "series", "key", "customer_id", "issued_at", "expires_at", "redeemed_at", "enrollment_id",
@@ -283,15 +283,17 @@ class History:
             code = uuid.UUID(int=rng.getrandbits(128)).hex[:16]
             self.w.add("links", LINK, (code, key, "https://nordicshoes.example/", self.cid(customer), enrollment,
                                        plan.journey_id, version, step.key, at))
+            origin = (enrollment, plan.journey_id, version, step.key)  # the link's, copied on each click
             if rng.random() < 0.15:  # a link preview
-                self.w.add("clicks", CLICK, (code, None, "head", at + timedelta(seconds=5)))
+                self.w.add("clicks", CLICK, (code, None, "head", at + timedelta(seconds=5), *origin))
             if status == "delivered" and rng.random() < 0.055:
                 clicked = at + timedelta(minutes=rng.uniform(1, 600))
-                self.w.add("clicks", CLICK, (code, f"click:{code}", None, clicked))
+                self.w.add("clicks", CLICK, (code, f"click:{code}", None, clicked, *origin))
                 self.event(customer, "link_clicked", clicked, {"journey_id": plan.journey_id, "step": step.key},
                            event_id=f"click:{code}")
                 for _ in range(rng.choice((0, 0, 0, 1, 2))):
-                    self.w.add("clicks", CLICK, (code, None, None, clicked + timedelta(minutes=rng.uniform(1, 99))))
+                    self.w.add("clicks", CLICK, (code, None, None, clicked + timedelta(minutes=rng.uniform(1, 99)),
+                                                 *origin))
         if step.coupon:
             redeemed = at + timedelta(days=rng.uniform(0, 10)) if rng.random() < 0.08 else None
             self.w.add("coupons", COUPON, (f"C{rng.getrandbits(48):012X}", step.coupon, f"{key}:{step.coupon}",

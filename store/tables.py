@@ -310,6 +310,16 @@ class Click(SQLModel, table=True):
     event_id: str | None = Field(default=None, max_length=128)  # click:<code>; None for a bot
     bot: str | None = Field(default=None, max_length=32)  # why it is not a click: head | no_user_agent | <bot>
     clicked_at: datetime = _ts(nullable=False)
+    # The link's run, journey, version and step, copied when the click is recorded: the
+    # journey report counts a step's clicks from this table alone.
+    enrollment_id: str | None = Field(default=None, max_length=40)
+    journey_id: str | None = Field(default=None, max_length=64)
+    journey_version: str | None = Field(default=None, max_length=32)
+    step_id: str | None = Field(default=None, max_length=64)
+
+    __table_args__ = (
+        Index("ix_clicks_report", "journey_id", "journey_version", "step_id", "bot", "enrollment_id"),  # reports
+    )
 
 
 class PointsEntry(SQLModel, table=True):

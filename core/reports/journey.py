@@ -24,7 +24,7 @@ from core.reports.stats import Lift, lift
 from language.config import Settings
 from language.models import Journey, SplitStep
 from store.db import Database, session_scope
-from store.tables import Click, ConsentRecord, Coupon, Email, Enrollment, Event, JourneyVersion, Link, Message
+from store.tables import Click, ConsentRecord, Coupon, Email, Enrollment, Event, JourneyVersion, Message
 
 # Handed to the provider (and so billed); `undelivered` was sent, then lost by the carrier.
 SENT = ("sent", "delivered", "undelivered")
@@ -229,17 +229,14 @@ class _Queries:
         return found
 
     def _clicks(self) -> dict[tuple[str, str], tuple[int, int]]:
-        # Clicks counted per link first: the few clicked links are looked up, not every
-        # link the journey ever sent.
-        clicks = (select(col(Click.link_code).label("code"), func.count(col(Click.id)).label("clicks"))
-                  .where(col(Click.bot).is_(None)).group_by(col(Click.link_code)).subquery())
+        # Clicks carry their link's run, version and step (migration 0022): counted from
+        # their own table, an index-only GROUP BY; unique clickers are distinct runs.
         rows = self._rows(self._of_runs(
-            select(col(Link.journey_version), col(Link.step_id),
-                   func.count(func.distinct(col(Link.enrollment_id))), func.sum(clicks.c.clicks))
-            .select_from(clicks)
-            .join(Link, col(Link.code) == clicks.c.code),
-            Link, indexed=False
-        ).group_by(col(Link.journey_version), col(Link.step_id)))
+            select(col(Click.journey_version), col(Click.step_id),
+                   func.count(func.distinct(col(Click.enrollment_id))), func.count(col(Click.id)))
+            .where(col(Click.bot).is_(None)),
+            Click
+        ).group_by(col(Click.journey_version), col(Click.step_id)))
         return {(r[0], r[1]): (r[2], int(r[3])) for r in rows}
 
     def _attributed(self, source: Any, customer: Any, moment: Any, which: Any, window: timedelta,

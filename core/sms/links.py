@@ -60,7 +60,9 @@ async def record_click(router: EventPath, code: str, *, at: datetime, user_agent
         with session_scope(router.db) as session:
             link = session.get(Link, code)
             if link is not None and link.anonymised_at is None:
-                session.add(Click(link_code=code, event_id=None if bot else event_id, bot=bot, clicked_at=at))
+                session.add(Click(link_code=code, event_id=None if bot else event_id, bot=bot, clicked_at=at,
+                                  enrollment_id=link.enrollment_id, journey_id=link.journey_id,
+                                  journey_version=link.journey_version, step_id=link.step_id))
             return link
 
     link = await asyncio.to_thread(store)
