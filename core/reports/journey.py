@@ -168,6 +168,7 @@ class _Queries:
                                          and_(col(ConsentRecord.status) == "opted_out",
                                               col(ConsentRecord.source) == "sms_keyword"), window, once_per_text=True)
         self.coupons = self._coupons()
+        self.splits: dict[str, dict[tuple[str, str], tuple[int, int, float]]] = {}  # by split name, lazily
 
     # --- the runs -------------------------------------------------------------------------
 
@@ -269,13 +270,17 @@ class _Queries:
         return {(r[0], r[1]): (r[2], r[3]) for r in rows}
 
     def _variants(self, version: str, split: str) -> dict[str, tuple[int, int, float]]:
-        variant = col(Enrollment.variants)[split].as_string()
-        rows = self._rows(self._entered(
-            select(variant, func.count(), func.count(col(Enrollment.converted_at)),
-                   func.coalesce(func.sum(col(Enrollment.conversion_value)), 0.0))
-            .where(col(Enrollment.journey_version) == version, variant.is_not(None))
-        ).group_by(variant))
-        return {r[0]: (r[1], r[2], float(r[3])) for r in rows}
+        """A split's entries, conversions and revenue per variant: one query per split name
+        for every version at once (each reads the runs' variants from the table)."""
+        if split not in self.splits:
+            variant = col(Enrollment.variants)[split].as_string()
+            rows = self._rows(self._entered(
+                select(col(Enrollment.journey_version), variant, func.count(), func.count(col(Enrollment.converted_at)),
+                       func.coalesce(func.sum(col(Enrollment.conversion_value)), 0.0))
+                .where(variant.is_not(None))
+            ).group_by(col(Enrollment.journey_version), variant))
+            self.splits[split] = {(r[0], r[1]): (r[2], r[3], float(r[4])) for r in rows}
+        return {name: counts for (of, name), counts in self.splits[split].items() if of == version}
 
     # --- one version ------------------------------------------------------------------------
 
