@@ -13,7 +13,7 @@ from temporalio.exceptions import ActivityError
 from language.models import AskStep, Message, SendSmsStep
 from workflows import activity_names as names
 from workflows.contracts import HELD_REASONS, SMS_TASK_QUEUE, SendInput, SendOutcome, SettleInput
-from workflows.steps.base import Listener, Run
+from workflows.steps.base import JourneyEnded, Listener, Run
 
 # One attempt: database work and one provider call (whose HTTP timeout is 10 s by
 # default). Short, so a send on a worker that died is retried on another soon.
@@ -77,6 +77,10 @@ async def hold(run: Run, outcome: SendOutcome, heard: int) -> None:
     """Wait out an operator's hold: until the next control signal (a resume sends one) or the
     re-check time, whichever comes first; a stop ends the run from inside the wait."""
     assert outcome.defer_until is not None
+    # The store says stopped: a run that missed the stop signal (started as it was sent)
+    # ends now, rather than hold its text at every re-check for good.
+    if outcome.reason == "journey_stopped" and workflow.patched("stopped-by-the-store"):
+        raise JourneyEnded("stopped")
     await run.block(outcome.defer_until, lambda: run.control_changes != heard,
                     waiting_for=f"the journey to be resumed ({outcome.reason})")
 
