@@ -174,3 +174,21 @@ async def test_the_send_activity_reads_the_control_from_the_database(journeys_di
     assert (await activities.send_sms(call)).status == "sent"
     assert len(sender.sent) == 1 and (await activities.send_sms(call)).status == "sent"  # once
     assert len(sender.sent) == 1
+
+
+async def test_a_run_that_missed_the_stop_signal_ends_stopped_at_its_text(journeys_dir: Path, simulation,
+                                                                           sender) -> None:
+    """A run admitted as the stop was being sent is not among the runs told: the store's
+    word at its text ends it `stopped` (before, it held the text at every hourly re-check
+    for good)."""
+    catalog = write_journeys(journeys_dir, {"promo": PROMO})
+    async with simulation(catalog) as run:
+        await run.customer(id="c1")
+        assert await run.enter("promo", "c1")
+        set_control(run.sim.db, "promo", "stopped", by="test")  # stored, no signal sent
+        # Time skips to the text at +1d. Without the store's word the run would hold its text
+        # for ever (and this wait never end): the bound turns that into a failure.
+        result = await asyncio.wait_for(run.sim.result("promo", "c1"), timeout=120)
+        assert result.outcome == "stopped"
+        assert _outcome(run, "c1") == ("ended", "stopped")
+        assert sender.sent == []
