@@ -37,11 +37,13 @@ async def _control(run: Run, command: str, version: str | None = None) -> int:
     return applied.runs_signalled
 
 
-async def _until(check: Callable[[], Any], cpu_seconds: float = 20.0) -> Any:
-    """Poll until ``check()`` is truthy; bounded by this process's CPU time, not the wall clock."""
-    limit = time.process_time() + cpu_seconds
+async def _until(check: Callable[[], Any], cpu_seconds: float = 20.0, hang_seconds: float = 300.0) -> Any:
+    """Poll until ``check()`` is truthy; bounded by this process's CPU time, not the wall clock
+    (a loaded machine is slow, not wrong), and by a generous wall-clock guard against a hang:
+    an idle process may take minutes to spend its CPU bound."""
+    limit, hang = time.process_time() + cpu_seconds, time.monotonic() + hang_seconds
     while not (found := check()):
-        assert time.process_time() < limit, "never happened"
+        assert time.process_time() < limit and time.monotonic() < hang, "never happened"
         await asyncio.sleep(0.05)
     return found
 
@@ -67,7 +69,11 @@ async def test_paused_admits_no_one_and_holds_the_send_until_resumed(journeys_di
         assert (entry.started, entry.reason) == (False, "journey paused")
         assert run.enrollments("promo", "c2") == []
 
-        await run.advance(timedelta(days=1, hours=3))  # the text was due at +1d: held ever since
+        # The text was due at +1d: held ever since, asking again every hour. The resume comes
+        # half-way between two re-checks: the time-skipping server cannot take a timer's
+        # cancel in the task where that timer fired (temporalio/sdk-java#2606), which the
+        # real server resolves, and the run would stall there.
+        await run.advance(timedelta(days=1, hours=2, minutes=30))
         held = await _until(lambda: (m := _message(run, "c1")) is not None and m.status == "deferred" and m)
         assert held.reason == "journey_paused"
         assert sender.sent == []
