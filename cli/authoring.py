@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from cli import output
 from language.graph import mermaid
 from language.problems import Problem
 from language.schema import MODELS, schema_for
@@ -51,7 +51,7 @@ def validate(
     if as_json:
         typer.echo(json.dumps(_as_json(report), indent=2))
     else:
-        console = Console(highlight=False, emoji=False, soft_wrap=True)
+        console = output.console()
         for problem in report.problems:
             console.print(_styled(problem))
         console.print(summary(report))
@@ -129,7 +129,7 @@ def graph(
     report = validate_directory(config or file.parent, [file])
     journey = next(iter(report.catalog.journeys.values()), None)
     if journey is None:
-        err = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
+        err = output.console(stderr=True)
         for problem in report.errors:
             err.print(_styled(problem))
         err.print(f"cannot draw {file}: fix the errors above first")

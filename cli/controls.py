@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cli import output
 from cli.settings import load_settings
 
-console = Console()
-errors = Console(stderr=True)
+console = output.console()
+errors = output.console(stderr=True)
 
 Journey = Annotated[str, typer.Argument(help="Journey id")]
 Version = Annotated[str | None, typer.Option("--version", help="Only this version (content hash); default: all")]

@@ -7,13 +7,13 @@ import asyncio
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cli import output
 from cli.settings import load_settings
 
-console = Console()
-errors = Console(stderr=True)
+console = output.console()
+errors = output.console(stderr=True)
 app = typer.Typer(help="Worker builds: status, promote a new build, the build id of this code.",
                   no_args_is_help=True)
 

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from cli import output
 from cli.settings import load_settings
 
 if TYPE_CHECKING:
@@ -46,8 +47,8 @@ def import_customers(
     from language.validate import InvalidJourneys
     from processes.commands import import_file
 
-    console = Console(highlight=False)
-    errors = Console(stderr=True, highlight=False)
+    console = output.console()
+    errors = output.console(stderr=True)
     try:
         rows = scan_file(file)
         out = report.open("w", newline="", encoding="utf-8") if report is not None else None
@@ -92,8 +93,8 @@ def _import_shopify(journeys_dir: Path | None, restart: bool) -> None:
     from processes.shop_import import backfill_shopify
     from shops.base import ShopError
 
-    console = Console(highlight=False)
-    errors = Console(stderr=True, highlight=False)
+    console = output.console()
+    errors = output.console(stderr=True)
     settings = load_settings()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=errors, transient=True) as bar:

@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from cli import output
 from cli.settings import load_settings
 
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+console = output.console()
+errors = output.console(stderr=True)
 
 loyalty_app = typer.Typer(help="The loyalty program: the daily job.", no_args_is_help=True)
 

@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from cli import output
 from cli.settings import load_settings
 
-console = Console(highlight=False, emoji=False, soft_wrap=True)
-errors = Console(stderr=True, highlight=False)
+console = output.console()
+errors = output.console(stderr=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
+from cli import output
 from cli.settings import load_settings
 
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+console = output.console()
+errors = output.console(stderr=True)
 
 retention_app = typer.Typer(help="Retention: anonymise or delete data past settings.yaml's periods.",
                             no_args_is_help=True)

@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from cli import output
 from cli.settings import load_settings
 
-console = Console(highlight=False)
-errors = Console(stderr=True, highlight=False)
+console = output.console()
+errors = output.console(stderr=True)
 
 rewards_app = typer.Typer(help="Rewards: what points buy (loyalty.yaml rewards).", no_args_is_help=True)
 coupons_app = typer.Typer(help="Coupon codes: pools imported from the shop's platform.", no_args_is_help=True)

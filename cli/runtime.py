@@ -10,13 +10,13 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import TypeAdapter, ValidationError
-from rich.console import Console
 from rich.table import Table
 
+from cli import output
 from cli.settings import load_settings
 
-console = Console()
-errors = Console(stderr=True)
+console = output.console()
+errors = output.console(stderr=True)
 
 
 def _properties(pairs: list[str]) -> dict[str, Any]:

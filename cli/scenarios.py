@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-console = Console(highlight=False, emoji=False, soft_wrap=True)
-errors = Console(stderr=True, highlight=False, emoji=False, soft_wrap=True)
+from cli import output
+
+console = output.console()
+errors = output.console(stderr=True)
 
 
 def test(

@@ -7,12 +7,12 @@ import asyncio
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cli import output
 from cli.settings import load_settings
 
-console = Console()
+console = output.console()
 app = typer.Typer(help="Time-based journeys, segment refresh and other schedules.", invoke_without_command=True)
 
 

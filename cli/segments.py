@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from cli import output
 from cli.settings import load_settings
 
-console = Console()
-errors = Console(stderr=True)
+console = output.console()
+errors = output.console(stderr=True)
 
 segments_app = typer.Typer(help="Segments: sizes and last refresh; refresh rule segments now; preview a rule.",
                            invoke_without_command=True)

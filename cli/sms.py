@@ -7,8 +7,8 @@ import unicodedata
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from cli import output
 from messaging.encoding import SEGMENT_CAPACITY, analyze, non_gsm_characters
 
 
@@ -28,7 +28,7 @@ def sms_info(
         print(json.dumps({"encoding": info.encoding, "characters": info.characters,
                           "segments": info.segments}))
         return
-    console = Console(highlight=False, soft_wrap=True)
+    console = output.console()
     single, part = SEGMENT_CAPACITY[info.encoding]
     console.print(f"encoding:   {info.encoding}", markup=False)
     console.print(f"characters: {info.characters}", markup=False)

@@ -28,7 +28,7 @@ id: promo
 name: Promo
 trigger: {manual: true}
 steps:
-  - wait: 3s
+  - wait_for: {event: go, timeout: 7d}  # the test says when: a timed wait raced the commands under load
   - id: hello
     send_sms: {text: "Hi from {{ brand }}"}
 """
@@ -124,7 +124,9 @@ async def test_pause_holds_the_text_across_a_worker_restart_and_stop_ends_runs(t
                 row = session.exec(select(Message).where(Message.customer_id == "c1", Message.step_id == "hello")).first()
                 return row if row is not None and row.status == "deferred" else None
 
-        message = await eventually(held)  # the 3 s wait is over: the text is held
+        go = await cli("event", "go", "--customer", "c1", env=env)
+        assert go.returncode == 0, go.stdout + go.stderr
+        message = await eventually(held)  # the run went on to its text: held
         assert message.reason == "journey_paused"
         assert journey_texts(first_sender) == []
 

@@ -137,9 +137,10 @@ class Around(str):
     """An ISO moment that equals any timeline time within a few seconds of it.
 
     The time-skipping server's clock also moves with real time while workers work, so
-    a simulated time can drift by the (load-dependent) seconds processing takes."""
+    a simulated time can drift by the (load-dependent) seconds processing takes: 5 s were
+    seen with the suite on both cores. The rules under test are hours apart."""
 
-    TOLERANCE = timedelta(seconds=3)
+    TOLERANCE = timedelta(seconds=30)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, str):
