@@ -21,6 +21,8 @@ node_modules/.bin/prism: package.json package-lock.json
 
 # The dashboard's browser tests drive the system Chromium (never Playwright's downloads).
 CHROMIUM ?= /usr/bin/chromium
+# pytest processes (pytest-xdist): each has its own PostgreSQL database, servers and ports.
+TEST_PROCESSES ?= 2
 $(CHROMIUM):
 	sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); $$sudo apt-get install -y chromium \
 	  || { $$sudo apt-get update && $$sudo apt-get install -y chromium; }
@@ -34,7 +36,7 @@ test: $(STAMP) node_modules/.bin/prism $(CHROMIUM)
 	$(BIN)/mypy
 	$(BIN)/journeys validate journeys
 	$(BIN)/journeys test journeys
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_PROCESSES)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
