@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy.exc import IntegrityError, OperationalError
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from core.clock import utcnow
 from core.event import EventIn, RouteResult
-from core.events.store import RETRY, EventStore, Stored
+from core.events.store import EventStore
 from core.journeys import enrollment
 from core.segments import immediate
 from language.catalog import Catalog
@@ -49,57 +48,16 @@ class EventRouter:
         self.starter = enrollment.Starter(catalog, db, client, simulated=simulated,
                                           clock_offset_seconds=clock_offset_seconds)
 
-    def _quiet(self, event: EventIn, changed: frozenset[str]) -> bool:
-        """Nothing for this event to start or re-evaluate: unless it has listeners or
-        follow-ups, the store marks it routed in its own transaction."""
-        return not immediate.may_move(self.catalog, changed) and not any(
-            enrollment.triggers(pinned.journey, event.type, event.properties or {})
-            for pinned in self.catalog.journeys.values())
-
     async def route(self, event: EventIn, *, source: str = "api", origin: str | None = None) -> RouteResult:
         """``origin``: the enrollment whose step caused this event. It is not signalled:
         a run knows what it did, and a signal to itself would land mid-task."""
         changed = immediate.changes_of(event, source)
-        stored = await asyncio.to_thread(self.store.store, event, source, self._quiet(event, changed))
-        return await self._finish(event, stored, changed, source, origin)
-
-    async def route_many(self, events: Sequence[EventIn], *, source: str = "api") -> list[RouteResult]:
-        """Route a batch, in its order. Each run of quiet events (they start and re-evaluate
-        nothing) is stored in one transaction; any other event goes the one-event way, so
-        what it starts sees the customer as of its turn."""
-        results: list[RouteResult] = []
-        pending: list[tuple[EventIn, frozenset[str]]] = []
-        for event in events:
-            changed = immediate.changes_of(event, source)
-            if self._quiet(event, changed):
-                pending.append((event, changed))
-                continue
-            results += await self._route_quiet(pending, source)
-            pending = []
-            results.append(await self.route(event, source=source))
-        return results + await self._route_quiet(pending, source)
-
-    async def _route_quiet(self, batch: list[tuple[EventIn, frozenset[str]]], source: str) -> list[RouteResult]:
-        if len(batch) < 2:
-            return [await self.route(event, source=source) for event, _ in batch]
-        try:
-            stored = await asyncio.to_thread(self.store.store_quiet_batch, [event for event, _ in batch], source)
-        except (IntegrityError, OperationalError) as err:
-            # A customer created at the same moment elsewhere, or (PostgreSQL) a lock
-            # conflict: nothing of the batch was stored; each goes the one-event way.
-            log.info("a batch of %d events is routed one by one (%s)", len(batch), type(err).__name__)
-            return [await self.route(event, source=source) for event, _ in batch]
-        results = []
-        for (event, changed), kept in zip(batch, stored, strict=True):
-            if kept is RETRY:  # it conflicted with a concurrent store of it: the one-event path decides
-                results.append(await self.route(event, source=source))
-            else:
-                results.append(await self._finish(event, kept, changed, source, None))
-        return results
-
-    async def _finish(self, event: EventIn, stored: Stored | None, changed: frozenset[str], source: str,
-                      origin: str | None) -> RouteResult:
-        """Steps 4-6 for a stored event, then mark it routed."""
+        # Nothing for this event to start or re-evaluate: unless it has listeners or
+        # follow-ups, the store marks it routed in its own transaction.
+        quiet = not immediate.may_move(self.catalog, changed) and not any(
+            enrollment.triggers(pinned.journey, event.type, event.properties or {})
+            for pinned in self.catalog.journeys.values())
+        stored = await asyncio.to_thread(self.store.store, event, source, quiet)
         result = RouteResult(event_id=event.id)
         if stored is None:
             result.duplicate = True

@@ -3,7 +3,6 @@ derive the customer's data from it, record goal conversions, in one transaction.
 
 from __future__ import annotations
 
-import enum
 import logging
 import math
 from dataclasses import dataclass
@@ -33,17 +32,8 @@ log = logging.getLogger(__name__)
 OutboxCursor = tuple[datetime, str]  # (received_at, id) of the last event of a page
 
 
-class Retry(enum.Enum):
-    """A batched event to store again on its own (it conflicted with a concurrent store)."""
-
-    RETRY = "retry"
-
-
-RETRY = Retry.RETRY
-
-
 @dataclass
-class Stored:
+class _Stored:
     running: list[Enrollment]
     derived: list[EventIn]
     resumed: bool = False  # routing a stored event that was never routed
@@ -78,70 +68,43 @@ class EventStore:
             return False
         return journey is None or reaches(journey, run.run_key, event)
 
-    def store(self, event: EventIn, source: str, quiet: bool = False) -> Stored | None:
+    def store(self, event: EventIn, source: str, quiet: bool = False) -> _Stored | None:
         """``quiet``: the event starts and re-evaluates nothing; with no listening runs and no
         follow-ups there is nothing left to route, and it is marked routed here."""
+        now = utcnow()
+        at = event.occurred_at or now
         try:
             with session_scope(self.db) as session:
-                return self._store(session, event, source, quiet, utcnow())
+                existing = session.get(Event, event.id)
+                if existing is not None:
+                    # Seen before. Routed: a true duplicate. Stored but never routed (Temporal
+                    # was down, the process died): hand it back to finish the routing.
+                    return None if existing.routed_at else _Stored(self._running(session, existing), [], resumed=True)
+                customer = ensure_customer(session, event.customer_id, now, for_update=True)
+                row = Event(id=event.id, customer_id=event.customer_id, type=event.type, occurred_at=at,
+                            received_at=now, properties=event.properties, source=source)
+                session.add(row)
+                session.flush()
+                derived = self._derive(session, customer, row)
+                for follow_up in derived:  # in the same transaction as their cause (an outbox)
+                    if session.get(Event, follow_up.id) is None:
+                        follow_row = Event(id=follow_up.id, customer_id=follow_up.customer_id, type=follow_up.type,
+                                           occurred_at=follow_up.occurred_at or now, received_at=now,
+                                           properties=follow_up.properties, source="engine")
+                        session.add(follow_row)
+                        self._record_goals(session, customer, follow_row)
+                self._record_goals(session, customer, row)
+                running = self._running(session, row)
+                if quiet and not running and not derived:
+                    row.routed_at = utcnow()
+                    return _Stored(running=[], derived=[], routed=row.routed_at - now)
+                return _Stored(running=running, derived=derived)
         except IntegrityError:
             # The same event id stored concurrently is a duplicate; any other conflict is a bug.
             with session_scope(self.db, readonly=True) as session:
                 if session.get(Event, event.id) is not None:
                     return None
             raise
-
-    def store_quiet_batch(self, events: list[EventIn], source: str) -> list[Stored | Retry | None]:
-        """Store quiet events (see ``store``) in one transaction, each in a savepoint of its
-        own: one that conflicts (stored at the same moment elsewhere) is rolled back alone
-        and comes back as ``RETRY``, for the one-event path. A repeat within the batch is a
-        duplicate. The customers are locked in the order of their ids, before anything is
-        written, so two batches at once cannot deadlock on them."""
-        now = utcnow()
-        results: list[Stored | Retry | None] = []
-        seen: set[str] = set()
-        with session_scope(self.db) as session:
-            for customer_id in sorted({event.customer_id for event in events}):
-                ensure_customer(session, customer_id, now, for_update=True)
-            for event in events:
-                if event.id in seen:
-                    results.append(None)
-                    continue
-                seen.add(event.id)
-                try:
-                    with session.begin_nested():
-                        results.append(self._store(session, event, source, True, now))
-                except IntegrityError:
-                    results.append(RETRY)
-        return results
-
-    def _store(self, session: Session, event: EventIn, source: str, quiet: bool, now: datetime) -> Stored | None:
-        at = event.occurred_at or now
-        existing = session.get(Event, event.id)
-        if existing is not None:
-            # Seen before. Routed: a true duplicate. Stored but never routed (Temporal
-            # was down, the process died): hand it back to finish the routing.
-            return None if existing.routed_at else Stored(self._running(session, existing), [], resumed=True)
-        customer = ensure_customer(session, event.customer_id, now, for_update=True)
-        row = Event(id=event.id, customer_id=event.customer_id, type=event.type, occurred_at=at,
-                    received_at=now, properties=event.properties, source=source)
-        session.add(row)
-        session.flush()
-        derived = self._derive(session, customer, row)
-        for follow_up in derived:  # in the same transaction as their cause (an outbox)
-            if session.get(Event, follow_up.id) is None:
-                follow_row = Event(id=follow_up.id, customer_id=follow_up.customer_id, type=follow_up.type,
-                                   occurred_at=follow_up.occurred_at or now, received_at=now,
-                                   properties=follow_up.properties, source="engine")
-                session.add(follow_row)
-                self._record_goals(session, customer, follow_row)
-        self._record_goals(session, customer, row)
-        running = self._running(session, row)
-        if quiet and not running and not derived:
-            row.routed_at = utcnow()
-            session.flush()
-            return Stored(running=[], derived=[], routed=row.routed_at - now)
-        return Stored(running=running, derived=derived)
 
     def _running(self, session: Session, event: Event) -> list[Enrollment]:
         return [run for run in session.exec(
