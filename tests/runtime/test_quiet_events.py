@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from core.event import EventIn
 from store.db import session_scope
-from store.tables import Enrollment, Event
+from store.tables import Customer, Enrollment, Event
 from tests.runtime.support import write_journeys
 
 ON_ACTIVE = """
@@ -60,3 +60,43 @@ async def test_an_event_nothing_reads_is_stored_and_routed_in_one_transaction(jo
         entered = await router.route(EventIn(id="in-active", type="segment_entered", customer_id="b",
                                              occurred_at=run.sim.clock, properties={"segment": "active"}))
         assert entered.started == ["on_active"]
+
+
+class Statements:
+    def __init__(self, db: Any) -> None:
+        self.sql: list[str] = []
+        sa_event.listen(db, "before_cursor_execute", self._execute)
+
+    def _execute(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        self.sql.append(statement.split()[0].upper())
+
+
+async def test_a_quiet_event_of_a_known_customer_takes_three_statements(journeys_dir: Path, simulation) -> None:
+    """The plain path: no customer row loaded or locked, the repeat found by the insert."""
+    catalog = write_journeys(journeys_dir, {"on_active": ON_ACTIVE})
+    async with simulation(catalog) as run:
+        await run.customer(id="b")
+        router = run.sim.router
+        seen = Statements(run.sim.db)
+        view = EventIn(id="view-1", type="page_viewed", customer_id="b", occurred_at=run.sim.clock)
+        await router.route(view)
+        assert [s for s in seen.sql if s not in ("BEGIN", "COMMIT", "ROLLBACK")] == ["SELECT", "SELECT", "INSERT"]
+        with session_scope(run.sim.db, readonly=True) as session:
+            stored = session.get(Event, "view-1")
+            assert stored is not None and stored.routed_at is not None and stored.source == "api"
+        assert (await router.route(view)).duplicate
+
+        # Stored but never routed (the process died before routing): a repeat finishes it.
+        with session_scope(run.sim.db) as session:
+            session.add(Event(id="view-2", customer_id="b", type="page_viewed", occurred_at=run.sim.clock,
+                              received_at=run.sim.clock, properties={}))
+        again = await router.route(EventIn(id="view-2", type="page_viewed", customer_id="b", occurred_at=run.sim.clock))
+        assert not again.duplicate
+        with session_scope(run.sim.db, readonly=True) as session:
+            assert session.exec(select(Event.routed_at).where(Event.id == "view-2")).one() is not None
+
+        # A customer nobody made yet: the full path makes the profile.
+        await router.route(EventIn(id="view-3", type="page_viewed", customer_id="new", occurred_at=run.sim.clock))
+        with session_scope(run.sim.db, readonly=True) as session:
+            made = session.get(Customer, "new")
+            assert made is not None and made.referral_code
