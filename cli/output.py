@@ -13,6 +13,6 @@ def console(*, stderr: bool = False) -> Console:
     """Plain lines are never broken (soft wrap); tables fit the terminal, or get
     ``PIPE_WIDTH`` columns off one. No highlighting: the text is what a script reads."""
     made = Console(stderr=stderr, highlight=False, emoji=False, soft_wrap=True)
-    if made.is_terminal:
-        return made
-    return Console(stderr=stderr, highlight=False, emoji=False, soft_wrap=True, width=PIPE_WIDTH)
+    if not made.is_terminal:
+        made.width = PIPE_WIDTH
+    return made
