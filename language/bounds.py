@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import gc
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -137,6 +138,7 @@ class Budget:
     # CPU time of this thread, not the wall clock: waiting for the database in link() or
     # coupon(), or for the GIL on a busy worker, must never fail a text.
     deadline: float = field(default_factory=lambda: time.thread_time() + MAX_SECONDS)
+    collecting_since: float | None = None  # a garbage collection under way (not charged)
 
     def charge(self, chars: int = 0) -> None:
         self.steps -= 1
@@ -169,6 +171,42 @@ def budget() -> Iterator[Budget]:
         yield spent
     finally:
         _BUDGET.reset(token)
+
+
+def unbudgeted(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` is ours, called from an expression (``link()``, ``coupon()``,
+    ``in_segment()``: queries and the ORM): its CPU time moves the deadline on, since it is
+    not the journey file's doing and must never fail a text on a busy worker."""
+
+    @wraps(function)
+    def called(*args: Any, **kwargs: Any) -> Any:
+        spent = _BUDGET.get()
+        if spent is None:
+            return function(*args, **kwargs)
+        started = time.thread_time()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            spent.deadline += time.thread_time() - started
+
+    return called
+
+
+def _not_charged_for_collections(phase: str, info: dict[str, Any]) -> None:
+    """The garbage collector runs in whichever thread allocates when it is due: in a
+    process holding many objects one full collection can take a second, and it is the
+    process's cost, not the evaluation's that happened to trigger it."""
+    spent = _BUDGET.get()
+    if spent is None:
+        return
+    if phase == "start":
+        spent.collecting_since = time.thread_time()
+    elif spent.collecting_since is not None:
+        spent.deadline += time.thread_time() - spent.collecting_since
+        spent.collecting_since = None
+
+
+gc.callbacks.append(_not_charged_for_collections)
 
 
 def charge(chars: int = 0) -> None:

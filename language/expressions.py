@@ -190,7 +190,7 @@ class Namespace(dict):
 
 def build_context(values: Mapping[str, Any], functions: Mapping[str, Callable[..., Any]]) -> dict:
     context = {name: _wrap(value) for name, value in values.items()}
-    context.update(functions)
+    context.update({name: bounds.unbudgeted(function) for name, function in functions.items()})
     return context
 
 

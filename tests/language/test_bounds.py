@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import gc
 import resource
 import time
 from pathlib import Path
@@ -92,6 +93,36 @@ def test_work_the_steps_do_not_count_stops_at_the_cpu_limit() -> None:
     with pytest.raises(ExpressionError, match="CPU time") as failed:
         render(slow, CONTEXT)
     assert failed.value.kind == "limit"
+
+
+def _burn(seconds: float) -> None:
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:
+        pass
+
+
+def test_our_own_functions_called_from_a_text_are_not_charged_to_it(monkeypatch) -> None:
+    # link() and coupon() query the database from inside a render: on a busy worker that
+    # work must never make a text fail its CPU bound.
+    monkeypatch.setattr(bounds, "MAX_SECONDS", 0.05)
+    context = build_context({"customer": {"first_name": "Ana"}}, {"link": lambda url: _burn(0.2) or "https://l/x"})
+    assert render("{{ customer.first_name }}: {{ link('https://a.example') }}", context) == "Ana: https://l/x"
+    # Their cost is left out, not the text's own: the bound still stops a slow template.
+    slow = "{% set s = 'a' * 9999 %}{% for c in s %}" + "{% if s[::-1] == s[::-1] %}{% endif %}" * 200 + "{% endfor %}"
+    with pytest.raises(ExpressionError, match="CPU time"):
+        render("{{ link('https://a.example') }}" + slow, context)
+
+
+def test_a_garbage_collection_during_an_evaluation_moves_its_deadline_on() -> None:
+    garbage = [[[] for _ in range(50)] for _ in range(20_000)]
+    for inner in garbage:
+        inner.append(inner)  # cycles: a collection has work to do
+    del garbage
+    with bounds.budget() as spent:
+        before = spent.deadline
+        gc.collect()
+        assert spent.deadline > before
+        assert spent.collecting_since is None
 
 
 def test_a_text_over_the_output_limit_is_too_long() -> None:
