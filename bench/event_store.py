@@ -9,9 +9,11 @@ that the machine's other work falls on both alike:
 * ``plain``: as the router stores them (quiet: the plain path, core SQL);
 * ``full``: the same events through the full path, as before the plain path existed
   (the ORM: the event looked up, the customer row loaded and locked, the event flushed,
-  then marked routed), by counting ``page_viewed`` among the types with effects.
+  then marked routed), by counting ``page_viewed`` among the types with effects;
+* ``batch``: the plain path for a batch, as ``POST /events`` with a list stores a run of
+  such events (``EventStore.store_plain_many``, ``--batch`` events a transaction).
 
-    .venv/bin/python -m bench.event_store [--events 2000] [--rounds 4] [--database-url URL] [--json]
+    .venv/bin/python -m bench.event_store [--events 2000] [--rounds 4] [--batch 50] [--database-url URL] [--json]
 """
 
 from __future__ import annotations
@@ -58,19 +60,25 @@ class _Statements:
             self.count += 1
 
 
-def _side(store: EventStore, counter: _Statements, events: list[EventIn]) -> tuple[float, int]:
-    """CPU seconds and statements to store ``events`` one by one, as the router does."""
+def _side(store: EventStore, counter: _Statements, events: list[EventIn], batch: int) -> tuple[float, int]:
+    """CPU seconds and statements to store ``events``: one by one, as the router does
+    (``batch`` 1), or ``batch`` at a time, as it does a request's run of plain events."""
     counter.count = 0
     started = time.thread_time()
-    for event in events:
-        store.store(event, "bench", True)
+    if batch == 1:
+        for event in events:
+            store.store(event, "bench", True)
+    else:
+        for first in range(0, len(events), batch):
+            assert all(store.store_plain_many(events[first:first + batch], "bench"))  # every one stored
     return time.thread_time() - started, counter.count
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=2000, help="events per side (default 2000)")
-    parser.add_argument("--rounds", type=int, default=4, help="rounds, each storing a share of both sides")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds, each storing a share of every side")
+    parser.add_argument("--batch", type=int, default=50, help="events a transaction on the batch side (default 50)")
     harness.add_database_url(parser)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
@@ -80,20 +88,21 @@ def main() -> None:
         catalog = harness.write_catalog(Path(workdir) / "journeys", {
             "settings.yaml": harness.settings_yaml("22:00", "06:00"), "bench_store.yaml": JOURNEY})
         harness.seed_customers(db, [f"c{i}" for i in range(CUSTOMERS)])
-        stores = {"plain": EventStore(catalog, db), "full": EventStore(catalog, db)}
+        stores = {"plain": EventStore(catalog, db), "full": EventStore(catalog, db), "batch": EventStore(catalog, db)}
+        batches = {"plain": 1, "full": 1, "batch": args.batch}
         stores["full"]._deriving |= {"page_viewed"}  # a type with effects takes the full path
         counter = _Statements(db)
         for side, store in stores.items():  # connections, prepared statements, caches
             for warm in range(50):
                 store.store(EventIn(id=f"warm-{side}-{warm}", type="page_viewed", customer_id=f"c{warm}"), "bench",
                             True)
-        totals = {"plain": [0.0, 0], "full": [0.0, 0]}
+        totals = {side: [0.0, 0] for side in stores}
         share = max(1, args.events // args.rounds)
         for round_ in range(args.rounds):
-            for side in ("plain", "full") if round_ % 2 == 0 else ("full", "plain"):
+            for side in list(stores) if round_ % 2 == 0 else list(stores)[::-1]:
                 events = [EventIn(id=f"{side}-{round_}-{n}", type="page_viewed", customer_id=f"c{n % CUSTOMERS}")
                           for n in range(share)]
-                cpu, statements = _side(stores[side], counter, events)
+                cpu, statements = _side(stores[side], counter, events, batches[side])
                 totals[side][0] += cpu
                 totals[side][1] += statements
         stored = share * args.rounds
@@ -106,13 +115,16 @@ def main() -> None:
         print(json.dumps(results, indent=2))
     else:
         print(f"{results['backend']}: {stored} page_viewed events per side, {args.rounds} interleaved rounds")
-        for side in ("plain", "full"):
+        for side in stores:
             figures = results[side]
-            print(f"  {side:6} {figures['cpu_ms_per_event']:6.2f} ms CPU per event, "
+            label = f"batch{args.batch}" if side == "batch" else side
+            print(f"  {label:7} {figures['cpu_ms_per_event']:6.2f} ms CPU per event, "
                   f"{figures['statements_per_event']:4.1f} statements per event (BEGIN and COMMIT aside)")
     harness.print_load_average(to_stderr=args.json)
     ratio = results["plain"]["cpu_ms_per_event"] / results["full"]["cpu_ms_per_event"]
-    harness.print_headline(f"event store CPU per event, plain / full: {ratio:.2f}", to_stderr=args.json)
+    batched = results["batch"]["cpu_ms_per_event"] / results["full"]["cpu_ms_per_event"]
+    harness.print_headline(f"event store CPU per event, plain / full: {ratio:.2f}",
+                           f"event store CPU per event, batch{args.batch} / full: {batched:.2f}", to_stderr=args.json)
 
 
 if __name__ == "__main__":

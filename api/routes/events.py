@@ -83,11 +83,12 @@ async def post_events(svc: ServicesDep, payload: Annotated[Any, Body()]) -> Even
     events = _parse(payload)
     if svc.catalog.settings.unknown_customers == "reject":
         await asyncio.to_thread(_refuse_unknown, svc.router.db, events, isinstance(payload, list))
+    started = time.perf_counter()
+    outcomes = await svc.router.route_many(events, source="api")
+    each = (time.perf_counter() - started) / max(len(events), 1)  # a batch's quiet events are stored together
     results = []
-    for event in events:
-        started = time.perf_counter()
-        outcome = await svc.router.route(event, source="api")
-        EVENT_SECONDS.observe(time.perf_counter() - started)
+    for event, outcome in zip(events, outcomes, strict=True):
+        EVENT_SECONDS.observe(each)
         EVENTS_RECEIVED.labels(type=event_type_label(event.type, svc.catalog), duplicate=str(outcome.duplicate)).inc()
         results.append(EventResult(id=event.id, duplicate=outcome.duplicate, started=outcome.started,
                                    signalled=outcome.signalled))

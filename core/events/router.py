@@ -13,8 +13,9 @@ simulations, journeys' own `emit` steps, segment changes):
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 from temporalio.client import Client
@@ -22,7 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from core.clock import utcnow
 from core.event import EventIn, RouteResult
-from core.events.store import EventStore
+from core.events.store import NOT_PLAIN, EventStore, Stored
 from core.journeys import enrollment
 from core.segments import immediate
 from language.catalog import Catalog
@@ -52,12 +53,38 @@ class EventRouter:
         """``origin``: the enrollment whose step caused this event. It is not signalled:
         a run knows what it did, and a signal to itself would land mid-task."""
         changed = immediate.changes_of(event, source)
-        # Nothing for this event to start or re-evaluate: unless it has listeners or
-        # follow-ups, the store marks it routed in its own transaction.
-        quiet = not immediate.may_move(self.catalog, changed) and not any(
+        stored = await asyncio.to_thread(self.store.store, event, source, self._quiet(event, changed))
+        return await self._finish(event, stored, changed, source, origin)
+
+    async def route_many(self, events: Sequence[EventIn], *, source: str = "api") -> list[RouteResult]:
+        """``route`` each, in order, with the same outcome; a run of consecutive events that
+        take the store's plain path is stored in one transaction of three statements (none
+        of them starts a run, so storing them together changes nothing for the others)."""
+        results: list[RouteResult] = []
+        while len(results) < len(events):
+            plain = list(itertools.takewhile(lambda event: self._plain(event, source), events[len(results):]))
+            if len(plain) < 2:
+                results.append(await self.route(events[len(results)], source=source))
+                continue
+            stored = await asyncio.to_thread(self.store.store_plain_many, plain, source)
+            for event, outcome in zip(plain, stored, strict=True):
+                results.append(await self.route(event, source=source) if outcome is NOT_PLAIN else
+                               await self._finish(event, outcome, immediate.changes_of(event, source), source, None))
+        return results
+
+    def _quiet(self, event: EventIn, changed: frozenset[str]) -> bool:
+        """Nothing for this event to start or re-evaluate: unless it has listeners or
+        follow-ups, the store marks it routed in its own transaction."""
+        return not immediate.may_move(self.catalog, changed) and not any(
             enrollment.triggers(pinned.journey, event.type, event.properties or {})
             for pinned in self.catalog.journeys.values())
-        stored = await asyncio.to_thread(self.store.store, event, source, quiet)
+
+    def _plain(self, event: EventIn, source: str) -> bool:
+        return self.store.is_plain(event, self._quiet(event, immediate.changes_of(event, source)))
+
+    async def _finish(self, event: EventIn, stored: Stored | None, changed: frozenset[str], source: str,
+                      origin: str | None) -> RouteResult:
+        """Steps 4-6 of a stored event, then marked routed (unless the store did)."""
         result = RouteResult(event_id=event.id)
         if stored is None:
             result.duplicate = True

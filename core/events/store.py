@@ -6,6 +6,7 @@ from __future__ import annotations
 import enum
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -47,9 +48,11 @@ NOT_PLAIN = Plain.NOT_PLAIN
 # (coercion, cache keys) than its round trip to the database.
 _EVENTS = Event.__table__  # type: ignore[attr-defined]
 _CUSTOMERS = Customer.__table__  # type: ignore[attr-defined]
-_CUSTOMER_EXISTS = select(_CUSTOMERS.c.id).where(_CUSTOMERS.c.id == bindparam("customer_id"))
+_CUSTOMERS_KNOWN = select(_CUSTOMERS.c.id).where(_CUSTOMERS.c.id.in_(bindparam("ids", expanding=True)))
 _ACTIVE_RUNS = select(Enrollment).where(Enrollment.customer_id == bindparam("customer_id"),
                                        Enrollment.status == "active")
+_ACTIVE_RUNS_OF = select(Enrollment).where(col(Enrollment.customer_id).in_(bindparam("ids", expanding=True)),
+                                          Enrollment.status == "active")
 # INSERT the event unless its id is stored (the primary key decides, even against a
 # concurrent store of the same id); RETURNING says which.
 _INSERT_NEW: dict[str, Insert] = {
@@ -58,7 +61,7 @@ _INSERT_NEW: dict[str, Insert] = {
 
 
 @dataclass
-class _Stored:
+class Stored:
     running: list[Enrollment]
     derived: list[EventIn]
     resumed: bool = False  # routing a stored event that was never routed
@@ -97,12 +100,12 @@ class EventStore:
             return False
         return journey is None or reaches(journey, run.run_key, event)
 
-    def store(self, event: EventIn, source: str, quiet: bool = False) -> _Stored | None:
+    def store(self, event: EventIn, source: str, quiet: bool = False) -> Stored | None:
         """``quiet``: the event starts and re-evaluates nothing; with no listening runs and no
         follow-ups there is nothing left to route, and it is marked routed here."""
         now = utcnow()
         at = event.occurred_at or now
-        if quiet and event.type not in self._deriving:
+        if self.is_plain(event, quiet):
             plain = self._store_plain(event, source, now, at)
             if plain is not NOT_PLAIN:
                 return plain
@@ -112,7 +115,7 @@ class EventStore:
                 if existing is not None:
                     # Seen before. Routed: a true duplicate. Stored but never routed (Temporal
                     # was down, the process died): hand it back to finish the routing.
-                    return None if existing.routed_at else _Stored(self._running(session, existing), [], resumed=True)
+                    return None if existing.routed_at else Stored(self._running(session, existing), [], resumed=True)
                 customer = ensure_customer(session, event.customer_id, now, for_update=True)
                 row = Event(id=event.id, customer_id=event.customer_id, type=event.type, occurred_at=at,
                             received_at=now, properties=event.properties, source=source)
@@ -130,8 +133,8 @@ class EventStore:
                 running = self._running(session, row)
                 if quiet and not running and not derived:
                     row.routed_at = utcnow()
-                    return _Stored(running=[], derived=[], routed=row.routed_at - now)
-                return _Stored(running=running, derived=derived)
+                    return Stored(running=[], derived=[], routed=row.routed_at - now)
+                return Stored(running=running, derived=derived)
         except IntegrityError:
             # The same event id stored concurrently is a duplicate; any other conflict is a bug.
             with session_scope(self.db, readonly=True) as session:
@@ -139,30 +142,63 @@ class EventStore:
                     return None
             raise
 
-    def _store_plain(self, event: EventIn, source: str, now: datetime, at: datetime) -> _Stored | Plain | None:
-        """The hot path of an event that starts, re-evaluates and derives nothing, for a
-        customer who exists (``NOT_PLAIN`` otherwise: the full path makes the customer):
-        core SQL, no customer row loaded or locked (nothing of it is read or changed), the
-        repeat found by the insert itself, and the event stored already routed when no run
-        listens. Three statements where the full path takes five."""
+    def is_plain(self, event: EventIn, quiet: bool) -> bool:
+        """Whether the plain path may take it (its customer existing is checked there)."""
+        return quiet and event.type not in self._deriving
+
+    def _store_plain(self, event: EventIn, source: str, now: datetime, at: datetime) -> Stored | Plain | None:
+        return self._store_plain_many([(event, at)], source, now)[0]
+
+    def store_plain_many(self, events: Sequence[EventIn], source: str) -> list[Stored | Plain | None]:
+        """``store(event, source, quiet=True)`` of events that each take the plain path
+        (``is_plain``), in one transaction and three statements whatever their number;
+        per event, in order: what ``store`` returns, or ``NOT_PLAIN`` (take ``store``)."""
+        now = utcnow()
+        return self._store_plain_many([(event, event.occurred_at or now) for event in events], source, now)
+
+    def _store_plain_many(self, events: list[tuple[EventIn, datetime]], source: str,
+                          now: datetime) -> list[Stored | Plain | None]:
+        """The hot path of events that start, re-evaluate and derive nothing, for customers
+        who exist (``NOT_PLAIN`` otherwise: the full path makes the customer): core SQL, no
+        customer row loaded or locked (nothing of it is read or changed), a repeat found by
+        the insert itself, and an event stored already routed when no run listens. Three
+        statements for any number of events, where the full path takes five for each."""
+        outcomes: list[Stored | Plain | None] = [NOT_PLAIN] * len(events)
         with session_scope(self.db) as session:
             connection = session.connection()
-            if connection.execute(_CUSTOMER_EXISTS, {"customer_id": event.customer_id}).first() is None:
-                return NOT_PLAIN
-            row = Event(id=event.id, customer_id=event.customer_id, type=event.type, occurred_at=at,
-                        received_at=now, properties=event.properties, source=source)
-            running = self._running(session, row)
-            routed_at = None if running else utcnow()
-            values = {"id": event.id, "customer_id": event.customer_id, "type": event.type, "occurred_at": at,
-                      "received_at": now, "properties": event.properties, "source": source, "routed_at": routed_at}
-            inserted = connection.execute(_INSERT_NEW[connection.dialect.name], values).first()
-            if inserted is None:  # seen before: a duplicate, or stored and never routed (finish it)
-                existing = session.get(Event, event.id)
-                assert existing is not None
-                return None if existing.routed_at else _Stored(self._running(session, existing), [], resumed=True)
-            if routed_at is None:
-                return _Stored(running=running, derived=[])
-            return _Stored(running=[], derived=[], routed=routed_at - now)
+            customer_ids = sorted({event.customer_id for event, _ in events})
+            known = set(connection.execute(_CUSTOMERS_KNOWN, {"ids": customer_ids}).scalars())
+            if not known:
+                return outcomes
+            runs: dict[str, list[Enrollment]] = {}
+            for run in session.exec(_ACTIVE_RUNS_OF, params={"ids": sorted(known)}).all():
+                runs.setdefault(run.customer_id, []).append(run)
+            routed_at = utcnow()
+            batch: dict[str, tuple[int, list[Enrollment]]] = {}  # event id -> (its place, the runs it signals)
+            rows = []
+            for place, (event, at) in enumerate(events):
+                if event.customer_id not in known or event.id in batch:  # a repeat within the batch: after it
+                    continue
+                row = Event(id=event.id, customer_id=event.customer_id, type=event.type, occurred_at=at,
+                            received_at=now, properties=event.properties, source=source)
+                running = [run for run in runs.get(event.customer_id, []) if self._listening(session, run, row)]
+                batch[event.id] = (place, running)
+                rows.append({"id": event.id, "customer_id": event.customer_id, "type": event.type,
+                             "occurred_at": at, "received_at": now, "properties": event.properties,
+                             "source": source, "routed_at": None if running else routed_at})
+            if not rows:
+                return outcomes
+            inserted = set(connection.execute(_INSERT_NEW[connection.dialect.name], rows).scalars())
+            seen = [event_id for event_id in batch if event_id not in inserted]
+            for event_id, (place, running) in batch.items():
+                if event_id in inserted:
+                    outcomes[place] = (Stored(running=running, derived=[]) if running else
+                                       Stored(running=[], derived=[], routed=routed_at - now))
+            # Seen before: a duplicate, or stored and never routed (finish it).
+            for existing in session.exec(select(Event).where(col(Event.id).in_(seen))).all() if seen else []:
+                outcomes[batch[existing.id][0]] = (None if existing.routed_at else
+                                                   Stored(self._running(session, existing), [], resumed=True))
+        return outcomes
 
     def _running(self, session: Session, event: Event) -> list[Enrollment]:
         return [run for run in session.exec(_ACTIVE_RUNS, params={"customer_id": event.customer_id}).all()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event as sa_event
-from sqlmodel import select
+from sqlmodel import col, select
 
 from core.event import EventIn
 from store.db import session_scope
@@ -100,3 +100,61 @@ async def test_a_quiet_event_of_a_known_customer_takes_three_statements(journeys
         with session_scope(run.sim.db, readonly=True) as session:
             made = session.get(Customer, "new")
             assert made is not None and made.referral_code
+
+
+VIEWER = """
+id: viewer
+name: Viewer
+trigger: {event: signup}
+steps:
+  - wait_for: {event: page_viewed, timeout: 1d}
+    then: [{exit: viewed}]
+    else: [{exit: not_viewed}]
+"""
+
+
+def _view(event_id: str, customer: str, at: Any) -> EventIn:
+    return EventIn(id=event_id, type="page_viewed", customer_id=customer, occurred_at=at)
+
+
+async def test_a_batch_of_quiet_events_is_stored_in_three_statements_with_the_outcomes_one_by_one_has(
+        journeys_dir: Path, simulation) -> None:
+    catalog = write_journeys(journeys_dir, {"on_active": ON_ACTIVE, "viewer": VIEWER})
+    async with simulation(catalog) as run:
+        for name in ("b", "c", "d"):
+            await run.customer(id=name)
+        router, clock = run.sim.router, run.sim.clock
+        seen = Statements(run.sim.db)
+        quiet = [_view(f"quiet-{n}", "bcd"[n % 3], clock) for n in range(30)]
+        results = await router.route_many(quiet)
+        assert [s for s in seen.sql if s not in ("BEGIN", "COMMIT", "ROLLBACK")] == ["SELECT", "SELECT", "INSERT"]
+        assert not any(r.duplicate or r.signalled or r.started for r in results)
+        with session_scope(run.sim.db, readonly=True) as session:
+            rows = session.exec(select(Event).where(col(Event.id).startswith("quiet-"))).all()
+            assert len(rows) == 30 and all(r.routed_at is not None and r.source == "api" for r in rows)
+
+        # Between them: a run listening (signalled), a repeat within the batch and of an
+        # earlier one, one stored and never routed (finished), a customer nobody made yet
+        # (made by the full path), and a signup, which starts a run: the view after it
+        # reaches that run, as it would one by one.
+        assert (await router.route(EventIn(id="signup-c", type="signup", customer_id="c",
+                                           occurred_at=clock))).started == ["viewer"]
+        with session_scope(run.sim.db) as session:
+            session.add(Event(id="unrouted", customer_id="b", type="page_viewed", occurred_at=clock,
+                              received_at=clock, properties={}))
+        mixed = [_view("m-1", "b", clock), _view("m-2", "c", clock), _view("m-1", "b", clock),
+                 _view("quiet-0", "b", clock), _view("unrouted", "b", clock), _view("m-3", "new", clock),
+                 EventIn(id="signup-d", type="signup", customer_id="d", occurred_at=clock),
+                 _view("m-4", "d", clock), _view("m-5", "b", clock)]
+        results = await router.route_many(mixed)
+        assert [r.event_id for r in results] == [e.id for e in mixed]
+        assert [r.duplicate for r in results] == [False, False, True, True, False, False, False, False, False]
+        assert [r.signalled for r in results] == [[], ["viewer"], [], [], [], [], [], ["viewer"], []]
+        assert results[6].started == ["viewer"]
+        with session_scope(run.sim.db, readonly=True) as session:
+            assert session.get(Customer, "new") is not None
+            stored = session.exec(select(Event).where(col(Event.id).in_(["m-1", "m-2", "m-3", "m-4", "m-5",
+                                                                         "unrouted"]))).all()
+            assert len(stored) == 6 and all(row.routed_at is not None for row in stored)
+        for customer in ("c", "d"):
+            assert (await run.timeline("viewer", customer))["outcome"] == "viewed"
