@@ -23,7 +23,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from core.clock import utcnow
 from core.event import EventIn, RouteResult
-from core.events.store import NOT_PLAIN, EventStore, Stored
+from core.events.grouping import PlainGroups
+from core.events.store import NOT_PLAIN, EventStore, Plain, Stored
 from core.journeys import enrollment
 from core.segments import immediate
 from language.catalog import Catalog
@@ -45,6 +46,7 @@ class EventRouter:
         self.db = db
         self.client = client
         self.store = EventStore(catalog, db)
+        self._plain_groups = PlainGroups(self.store.store_plain_many)
         self.simulated = simulated
         self.starter = enrollment.Starter(catalog, db, client, simulated=simulated,
                                           clock_offset_seconds=clock_offset_seconds)
@@ -53,7 +55,12 @@ class EventRouter:
         """``origin``: the enrollment whose step caused this event. It is not signalled:
         a run knows what it did, and a signal to itself would land mid-task."""
         changed = immediate.changes_of(event, source)
-        stored = await asyncio.to_thread(self.store.store, event, source, self._quiet(event, changed))
+        quiet = self._quiet(event, changed)
+        stored: Stored | Plain | None = NOT_PLAIN
+        if self.store.is_plain(event, quiet):  # with other callers' plain events: one transaction
+            stored = await self._plain_groups.store(event, source)
+        if stored is NOT_PLAIN:
+            stored = await asyncio.to_thread(self.store.store_full, event, source, quiet)
         return await self._finish(event, stored, changed, source, origin)
 
     async def route_many(self, events: Sequence[EventIn], *, source: str = "api") -> list[RouteResult]:
@@ -68,8 +75,10 @@ class EventRouter:
                 continue
             stored = await asyncio.to_thread(self.store.store_plain_many, plain, source)
             for event, outcome in zip(plain, stored, strict=True):
-                results.append(await self.route(event, source=source) if outcome is NOT_PLAIN else
-                               await self._finish(event, outcome, immediate.changes_of(event, source), source, None))
+                changed = immediate.changes_of(event, source)
+                if outcome is NOT_PLAIN:
+                    outcome = await asyncio.to_thread(self.store.store_full, event, source, True)
+                results.append(await self._finish(event, outcome, changed, source, None))
         return results
 
     def _quiet(self, event: EventIn, changed: frozenset[str]) -> bool:

@@ -103,12 +103,16 @@ class EventStore:
     def store(self, event: EventIn, source: str, quiet: bool = False) -> Stored | None:
         """``quiet``: the event starts and re-evaluates nothing; with no listening runs and no
         follow-ups there is nothing left to route, and it is marked routed here."""
-        now = utcnow()
-        at = event.occurred_at or now
         if self.is_plain(event, quiet):
-            plain = self._store_plain(event, source, now, at)
+            plain = self.store_plain_many([event], source)[0]
             if plain is not NOT_PLAIN:
                 return plain
+        return self.store_full(event, source, quiet)
+
+    def store_full(self, event: EventIn, source: str, quiet: bool = False) -> Stored | None:
+        """``store`` by the full path (the ORM, the customer made if new, loaded and locked)."""
+        now = utcnow()
+        at = event.occurred_at or now
         try:
             with session_scope(self.db) as session:
                 existing = session.get(Event, event.id)
@@ -146,27 +150,21 @@ class EventStore:
         """Whether the plain path may take it (its customer existing is checked there)."""
         return quiet and event.type not in self._deriving
 
-    def _store_plain(self, event: EventIn, source: str, now: datetime, at: datetime) -> Stored | Plain | None:
-        return self._store_plain_many([(event, at)], source, now)[0]
-
     def store_plain_many(self, events: Sequence[EventIn], source: str) -> list[Stored | Plain | None]:
-        """``store(event, source, quiet=True)`` of events that each take the plain path
-        (``is_plain``), in one transaction and three statements whatever their number;
-        per event, in order: what ``store`` returns, or ``NOT_PLAIN`` (take ``store``)."""
-        now = utcnow()
-        return self._store_plain_many([(event, event.occurred_at or now) for event in events], source, now)
+        """``store(event, source, quiet=True)`` of events that each may take the plain path
+        (``is_plain``), in one transaction of three statements whatever their number; per
+        event, in order: what ``store`` returns, or ``NOT_PLAIN`` (take ``store_full``).
 
-    def _store_plain_many(self, events: list[tuple[EventIn, datetime]], source: str,
-                          now: datetime) -> list[Stored | Plain | None]:
-        """The hot path of events that start, re-evaluate and derive nothing, for customers
-        who exist (``NOT_PLAIN`` otherwise: the full path makes the customer): core SQL, no
+        The plain path: events that start, re-evaluate and derive nothing, for customers
+        who exist (``NOT_PLAIN`` otherwise: the full path makes the customer); core SQL, no
         customer row loaded or locked (nothing of it is read or changed), a repeat found by
-        the insert itself, and an event stored already routed when no run listens. Three
-        statements for any number of events, where the full path takes five for each."""
+        the insert itself, and an event stored already routed when no run listens. The
+        full path takes five statements for each event."""
+        now = utcnow()
         outcomes: list[Stored | Plain | None] = [NOT_PLAIN] * len(events)
         with session_scope(self.db) as session:
             connection = session.connection()
-            customer_ids = sorted({event.customer_id for event, _ in events})
+            customer_ids = sorted({event.customer_id for event in events})
             known = set(connection.execute(_CUSTOMERS_KNOWN, {"ids": customer_ids}).scalars())
             if not known:
                 return outcomes
@@ -176,9 +174,10 @@ class EventStore:
             routed_at = utcnow()
             batch: dict[str, tuple[int, list[Enrollment]]] = {}  # event id -> (its place, the runs it signals)
             rows = []
-            for place, (event, at) in enumerate(events):
+            for place, event in enumerate(events):
                 if event.customer_id not in known or event.id in batch:  # a repeat within the batch: after it
                     continue
+                at = event.occurred_at or now
                 row = Event(id=event.id, customer_id=event.customer_id, type=event.type, occurred_at=at,
                             received_at=now, properties=event.properties, source=source)
                 running = [run for run in runs.get(event.customer_id, []) if self._listening(session, run, row)]

@@ -4,7 +4,9 @@ customer cost that journey no transaction."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,8 @@ from sqlalchemy import event as sa_event
 from sqlmodel import col, select
 
 from core.event import EventIn
+from core.events.grouping import PlainGroups
+from core.events.store import Stored
 from store.db import session_scope
 from store.tables import Customer, Enrollment, Event
 from tests.runtime.support import write_journeys
@@ -158,3 +162,37 @@ async def test_a_batch_of_quiet_events_is_stored_in_three_statements_with_the_ou
             assert len(stored) == 6 and all(row.routed_at is not None for row in stored)
         for customer in ("c", "d"):
             assert (await run.timeline("viewer", customer))["outcome"] == "viewed"
+
+
+async def test_quiet_events_of_concurrent_callers_are_stored_together(journeys_dir: Path, simulation) -> None:
+    """One POST /events per event, many in flight: a group commit, each caller answered
+    once its own event is stored."""
+    catalog = write_journeys(journeys_dir, {"on_active": ON_ACTIVE})
+    async with simulation(catalog) as run:
+        await run.customer(id="b")
+        seen = Statements(run.sim.db)
+        views = [_view(f"together-{n}", "b", run.sim.clock) for n in range(20)]
+        results = await asyncio.gather(*(run.sim.router.route(view) for view in views))
+        assert [r.event_id for r in results] == [v.id for v in views] and not any(r.duplicate for r in results)
+        assert 1 <= seen.sql.count("INSERT") <= 2
+        with session_scope(run.sim.db, readonly=True) as session:
+            rows = session.exec(select(Event).where(col(Event.id).startswith("together-"))).all()
+            assert len(rows) == 20 and all(row.routed_at is not None for row in rows)
+
+
+async def test_a_group_that_fails_is_stored_one_by_one_so_a_failure_is_only_its_own_callers() -> None:
+    calls: list[list[str]] = []
+
+    def store_many(events: Any, source: str) -> list[Any]:
+        calls.append([e.id for e in events])
+        if any(e.id == "bad" for e in events):
+            raise RuntimeError("cannot store it")
+        return [Stored(running=[], derived=[]) for _ in events]
+
+    groups = PlainGroups(store_many)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    outcomes = await asyncio.gather(*(groups.store(_view(name, "b", at), "api") for name in ("a", "bad", "c", "d")),
+                                    return_exceptions=True)
+    assert isinstance(outcomes[1], RuntimeError)
+    assert all(isinstance(outcomes[i], Stored) for i in (0, 2, 3))
+    assert calls[0] == ["a", "bad", "c", "d"] and sorted(calls[1:]) == [["a"], ["bad"], ["c"], ["d"]]
