@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -142,6 +142,9 @@ class Starter:
         self.client = client
         self.simulated = simulated
         self.clock_offset_seconds = clock_offset_seconds
+        # (journey, version) whose journey_versions row an admission of this process
+        # committed: versions are never deleted, so later admissions skip the statement.
+        self._versions_kept: set[tuple[str, str]] = set()
 
     async def maybe_start(self, pinned: PinnedJourney, customer_id: str, event_id: str, event_type: str) -> bool:
         """Start ``pinned`` for the customer if this event triggers it."""
@@ -314,10 +317,13 @@ class Starter:
     async def _admission(self, pinned: PinnedJourney, customer_id: str, trigger_event_id: str | None,
                          occasion: str | None, check_trigger: bool, at: datetime | None) -> Admission:
         try:
-            return await asyncio.to_thread(self._admit, pinned, customer_id, trigger_event_id, occasion,
-                                           check_trigger, at)
+            admission = await asyncio.to_thread(self._admit, pinned, customer_id, trigger_event_id, occasion,
+                                                check_trigger, at)
         except IntegrityError:  # the same occasion (or run key) admitted concurrently
             return Admission(False, "occasion already entered")
+        if admission.allowed:  # committed with the run: its version's row is there from now on
+            self._versions_kept.add((pinned.journey.id, pinned.version))
+        return admission
 
     # --- admission: trigger filter, audience, reentry ---------------------------------
 
@@ -344,9 +350,11 @@ class Starter:
                     return Admission(False, "trigger where is false")
                 if journey.audience and not self._holds(journey.audience, context, journey.id):
                     return Admission(False, "not in audience")
-            if occasion and session.exec(select(Enrollment.id).where(
-                    Enrollment.journey_id == journey.id, Enrollment.customer_id == customer_id,
-                    Enrollment.occasion == occasion)).first():
+            previous = session.exec(  # the customer's runs of this journey, newest first: one query for both checks
+                select(Enrollment).where(Enrollment.journey_id == journey.id, Enrollment.customer_id == customer_id)
+                .order_by(Enrollment.entered_at.desc())  # type: ignore[attr-defined]
+            ).all()
+            if occasion and any(run.occasion == occasion for run in previous):
                 return Admission(False, "occasion already entered")
             key_hash = None
             if journey.run_key is not None and trigger is not None:
@@ -354,13 +362,14 @@ class Starter:
                 if key.problem:
                     return Admission(False, key.problem)
                 key_hash = key.hash
-            refusal, active = self._reentry_refusal(session, journey, customer_id, at, key_hash)
+            refusal, active = self._reentry_refusal(journey, list(previous), at, key_hash)
             if refusal:
                 return Admission(False, refusal, active=active,
                                  refused_event_type=trigger.type if trigger is not None else None)
-            insert_ignoring_duplicates(session, JourneyVersion, {
-                "journey_id": journey.id, "version": pinned.version, "first_seen_at": now,
-                "definition": journey.model_dump(mode="json", by_alias=True)})
+            if (journey.id, pinned.version) not in self._versions_kept:
+                insert_ignoring_duplicates(session, JourneyVersion, {
+                    "journey_id": journey.id, "version": pinned.version, "first_seen_at": now,
+                    "definition": journey.model_dump(mode="json", by_alias=True)})
             run = Enrollment(id=uuid.uuid4().hex, journey_id=journey.id, journey_version=pinned.version,
                              customer_id=customer_id, workflow_id=workflow_id(journey.id, customer_id, key_hash),
                              run_key=key_hash, trigger_event_id=trigger_event_id,
@@ -376,14 +385,12 @@ class Starter:
             log.warning("entry condition of %s failed to evaluate (%s); not entering", journey_id, err.kind)
             return False
 
-    def _reentry_refusal(self, session: Session, journey: Journey, customer_id: str, at: Any,
+    @staticmethod
+    def _reentry_refusal(journey: Journey, previous: list[Enrollment], at: Any,
                          key_hash: str | None = None) -> tuple[str | None, Enrollment | None]:
         """Why the customer may not enter now (or None), and their active run of this key
-        (None: unkeyed) if any. Reentry counts every run of the customer, whatever its key."""
-        previous = session.exec(
-            select(Enrollment).where(Enrollment.journey_id == journey.id, Enrollment.customer_id == customer_id)
-            .order_by(Enrollment.entered_at.desc())  # type: ignore[attr-defined]
-        ).all()
+        (None: unkeyed) if any, from their runs of the journey, newest first. Reentry counts
+        every run of the customer, whatever its key."""
         active = next((run for run in previous if run.status == "active" and run.run_key == key_hash), None)
         if active is not None:
             return "already in this journey", active

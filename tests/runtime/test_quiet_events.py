@@ -17,7 +17,7 @@ from core.event import EventIn
 from core.events.grouping import PlainGroups
 from core.events.store import Stored
 from store.db import session_scope
-from store.tables import Customer, Enrollment, Event
+from store.tables import Customer, Enrollment, Event, JourneyVersion
 from tests.runtime.support import write_journeys
 
 ON_ACTIVE = """
@@ -196,3 +196,31 @@ async def test_a_group_that_fails_is_stored_one_by_one_so_a_failure_is_only_its_
     assert isinstance(outcomes[1], RuntimeError)
     assert all(isinstance(outcomes[i], Stored) for i in (0, 2, 3))
     assert calls[0] == ["a", "bad", "c", "d"] and sorted(calls[1:]) == [["a"], ["bad"], ["c"], ["d"]]
+
+
+class Inserts:
+    """The tables INSERT statements write to."""
+
+    def __init__(self, db: Any) -> None:
+        self.tables: list[str] = []
+        sa_event.listen(db, "before_cursor_execute", self._execute)
+
+    def _execute(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        words = statement.split()
+        if words[0].upper() == "INSERT":
+            self.tables.append(words[2].strip('"'))
+
+
+async def test_a_journey_version_is_written_by_its_first_admission_only(journeys_dir: Path, simulation) -> None:
+    catalog = write_journeys(journeys_dir, {"viewer": VIEWER})
+    async with simulation(catalog) as run:
+        for name in ("b", "c"):
+            await run.customer(id=name)
+        seen = Inserts(run.sim.db)
+        for name in ("b", "c"):
+            entered = await run.sim.router.route(EventIn(id=f"signup-{name}", type="signup", customer_id=name,
+                                                         occurred_at=run.sim.clock))
+            assert entered.started == ["viewer"]
+        assert seen.tables.count("journey_versions") == 1 and seen.tables.count("enrollments") == 2
+        with session_scope(run.sim.db, readonly=True) as session:
+            assert len(session.exec(select(JourneyVersion)).all()) == 1
