@@ -75,10 +75,9 @@ class EventRouter:
                 continue
             stored = await asyncio.to_thread(self.store.store_plain_many, plain, source)
             for event, outcome in zip(plain, stored, strict=True):
-                changed = immediate.changes_of(event, source)
                 if outcome is NOT_PLAIN:
                     outcome = await asyncio.to_thread(self.store.store_full, event, source, True)
-                results.append(await self._finish(event, outcome, changed, source, None))
+                results.append(await self._finish(event, outcome, immediate.changes_of(event, source), source, None))
         return results
 
     def _quiet(self, event: EventIn, changed: frozenset[str]) -> bool:

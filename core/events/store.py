@@ -152,8 +152,9 @@ class EventStore:
 
     def store_plain_many(self, events: Sequence[EventIn], source: str) -> list[Stored | Plain | None]:
         """``store(event, source, quiet=True)`` of events that each may take the plain path
-        (``is_plain``), in one transaction of three statements whatever their number; per
-        event, in order: what ``store`` returns, or ``NOT_PLAIN`` (take ``store_full``).
+        (``is_plain``), in one transaction of three statements whatever their number (a
+        fourth looks up those seen before); per event, in order: what ``store`` returns, or
+        ``NOT_PLAIN`` (take ``store_full``).
 
         The plain path: events that start, re-evaluate and derive nothing, for customers
         who exist (``NOT_PLAIN`` otherwise: the full path makes the customer); core SQL, no
