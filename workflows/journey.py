@@ -42,6 +42,10 @@ CONTROL_ATTRIBUTE = SearchAttributeKey.for_keyword("JourneyControl")
 LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30),
                           non_retryable_error_types=["UnknownCustomer"])
 MAX_SEEN_EVENT_IDS = 500
+MAX_BETWEEN_WAITS = 50
+# Events that came while the run was busy between waits are heard by the next wait_for
+# (histories made before it replay as they ran: without, such an event was dropped).
+BETWEEN_WAITS_PATCH = "events-between-waits-heard"
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -50,6 +54,9 @@ class JourneyWorkflow:
         self.inbox: list[EventSignal] = []
         self.seen_event_ids: list[str] = []
         self.listener: Listener | None = None
+        # Events that came while no wait was running (the run busy with a step): the
+        # next wait_for hears them; any wait that starts forgets them.
+        self.between_waits: list[EventSignal] = []
         self.current_step: str | None = None
         self.outcome: str | None = None
         self.timeline: list[TimelineEntry] = []
@@ -143,7 +150,7 @@ class JourneyWorkflow:
     async def run_steps(self, steps: Sequence[StepBase], path: str) -> None:
         for index, step in enumerate(steps):
             key = step.id or f"{path}.{index}"
-            await self.process_inbox()
+            await self.process_inbox(between_waits=True)
             self.current_step = key
             kind = step_kind(step)
             assert kind is not None
@@ -186,6 +193,7 @@ class JourneyWorkflow:
             names.RECORD_PROGRESS,
             ProgressInput(run=self.run_ref, step=self.current_step, variants=self.facts.variants),
         )
+        await self._hear_between_waits()
         while True:
             await self.process_inbox()
             if done():
@@ -200,9 +208,20 @@ class JourneyWorkflow:
                     timeout_summary=f"{self.current_step}: {waiting_for}",
                 )
 
-    async def process_inbox(self) -> None:
+    async def _hear_between_waits(self) -> None:
+        """A wait starts: its listener hears the events that came since the last wait ended
+        (a purchase while the text before the wait_for was being sent counts)."""
+        came, self.between_waits = self.between_waits, []
+        listener = self.listener
+        heard = [signal for signal in came if listener and listener.event_type == signal.type]
+        if heard and workflow.patched(BETWEEN_WAITS_PATCH):
+            for signal in heard:
+                await self._hear(signal)
+
+    async def process_inbox(self, between_waits: bool = False) -> None:
         """Turn pending events into facts; raise JourneyEnded for an `exit_on` match, or
-        once an operator stopped the journey."""
+        once an operator stopped the journey. ``between_waits``: no wait is running, so an
+        event no listener hears is kept for the next one."""
         assert self.journey and self.facts
         if self.control == "stopped":
             raise JourneyEnded("stopped")
@@ -217,11 +236,19 @@ class JourneyWorkflow:
                     self.facts.clicked.append(match.step)
             elif signal.type == "sms_replied":
                 await self._take_reply(signal)
-            listener = self.listener
-            if listener and listener.event_type == signal.type and signal.type != "sms_replied":
-                match = await self.inspect(signal, listener.where)
-                if match.matched:
-                    listener.matches.append(match)
+                continue
+            if self.listener is not None:
+                await self._hear(signal)
+            elif between_waits:
+                self.between_waits.append(signal)
+                del self.between_waits[:-MAX_BETWEEN_WAITS]
+
+    async def _hear(self, signal: EventSignal) -> None:
+        listener = self.listener
+        if listener and listener.event_type == signal.type:
+            match = await self.inspect(signal, listener.where)
+            if match.matched:
+                listener.matches.append(match)
 
     async def _take_reply(self, signal: EventSignal) -> None:
         assert self.facts
