@@ -30,12 +30,7 @@ class FanoutActivities:
         repeat: an occasion already entered (or a customer already in the journey,
         or kept out by audience or reentry) starts nothing."""
         pinned = self.deps.catalog.journey(input.journey_id)
-        limit = asyncio.Semaphore(CONCURRENT_STARTS)
-
-        async def enter(due: DueCustomer) -> bool:
-            async with limit:
-                return await self.deps.router.starter.start(pinned, due.customer_id,
-                                                            occasion=f"{input.journey_id}:{due.occasion}",
-                                                            check_trigger=False, at=input.moment)
-
-        return sum(await asyncio.gather(*(enter(due) for due in input.due)))
+        entries = await self.deps.router.starter.enter_many(
+            pinned, [(due.customer_id, f"{input.journey_id}:{due.occasion}") for due in input.due], at=input.moment,
+            in_flight=CONCURRENT_STARTS)
+        return sum(entry.started for entry in entries)

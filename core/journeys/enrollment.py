@@ -21,14 +21,18 @@ so the two sides can always be matched (``settle_run``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -44,7 +48,7 @@ from language.catalog import Catalog, PinnedJourney
 from language.expressions import ExpressionError, customer_reads, is_true
 from language.models import EventTrigger, Journey, SegmentEnteredTrigger, SegmentExitedTrigger
 from store.db import Database, insert_ignoring_duplicates, session_scope
-from store.tables import Enrollment, Event, JourneyVersion
+from store.tables import Customer, Enrollment, Event, JourneyVersion
 from workflows.contracts import JOURNEY_TASK_QUEUE
 from workflows.io import WORKFLOW_NAME, JourneyInput, start_attributes, workflow_id
 
@@ -126,12 +130,10 @@ def close_run(db: Database, enrollment_id: str, outcome: str) -> bool:
         return True
 
 
-def mark_started(db: Database, enrollment_id: str) -> None:
+def mark_started(db: Database, *enrollment_ids: str) -> None:
     with session_scope(db) as session:
-        run = session.get(Enrollment, enrollment_id)
-        if run is not None and run.started_at is None:
-            run.started_at = utcnow()
-            session.add(run)
+        session.connection().execute(update(Enrollment).where(
+            col(Enrollment.id).in_(enrollment_ids), col(Enrollment.started_at).is_(None)).values(started_at=utcnow()))
 
 
 class Starter:
@@ -193,6 +195,43 @@ class Starter:
         return Entry(started, "" if started else "already in this journey",
                      admission.enrollment.workflow_id if started else None)
 
+    async def enter_many(self, pinned: PinnedJourney, occasions: Sequence[tuple[str, str]], *, at: datetime,
+                         in_flight: int = 16) -> list[Entry]:
+        """``enter`` each (customer, occasion) of a schedule's page at ``at``, no trigger
+        event: one admission transaction for them all, the starts ``in_flight`` at a
+        time, then one statement marks them started. A customer the batch cannot judge
+        alone (no profile yet, a run already in the journey to settle, twice in the page,
+        an occasion admitted concurrently) takes ``enter``'s own path."""
+        for customer_id, _ in occasions:
+            opaque_customer_id(customer_id)
+        try:
+            admissions = await asyncio.to_thread(self._admit_many, pinned, occasions, at)
+        except IntegrityError:
+            admissions = [None] * len(occasions)
+        if any(admission and admission.allowed for admission in admissions):
+            self._versions_kept.add((pinned.journey.id, pinned.version))
+        limit = asyncio.Semaphore(in_flight)
+        started: list[str] = []
+
+        async def one(customer_id: str, occasion: str, admission: Admission | None) -> Entry:
+            async with limit:
+                if admission is None or admission.active is not None:
+                    return await self.enter(pinned, customer_id, occasion=occasion, check_trigger=False, at=at)
+                if not admission.allowed:
+                    return Entry(False, admission.reason)
+                assert admission.enrollment is not None
+                if not await self._start_run(admission.enrollment, pinned, mark=False):
+                    return Entry(False, "already in this journey")
+                started.append(admission.enrollment.id)
+                return Entry(True, workflow_id=admission.enrollment.workflow_id)
+
+        try:
+            return list(await asyncio.gather(*(one(customer_id, occasion, admission) for (customer_id, occasion),
+                                               admission in zip(occasions, admissions, strict=True))))
+        finally:  # a start that failed leaves its entry half-made; the others are marked all the same
+            if started:
+                await asyncio.to_thread(mark_started, self.db, *started)
+
     @staticmethod
     def _exits(journey: Journey, event_type: str | None) -> bool:
         return event_type is not None and any(rule.event == event_type for rule in journey.exit_on)
@@ -215,9 +254,10 @@ class Starter:
             await asyncio.sleep(0.05)
         return await self.settle_run(run)
 
-    async def _start_run(self, run: Enrollment, pinned: PinnedJourney) -> bool:
-        """Start the workflow of an admitted enrollment; True once Temporal has it. An error
-        that leaves the start unknown propagates and leaves the entry half-made."""
+    async def _start_run(self, run: Enrollment, pinned: PinnedJourney, *, mark: bool = True) -> bool:
+        """Start the workflow of an admitted enrollment; True once Temporal has it (and,
+        with ``mark``, its row says so). An error that leaves the start unknown propagates
+        and leaves the entry half-made."""
         journey = pinned.journey
         try:
             await self.client.start_workflow(
@@ -242,7 +282,8 @@ class Starter:
                 # database had closed: it is the customer's run; this entry never started.
                 await asyncio.to_thread(self._adopt, owner, run.id)
                 return False
-        await asyncio.to_thread(mark_started, self.db, run.id)
+        if mark:
+            await asyncio.to_thread(mark_started, self.db, run.id)
         return True
 
     async def settle_run(self, run: Enrollment) -> str:
@@ -340,42 +381,100 @@ class Starter:
                 return Admission(False, "trigger does not match")
             at = trigger.occurred_at if trigger else (entry_at or now)
             customer = ensure_customer(session, customer_id, now)
-            if customer.phone_status == "erased":  # a late event for an erased person starts nothing
-                return Admission(False, "customer erased")
-            where = getattr(journey.trigger, "where", None) if check_trigger else None
-            if where or journey.audience:
-                context = expression_context(session, self.catalog, customer, at, trigger=trigger, event=trigger,
-                                             reads=_reads(where, journey.audience))
-                if where and not self._holds(where, context, journey.id):
-                    return Admission(False, "trigger where is false")
-                if journey.audience and not self._holds(journey.audience, context, journey.id):
-                    return Admission(False, "not in audience")
-            previous = session.exec(  # the customer's runs of this journey, newest first: one query for both checks
-                select(Enrollment).where(Enrollment.journey_id == journey.id, Enrollment.customer_id == customer_id)
-                .order_by(Enrollment.entered_at.desc())  # type: ignore[attr-defined]
-            ).all()
-            if occasion and any(run.occasion == occasion for run in previous):
-                return Admission(False, "occasion already entered")
-            key_hash = None
-            if journey.run_key is not None and trigger is not None:
-                key = key_of(journey, trigger)
-                if key.problem:
-                    return Admission(False, key.problem)
-                key_hash = key.hash
-            refusal, active = self._reentry_refusal(journey, list(previous), at, key_hash)
-            if refusal:
-                return Admission(False, refusal, active=active,
-                                 refused_event_type=trigger.type if trigger is not None else None)
-            if (journey.id, pinned.version) not in self._versions_kept:
-                insert_ignoring_duplicates(session, JourneyVersion, {
-                    "journey_id": journey.id, "version": pinned.version, "first_seen_at": now,
-                    "definition": journey.model_dump(mode="json", by_alias=True)})
-            run = Enrollment(id=uuid.uuid4().hex, journey_id=journey.id, journey_version=pinned.version,
-                             customer_id=customer_id, workflow_id=workflow_id(journey.id, customer_id, key_hash),
-                             run_key=key_hash, trigger_event_id=trigger_event_id,
-                             occasion=occasion or trigger_event_id, entered_at=at)
-            session.add(run)
-            return Admission(True, enrollment=run)
+
+            def previous() -> list[Enrollment]:  # the customer's runs of this journey, newest first
+                return list(session.exec(
+                    select(Enrollment).where(Enrollment.journey_id == journey.id,
+                                             Enrollment.customer_id == customer_id)
+                    .order_by(Enrollment.entered_at.desc())  # type: ignore[attr-defined]
+                ).all())
+
+            admission = self._judge(session, pinned, customer, previous, occasion=occasion, at=at,
+                                    check_trigger=check_trigger, trigger=trigger, trigger_event_id=trigger_event_id)
+            if admission.allowed:
+                assert admission.enrollment is not None
+                self._keep_version(session, pinned, now)
+                session.add(admission.enrollment)
+            return admission
+
+    def _admit_many(self, pinned: PinnedJourney, occasions: Sequence[tuple[str, str]],
+                    at: datetime) -> list[Admission | None]:
+        """``_admit`` for each (customer, occasion) at ``at``, in one transaction of four
+        statements whatever their number (controls, customers, their runs, the inserts);
+        None: judge that one alone (see ``enter_many``)."""
+        journey = pinned.journey
+        now = utcnow()
+        with session_scope(self.db) as session:
+            if refusal := admission_refusal(session, journey.id, pinned.version):
+                return [Admission(False, refusal)] * len(occasions)
+            ids = sorted({customer_id for customer_id, _ in occasions})
+            customers = {row.id: row for row in session.exec(select(Customer).where(col(Customer.id).in_(ids)))}
+            runs: defaultdict[str, list[Enrollment]] = defaultdict(list)  # newest first
+            for run in session.exec(select(Enrollment).where(Enrollment.journey_id == journey.id,
+                                                             col(Enrollment.customer_id).in_(ids))
+                                    .order_by(Enrollment.entered_at.desc())):  # type: ignore[attr-defined]
+                runs[run.customer_id].append(run)
+            admissions: list[Admission | None] = []
+            judged: set[str] = set()
+            for customer_id, occasion in occasions:
+                customer = customers.get(customer_id)
+                if customer is None or customer_id in judged:
+                    admissions.append(None)
+                    continue
+                judged.add(customer_id)
+                runs_of = functools.partial(runs.__getitem__, customer_id)
+                admissions.append(self._judge(session, pinned, customer, runs_of, occasion=occasion, at=at))
+            admitted = [admission.enrollment for admission in admissions
+                        if admission and admission.allowed and admission.enrollment]
+            if admitted:
+                self._keep_version(session, pinned, now)
+                session.add_all(admitted)
+            return admissions
+
+    def _judge(self, session: Session, pinned: PinnedJourney, customer: Customer,
+               previous: Callable[[], list[Enrollment]], *, occasion: str | None, at: datetime,
+               check_trigger: bool = False, trigger: Event | None = None,
+               trigger_event_id: str | None = None) -> Admission:
+        """Erasure, the trigger's where, audience, occasion, run key and reentry, from the
+        customer's runs of the journey (``previous()``, newest first: one query serves the
+        occasion and reentry checks); an allowed admission carries its enrollment, not
+        added to the session yet."""
+        journey = pinned.journey
+        if customer.phone_status == "erased":  # a late event for an erased person starts nothing
+            return Admission(False, "customer erased")
+        where = getattr(journey.trigger, "where", None) if check_trigger else None
+        if where or journey.audience:
+            context = expression_context(session, self.catalog, customer, at, trigger=trigger, event=trigger,
+                                         reads=_reads(where, journey.audience))
+            if where and not self._holds(where, context, journey.id):
+                return Admission(False, "trigger where is false")
+            if journey.audience and not self._holds(journey.audience, context, journey.id):
+                return Admission(False, "not in audience")
+        runs = previous()
+        if occasion and any(run.occasion == occasion for run in runs):
+            return Admission(False, "occasion already entered")
+        key_hash = None
+        if journey.run_key is not None and trigger is not None:
+            key = key_of(journey, trigger)
+            if key.problem:
+                return Admission(False, key.problem)
+            key_hash = key.hash
+        refusal, active = self._reentry_refusal(journey, runs, at, key_hash)
+        if refusal:
+            return Admission(False, refusal, active=active,
+                             refused_event_type=trigger.type if trigger is not None else None)
+        run = Enrollment(id=uuid.uuid4().hex, journey_id=journey.id, journey_version=pinned.version,
+                         customer_id=customer.id, workflow_id=workflow_id(journey.id, customer.id, key_hash),
+                         run_key=key_hash, trigger_event_id=trigger_event_id,
+                         occasion=occasion or trigger_event_id, entered_at=at)
+        return Admission(True, enrollment=run)
+
+    def _keep_version(self, session: Session, pinned: PinnedJourney, now: datetime) -> None:
+        """The journey version's row, once per process (see ``_versions_kept``)."""
+        if (pinned.journey.id, pinned.version) not in self._versions_kept:
+            insert_ignoring_duplicates(session, JourneyVersion, {
+                "journey_id": pinned.journey.id, "version": pinned.version, "first_seen_at": now,
+                "definition": pinned.journey.model_dump(mode="json", by_alias=True)})
 
     @staticmethod
     def _holds(expression: str, context: dict[str, Any], journey_id: str) -> bool:

@@ -1,0 +1,79 @@
+"""A schedule's page of customers entered together (Starter.enter_many): one admission
+transaction for the page, one statement marking the runs started, and each customer's
+outcome what entering them one by one gives."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event as sa_event
+from sqlmodel import select
+
+from core.journeys.controls import apply_control
+from store.db import session_scope
+from store.tables import Enrollment
+from tests.runtime.support import write_journeys
+
+FLASH = """
+id: flash
+name: Flash
+trigger: {schedule: {cron: "0 10 * * 5", segment: vip}}
+audience: "customer.first_name != 'Out'"
+reentry: always
+steps:
+  - wait: 1d
+"""
+
+
+class Statements:
+    """The statements of admission's shapes (the runs entered do their own work meanwhile)."""
+
+    SHAPES = {"controls": "FROM journey_controls", "customers": "FROM customers \nWHERE customers.id IN",
+              "runs": "enrollments.customer_id IN", "insert": "INSERT INTO enrollments",
+              "mark": "UPDATE enrollments SET started_at"}
+
+    def __init__(self, db: Any) -> None:
+        self.seen: Counter[str] = Counter()
+        sa_event.listen(db, "before_cursor_execute", self._execute)
+
+    def _execute(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        self.seen.update(name for name, shape in self.SHAPES.items() if shape in statement)
+
+
+async def test_a_page_is_admitted_in_one_transaction_with_each_outcome_its_own(journeys_dir: Path,
+                                                                                simulation) -> None:
+    catalog = write_journeys(journeys_dir, {"flash": FLASH})
+    async with simulation(catalog) as run:
+        pinned = catalog.journey("flash")
+        starter, at = run.sim.router.starter, run.sim.clock
+        for n in range(20):
+            await run.customer(id=f"p{n:02d}")
+        await run.customer(id="out", first_name="Out")
+        seen = Statements(run.sim.db)
+        page = [(f"p{n:02d}", "flash:first") for n in range(20)]
+        entries = await starter.enter_many(pinned, page, at=at)
+        assert all(entry.started for entry in entries)
+        assert seen.seen == {"controls": 1, "customers": 1, "runs": 1, "insert": 1, "mark": 1}
+        with session_scope(run.sim.db, readonly=True) as session:
+            rows = session.exec(select(Enrollment).where(Enrollment.journey_id == "flash")).all()
+        assert len(rows) == 20 and all(row.started_at is not None for row in rows)
+
+        # The next occasion: a run already there (kept; the reentry rule is "always", the
+        # workflow id is one per customer), the same occasion twice, a refusal by the
+        # audience, a customer with no profile yet (made and entered one by one).
+        again = [("p00", "flash:first"), ("out", "flash:second"), ("fresh", "flash:second"),
+                 ("p01", "flash:second"), ("fresh", "flash:second")]
+        entries = await starter.enter_many(pinned, again, at=at + timedelta(minutes=1))
+        assert [entry.reason for entry in entries[:2]] == ["occasion already entered", "not in audience"]
+        assert entries[3].reason == "already in this journey"
+        fresh = sorted([(entries[2].started, entries[2].reason), (entries[4].started, entries[4].reason)])
+        assert fresh == [(False, "occasion already entered"), (True, "")]  # once, whichever came first
+
+        # A paused journey admits nobody, in one statement's check.
+        await apply_control(run.sim.db, run.sim.env.client, "flash", "pause", by="test")
+        entries = await starter.enter_many(pinned, [("p05", "flash:third"), ("p06", "flash:third")],
+                                           at=at + timedelta(minutes=2))
+        assert [entry.reason for entry in entries] == ["journey paused"] * 2
