@@ -42,6 +42,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +57,7 @@ from sqlmodel import select
 from temporalio.client import Client
 
 from bench import harness
+from bench.raw_http import KeepAliveClient
 from language.catalog import Catalog
 from messaging.senders.base import OutgoingSms, ProviderMessage, ProviderReceipt
 from processes.temporal import connect_to
@@ -184,7 +186,7 @@ class Processes:
 
 @dataclass
 class Throughput:
-    mode: str  # single | batch
+    mode: str  # single-httpx | single | batch
     events: int
     batch_size: int
     requests: int
@@ -194,12 +196,29 @@ class Throughput:
     request_p50_ms: float = 0.0
     request_p99_ms: float = 0.0
     api_cpu_percent: float = 0.0  # of one core, over the wall time
+    client_cpu_percent: float = 0.0  # this process (the load generator, idle workers): of one core
     rejected: int = 0  # non-202 responses, transport errors, or events not accepted
     error_examples: list[str] = field(default_factory=list)
 
 
-async def post_all(http: httpx.AsyncClient, bodies: list[Any], concurrency: int) -> tuple[float, list[float],
-                                                                                         list[str]]:
+Post = Callable[[Any], Awaitable[tuple[int, Any]]]  # a body -> the response's status and JSON
+
+
+def via_httpx(http: httpx.AsyncClient) -> Post:
+    async def post(body: Any) -> tuple[int, Any]:
+        response = await http.post("/events", json=body)
+        return response.status_code, response.json()
+    return post
+
+
+def via_raw(raw: KeepAliveClient) -> Post:
+    async def post(body: Any) -> tuple[int, Any]:
+        status, payload = await raw.post("/events", json.dumps(body).encode())
+        return status, json.loads(payload)
+    return post
+
+
+async def post_all(post: Post, bodies: list[Any], concurrency: int) -> tuple[float, list[float], list[str]]:
     """POST every body (at most ``concurrency`` in flight); wall time, request times, errors."""
     gate = asyncio.Semaphore(concurrency)
     times: list[float] = []
@@ -209,41 +228,49 @@ async def post_all(http: httpx.AsyncClient, bodies: list[Any], concurrency: int)
         async with gate:
             begun = time.perf_counter()
             try:
-                response = await http.post("/events", json=body)
-            except httpx.HTTPError as err:
+                status, answer = await post(body)
+            except (httpx.HTTPError, OSError, asyncio.IncompleteReadError, ValueError) as err:
                 errors.append(f"{type(err).__name__}: {err}"[:200])
                 return
             times.append(time.perf_counter() - begun)
             expected = len(body) if isinstance(body, list) else 1
-            if response.status_code != 202 or response.json().get("accepted") != expected:
-                errors.append(f"{response.status_code}: {response.text[:200]}")
+            if status != 202 or answer.get("accepted") != expected:
+                errors.append(f"{status}: {str(answer)[:200]}")
 
     started = time.perf_counter()
     await asyncio.gather(*(one(body) for body in bodies))
     return time.perf_counter() - started, times, errors
 
 
-async def measure_throughput(http: httpx.AsyncClient, customers: list[str], args: argparse.Namespace,
-                             api_pid: int, run: str) -> list[Throughput]:
+# (mode, events per request, client): the same single requests through httpx too, in the
+# same run: what a heavier load generator costs the rate it measures.
+MODES = (("single-httpx", 1, "httpx"), ("single", 1, "raw"), ("batch", 0, "raw"))
+
+
+async def measure_throughput(http: httpx.AsyncClient, raw: KeepAliveClient, customers: list[str],
+                             args: argparse.Namespace, api_pid: int, run: str) -> list[Throughput]:
     def event(mode: str, index: int) -> dict[str, Any]:
         return {"id": f"{run}-{mode}-{index}", "type": QUIET_EVENT, "customer_id": customers[index % len(customers)],
                 "properties": {"page": f"/products/{index % 97}"}}
 
-    warm = [event("warm", i) for i in range(min(50, args.events))]
-    await post_all(http, warm, args.concurrency)
+    clients = {"httpx": via_httpx(http), "raw": via_raw(raw)}
+    for name, post in clients.items():
+        await post_all(post, [event(f"warm-{name}", i) for i in range(min(50, args.events))], args.concurrency)
     results = []
-    for mode, size in (("single", 1), ("batch", args.batch)):
+    for mode, size, client in MODES:
+        size = size or args.batch
         events = [event(mode, i) for i in range(args.events)]
         bodies: list[Any] = events if size == 1 else [events[i:i + size] for i in range(0, len(events), size)]
-        cpu0 = harness.process_cpu_seconds(api_pid)
-        wall, times, errors = await post_all(http, bodies, args.concurrency)
-        cpu = harness.process_cpu_seconds(api_pid) - cpu0
+        cpu0, client_cpu0 = harness.process_cpu_seconds(api_pid), time.process_time()
+        wall, times, errors = await post_all(clients[client], bodies, args.concurrency)
+        cpu, client_cpu = harness.process_cpu_seconds(api_pid) - cpu0, time.process_time() - client_cpu0
         result = Throughput(mode=mode, events=len(events), batch_size=size, requests=len(bodies),
                             concurrency=args.concurrency, wall_seconds=wall,
                             events_per_second=(len(events) - (len(errors) * size)) / wall if wall else 0.0,
                             request_p50_ms=1000 * harness.percentile(times, 0.5),
                             request_p99_ms=1000 * harness.percentile(times, 0.99),
-                            api_cpu_percent=100 * cpu / wall if wall else 0.0, rejected=len(errors),
+                            api_cpu_percent=100 * cpu / wall if wall else 0.0,
+                            client_cpu_percent=100 * client_cpu / wall if wall else 0.0, rejected=len(errors),
                             error_examples=errors[:3])
         harness.log(f"  {mode}: {result.events_per_second:.0f} events/s ({len(bodies)} requests in {wall:.1f}s)")
         results.append(result)
@@ -454,14 +481,15 @@ def table(report: dict[str, Any]) -> str:
              f"1-min load average {report['load_average_before']} before, {report['load_average_after']} after"]
     lines.append("")
     lines.append("(a) POST /events throughput (type page_viewed: stored, customer updated, nothing started)")
-    head = f"  {'mode':<8} {'events':>7} {'requests':>9} {'in flight':>9} {'wall s':>7} {'events/s':>9} " \
-           f"{'req p50 ms':>10} {'req p99 ms':>10} {'API CPU %':>9} {'rejected':>8}"
+    head = f"  {'mode':<12} {'events':>7} {'requests':>9} {'in flight':>9} {'wall s':>7} {'events/s':>9} " \
+           f"{'req p50 ms':>10} {'req p99 ms':>10} {'API CPU %':>9} {'client CPU %':>12} {'rejected':>8}"
     lines.append(head)
     for t in report["throughput"]:
-        mode = "single" if t["batch_size"] == 1 else f"batch{t['batch_size']}"
-        lines.append(f"  {mode:<8} {t['events']:>7} {t['requests']:>9} {t['concurrency']:>9} "
+        mode = t["mode"] if t["batch_size"] == 1 else f"batch{t['batch_size']}"
+        lines.append(f"  {mode:<12} {t['events']:>7} {t['requests']:>9} {t['concurrency']:>9} "
                      f"{t['wall_seconds']:>7.2f} {t['events_per_second']:>9.0f} {t['request_p50_ms']:>10.1f} "
-                     f"{t['request_p99_ms']:>10.1f} {t['api_cpu_percent']:>9.0f} {t['rejected']:>8}")
+                     f"{t['request_p99_ms']:>10.1f} {t['api_cpu_percent']:>9.0f} {t['client_cpu_percent']:>12.0f} "
+                     f"{t['rejected']:>8}")
     lines.append("")
     lines.append("(b) purchase -> reaction of a journey waiting for it (ms, from just before the POST)")
     lines.append(f"  {'in flight':>9} {'runs':>5} {'reacted':>7} {'POST p50/p99':>14} "
@@ -522,9 +550,10 @@ async def bench(args: argparse.Namespace, processes: Processes, workdir: Path) -
             harness.running(build_workers(client, catalog, db, sender)),
             httpx.AsyncClient(base_url=processes.api_url, headers={"Authorization": f"Bearer {TOKEN}"},
                               limits=limits, timeout=60) as http,
+            KeepAliveClient(processes.api_url, {"Authorization": f"Bearer {TOKEN}"}, args.concurrency) as raw,
         ):
             harness.log(f"(a) throughput: {args.events} events, {args.concurrency} requests in flight")
-            throughput = await measure_throughput(http, quiet, args, processes.api.pid, run)
+            throughput = await measure_throughput(http, raw, quiet, args, processes.api.pid, run)
             reactions = []
             for in_flight, ids in zip(phases, groups, strict=True):
                 harness.log(f"(b) reaction: {len(ids)} waiting runs, {in_flight} purchase(s) in flight")
