@@ -13,7 +13,7 @@ from fastapi_offline import FastAPIOffline
 from api.edge import EdgeRoute
 from api.errors import validation_error
 from api.limits import BODY_LIMITS, DEFAULT_BODY, MAX_BATCH, MAX_ENROLL, MAX_JSON_DEPTH
-from api.metrics import REGISTRY, DatabaseCollector
+from api.metrics import SCRAPED, DatabaseCollector
 from api.routes import (
     commerce,
     controls,
@@ -43,11 +43,11 @@ def create_app(services: Services | Callable[[], Awaitable[Services]]) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = services if isinstance(services, Services) else await services()
         collector = DatabaseCollector(app.state.services.db)
-        REGISTRY.register(collector)
+        SCRAPED.register(collector)
         try:
             yield
         finally:
-            REGISTRY.unregister(collector)
+            SCRAPED.unregister(collector)
 
     # The docs pages load Swagger UI and ReDoc from this service, never from a CDN.
     app = FastAPIOffline(

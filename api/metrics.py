@@ -1,12 +1,14 @@
-"""Prometheus metrics. Counters and latencies are this process's; message and journey
-counts are read from the database at scrape time, so they cover every worker."""
+"""Prometheus metrics. Counters and latencies are this process's (the sum of every
+process's under `journeys api --processes N`); message and journey counts are read from
+the database at scrape time, so they cover every worker."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -16,7 +18,21 @@ from language.models import EventTrigger
 from store.db import Database, session_scope
 from store.tables import Enrollment, Message
 
-REGISTRY = CollectorRegistry(auto_describe=True)
+# Set by `journeys api --processes N` for its processes before they import this module:
+# prometheus_client then keeps every value in a file there, and a scrape adds them up.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+REGISTRY = CollectorRegistry(auto_describe=True)  # where the metrics are made
+
+
+def _scraped() -> CollectorRegistry:
+    if not os.environ.get(MULTIPROCESS_DIR):
+        return REGISTRY
+    every_process = CollectorRegistry()
+    multiprocess.MultiProcessCollector(every_process)
+    return every_process
+
+
+SCRAPED = _scraped()  # what /metrics serves (and the database counts are added to)
 EVENTS_RECEIVED = Counter("journeys_events_received", "Events received over HTTP", ["type", "duplicate"],
                           registry=REGISTRY)
 EVENT_SECONDS = Histogram("journeys_event_handling_seconds",

@@ -144,7 +144,7 @@ class Processes:
         self.server = harness.DevServer(self.workdir, persistent=True)
         return self.server
 
-    def start_api(self, database_url: str, journeys_dir: Path) -> str:
+    def start_api(self, database_url: str, journeys_dir: Path, processes: int = 1) -> str:
         assert self.server is not None, "the server first: the API connects to it"
         cli = Path(sys.executable).parent / "journeys"
         if not cli.exists():
@@ -154,7 +154,8 @@ class Processes:
                "TEMPORAL_ADDRESS": self.server.address, "JOURNEYS_DIR": str(journeys_dir),
                "JOURNEYS_SMS_SENDER": "console"}
         with (self.workdir / "api.log").open("ab") as out:
-            self.api = subprocess.Popen([str(cli), "api", "--host", "127.0.0.1", "--port", str(port)], env=env,
+            self.api = subprocess.Popen([str(cli), "api", "--host", "127.0.0.1", "--port", str(port),
+                                         "--processes", str(processes)], env=env,
                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         self.api_url = f"http://127.0.0.1:{port}"
         return self.api_url
@@ -195,7 +196,7 @@ class Throughput:
     events_per_second: float = 0.0
     request_p50_ms: float = 0.0
     request_p99_ms: float = 0.0
-    api_cpu_percent: float = 0.0  # of one core, over the wall time
+    api_cpu_percent: float = 0.0  # of one core, over the wall time (all its processes)
     client_cpu_percent: float = 0.0  # this process (the load generator, idle workers): of one core
     rejected: int = 0  # non-202 responses, transport errors, or events not accepted
     error_examples: list[str] = field(default_factory=list)
@@ -261,9 +262,9 @@ async def measure_throughput(http: httpx.AsyncClient, raw: KeepAliveClient, cust
         size = size or args.batch
         events = [event(mode, i) for i in range(args.events)]
         bodies: list[Any] = events if size == 1 else [events[i:i + size] for i in range(0, len(events), size)]
-        cpu0, client_cpu0 = harness.process_cpu_seconds(api_pid), time.process_time()
+        cpu0, client_cpu0 = harness.tree_cpu_seconds(api_pid), time.process_time()
         wall, times, errors = await post_all(clients[client], bodies, args.concurrency)
-        cpu, client_cpu = harness.process_cpu_seconds(api_pid) - cpu0, time.process_time() - client_cpu0
+        cpu, client_cpu = harness.tree_cpu_seconds(api_pid) - cpu0, time.process_time() - client_cpu0
         result = Throughput(mode=mode, events=len(events), batch_size=size, requests=len(bodies),
                             concurrency=args.concurrency, wall_seconds=wall,
                             events_per_second=(len(events) - (len(errors) * size)) / wall if wall else 0.0,
@@ -477,7 +478,8 @@ async def inspect_runs(client: Client, posted: dict[str, tuple[float, float]],
 
 def table(report: dict[str, Any]) -> str:
     lines = [f"{report['cpus']} CPU(s); database: {report['database']}; Temporal dev server (file-backed, "
-             "processes.dev); API: `journeys api` (one uvicorn process); workers in the benchmark process; "
+             f"processes.dev); API: `journeys api --processes {report['api_processes']}`; workers in the benchmark "
+             "process; "
              f"1-min load average {report['load_average_before']} before, {report['load_average_after']} after"]
     lines.append("")
     lines.append("(a) POST /events throughput (type page_viewed: stored, customer updated, nothing started)")
@@ -538,7 +540,7 @@ async def bench(args: argparse.Namespace, processes: Processes, workdir: Path) -
         await server.ready()
         client = await connect_to(server.address)
         harness.log(f"Temporal dev server at {server.address}; database {harness.backend_name(args.database_url)}")
-        processes.start_api(url, workdir / "journeys")
+        processes.start_api(url, workdir / "journeys", args.api_processes)
         await processes.wait_for_api()
         assert processes.api is not None
         harness.log(f"API at {processes.api_url}")
@@ -564,6 +566,7 @@ async def bench(args: argparse.Namespace, processes: Processes, workdir: Path) -
                             f"({reaction.reacted}/{reaction.customers})")
                 reactions.append(reaction)
     return {"database": "postgresql" if args.database_url else "sqlite", "cpus": harness.CPUS,
+            "api_processes": args.api_processes,
             "load_average_before": load_before, "load_average_after": round(os.getloadavg()[0], 2),
             "throughput": [asdict(t) for t in throughput], "reaction": [asdict(r) for r in reactions]}
 
@@ -573,6 +576,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=2000, help="events per throughput mode (default 2000)")
     parser.add_argument("--batch", type=int, default=50, help="events per request in batch mode (default 50)")
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight (default 16)")
+    parser.add_argument("--api-processes", type=int, default=1,
+                        help="`journeys api --processes N` (default 1)")
     parser.add_argument("--throughput-customers", type=int, default=200,
                         help="existing customers the throughput events are spread over (default 200)")
     parser.add_argument("--customers", type=int, default=200,

@@ -61,6 +61,18 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def tree_cpu_seconds(pid: int | None) -> float:
+    """``process_cpu_seconds`` of a process and of its children, theirs, and so on (those
+    running now)."""
+    if pid is None:
+        return 0.0
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return process_cpu_seconds(pid) + sum(tree_cpu_seconds(int(child)) for child in children)
+
+
 def process_cpu_seconds(pid: int | None) -> float:
     """User + system CPU seconds of a process so far; 0 where /proc is missing."""
     if pid is None:

@@ -274,11 +274,14 @@ def worker(
 def api(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
+    processes: Annotated[int, typer.Option(
+        help="Serve with this many processes on the one port (one uses about one core; see docs/operations.md, "
+             "Scaling)", min=1, max=64)] = 1,
 ) -> None:
     """Run the HTTP service (events, customers, Twilio webhooks, tracked links, metrics)."""
     from processes.http import serve
 
-    serve(load_settings(), host, port)
+    serve(load_settings(), host, port, processes)
 
 
 def codec_server(

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
+from fastapi import FastAPI
 
 from api.access_log import log_config
 from api.app import create_app
+from api.metrics import MULTIPROCESS_DIR
 from api.services import Services
 from processes.logs import JsonLines
 from processes.senders import build_email_sender
 from processes.settings import ServiceSettings, SettingsError
-from processes.wiring import wire
+from processes.wiring import open_migrated_database, wire
 
 
 async def build_services(settings: ServiceSettings, journeys_dir: Path | None = None) -> Services:
@@ -36,11 +40,27 @@ def check_api_settings(settings: ServiceSettings) -> None:
         raise SettingsError("JOURNEYS_API_TOKEN is not set: the events API needs a bearer token")
 
 
-def serve(settings: ServiceSettings, host: str, port: int) -> None:
-    """`journeys api`: serve until SIGINT or SIGTERM."""
+def serve(settings: ServiceSettings, host: str, port: int, processes: int = 1) -> None:
+    """`journeys api`: serve until SIGINT or SIGTERM; with ``processes`` > 1, that many
+    uvicorn worker processes on the one port, their metrics added up (prometheus_client's
+    multiprocess mode, in a directory of this run's)."""
     check_api_settings(settings)
-    uvicorn.run(create_app(lambda: build_services(settings)), host=host, port=port, log_level="info",
-                log_config=api_log_config(settings))  # access lines without query strings (tokens)
+    log_config = api_log_config(settings)  # access lines without query strings (tokens)
+    if processes == 1:
+        uvicorn.run(create_app(lambda: build_services(settings)), host=host, port=port, log_level="info",
+                    log_config=log_config)
+        return
+    open_migrated_database(settings).dispose()  # migrated once, not N times at once
+    with tempfile.TemporaryDirectory(prefix="journeys-api-metrics-") as metrics:
+        os.environ[MULTIPROCESS_DIR] = metrics  # the children read it as they start
+        uvicorn.run(f"{__name__}:app_from_environment", factory=True, workers=processes, host=host, port=port,
+                    log_level="info", log_config=log_config)
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one of `journeys api --processes N`'s processes: its settings read from
+    the environment, like its parent's."""
+    return create_app(lambda: build_services(ServiceSettings()))
 
 
 def api_log_config(settings: ServiceSettings) -> dict[str, object]:

@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from api.deps import ServicesDep
 from api.edge import EdgeRoute
-from api.metrics import REGISTRY
+from api.metrics import SCRAPED
 from store.db import session_scope
 
 router = APIRouter(tags=["operations"], route_class=EdgeRoute)
@@ -37,4 +37,4 @@ async def healthz(svc: ServicesDep) -> JSONResponse:
 @router.get("/metrics", response_class=Response)
 async def metrics() -> Response:
     """Prometheus text format."""
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(SCRAPED), media_type=CONTENT_TYPE_LATEST)
