@@ -359,9 +359,10 @@ async def describe_run(client: Client, db: Engine, cid: str) -> str:
     return f"  {cid}: enrollment {enrollments}; workflow {state}"
 
 
-async def measure_reaction(http: httpx.AsyncClient, client: Client, db: Engine, sender: TimingSender,
+async def measure_reaction(http: httpx.AsyncClient, post: Post, client: Client, db: Engine, sender: TimingSender,
                            ids: list[str], phones: dict[str, str], in_flight: int, run: str,
                            timeout: float, sample: int, server_pid: int) -> Reaction:
+    """``post``: the purchases' client (the lean one: the workers share this process)."""
     ids, problems = await enter_and_wait(http, client, db, ids, run)
     result = Reaction(customers=len(ids), in_flight=in_flight, errors=problems)
     posted: dict[str, tuple[float, float]] = {}  # customer -> (perf_counter, wall clock) just before the POST
@@ -372,14 +373,14 @@ async def measure_reaction(http: httpx.AsyncClient, client: Client, db: Engine, 
         async with gate:
             posted[cid] = (time.perf_counter(), time.time())
             try:
-                response = await http.post("/events", json={"id": f"{run}-order-{cid}", "type": "purchase",
-                                                             "customer_id": cid, "properties": {"amount": 42}})
-            except httpx.HTTPError as err:
+                status, answer = await post({"id": f"{run}-order-{cid}", "type": "purchase", "customer_id": cid,
+                                             "properties": {"amount": 42}})
+            except (OSError, asyncio.IncompleteReadError, ValueError) as err:
                 result.errors.append(f"{cid}: {type(err).__name__}: {err}"[:200])
                 return
             post_times.append(time.perf_counter() - posted[cid][0])
-            if response.status_code != 202 or response.json()["results"][0]["signalled"] != [JOURNEY_ID]:
-                result.errors.append(f"{cid}: {response.status_code} {response.text[:200]}")
+            if status != 202 or answer["results"][0]["signalled"] != [JOURNEY_ID]:
+                result.errors.append(f"{cid}: {status} {str(answer)[:200]}")
 
     begun = time.perf_counter()
     cpu0, server0 = time.process_time(), harness.process_cpu_seconds(server_pid)
@@ -552,14 +553,15 @@ async def bench(args: argparse.Namespace, processes: Processes, workdir: Path) -
             harness.running(build_workers(client, catalog, db, sender)),
             httpx.AsyncClient(base_url=processes.api_url, headers={"Authorization": f"Bearer {TOKEN}"},
                               limits=limits, timeout=60) as http,
-            KeepAliveClient(processes.api_url, {"Authorization": f"Bearer {TOKEN}"}, args.concurrency) as raw,
+            KeepAliveClient(processes.api_url, {"Authorization": f"Bearer {TOKEN}"},
+                            max(args.concurrency, args.reaction_concurrency)) as raw,
         ):
             harness.log(f"(a) throughput: {args.events} events, {args.concurrency} requests in flight")
             throughput = await measure_throughput(http, raw, quiet, args, processes.api.pid, run)
             reactions = []
             for in_flight, ids in zip(phases, groups, strict=True):
                 harness.log(f"(b) reaction: {len(ids)} waiting runs, {in_flight} purchase(s) in flight")
-                reaction = await measure_reaction(http, client, db, sender, ids, phones, in_flight, run,
+                reaction = await measure_reaction(http, via_raw(raw), client, db, sender, ids, phones, in_flight, run,
                                                   args.reaction_timeout, args.history_sample,
                                                   server.process.pid)
                 harness.log(f"  SMS p50 {reaction.sms_p50_ms:.0f} ms, p99 {reaction.sms_p99_ms:.0f} ms "
