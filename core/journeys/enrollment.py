@@ -41,6 +41,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from core.clock import utcnow
 from core.customers.context import expression_context
 from core.customers.records import ensure_customer
+from core.group_commit import GroupCommit
 from core.journeys.controls import admission_refusal
 from core.journeys.run_keys import key_of
 from core.validation import opaque_customer_id
@@ -147,6 +148,8 @@ class Starter:
         # (journey, version) whose journey_versions row an admission of this process
         # committed: versions are never deleted, so later admissions skip the statement.
         self._versions_kept: set[tuple[str, str]] = set()
+        # Concurrent starts' "started" marks, one statement for those that came together.
+        self._marks: GroupCommit[None, str, None] = GroupCommit(self._mark_many)
 
     async def maybe_start(self, pinned: PinnedJourney, customer_id: str, event_id: str, event_type: str) -> bool:
         """Start ``pinned`` for the customer if this event triggers it."""
@@ -283,8 +286,12 @@ class Starter:
                 await asyncio.to_thread(self._adopt, owner, run.id)
                 return False
         if mark:
-            await asyncio.to_thread(mark_started, self.db, run.id)
+            await self._marks.submit(run.id, None)
         return True
+
+    def _mark_many(self, enrollment_ids: Sequence[str], _: None) -> list[None]:
+        mark_started(self.db, *enrollment_ids)
+        return [None] * len(enrollment_ids)
 
     async def settle_run(self, run: Enrollment) -> str:
         """Bring an active row and Temporal into agreement: ``running`` (its run is),

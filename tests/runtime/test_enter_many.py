@@ -4,6 +4,7 @@ outcome what entering them one by one gives."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -77,3 +78,20 @@ async def test_a_page_is_admitted_in_one_transaction_with_each_outcome_its_own(j
         entries = await starter.enter_many(pinned, [("p05", "flash:third"), ("p06", "flash:third")],
                                            at=at + timedelta(minutes=2))
         assert [entry.reason for entry in entries] == ["journey paused"] * 2
+
+
+async def test_concurrent_starts_are_marked_started_together(journeys_dir: Path, simulation) -> None:
+    catalog = write_journeys(journeys_dir, {"flash": FLASH})
+    async with simulation(catalog) as run:
+        pinned = catalog.journey("flash")
+        starter = run.sim.router.starter
+        for n in range(20):
+            await run.customer(id=f"s{n:02d}")
+        seen = Statements(run.sim.db)
+        started = await asyncio.gather(*(starter.start(pinned, f"s{n:02d}", occasion="flash:together",
+                                                       check_trigger=False, at=run.sim.clock) for n in range(20)))
+        assert all(started)
+        assert 1 <= seen.seen["mark"] < 20  # the marks of starts that finished together share a statement
+        with session_scope(run.sim.db, readonly=True) as session:
+            rows = session.exec(select(Enrollment).where(Enrollment.journey_id == "flash")).all()
+        assert len(rows) == 20 and all(row.started_at is not None for row in rows)
