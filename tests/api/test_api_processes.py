@@ -4,18 +4,14 @@ and /metrics adding up what each of them counted."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
 from processes.dev import wait_for_server
-from tests.e2e.conftest import free_port, journeys_copy
+from tests.api.api_process import running_api
 
 TOKEN = "processes-token"
 
@@ -32,32 +28,18 @@ def _received(metrics: str) -> float:
 
 async def test_two_processes_serve_one_port_and_their_metrics_add_up(dev_server: str, tmp_path: Path) -> None:
     await wait_for_server(dev_server)
-    port = free_port()
-    env = {**os.environ, "TEMPORAL_ADDRESS": dev_server, "JOURNEYS_DATABASE_URL": f"sqlite:///{tmp_path / 'j.db'}",
-           "JOURNEYS_DIR": str(journeys_copy(tmp_path)), "JOURNEYS_API_TOKEN": TOKEN,
-           "JOURNEYS_PUBLIC_URL": f"http://127.0.0.1:{port}"}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    log = tmp_path / "api.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([str(Path(sys.executable).parent / "journeys"), "api", "--port", str(port),
-                                    "--processes", "2"], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-    try:
-        deadline = time.monotonic() + 90
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            while True:
-                assert process.poll() is None, log.read_text()[-3000:]
-                with socket.socket() as sock:
-                    if sock.connect_ex(("127.0.0.1", port)) == 0 and (await http.get("/healthz")).status_code == 200:
-                        break
-                assert time.monotonic() < deadline, log.read_text()[-3000:]
+    with running_api(dev_server, tmp_path, TOKEN, "--processes", "2", timeout=90) as api:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api.port}", timeout=30) as http:
+            deadline = time.monotonic() + 60
+            while (await http.get("/healthz")).status_code != 200:  # every process has its services
+                assert time.monotonic() < deadline, api.log.read_text()[-3000:]
                 await asyncio.sleep(0.3)
-            assert len(_children(process.pid)) >= 2  # uvicorn's two workers (and its spawn helper, if any)
+            assert len(_children(api.process.pid)) >= 2  # uvicorn's two workers (and its spawn helper, if any)
             headers = {"Authorization": f"Bearer {TOKEN}"}
 
             async def post(n: int) -> int:
                 # A connection each: the kernel hands them to both processes.
-                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as own:
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api.port}", timeout=30) as own:
                     response = await own.post("/events", headers=headers, json={
                         "id": f"multi-{n}", "type": "page_viewed", "customer_id": f"c{n % 5}"})
                     return response.status_code
@@ -65,10 +47,4 @@ async def test_two_processes_serve_one_port_and_their_metrics_add_up(dev_server:
             assert await asyncio.gather(*(post(n) for n in range(40))) == [202] * 40
             for _ in range(4):  # whichever process answers the scrape, it counts both
                 assert _received((await http.get("/metrics")).text) == 40
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    assert "Traceback" not in log.read_text()
+    assert "Traceback" not in api.log.read_text()

@@ -7,68 +7,28 @@ large body and sees when the answer arrives compared with how much it had sent."
 
 from __future__ import annotations
 
-import os
 import select
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 
 from processes.dev import wait_for_server
-from tests.e2e.conftest import free_port, journeys_copy
+from tests.api.api_process import ApiProcess, running_api
 
 TOKEN = "process-token"
 MB = 1024 * 1024
 
 
-@dataclass
-class ApiProcess:
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def memory(self, field: str) -> int:
-        """VmRSS (now) or VmHWM (the peak so far) of the server, in bytes."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-        raise AssertionError(field)
-
-
 @pytest.fixture(scope="module")
 async def api_process(dev_server: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ApiProcess]:
     await wait_for_server(dev_server)
-    tmp = tmp_path_factory.mktemp("api")
-    port = free_port()
-    env = {**os.environ, "TEMPORAL_ADDRESS": dev_server, "JOURNEYS_DATABASE_URL": f"sqlite:///{tmp / 'j.db'}",
-           "JOURNEYS_DIR": str(journeys_copy(tmp)), "JOURNEYS_API_TOKEN": TOKEN,
-           "JOURNEYS_PUBLIC_URL": f"http://127.0.0.1:{port}", "TWILIO_AUTH_TOKEN": "twilio-secret"}
-    log = tmp / "api.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([str(Path(sys.executable).parent / "journeys"), "api", "--port", str(port)],
-                                   env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text()[-3000:]
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.2)
-        yield ApiProcess(port, process, log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    with running_api(dev_server, tmp_path_factory.mktemp("api"), TOKEN,
+                     env={"TWILIO_AUTH_TOKEN": "twilio-secret"}) as api:
+        yield api
 
 
 @dataclass
