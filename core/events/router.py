@@ -25,7 +25,7 @@ from core.clock import utcnow
 from core.event import EventIn, RouteResult
 from core.events.grouping import PlainGroups
 from core.events.store import NOT_PLAIN, EventStore, Plain, Stored
-from core.journeys import enrollment
+from core.journeys import admission, enrollment
 from core.segments import immediate
 from language.catalog import Catalog
 from store.db import Database, session_scope
@@ -84,7 +84,7 @@ class EventRouter:
         """Nothing for this event to start or re-evaluate: unless it has listeners or
         follow-ups, the store marks it routed in its own transaction."""
         return not immediate.may_move(self.catalog, changed) and not any(
-            enrollment.triggers(pinned.journey, event.type, event.properties or {})
+            admission.triggers(pinned.journey, event.type, event.properties or {})
             for pinned in self.catalog.journeys.values())
 
     def _plain(self, event: EventIn, source: str) -> bool:

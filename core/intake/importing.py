@@ -212,7 +212,7 @@ async def _chunk(importer: _Importer, rows: list[tuple[int, dict[Any, Any]]], re
     if progress is not None:
         progress(len(rows) - len(outcome.events))
     # One at a time: on PostgreSQL, concurrent first starts of a journey collide (see
-    # enrollment.Starter._admit), and SQLite writes one transaction at a time anyway.
+    # admission.Admissions.admit), and SQLite writes one transaction at a time anyway.
     for line, event in outcome.events:
         try:
             await importer.router.route(event, source=importer.source)
