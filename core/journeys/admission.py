@@ -86,6 +86,27 @@ class Admissions:
         self.versions_kept: set[tuple[str, str]] = set()
 
     def admit(self, pinned: PinnedJourney, customer_id: str, trigger_event_id: str | None,
+              occasion: str | None, check_trigger: bool, entry_at: datetime | None) -> Admission:
+        """The customer's admission, committed (IntegrityError: the same occasion or run
+        key admitted concurrently)."""
+        admission = self._admit(pinned, customer_id, trigger_event_id, occasion, check_trigger, entry_at)
+        self._committed(pinned, [admission])
+        return admission
+
+    def admit_many(self, pinned: PinnedJourney, occasions: Sequence[tuple[str, str]],
+                   at: datetime) -> list[Admission | None]:
+        """``admit`` each (customer, occasion) at ``at``, no trigger event, in one
+        transaction of four statements whatever their number (controls, customers, their
+        runs, the inserts); None: judge that one alone (``Starter.enter_many``)."""
+        admissions = self._admit_many(pinned, occasions, at)
+        self._committed(pinned, admissions)
+        return admissions
+
+    def _committed(self, pinned: PinnedJourney, admissions: Sequence[Admission | None]) -> None:
+        if any(admission and admission.allowed for admission in admissions):  # its version's row is there now
+            self.versions_kept.add((pinned.journey.id, pinned.version))
+
+    def _admit(self, pinned: PinnedJourney, customer_id: str, trigger_event_id: str | None,
                occasion: str | None, check_trigger: bool, entry_at: datetime | None) -> Admission:
         journey = pinned.journey
         now = utcnow()
@@ -114,11 +135,8 @@ class Admissions:
                 session.add(admission.enrollment)
             return admission
 
-    def admit_many(self, pinned: PinnedJourney, occasions: Sequence[tuple[str, str]],
+    def _admit_many(self, pinned: PinnedJourney, occasions: Sequence[tuple[str, str]],
                     at: datetime) -> list[Admission | None]:
-        """``admit`` each (customer, occasion) at ``at``, no trigger event, in one
-        transaction of four statements whatever their number (controls, customers, their
-        runs, the inserts); None: judge that one alone (``Starter.enter_many``)."""
         journey = pinned.journey
         now = utcnow()
         with session_scope(self.db) as session:

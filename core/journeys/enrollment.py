@@ -161,8 +161,6 @@ class Starter:
             admissions = await asyncio.to_thread(self.admissions.admit_many, pinned, occasions, at)
         except IntegrityError:
             admissions = [None] * len(occasions)
-        if any(admission and admission.allowed for admission in admissions):
-            self.admissions.versions_kept.add((pinned.journey.id, pinned.version))
         limit = asyncio.Semaphore(in_flight)
         started: list[str] = []
 
@@ -319,6 +317,4 @@ class Starter:
                                                 occasion, check_trigger, at)
         except IntegrityError:  # the same occasion (or run key) admitted concurrently
             return Admission(False, "occasion already entered")
-        if admission.allowed:  # committed with the run: its version's row is there from now on
-            self.admissions.versions_kept.add((pinned.journey.id, pinned.version))
         return admission
