@@ -151,10 +151,12 @@ class Starter:
     async def enter_many(self, pinned: PinnedJourney, occasions: Sequence[tuple[str, str]], *, at: datetime,
                          in_flight: int = 16) -> list[Entry]:
         """``enter`` each (customer, occasion) of a schedule's page at ``at``, no trigger
-        event: one admission transaction for them all, the starts ``in_flight`` at a
-        time, then one statement marks them started. A customer the batch cannot judge
-        alone (no profile yet, a run already in the journey to settle, twice in the page,
-        an occasion admitted concurrently) takes ``enter``'s own path."""
+        event: one admission transaction for them all, then the starts ``in_flight`` at a
+        time, each marked started as soon as it is confirmed (the marks of starts confirmed
+        together in one statement), so the page's entries are half-made only for a moment.
+        A customer the batch cannot judge alone (no profile yet, a run already in the
+        journey to settle, twice in the page, an occasion admitted concurrently) takes
+        ``enter``'s own path."""
         for customer_id, _ in occasions:
             opaque_customer_id(customer_id)
         try:
@@ -162,7 +164,6 @@ class Starter:
         except IntegrityError:
             admissions = [None] * len(occasions)
         limit = asyncio.Semaphore(in_flight)
-        started: list[str] = []
 
         async def one(customer_id: str, occasion: str, admission: Admission | None) -> Entry:
             async with limit:
@@ -171,17 +172,12 @@ class Starter:
                 if not admission.allowed:
                     return Entry(False, admission.reason)
                 assert admission.enrollment is not None
-                if not await self._start_run(admission.enrollment, pinned, mark=False):
+                if not await self._start_run(admission.enrollment, pinned):
                     return Entry(False, "already in this journey")
-                started.append(admission.enrollment.id)
                 return Entry(True, workflow_id=admission.enrollment.workflow_id)
 
-        try:
-            return list(await asyncio.gather(*(one(customer_id, occasion, admission) for (customer_id, occasion),
-                                               admission in zip(occasions, admissions, strict=True))))
-        finally:  # a start that failed leaves its entry half-made; the others are marked all the same
-            if started:
-                await asyncio.to_thread(mark_started, self.db, *started)
+        return list(await asyncio.gather(*(one(customer_id, occasion, admission) for (customer_id, occasion),
+                                           admission in zip(occasions, admissions, strict=True))))
 
     @staticmethod
     def _exits(journey: Journey, event_type: str | None) -> bool:
@@ -205,10 +201,10 @@ class Starter:
             await asyncio.sleep(0.05)
         return await self.settle_run(run)
 
-    async def _start_run(self, run: Enrollment, pinned: PinnedJourney, *, mark: bool = True) -> bool:
-        """Start the workflow of an admitted enrollment; True once Temporal has it (and,
-        with ``mark``, its row says so). An error that leaves the start unknown propagates
-        and leaves the entry half-made."""
+    async def _start_run(self, run: Enrollment, pinned: PinnedJourney) -> bool:
+        """Start the workflow of an admitted enrollment; True once Temporal has it and its
+        row says so. An error that leaves the start unknown propagates and leaves the entry
+        half-made."""
         journey = pinned.journey
         try:
             await self.client.start_workflow(
@@ -233,8 +229,7 @@ class Starter:
                 # database had closed: it is the customer's run; this entry never started.
                 await asyncio.to_thread(self._adopt, owner, run.id)
                 return False
-        if mark:
-            await self._marks.submit(run.id, None)
+        await self._marks.submit(run.id, None)
         return True
 
     def _mark_many(self, enrollment_ids: Sequence[str], _: None) -> list[None]:

@@ -1,6 +1,6 @@
 """A schedule's page of customers entered together (Starter.enter_many): one admission
-transaction for the page, one statement marking the runs started, and each customer's
-outcome what entering them one by one gives."""
+transaction for the page, the marks of starts confirmed together in one statement, and
+each customer's outcome what entering them one by one gives."""
 
 from __future__ import annotations
 
@@ -57,7 +57,9 @@ async def test_a_page_is_admitted_in_one_transaction_with_each_outcome_its_own(j
         page = [(f"p{n:02d}", "flash:first") for n in range(20)]
         entries = await starter.enter_many(pinned, page, at=at)
         assert all(entry.started for entry in entries)
-        assert seen.seen == {"controls": 1, "customers": 1, "runs": 1, "insert": 1, "mark": 1}
+        marks = seen.seen.pop("mark")
+        assert seen.seen == {"controls": 1, "customers": 1, "runs": 1, "insert": 1}
+        assert 1 <= marks < 20  # each start marked as confirmed, those confirmed together at once
         with session_scope(run.sim.db, readonly=True) as session:
             rows = session.exec(select(Enrollment).where(Enrollment.journey_id == "flash")).all()
         assert len(rows) == 20 and all(row.started_at is not None for row in rows)
