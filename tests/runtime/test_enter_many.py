@@ -29,7 +29,7 @@ steps:
 """
 
 
-class Statements:
+class AdmissionStatements:
     """The statements of admission's shapes (the runs entered do their own work meanwhile)."""
 
     SHAPES = {"controls": "FROM journey_controls", "customers": "FROM customers \nWHERE customers.id IN",
@@ -53,7 +53,7 @@ async def test_a_page_is_admitted_in_one_transaction_with_each_outcome_its_own(j
         for n in range(20):
             await run.customer(id=f"p{n:02d}")
         await run.customer(id="out", first_name="Out")
-        seen = Statements(run.sim.db)
+        seen = AdmissionStatements(run.sim.db)
         page = [(f"p{n:02d}", "flash:first") for n in range(20)]
         entries = await starter.enter_many(pinned, page, at=at)
         assert all(entry.started for entry in entries)
@@ -89,7 +89,7 @@ async def test_concurrent_starts_are_marked_started_together(journeys_dir: Path,
         starter = run.sim.router.starter
         for n in range(20):
             await run.customer(id=f"s{n:02d}")
-        seen = Statements(run.sim.db)
+        seen = AdmissionStatements(run.sim.db)
         started = await asyncio.gather(*(starter.start(pinned, f"s{n:02d}", occasion="flash:together",
                                                        check_trigger=False, at=run.sim.clock) for n in range(20)))
         assert all(started)
