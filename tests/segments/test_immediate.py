@@ -6,7 +6,6 @@ On SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -199,16 +198,15 @@ def _started(db: Any) -> list[Enrollment]:
         return list(session.exec(select(Enrollment).where(Enrollment.journey_id == "thanks")).all())
 
 
-async def test_a_purchase_over_http_starts_a_segment_journey_within_a_second(http) -> None:
+async def test_a_purchase_over_http_starts_a_segment_journey_before_the_response(http) -> None:
+    """Immediate: the segment journey is started when the POST answers, by no refresh
+    (how fast the answer comes is bench/events.py's to measure, not a timed test's)."""
     client, db, sender = http
-    began = time.monotonic()
     posted = await client.post("/events", headers=AUTH, json={
         "id": "order-1", "type": "purchase", "customer_id": "c1", "properties": {"amount": 20}})
     assert posted.status_code == 202, posted.text
-    while not _started(db) and time.monotonic() - began < 5:
-        await asyncio.sleep(0.01)
-    took = time.monotonic() - began
-    assert len(_started(db)) == 1 and took < 1.0, f"journey started after {took:.2f}s"
+    started = _started(db)
+    assert len(started) == 1 and started[0].started_at is not None, started
     with session_scope(db, readonly=True) as session:
         assert session.exec(select(SegmentRefresh)).all() == []  # no refresh ran
         assert session.get(SegmentMembership, ("c1", "buyers")) is not None
