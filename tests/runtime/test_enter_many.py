@@ -11,9 +11,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import event as sa_event
 from sqlmodel import select
 
+from core.journeys import enrollment
 from core.journeys.controls import apply_control
 from store.db import session_scope
 from store.tables import Enrollment
@@ -45,20 +47,20 @@ class AdmissionStatements:
         self.seen.update(name for name, shape in self.SHAPES.items() if shape in statement)
 
 
-def hold_marks(starter: Any, seconds: float = 0.3) -> None:
+def hold_marks(monkeypatch: pytest.MonkeyPatch, seconds: float = 0.3) -> None:
     """Each group of marks takes ``seconds``: the starts confirmed meanwhile wait for the next
     group, so the grouping shows on any machine, however fast its starts or its database."""
-    do_many = starter._marks._do_many
+    mark_started = enrollment.mark_started
 
-    def held(ids: Any, key: Any) -> Any:
+    def held(*args: Any) -> None:
         time.sleep(seconds)
-        return do_many(ids, key)
+        mark_started(*args)
 
-    starter._marks._do_many = held
+    monkeypatch.setattr(enrollment, "mark_started", held)
 
 
-async def test_a_page_is_admitted_in_one_transaction_with_each_outcome_its_own(journeys_dir: Path,
-                                                                                simulation) -> None:
+async def test_a_page_is_admitted_in_one_transaction_with_each_outcome_its_own(journeys_dir: Path, simulation,
+                                                                                monkeypatch) -> None:
     catalog = write_journeys(journeys_dir, {"flash": FLASH})
     async with simulation(catalog) as run:
         pinned = catalog.journey("flash")
@@ -67,7 +69,7 @@ async def test_a_page_is_admitted_in_one_transaction_with_each_outcome_its_own(j
             await run.customer(id=f"p{n:02d}")
         await run.customer(id="out", first_name="Out")
         seen = AdmissionStatements(run.sim.db)
-        hold_marks(starter)
+        hold_marks(monkeypatch)
         page = [(f"p{n:02d}", "flash:first") for n in range(20)]
         entries = await starter.enter_many(pinned, page, at=at)
         assert all(entry.started for entry in entries)
@@ -96,7 +98,7 @@ async def test_a_page_is_admitted_in_one_transaction_with_each_outcome_its_own(j
         assert [entry.reason for entry in entries] == ["journey paused"] * 2
 
 
-async def test_concurrent_starts_are_marked_started_together(journeys_dir: Path, simulation) -> None:
+async def test_concurrent_starts_are_marked_started_together(journeys_dir: Path, simulation, monkeypatch) -> None:
     catalog = write_journeys(journeys_dir, {"flash": FLASH})
     async with simulation(catalog) as run:
         pinned = catalog.journey("flash")
@@ -104,7 +106,7 @@ async def test_concurrent_starts_are_marked_started_together(journeys_dir: Path,
         for n in range(20):
             await run.customer(id=f"s{n:02d}")
         seen = AdmissionStatements(run.sim.db)
-        hold_marks(starter)
+        hold_marks(monkeypatch)
         started = await asyncio.gather(*(starter.start(pinned, f"s{n:02d}", occasion="flash:together",
                                                        check_trigger=False, at=run.sim.clock) for n in range(20)))
         assert all(started)
