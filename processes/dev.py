@@ -80,6 +80,14 @@ def check_port_free(port: int, what: str) -> None:
                            f"may be running; stop it, or free the port (e.g. `lsof -i :{port}`)") from None
 
 
+# Its SQLite file in WAL mode, synced at checkpoints rather than at every commit (the
+# default: a rollback journal and an fsync per commit, and every signal, task and
+# activity is a commit). It still survives the server being killed; only a crash of the
+# machine itself can lose its last commits. bench/events.py: "signal -> workflow task
+# started" p50 at 20 purchases in flight 1,388 -> 379 ms.
+DEV_SERVER_SQLITE_PRAGMAS = ("--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal")
+
+
 def start_dev_server(data_dir: Path, log_file: Path, *, port: int = FRONTEND_PORT, ui_port: int = UI_PORT,
                      namespace: str = "default", state_file: Path | None = None,
                      codec_endpoint: str | None = None) -> subprocess.Popen[bytes]:
@@ -93,6 +101,7 @@ def start_dev_server(data_dir: Path, log_file: Path, *, port: int = FRONTEND_POR
         "--port", str(port), "--ui-port", str(ui_port),
         "--log-level", "warn",
         "--namespace", namespace,
+        *DEV_SERVER_SQLITE_PRAGMAS,
         *dev_server_flags(),
         *(["--ui-codec-endpoint", codec_endpoint] if codec_endpoint else []),
     ]
