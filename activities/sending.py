@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlalchemy import update
+from sqlmodel import Session, col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -40,7 +41,7 @@ from core.sms.settlement import settle
 from core.sms.zones import quiet_hours as zones_quiet_hours
 from core.sms.zones import send_zones
 from language.checks_values import url_problem
-from language.expressions import ExpressionError, TooLong, customer_reads, render
+from language.expressions import ExpressionError, TooLong, customer_reads, reads_name, render
 from language.models import Message as MessageSpec
 from messaging.encoding import analyze
 from messaging.senders.base import (
@@ -184,7 +185,7 @@ class SendingActivities:
                 session.add(row)
                 return outcome_of(row, self.deps.settle_after)
             try:
-                body = self._render(session, input, customer, row, at)
+                body, with_codes = self._render(session, input, customer, row, at)
             except CouponPoolEmpty as err:  # nothing to give: the text would promise a code it lacks
                 log.error("message %s (step %s) not sent: coupon_pool_empty (series %s)", row.id, row.step_id,
                           err.series)
@@ -207,7 +208,7 @@ class SendingActivities:
                 row.encoding, row.segments = info.encoding, info.segments  # the body is not kept
                 session.add(row)
                 return outcome_of(row, self.deps.settle_after)
-            codes = shop_codes.waiting(session, key)
+            codes = shop_codes.waiting(session, key) if with_codes else []
             if codes:  # a text that may go out, its codes issued and reserved: the shop must have them first
                 row.status, row.updated_at = "reserved", at
                 session.add(row)
@@ -216,10 +217,9 @@ class SendingActivities:
             row.status, row.reason, row.sent_at, row.updated_at = "sending", None, at, at
             row.provider = self.deps.sender.name
             session.add(row)
-            run = session.get(Enrollment, input.run.enrollment_id)
-            if run is not None and not input.reprompt:
-                run.last_message_at = at
-                session.add(run)
+            if not input.reprompt:
+                session.execute(update(Enrollment).where(col(Enrollment.id) == input.run.enrollment_id)
+                                .values(last_message_at=at))
             callback = f"{settings.links.base_url.rstrip('/')}/twilio/status?m={row.id}"
             sms = OutgoingSms(to=customer.phone or "", body=body, media_url=input.message.media_url,
                               status_callback=callback, message_key=key)
@@ -260,11 +260,15 @@ class SendingActivities:
         return rules.frequency_caps(session, customer.id, at, caps, input.on_capped,
                                     settings.all_channels.frequency_caps)
 
-    def _render(self, session: Session, input: SendInput, customer: Customer, row: Message, at: datetime) -> str:
+    def _render(self, session: Session, input: SendInput, customer: Customer, row: Message,
+                at: datetime) -> tuple[str, bool]:
+        """The text, and whether it carries coupon codes (only then may the shop lack some)."""
         text = pick_text(input.message, customer.locale)
+        codes: list[str] = []
         context = message_context(self.deps, session, input, customer, row, at,
-                                  reads=customer_reads(text, template=True))
-        return render(text, context).strip()
+                                  reads=customer_reads(text, template=True), named_codes=codes,
+                                  trigger=reads_name(text, "trigger", template=True))
+        return render(text, context).strip(), bool(codes)
 
     # --- the provider ----------------------------------------------------------------
 
@@ -277,32 +281,32 @@ class SendingActivities:
                 # Our configuration, not this message: keep it and retry until ops fix the
                 # credentials, rather than fail every text sent during the outage.
                 log.error("the SMS provider rejected our credentials (%s): check TWILIO_AUTH_TOKEN", err.code)
-                self._settle(row.id, "reserved")
+                self._settle(row, "reserved")
                 raise ApplicationError(f"provider credentials rejected ({err.code})") from None
             follow_ups = apply_provider_error(self.deps.db, row.customer_id, err.code, row.sent_at or utcnow(),
                                               event_id=f"send:{row.id}:opted_out")
-            return self._settle(row.id, "failed", reason=err.reason, error_code=err.code), follow_ups
+            return self._settle(row, "failed", reason=err.reason, error_code=err.code), follow_ups
         except AmbiguousProviderError as err:
             log.warning("message %s: provider outcome unknown (%s); settling", row.id, err.reason)
-            return self._settle(row.id, "unconfirmed", reason="provider_outcome_unknown"), []
+            return self._settle(row, "unconfirmed", reason="provider_outcome_unknown"), []
         except RetryableProviderError:
             # The provider certainly did not take it: free the reservation, let Temporal retry
             # (the rules run again then: a retry that ends in quiet hours is deferred).
-            self._settle(row.id, "reserved")
+            self._settle(row, "reserved")
             raise
-        return self._settle(row.id, "sent", provider_message_id=receipt.provider_message_id), []
+        return self._settle(row, "sent", provider_message_id=receipt.provider_message_id), []
 
-    def _settle(self, message_id: str, status: str, **fields: str | None) -> SendOutcome:
+    def _settle(self, row: Message, status: str, **fields: str | None) -> SendOutcome:
+        """The provider's answer onto the reserved row (``row``, as reserved): one UPDATE, no
+        read first; these fields are written whatever the row holds by now, as they always were."""
+        values: dict[str, Any] = {"status": status, **fields}
+        if status == "reserved":
+            values["sent_at"] = None
         with session_scope(self.deps.db) as session:
-            row = session.get(Message, message_id)
-            assert row is not None
-            row.status = status
-            for name, value in fields.items():
-                setattr(row, name, value)
-            if status == "reserved":
-                row.sent_at = None
-            session.add(row)
-            return outcome_of(row, self.deps.settle_after)
+            session.execute(update(Message).where(col(Message.id) == row.id).values(**values))
+        for name, value in values.items():
+            setattr(row, name, value)
+        return outcome_of(row, self.deps.settle_after)
 
     # --- settling an unknown outcome ---------------------------------------------------------
 
@@ -326,9 +330,11 @@ class SendingActivities:
 
 
 def message_context(deps: Deps, session: Session, input: StepCall, customer: Customer, row: Message | Email,
-                    at: datetime, reads: frozenset[str] | None = None) -> dict[str, Any]:
+                    at: datetime, reads: frozenset[str] | None = None, named_codes: list[str] | None = None,
+                    trigger: bool = True) -> dict[str, Any]:
     """What a message's templates see, with ``link()`` and ``coupon()`` keyed by the message:
-    a retry renders the same short links and the same codes."""
+    a retry renders the same short links and the same codes. ``named_codes``: gets the issue
+    key of every code the templates name; ``trigger``: False when they do not read it (not loaded)."""
     settings = deps.catalog.settings
     coupons = deps.catalog.loyalty.coupons
 
@@ -346,6 +352,8 @@ def message_context(deps: Deps, session: Session, input: StepCall, customer: Cus
 
     def coupon(series: str) -> str:
         issue_key = f"{row.key}:{series}"
+        if named_codes is not None:
+            named_codes.append(issue_key)
         found = session.exec(select(Coupon).where(Coupon.key == issue_key)).first()
         if found is not None:
             return found.code
@@ -359,8 +367,8 @@ def message_context(deps: Deps, session: Session, input: StepCall, customer: Cus
         shop_codes.reserve(session, issued, spec, at)  # platform-backed: created in the shop before the text
         return issued.code
 
-    trigger = session.get(Event, input.run.trigger_event_id) if input.run.trigger_event_id else None
-    return expression_context(session, deps.catalog, customer, at, trigger=trigger, run=input.run,
+    loaded = session.get(Event, input.run.trigger_event_id) if trigger and input.run.trigger_event_id else None
+    return expression_context(session, deps.catalog, customer, at, trigger=loaded, run=input.run,
                               facts=input.facts, extra_functions={"link": link, "coupon": coupon}, reads=reads)
 
 

@@ -281,6 +281,17 @@ def parse_template(source: str) -> nodes.Template:
 
 
 @lru_cache(maxsize=1024)
+def reads_name(source: str, name: str, *, template: bool) -> bool:
+    """Whether an expression (or a template) uses the variable ``name`` at all; True when
+    it cannot be read, so that a caller skipping what is unused never skips what is used."""
+    try:
+        tree: nodes.Node = parse_template(source) if template else parse_expression(source)
+    except ExpressionError:
+        return True
+    return any(node.name == name for node in tree.find_all(nodes.Name))
+
+
+@lru_cache(maxsize=1024)
 def customer_reads(source: str, *, template: bool) -> frozenset[str] | None:
     """The fields of ``customer`` that an expression (or a template) names, as in
     ``customer.points`` or ``customer['points']``; None when it uses ``customer`` any other

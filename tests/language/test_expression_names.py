@@ -122,3 +122,21 @@ def test_customer_reads_names_the_fields_an_expression_reads(source: str, templa
                                                              reads: set[str] | None) -> None:
     from language.expressions import customer_reads
     assert customer_reads(source, template=template) == (None if reads is None else frozenset(reads))
+
+
+@pytest.mark.parametrize(
+    ("source", "template", "reads"),
+    [
+        ("Your cart: {{ trigger.properties.cart_id }}", True, True),
+        ("{% if trigger %}back{% endif %} soon", True, True),
+        ("{% set t = trigger %}{{ t.type }}", True, True),  # through a variable
+        ("Hi {{ customer.first_name }}, {{ brand }} misses you", True, False),
+        ("Plain text, no variables", True, False),
+        ("{{ triggers }} and {{ customer.trigger }}", True, False),  # other names, a field named so
+        ("trigger.properties.amount > 10", False, True),
+        ("{{ trigger.", True, True),  # unreadable: may read anything
+    ],
+)
+def test_reads_name_says_whether_a_template_uses_a_variable(source: str, template: bool, reads: bool) -> None:
+    from language.expressions import reads_name
+    assert reads_name(source, "trigger", template=template) is reads
