@@ -65,26 +65,37 @@ def parse_answer(text: str, expect: Expect) -> tuple[bool, Any]:
 
 
 def remembered(db: Any, key: str, decide: Callable[[Session], dict[str, Any]]) -> dict[str, Any]:
-    """The first answer ever given under ``key``; ``decide`` only runs the first time.
+    """The first answer ever given under ``key``.
 
     Local activities run again when a workflow task is replayed before it completed:
     by then the customer may have changed, and a fresh answer could take another branch
     than the effects already written. Remembered answers keep every replay on course.
-    Two transactions: look and decide in one read-only session (no write lock while the
-    customer is read), then keep the answer; a concurrent first answer wins.
+    Two transactions: decide in a read-only session (no write lock while the customer is
+    read), then keep the answer; the insert meets any earlier answer (a replay's, or a
+    concurrent first one), and that answer stands. No look first: a first answer, the
+    common case, costs one statement less; a replay decides again for nothing. A replay
+    whose decision fails (the customer erased since) gets the first answer all the same.
     """
-    with session_scope(db, readonly=True) as session:
-        found = session.get(Decision, key)
-        if found is not None:
-            return found.value
-        value = decide(session)
+    try:
+        with session_scope(db, readonly=True) as session:
+            value = decide(session)
+    except Exception:
+        earlier = _earlier_answer(db, key)
+        if earlier is None:
+            raise
+        return earlier
     with session_scope(db) as session:
         kept = session.execute(_insert(session)(DECISIONS).values(key=key, value=value, decided_at=utcnow())
                                .on_conflict_do_nothing().returning(DECISIONS.c.key)).first()
-        if kept is None:  # decided concurrently: that answer stands
+        if kept is None:  # decided before: that answer stands
             return session.execute(select(DECISIONS.c.value).where(DECISIONS.c.key == key)
                                    ).scalar_one()
     return value
+
+
+def _earlier_answer(db: Any, key: str) -> dict[str, Any] | None:
+    with session_scope(db, readonly=True) as session:
+        return session.execute(select(DECISIONS.c.value).where(DECISIONS.c.key == key)).scalar_one_or_none()
 
 
 def _insert(session: Session) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
 from language.models import Variant
@@ -315,6 +316,21 @@ async def test_decisions_are_remembered_per_run_and_step(journeys_dir: Path, db,
         session.add(customer)
     assert decisions.evaluate(call) is True  # a replay: the same answer as the first time
     assert decisions.evaluate(call.model_copy(update={"step_key": "steps.1"})) is False  # a new decision
+
+    # A first decision reads what it decides on and keeps the answer: no look for an earlier one.
+    from sqlalchemy import event as sa_event
+
+    statements: list[str] = []
+    sa_event.listen(db, "before_cursor_execute", lambda *args: statements.append(" ".join(args[2].split()[:4])))
+    assert decisions.evaluate(call.model_copy(update={"step_key": "steps.2"})) is False
+    assert [s.split()[0] for s in statements if "decisions" in s] == ["INSERT"], statements
+
+    # The customer gone since (erased): a replay's decision cannot be made again, the first answer stands.
+    with session_scope(db) as session:
+        session.delete(session.get(Customer, "c1"))
+    assert decisions.evaluate(call) is True
+    with pytest.raises(Exception, match="c1"):  # a new decision about nobody: an error, as before
+        decisions.evaluate(call.model_copy(update={"step_key": "steps.3"}))
 
 
 FREE_TEXT = """
