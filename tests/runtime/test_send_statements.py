@@ -40,13 +40,19 @@ class Statements:
         self.seen.append((verb, words[[w.upper() for w in words].index(marker) + 1]))
 
 
-def _run_with_trigger(db: Any) -> None:
-    """Run e1 of customer c1, entered on event ev-1 (what a triggered run's sends see)."""
+def _triggered_send(journeys_dir: Path, db: Any, sender: Any, text: str) -> tuple[Any, Any]:
+    """The send activities, and the call of a text of run e1 of customer c1, entered on
+    event ev-1 (what a triggered run's sends see)."""
+    from language.models import Message as MessageSpec
+
+    activities = consented_sender_activities(db, write_journeys(journeys_dir, {"promo": PROMO}), sender)
     with session_scope(db) as session:
         session.add(Event(id="ev-1", customer_id="c1", type="signup", occurred_at=DIRECT_MOMENT,
                           received_at=DIRECT_MOMENT, properties={"cart_id": "k-9"}))
         session.add(Enrollment(id="e1", journey_id="promo", journey_version="v", customer_id="c1",
                                workflow_id="journey/promo/c1", trigger_event_id="ev-1", entered_at=DIRECT_MOMENT))
+    call = direct_call(MessageSpec(text=text))
+    return activities, call.model_copy(update={"run": call.run.model_copy(update={"trigger_event_id": "ev-1"})})
 
 
 async def test_a_plain_text_reads_only_what_its_rules_need_and_writes_each_row_once(
@@ -54,13 +60,7 @@ async def test_a_plain_text_reads_only_what_its_rules_need_and_writes_each_row_o
     """No read of the trigger event (the text does not name it), of shop codes (it carries
     none), of the enrollment (one UPDATE sets its last text) or of the message again to
     record the provider's answer."""
-    from language.models import Message as MessageSpec
-
-    catalog = write_journeys(journeys_dir, {"promo": PROMO})
-    activities = consented_sender_activities(db, catalog, sender)
-    _run_with_trigger(db)
-    call = direct_call(MessageSpec(text="Hello"))
-    call = call.model_copy(update={"run": call.run.model_copy(update={"trigger_event_id": "ev-1"})})
+    activities, call = _triggered_send(journeys_dir, db, sender, "Hello")
     seen = Statements(db)
     outcome = await activities.send_sms(call)
     assert outcome.status == "sent" and len(sender.sent) == 1
@@ -81,13 +81,7 @@ async def test_a_plain_text_reads_only_what_its_rules_need_and_writes_each_row_o
 
 
 async def test_a_text_that_names_the_trigger_reads_it(journeys_dir: Path, db, sender) -> None:
-    from language.models import Message as MessageSpec
-
-    catalog = write_journeys(journeys_dir, {"promo": PROMO})
-    activities = consented_sender_activities(db, catalog, sender)
-    _run_with_trigger(db)
-    call = direct_call(MessageSpec(text="Your cart {{ trigger.properties.cart_id }} is waiting"))
-    call = call.model_copy(update={"run": call.run.model_copy(update={"trigger_event_id": "ev-1"})})
+    activities, call = _triggered_send(journeys_dir, db, sender, "Your cart {{ trigger.properties.cart_id }} is waiting")
     seen = Statements(db)
     assert (await activities.send_sms(call)).status == "sent"
     assert ("SELECT", "events") in seen.seen
