@@ -80,7 +80,8 @@ def remembered(db: Any, key: str, decide: Callable[[Session], dict[str, Any]]) -
         with session_scope(db, readonly=True) as session:
             value = decide(session)
     except Exception:
-        earlier = _earlier_answer(db, key)
+        with session_scope(db, readonly=True) as session:
+            earlier = _stored_answer(session, key)
         if earlier is None:
             raise
         return earlier
@@ -88,14 +89,14 @@ def remembered(db: Any, key: str, decide: Callable[[Session], dict[str, Any]]) -
         kept = session.execute(_insert(session)(DECISIONS).values(key=key, value=value, decided_at=utcnow())
                                .on_conflict_do_nothing().returning(DECISIONS.c.key)).first()
         if kept is None:  # decided before: that answer stands
-            return session.execute(select(DECISIONS.c.value).where(DECISIONS.c.key == key)
-                                   ).scalar_one()
+            stored = _stored_answer(session, key)
+            assert stored is not None  # the insert met it
+            return stored
     return value
 
 
-def _earlier_answer(db: Any, key: str) -> dict[str, Any] | None:
-    with session_scope(db, readonly=True) as session:
-        return session.execute(select(DECISIONS.c.value).where(DECISIONS.c.key == key)).scalar_one_or_none()
+def _stored_answer(session: Session, key: str) -> dict[str, Any] | None:
+    return session.execute(select(DECISIONS.c.value).where(DECISIONS.c.key == key)).scalar_one_or_none()
 
 
 def _insert(session: Session) -> Any:
