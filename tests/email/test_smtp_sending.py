@@ -51,10 +51,10 @@ async def test_the_email_arrives_once_with_the_headers_mail_clients_need(journey
     assert relay.envelopes == [("shop@nordic.example", ["ada@example.com"])]
     assert mail["From"] == FROM and mail["To"] == "ada@example.com" and mail["Subject"] == "Ada, your cart"
     assert mail["Message-ID"] == message_id_for("e1:cart_email", FROM)
-    assert mail["Message-ID"].endswith("@nordic.example>") and "ada" not in mail["Message-ID"]
+    assert mail["Message-ID"].endswith("@nordic.example>") and "ada@example" not in mail["Message-ID"]
     unsubscribe = mail["List-Unsubscribe"]
     assert unsubscribe.startswith("<http://localhost:8000/email/unsubscribe?t=") and "/email/unsubscribe?t=" in unsubscribe
-    assert "ada" not in unsubscribe.lower()  # the token names the customer id, never the address
+    assert "ada@example" not in unsubscribe.lower() and "ada%40example" not in unsubscribe.lower()  # the token names the customer id, never the address
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     parts = {part.get_content_type(): part.get_payload(decode=True).decode() for part in mail.walk()
              if not part.is_multipart()}
