@@ -17,7 +17,9 @@ after). Then:
   from just before the POST to (1) the workflow observing the event (the moment
   the journey's timeline records it: the start of the workflow task that handled the
   signal, on the server's clock, which is this machine's) and (2) the SMS being handed
-  to the sender. Run twice: one POST at a time, then several in flight. The histories
+  to the sender. Run twice: one purchase in flight, then several; a purchase is in flight
+  from its POST until its text is handed (``--burst`` adds a third run: every purchase
+  posted at once, however far the reactions lag behind). The histories
   of a sample of runs split each reaction into stages (API, waiting for a worker,
   the workflow task, the SMS activity's queue and run) and show timed-out tasks.
 
@@ -112,6 +114,7 @@ class TimingSender:
         self._lock = threading.Lock()
         self.changed: asyncio.Event | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._awaited: dict[str, asyncio.Event] = {}  # phone -> set once its text is handed (event loop only)
 
     def send(self, sms: OutgoingSms) -> ProviderReceipt:
         at = time.perf_counter()
@@ -120,8 +123,23 @@ class TimingSender:
             self.handed.setdefault(sms.to, at)
             receipt = ProviderReceipt(provider_message_id=f"SM{self.count:032d}", status="queued")
         if self.loop is not None and self.changed is not None:
-            self.loop.call_soon_threadsafe(self.changed.set)
+            self.loop.call_soon_threadsafe(self._arrived, sms.to)
         return receipt
+
+    def _arrived(self, phone: str) -> None:
+        assert self.changed is not None
+        self.changed.set()
+        if awaited := self._awaited.get(phone):
+            awaited.set()
+
+    async def handed_to(self, phone: str, timeout: float) -> bool:
+        """Wait (in the event loop) until a text to ``phone`` is handed; False on timeout."""
+        if phone in self.handed:
+            return True
+        awaited = self._awaited.setdefault(phone, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(awaited.wait(), timeout)
+        return phone in self.handed
 
     def lookup(self, to: str, since: datetime) -> list[ProviderMessage]:
         return []  # every send is answered at once: no outcome is ever unknown, nothing to settle
@@ -281,11 +299,20 @@ async def measure_throughput(http: httpx.AsyncClient, raw: KeepAliveClient, cust
 # --- (b) reaction latency -------------------------------------------------------------------
 
 
+# A reaction phase's load. "closed": at most N purchases in flight, a purchase being in flight
+# from its POST until its text is handed (the next is posted when one is answered); "burst":
+# every purchase posted at once with N POSTs in flight, however far the reactions lag behind,
+# so the figures measure the queue a burst of that size builds, and grow with its size.
+CLOSED, BURST = "closed", "burst"
+
+
 @dataclass
 class Reaction:
     customers: int
     in_flight: int
+    load: str = CLOSED
     reacted: int = 0  # texts handed to the sender
+    reactions_per_second: float = 0.0  # texts handed / wall time
     post_p50_ms: float = 0.0
     post_p99_ms: float = 0.0
     observed_p50_ms: float = 0.0  # POST sent -> workflow task that saw the purchase
@@ -360,14 +387,16 @@ async def describe_run(client: Client, db: Engine, cid: str) -> str:
 
 
 async def measure_reaction(http: httpx.AsyncClient, post: Post, client: Client, db: Engine, sender: TimingSender,
-                           ids: list[str], phones: dict[str, str], in_flight: int, run: str,
+                           ids: list[str], phones: dict[str, str], in_flight: int, load: str, run: str,
                            timeout: float, sample: int, server_pid: int) -> Reaction:
     """``post``: the purchases' client (the lean one: the workers share this process)."""
     ids, problems = await enter_and_wait(http, client, db, ids, run)
-    result = Reaction(customers=len(ids), in_flight=in_flight, errors=problems)
+    result = Reaction(customers=len(ids), in_flight=in_flight, load=load, errors=problems)
     posted: dict[str, tuple[float, float]] = {}  # customer -> (perf_counter, wall clock) just before the POST
     post_times: list[float] = []
     gate = asyncio.Semaphore(in_flight)
+    phone_of = {cid: phone for phone, cid in phones.items()}
+    deadline = time.monotonic() + timeout
 
     async def purchase(cid: str) -> None:
         async with gate:
@@ -381,12 +410,14 @@ async def measure_reaction(http: httpx.AsyncClient, post: Post, client: Client, 
             post_times.append(time.perf_counter() - posted[cid][0])
             if status != 202 or answer["results"][0]["signalled"] != [JOURNEY_ID]:
                 result.errors.append(f"{cid}: {status} {str(answer)[:200]}")
+            elif load == CLOSED:  # still in flight until its text is handed
+                await sender.handed_to(phone_of[cid], max(0.0, deadline - time.monotonic()))
 
+    harness.log(f"  {len(ids)} runs waiting; posting the purchases")
     begun = time.perf_counter()
     cpu0, server0 = time.process_time(), harness.process_cpu_seconds(server_pid)
     await asyncio.gather(*(purchase(cid) for cid in ids))
     wanted = {phone for phone, cid in phones.items() if cid in posted}
-    deadline = time.monotonic() + timeout
     assert sender.changed is not None
     while not wanted <= sender.handed.keys() and time.monotonic() < deadline:
         sender.changed.clear()
@@ -403,6 +434,7 @@ async def measure_reaction(http: httpx.AsyncClient, post: Post, client: Client, 
                                "p99": round(1000 * harness.percentile(values, 0.99), 1), "runs": len(values)}
                         for name, values in stages.items()}
     result.reacted = len(sms)
+    result.reactions_per_second = len(sms) / result.wall_seconds if result.wall_seconds else 0.0
     if len(sms) < len(ids):
         result.errors.append(f"{len(ids) - len(sms)} run(s) sent nothing within {timeout:.0f}s")
     result.post_p50_ms = 1000 * harness.percentile(post_times, 0.5)
@@ -495,16 +527,19 @@ def table(report: dict[str, Any]) -> str:
                      f"{t['rejected']:>8}")
     lines.append("")
     lines.append("(b) purchase -> reaction of a journey waiting for it (ms, from just before the POST)")
-    lines.append(f"  {'in flight':>9} {'runs':>5} {'reacted':>7} {'POST p50/p99':>14} "
+    lines.append("  closed: a purchase is in flight from its POST until its text is handed; burst: every purchase")
+    lines.append("  posted at once, N POSTs in flight (the figures measure the queue the burst builds)")
+    lines.append(f"  {'load':<6} {'in flight':>9} {'runs':>5} {'reacted':>7} {'per s':>6} {'POST p50/p99':>14} "
                  f"{'observed p50 / p99 / max':>26} {'SMS handed p50 / p99 / max':>28} {'wall s':>7} "
                  f"{'worker CPU %':>12} {'server CPU %':>12}")
     for r in report["reaction"]:
-        lines.append(f"  {r['in_flight']:>9} {r['customers']:>5} {r['reacted']:>7} "
+        lines.append(f"  {r['load']:<6} {r['in_flight']:>9} {r['customers']:>5} {r['reacted']:>7} "
+                     f"{r['reactions_per_second']:>6.1f} "
                      f"{r['post_p50_ms']:>6.0f} /{r['post_p99_ms']:>6.0f} "
                      f"{r['observed_p50_ms']:>8.0f} /{r['observed_p99_ms']:>6.0f} /{r['observed_max_ms']:>6.0f}    "
                      f"{r['sms_p50_ms']:>8.0f} /{r['sms_p99_ms']:>6.0f} /{r['sms_max_ms']:>6.0f} "
                      f"{r['wall_seconds']:>7.1f} {r['worker_cpu_percent']:>12.0f} {r['server_cpu_percent']:>12.0f}")
-    phases = " | ".join(f"{r['in_flight']} in flight" for r in report["reaction"])
+    phases = " | ".join(f"{r['in_flight']} {r['load']}" for r in report["reaction"])
     lines.append(f"  where the time goes, p50 / p99 ms ({phases}; from the histories of sampled runs):")
     for name, label in STAGES.items():
         cells = [r["stages_ms"].get(name, {}) for r in report["reaction"]]
@@ -532,7 +567,8 @@ async def bench(args: argparse.Namespace, processes: Processes, workdir: Path) -
     with harness.fresh_database(args.database_url, workdir, "events") as db:
         url = db.url.render_as_string(hide_password=False)  # for the API process
         quiet = [f"t-{i:04d}" for i in range(args.throughput_customers)]
-        phases = [1, args.reaction_concurrency]
+        phases = [(1, CLOSED), (args.reaction_concurrency, CLOSED)] + \
+            ([(args.reaction_concurrency, BURST)] if args.burst else [])
         groups = [[f"r{p}-{i:04d}" for i in range(args.customers)] for p in range(len(phases))]
         harness.seed_customers(db, quiet, first_phone=0)
         phones: dict[str, str] = {}
@@ -559,13 +595,13 @@ async def bench(args: argparse.Namespace, processes: Processes, workdir: Path) -
             harness.log(f"(a) throughput: {args.events} events, {args.concurrency} requests in flight")
             throughput = await measure_throughput(http, raw, quiet, args, processes.api.pid, run)
             reactions = []
-            for in_flight, ids in zip(phases, groups, strict=True):
-                harness.log(f"(b) reaction: {len(ids)} waiting runs, {in_flight} purchase(s) in flight")
-                reaction = await measure_reaction(http, via_raw(raw), client, db, sender, ids, phones, in_flight, run,
-                                                  args.reaction_timeout, args.history_sample,
+            for (in_flight, load), ids in zip(phases, groups, strict=True):
+                harness.log(f"(b) reaction: {len(ids)} waiting runs, {in_flight} purchase(s) in flight ({load})")
+                reaction = await measure_reaction(http, via_raw(raw), client, db, sender, ids, phones, in_flight, load,
+                                                  run, args.reaction_timeout, args.history_sample,
                                                   server.process.pid)
                 harness.log(f"  SMS p50 {reaction.sms_p50_ms:.0f} ms, p99 {reaction.sms_p99_ms:.0f} ms "
-                            f"({reaction.reacted}/{reaction.customers})")
+                            f"({reaction.reacted}/{reaction.customers}, {reaction.reactions_per_second:.1f}/s)")
                 reactions.append(reaction)
     return {"database": "postgresql" if args.database_url else "sqlite", "cpus": harness.CPUS,
             "api_processes": args.api_processes,
@@ -585,8 +621,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--customers", type=int, default=200,
                         help="waiting runs per reaction phase (default 200)")
     parser.add_argument("--reaction-concurrency", type=int, default=20,
-                        help="purchases in flight in the second reaction phase (default 20; the first posts "
-                             "one at a time)")
+                        help="purchases in flight in the second reaction phase (default 20; the first has "
+                             "one): a purchase is in flight from its POST until its text is handed")
+    parser.add_argument("--burst", action="store_true",
+                        help="a third reaction phase: every purchase posted at once, --reaction-concurrency POSTs "
+                             "in flight (what a burst of --customers purchases waits)")
     parser.add_argument("--reaction-timeout", type=float, default=120.0,
                         help="seconds to wait for every reaction (default 120)")
     parser.add_argument("--history-sample", type=int, default=50,
@@ -624,6 +663,8 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(report, indent=2) if args.json else table(report))
     harness.print_load_average(to_stderr=args.json)
     harness.print_headline(*(f"reaction p99 ({r['in_flight']} in flight): {r['sms_p99_ms']:.0f} ms"
+                             if r["load"] == CLOSED else
+                             f"reaction p99 (burst of {r['customers']}): {r['sms_p99_ms']:.0f} ms"
                              for r in report["reaction"] if r["in_flight"] > 1), to_stderr=args.json)
     complete = all(r["reacted"] == r["customers"] and not r["errors"] for r in report["reaction"])
     return 0 if complete and not any(t["rejected"] for t in report["throughput"]) else 1

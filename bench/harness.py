@@ -27,6 +27,7 @@ from language.catalog import Catalog
 from language.validate import load_catalog
 from messaging.senders.base import OutgoingSms, ProviderMessage, ProviderReceipt
 from processes.dev import start_dev_server, wait_for_server
+from processes.heap import freeze_startup_heap
 from processes.temporal import dev_server_flags
 from store.db import normalize_url, open_database, session_scope
 from store.migrate import upgrade
@@ -215,7 +216,9 @@ class NullSender:
 
 @contextlib.asynccontextmanager
 async def running(workers: list[Worker]) -> AsyncIterator[None]:
-    """The workers run for the block and are shut down after it, also on an error."""
+    """The workers run for the block and are shut down after it, also on an error. The
+    heap is frozen first, as `journeys worker` freezes its own once set up (processes/heap.py)."""
+    freeze_startup_heap()
     async with contextlib.AsyncExitStack() as stack:
         for worker in workers:
             await stack.enter_async_context(worker)

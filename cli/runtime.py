@@ -268,7 +268,7 @@ def worker(
     if processes > 1:
         raise typer.Exit(asyncio.run(run_pool(settings, processes)))
     # A pool's child (--process-index, set by the parent): only the first keeps the schedules.
-    asyncio.run(run_worker(settings, keep_schedules=not process_index))
+    asyncio.run(run_worker(settings, keep_schedules=not process_index, freeze_heap=True))
 
 
 def api(

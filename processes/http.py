@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
@@ -16,10 +17,13 @@ from api.access_log import log_config
 from api.app import create_app
 from api.metrics import MULTIPROCESS_DIR
 from api.services import Services
+from processes.heap import freeze_startup_heap
 from processes.logs import JsonLines
 from processes.senders import build_email_sender
 from processes.settings import ServiceSettings, SettingsError
 from processes.wiring import open_migrated_database, wire
+
+log = logging.getLogger(__name__)
 
 
 async def build_services(settings: ServiceSettings, journeys_dir: Path | None = None) -> Services:
@@ -32,6 +36,15 @@ async def build_services(settings: ServiceSettings, journeys_dir: Path | None = 
                           mailgun_webhook_signing_key=settings.secret("mailgun_webhook_signing_key"),
                           postmark_webhook_password=settings.secret("postmark_webhook_password"),
                           email_sender=build_email_sender(settings))
+
+
+async def serving_services(settings: ServiceSettings) -> Services:
+    """The services of a process that is the API's alone (`journeys api`): built, then its
+    heap frozen (processes/heap.py)."""
+    services = await build_services(settings)
+    log.info("heap frozen: %d objects kept out of garbage collection (API process %d)", freeze_startup_heap(),
+             os.getpid())
+    return services
 
 
 def check_api_settings(settings: ServiceSettings) -> None:
@@ -47,7 +60,7 @@ def serve(settings: ServiceSettings, host: str, port: int, processes: int = 1) -
     check_api_settings(settings)
     log_config = api_log_config(settings)  # access lines without query strings (tokens)
     if processes == 1:
-        uvicorn.run(create_app(lambda: build_services(settings)), host=host, port=port, log_level="info",
+        uvicorn.run(create_app(lambda: serving_services(settings)), host=host, port=port, log_level="info",
                     log_config=log_config)
         return
     open_migrated_database(settings).dispose()  # migrated once, not N times at once
@@ -60,7 +73,7 @@ def serve(settings: ServiceSettings, host: str, port: int, processes: int = 1) -
 def app_from_environment() -> FastAPI:
     """The app of one of `journeys api --processes N`'s processes: its settings read from
     the environment, like its parent's."""
-    return create_app(lambda: build_services(ServiceSettings()))
+    return create_app(lambda: serving_services(ServiceSettings()))
 
 
 def api_log_config(settings: ServiceSettings) -> dict[str, object]:

@@ -22,6 +22,7 @@ from core.journeys.schedules import ScheduleSource, journey_schedules, sync_sche
 from core.loyalty.maintenance import loyalty_schedules
 from core.retention import retention_schedules
 from core.segments.refresh import segment_schedules
+from processes.heap import freeze_startup_heap
 from processes.senders import build_email_sender
 from processes.settings import ServiceSettings
 from processes.shops import build_shops
@@ -52,12 +53,14 @@ async def ensure_sweeper(client: Client) -> None:
 
 async def run_worker(settings: ServiceSettings, *, journeys_dir: Path | None = None,
                      stop: asyncio.Event | None = None, ready: asyncio.Event | None = None,
-                     make_current: bool = False, keep_schedules: bool = True) -> None:
+                     make_current: bool = False, keep_schedules: bool = True, freeze_heap: bool = False) -> None:
     """Run until ``stop`` is set (default: SIGINT or SIGTERM), then shut down gracefully;
     ``ready`` is set once the workers poll. With worker versioning, ``make_current`` makes
     this build the current one (`journeys dev`: one machine, the code it runs is the one).
     ``keep_schedules`` False: only poll, leave the schedules and the sweeper to another
-    process (the children of `journeys worker --processes N` but the first).
+    process (the children of `journeys worker --processes N` but the first). ``freeze_heap``:
+    the process is this worker's (`journeys worker`): once set up, its heap is frozen
+    (processes/heap.py).
     With JOURNEYS_WORKER_METRICS_PORT, serve /metrics, /healthz and /readyz
     (processes/worker_http.py) from the start to the end."""
     # Async activities do their database work in threads (asyncio.to_thread): give them
@@ -74,12 +77,12 @@ async def run_worker(settings: ServiceSettings, *, journeys_dir: Path | None = N
             log.info("worker endpoint on %s:%d: /metrics, /healthz, /readyz", settings.worker_metrics_host,
                      settings.worker_metrics_port)
         await _run(settings, journeys_dir, stop, ready, runtime, metrics, readiness, make_current=make_current,
-                   keep_schedules=keep_schedules)
+                   keep_schedules=keep_schedules, freeze_heap=freeze_heap)
 
 
 async def _run(settings: ServiceSettings, journeys_dir: Path | None, stop: asyncio.Event | None,
                ready: asyncio.Event | None, runtime: Runtime | None, metrics: EngineMetrics,
-               readiness: Readiness, *, make_current: bool, keep_schedules: bool) -> None:
+               readiness: Readiness, *, make_current: bool, keep_schedules: bool, freeze_heap: bool) -> None:
     email_sender = build_email_sender(settings)  # a misconfigured relay fails before anything starts
     wiring = await wire(settings, journeys_dir=journeys_dir, runtime=runtime)
     client, catalog = wiring.client, wiring.catalog
@@ -104,6 +107,8 @@ async def _run(settings: ServiceSettings, journeys_dir: Path | None, stop: async
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    if freeze_heap:
+        log.info("heap frozen: %d objects kept out of garbage collection", freeze_startup_heap())
     running = [asyncio.create_task(worker.run()) for worker in workers]
     readiness.db, readiness.client, readiness.workers, readiness.running = wiring.db, client, workers, running
     stopped = asyncio.create_task(stop.wait())

@@ -100,6 +100,7 @@ async def test_two_processes_share_the_work_and_stop_together(tmp_path: Path, ba
         assert not any(alive(pid) for pid in pids)
         log = (sut.workdir / "worker.log").read_text()
         assert log.count("worker stopped") == 2 and "worker pool stopped" in log, tail(sut.workdir / "worker.log")
+        assert log.count("heap frozen") == 2  # each child, once set up (processes/heap.py)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
