@@ -29,6 +29,9 @@ from workflows import activity_names as names
 from workflows.contracts import EvaluateInput, EventMatch, InspectEventInput, NextLocalTimeInput, StepCall
 
 DECISIONS = SQLModel.metadata.tables[Decision.__tablename__]
+# Events whose match reads their properties (the run and step a click or a reply answers, a
+# reply's text): properties can change (retention anonymises them), so those answers are remembered.
+_READ_BY_PROPERTIES = frozenset({"link_clicked", "sms_replied"})
 _INTEGER = re.compile(r"^\D*?(-?\d+)\D*$")
 log = logging.getLogger(__name__)
 
@@ -168,14 +171,25 @@ class DecisionActivities:
 
     @activity.defn(name=names.INSPECT_EVENT)
     def inspect_event(self, input: InspectEventInput) -> EventMatch:
+        event = None
+        if input.where is None and input.expect is None:
+            with session_scope(self.deps.db, readonly=True) as session:
+                event = session.get(Event, input.event_id)
+            if event is not None and event.type not in _READ_BY_PROPERTIES:
+                # Whose event it is: the one thing this answer depends on, and an event's
+                # customer never changes while the row exists (retention keeps it; erasure
+                # ends the runs). Asked again, it answers the same: nothing to remember.
+                return EventMatch(matched=event.customer_id == input.run.customer_id)
         question = hashlib.sha256(f"{input.where}|{input.expect and input.expect.model_dump_json()}".encode())
         key = f"{input.run.enrollment_id}:{input.event_id}:{question.hexdigest()[:12]}"
-        value = remembered(self.deps.db, key, lambda session: self._inspect(session, input).model_dump(mode="json"))
+        value = remembered(self.deps.db, key,
+                           lambda session: self._inspect(session, input, event).model_dump(mode="json"))
         return EventMatch.model_validate(value)
 
-    def _inspect(self, session: Session, input: InspectEventInput) -> EventMatch:
+    def _inspect(self, session: Session, input: InspectEventInput, loaded: Event | None = None) -> EventMatch:
+        """``loaded``: the event, read already (its row does not change)."""
         at = moment(input)
-        event = session.get(Event, input.event_id)
+        event = loaded or session.get(Event, input.event_id)
         if event is None or event.customer_id != input.run.customer_id:
             return EventMatch(matched=False)
         props = event.properties or {}

@@ -333,6 +333,54 @@ async def test_decisions_are_remembered_per_run_and_step(journeys_dir: Path, db,
         decisions.evaluate(call.model_copy(update={"step_key": "steps.3"}))
 
 
+
+async def test_an_event_matched_on_whose_it_is_reads_it_once_and_keeps_nothing(journeys_dir: Path, db,
+                                                                                 sender) -> None:
+    """A wait for a purchase with no `where`: the answer is whose event it is, which never
+    changes, so it is not remembered (one read, no write); a `where` and a click, which
+    read what can change, are remembered as before."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import event as sa_event
+
+    from activities.decisions import DecisionActivities
+    from activities.deps import Deps
+    from store.tables import Customer, Decision, Event
+    from workflows.contracts import EventMatch, Facts, InspectEventInput, RunRef
+
+    catalog = write_journeys(journeys_dir, {"sunset": SELF_AFFECTING})
+    moment = datetime(2026, 3, 2, 15, tzinfo=UTC)
+    with session_scope(db) as session:
+        session.add(Customer(id="c1", sms_consent="opted_in", created_at=moment, updated_at=moment))
+        for event_id, kind, customer, props in (("buy-1", "purchase", "c1", {"amount": 30}),
+                                                ("buy-2", "purchase", "c2", {"amount": 30}),
+                                                ("click-1", "link_clicked", "c1", {"enrollment_id": "e1",
+                                                                                   "step": "text"})):
+            session.add(Event(id=event_id, customer_id=customer, type=kind, occurred_at=moment, received_at=moment,
+                              properties=props))
+    decisions = DecisionActivities(Deps(catalog=catalog, db=db, sender=sender, router=None))  # type: ignore[arg-type]
+    run = RunRef(enrollment_id="e1", customer_id="c1", journey_id="sunset", journey_version="v")
+
+    def inspect(event_id: str, where: str | None = None) -> EventMatch:
+        return decisions.inspect_event(InspectEventInput(run=run, at=moment, step_key="steps.0",
+                                                         facts=Facts(entered_at=moment), event_id=event_id,
+                                                         where=where))
+
+    statements: list[str] = []
+    sa_event.listen(db, "before_cursor_execute", lambda *args: statements.append(" ".join(args[2].split()[:4])))
+    assert inspect("buy-1").matched is True
+    assert inspect("buy-2").matched is False  # another customer's event
+    work = [s for s in statements if s.split()[0] in ("SELECT", "INSERT", "UPDATE", "DELETE")]
+    assert len(work) == 2 and all(s.startswith("SELECT events.") for s in work), statements  # one read each
+    with session_scope(db, readonly=True) as session:
+        assert session.exec(select(Decision)).all() == []
+
+    assert inspect("buy-1", where="event.properties.amount > 20").matched is True
+    assert inspect("click-1").matched is True
+    with session_scope(db, readonly=True) as session:
+        assert len(session.exec(select(Decision)).all()) == 2
+
+
 FREE_TEXT = """
 id: feedback
 name: Feedback
