@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import ctypes
 import os
+import random
 import re
 import signal
 import socket
@@ -87,6 +88,24 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def free_port_block(size: int) -> int:
+    """The first of ``size`` consecutive free ports, below the kernel's ephemeral range
+    (32768 up, Linux's default): a port there is never taken by an outgoing connection
+    meanwhile, as the neighbours of a port the kernel picked can be (a worker pool binds
+    its children's endpoints at the ports after its own)."""
+    for _ in range(200):
+        first = random.randrange(20_000, 32_768 - size)
+        try:
+            with contextlib.ExitStack() as held:
+                for port in range(first, first + size):
+                    probe = held.enter_context(socket.socket())
+                    probe.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+    raise RuntimeError(f"no {size} consecutive free ports between 20000 and 32768")
 
 
 def _die_with_parent() -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.faults.harness import System, free_port, system, tail
+from tests.faults.harness import System, free_port_block, system, tail
 from tests.faults.test_scenarios import judged
 
 BOUND = 10  # JOURNEYS_WORKER_SHUTDOWN_SECONDS
@@ -26,7 +26,7 @@ STARTED = re.compile(r"worker process (\d) of 2 started: pid (\d+)")
 
 
 def pool_env() -> tuple[int, dict[str, str]]:
-    port = free_port()
+    port = free_port_block(3)  # the parent's endpoint, then its two children's
     return port, {"JOURNEYS_WORKER_METRICS_PORT": str(port), "JOURNEYS_WORKER_METRICS_HOST": "127.0.0.1",
                   "JOURNEYS_WORKER_SHUTDOWN_SECONDS": str(BOUND)}
 
