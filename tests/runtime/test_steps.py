@@ -333,7 +333,6 @@ async def test_decisions_are_remembered_per_run_and_step(journeys_dir: Path, db,
         decisions.evaluate(call.model_copy(update={"step_key": "steps.3"}))
 
 
-
 async def test_an_event_matched_on_whose_it_is_reads_it_once_and_keeps_nothing(journeys_dir: Path, db,
                                                                                  sender) -> None:
     """A wait for a purchase with no `where`: the answer is whose event it is, which never
