@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
 DEFAULT_URL = "sqlite:///.data/journeys.db"
+WRITE_WAIT_SECONDS = 30  # SQLite's busy_timeout, below
+_WRITERS: WeakKeyDictionary[Engine, threading.Lock] = WeakKeyDictionary()  # per SQLite database handle
 
 # The handle every layer passes around: a SQLAlchemy Engine (a connection pool, not
 # a connection), named for what it is to the rest of the code.
 Database = Engine
+
+
+def a_writer_is_in(db: Database) -> bool:
+    """Whether one of this process's writers holds the SQLite database's write turn (False for
+    PostgreSQL, whose writers need none)."""
+    writers = _WRITERS.get(db)
+    return writers is not None and writers.locked()
 
 
 def normalize_url(url: str) -> str:
@@ -57,10 +68,33 @@ def _sqlite_database(url: str) -> Database:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
+    # SQLite's own wait for its write lock polls with growing sleeps (up to 100 ms), so a
+    # writer can lose the lock to newer ones for seconds; this process's writers queue here
+    # instead (the wait is the lock's, fair and without sleeps), leaving SQLite to arbitrate
+    # between processes only. Held from BEGIN IMMEDIATE to the end of the transaction: the
+    # span SQLite holds its write lock anyway. A wait that outlasts busy_timeout goes on to
+    # SQLite's own wait, as before: never a hang.
+    writers = _WRITERS.setdefault(db, threading.Lock())
+
     @event.listens_for(db, "begin")
     def _begin(connection) -> None:
         readonly = connection.get_execution_options().get("readonly", False)
-        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        if not readonly:
+            connection.info["holds_writers"] = writers.acquire(timeout=WRITE_WAIT_SECONDS)
+        try:
+            connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        except BaseException:
+            _release(connection.info)
+            raise
+
+    def _release(info: dict) -> None:
+        if info.pop("holds_writers", False):
+            writers.release()
+
+    event.listen(db, "commit", lambda connection: _release(connection.info))
+    event.listen(db, "rollback", lambda connection: _release(connection.info))
+    # A connection handed back without either (a dropped session): its turn ends all the same.
+    event.listen(db, "checkin", lambda _dbapi, record: _release(record.info))
 
     return db
 
