@@ -18,7 +18,7 @@ from api.app import create_app
 from api.metrics import MULTIPROCESS_DIR
 from api.services import Services
 from processes.heap import freeze_startup_heap
-from processes.logs import JsonLines
+from processes.logs import TEXT_FORMAT, JsonLines, MaskingText
 from processes.senders import build_email_sender
 from processes.settings import ServiceSettings, SettingsError
 from processes.wiring import open_migrated_database, wire
@@ -77,12 +77,19 @@ def app_from_environment() -> FastAPI:
 
 
 def api_log_config(settings: ServiceSettings) -> dict[str, object]:
-    """uvicorn's configuration (no query strings); with JOURNEYS_LOG_FORMAT=json, its lines and
-    the engine's as JSON objects, one a line (processes/logs.py)."""
+    """uvicorn's configuration (no query strings), and the engine's lines (the root logger)
+    from INFO on, phone numbers masked (processes/logs.py); with JOURNEYS_LOG_FORMAT=json,
+    uvicorn's lines and the engine's as JSON objects, one a line."""
     config = log_config()
     if settings.log_format == "json":
         config["formatters"] = {"default": {"()": JsonLines}, "access": {"()": JsonLines}}
         config["root"] = {"handlers": ["default"], "level": "INFO"}
+        return config
+    formatters, handlers = config["formatters"], config["handlers"]
+    assert isinstance(formatters, dict) and isinstance(handlers, dict)
+    formatters["engine"] = {"()": MaskingText, "fmt": TEXT_FORMAT}
+    handlers["engine"] = {"class": "logging.StreamHandler", "formatter": "engine", "stream": "ext://sys.stderr"}
+    config["root"] = {"handlers": ["engine"], "level": "INFO"}
     return config
 
 

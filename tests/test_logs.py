@@ -108,7 +108,7 @@ def test_the_api_logs_json_too() -> None:
     from processes.http import api_log_config
 
     text_config = api_log_config(ServiceSettings.from_mapping({}))
-    assert "root" not in text_config  # as before: uvicorn's own formatters
+    assert text_config["root"] == {"handlers": ["engine"], "level": "INFO"}  # uvicorn's lines: its own
     config = api_log_config(ServiceSettings.from_mapping({"JOURNEYS_LOG_FORMAT": "json"}))
     formatters = config["formatters"]
     assert isinstance(formatters, dict) and formatters["access"] == {"()": JsonLines}
@@ -120,3 +120,24 @@ def test_the_api_logs_json_too() -> None:
 
     assert NoQuery().filter(record)
     assert json.loads(JsonLines().format(record))["message"] == '127.0.0.1:5 - "GET /l/abc HTTP/1.1" 302'
+
+
+def test_the_api_logs_the_engines_lines_as_text_with_numbers_masked(capsys: pytest.CaptureFixture[str]) -> None:
+    """Text form: the engine's INFO lines reach the API's log, through the masking formatter
+    (before, only WARNING and up did, through Python's last-resort handler, unmasked)."""
+    import logging.config
+
+    from processes.http import api_log_config
+
+    loggers = [logging.getLogger(name) for name in ("", "uvicorn", "uvicorn.error", "uvicorn.access")]
+    before = [(logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
+    try:
+        logging.config.dictConfig(api_log_config(ServiceSettings.from_mapping({})))
+        logging.getLogger("core.events.router").info("routed for +1 201 555 0123")
+        logging.getLogger("uvicorn.error").info("Application startup complete.")
+    finally:  # the configuration is the process's: put it back for the tests after this one
+        for logger, (handlers, level, propagate) in zip(loggers, before, strict=True):
+            logger.handlers[:], logger.level, logger.propagate = handlers, level, propagate
+    err = capsys.readouterr().err
+    assert "INFO core.events.router: routed for" in err and "555 0123" not in err, err
+    assert err.count("Application startup complete.") == 1  # uvicorn's own handler, not twice
