@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
 DEFAULT_URL = "sqlite:///.data/journeys.db"
-WRITE_WAIT_SECONDS = 30  # SQLite's busy_timeout, below
+BUSY_TIMEOUT_SECONDS = 30  # how long a SQLite writer waits for its turn, then fails
 _WRITERS: WeakKeyDictionary[Engine, threading.Lock] = WeakKeyDictionary()  # per SQLite database handle
 
 # The handle every layer passes around: a SQLAlchemy Engine (a connection pool, not
@@ -56,7 +56,8 @@ def _sqlite_database(url: str) -> Database:
     # up to busy_timeout), and only read-only sessions begin deferred.
     # hide_parameters: a database error must not copy phone numbers or message bodies
     # into logs or Temporal's failure messages.
-    db = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None},
+    db = create_engine(url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_SECONDS,
+                                          "isolation_level": None},
                            hide_parameters=True, pool_size=16, max_overflow=40)
 
     @event.listens_for(db, "connect")
@@ -65,14 +66,14 @@ def _sqlite_database(url: str) -> Database:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
         cursor.close()
 
     # SQLite's own wait for its write lock polls with growing sleeps (up to 100 ms), so a
-    # writer can lose the lock to newer ones for seconds; this process's writers queue here
-    # instead (the wait is the lock's, fair and without sleeps), leaving SQLite to arbitrate
-    # between processes only. Held from BEGIN IMMEDIATE to the end of the transaction: the
-    # span SQLite holds its write lock anyway. A wait that outlasts busy_timeout goes on to
+    # writer can lose the lock to newer ones for seconds; this process's writers wait here
+    # instead (woken as soon as it is free, no sleeps), leaving SQLite to arbitrate between
+    # processes only. Held from BEGIN IMMEDIATE to the end of the transaction: the span
+    # SQLite holds its write lock anyway. A wait that outlasts the busy timeout goes on to
     # SQLite's own wait, as before: never a hang.
     writers = _WRITERS.setdefault(db, threading.Lock())
 
@@ -80,7 +81,7 @@ def _sqlite_database(url: str) -> Database:
     def _begin(connection) -> None:
         readonly = connection.get_execution_options().get("readonly", False)
         if not readonly:
-            connection.info["holds_writers"] = writers.acquire(timeout=WRITE_WAIT_SECONDS)
+            connection.info["holds_writers"] = writers.acquire(timeout=BUSY_TIMEOUT_SECONDS)
         try:
             connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
         except BaseException:
