@@ -28,9 +28,7 @@ def _received(metrics: str) -> float:
 
 async def test_two_processes_serve_one_port_and_their_metrics_add_up(dev_server: str, tmp_path: Path) -> None:
     await wait_for_server(dev_server)
-    # JSON lines: the engine's own INFO lines are logged then (text: uvicorn's only).
-    with running_api(dev_server, tmp_path, TOKEN, "--processes", "2", timeout=90,
-                     env={"JOURNEYS_LOG_FORMAT": "json"}) as api:
+    with running_api(dev_server, tmp_path, TOKEN, "--processes", "2", timeout=90) as api:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api.port}", timeout=30) as http:
             deadline = time.monotonic() + 60
             while (await http.get("/healthz")).status_code != 200:  # every process has its services

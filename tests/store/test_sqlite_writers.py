@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -58,9 +59,18 @@ def test_the_turn_lasts_as_long_as_a_write_transaction(sqlite: Engine) -> None:
         assert [c.id for c in session.exec(select(Customer))] == ["c1"]
 
 
-def test_a_second_writer_waits_for_the_turn_then_writes(sqlite: Engine) -> None:
+def test_a_second_writer_waits_for_the_turn_not_for_sqlite_then_writes(sqlite: Engine) -> None:
+    """While the first holds the turn, the second has not even asked SQLite (no BEGIN
+    IMMEDIATE of its own: it is not in SQLite's polling wait), then writes once it may."""
     first_in, second_done = threading.Event(), threading.Event()
     order: list[str] = []
+    begun: list[str] = []  # the threads whose BEGIN IMMEDIATE reached SQLite, in order
+
+    def note_begin(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement == "BEGIN IMMEDIATE":
+            begun.append(threading.current_thread().name)
+
+    sa_event.listen(sqlite, "before_cursor_execute", note_begin)
 
     def second() -> None:
         first_in.wait()
@@ -70,13 +80,15 @@ def test_a_second_writer_waits_for_the_turn_then_writes(sqlite: Engine) -> None:
             order.append("second writes")
         second_done.set()
 
-    thread = threading.Thread(target=second)
+    thread = threading.Thread(target=second, name="second")
     thread.start()
     with session_scope(sqlite) as session:
         session.add(_customer("c1"))
         session.flush()
         first_in.set()
         assert not second_done.wait(0.3)  # the second is held at the turn meanwhile
+        assert begun == [threading.current_thread().name]  # ... in this process, not at SQLite's lock
         order.append("first commits")  # just before it does
     thread.join(timeout=30)
     assert order == ["first commits", "second writes"] and not a_writer_is_in(sqlite)
+    assert begun[1:] == ["second"]
